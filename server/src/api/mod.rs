@@ -1,0 +1,66 @@
+//! The REST API under `/api/v1`: JSON in and out, bearer tokens, errors as
+//! `{"error":{"code","message"}}`. Routes and the OpenAPI document come from
+//! the same `routes!` lists, so the document always lists every route.
+
+pub mod apps;
+pub mod teams;
+pub mod tokens;
+pub mod users;
+
+use axum::extract::FromRequest;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// A JSON body whose rejection is an `AppError` (so bad bodies get JSON errors).
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct ApiJson<T>(pub T);
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "paas", description = "REST API of the paas control plane. Authenticate with `Authorization: Bearer TOKEN`."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(crate::error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components
+            .add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
+    }
+}
+
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(
+        "/api/v1",
+        OpenApiRouter::new()
+            .merge(tokens::router())
+            .merge(users::router())
+            .merge(teams::router())
+            .merge(apps::router()),
+    )
+}
+
+/// The API's routes and its OpenAPI document, built together.
+pub fn router() -> Router<AppState> {
+    let (routes, doc) = documented_routes().split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    routes.route("/api/v1/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
+}
+
+/// The OpenAPI document, for tooling and tests.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes().split_for_parts().1
+}

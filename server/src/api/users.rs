@@ -1,0 +1,96 @@
+//! The current user, and user accounts (created by server admins).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::ApiJson;
+use crate::auth::{password, CurrentUser};
+use crate::db;
+use crate::db::teams::TeamWithRole;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show_current_user)).routes(routes!(create_user))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserInfo {
+    pub email: String,
+    /// Server admins manage users and act as owners of every team.
+    pub is_admin: bool,
+    pub created_at: DateTime<Utc>,
+    pub teams: Vec<TeamWithRole>,
+}
+
+/// The authenticated user and their teams.
+#[utoipa::path(get, path = "/user", tag = "users", responses((status = 200, body = UserInfo), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn show_current_user(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Json<UserInfo>> {
+    let teams = db::teams::list_for_user(&state.db, user.id, user.is_admin).await?;
+    Ok(Json(UserInfo { email: user.email, is_admin: user.is_admin, created_at: user.created_at, teams }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateUser {
+    pub email: String,
+    /// At least 8 characters. Omit it to have one generated and returned once.
+    pub password: Option<String>,
+    #[serde(default)]
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedUser {
+    pub email: String,
+    pub is_admin: bool,
+    /// The generated password, only when none was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// Create a user account (server admins only).
+#[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUser,
+    responses((status = 201, body = CreatedUser), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    CurrentUser(caller): CurrentUser,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> AppResult<(StatusCode, Json<CreatedUser>)> {
+    if !caller.is_admin {
+        return Err(AppError::Forbidden("only server admins can create users".into()));
+    }
+    let email = normalize_email(&body.email)?;
+    let (password, generated) = match body.password {
+        Some(p) if p.chars().count() < password::MIN_LENGTH => {
+            return Err(AppError::validation("password", format!("password must be at least {} characters", password::MIN_LENGTH)))
+        }
+        Some(p) => (p, false),
+        None => (password::generate(), true),
+    };
+    let hash = password::hash(password.clone()).await?;
+    let user = db::users::create(&state.db, &email, &hash, body.is_admin).await?;
+    tracing::info!(by = %caller.email, user = %user.email, "created user");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedUser { email: user.email, is_admin: user.is_admin, password: generated.then_some(password) }),
+    ))
+}
+
+/// Lower-case and sanity-check an email address.
+pub fn normalize_email(email: &str) -> AppResult<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::validation("email", format!("{email:?} is not an email address")))
+    }
+}

@@ -1,0 +1,143 @@
+//! `paas apps`, `apps:create`, `apps:info`, `apps:destroy`.
+
+use std::io::IsTerminal;
+
+use anyhow::bail;
+use serde_json::{json, Value};
+
+use super::client::{segment, Client};
+use super::field;
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Only apps of this team
+    #[arg(long, short = 't')]
+    pub team: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// The app's name (lowercase letters, digits, hyphens)
+    pub name: String,
+    /// The team that owns the app (needed when you are in several)
+    #[arg(long, short = 't')]
+    pub team: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    /// The app
+    #[arg(value_name = "APP", required_unless_present = "app_flag")]
+    pub app: Option<String>,
+    #[arg(long = "app", short = 'a', id = "app_flag", value_name = "APP")]
+    pub app_flag: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DestroyArgs {
+    /// The app to destroy
+    #[arg(value_name = "APP", required_unless_present = "app_flag")]
+    pub app: Option<String>,
+    #[arg(long = "app", short = 'a', id = "app_flag", value_name = "APP")]
+    pub app_flag: Option<String>,
+    /// The app's name again, to confirm
+    #[arg(long)]
+    pub confirm: Option<String>,
+}
+
+pub async fn list(args: ListArgs) -> anyhow::Result<()> {
+    let apps = Client::from_credentials()?.get("/apps").await?;
+    let apps: Vec<Value> = apps
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| args.team.as_deref().is_none_or(|t| field(a, "team") == t))
+        .collect();
+    if args.json {
+        super::print_json(&Value::Array(apps));
+        return Ok(());
+    }
+    if apps.is_empty() {
+        println!("You have no apps.");
+        return Ok(());
+    }
+    println!("=== Apps");
+    for app in &apps {
+        println!("{} ({})", field(app, "name"), field(app, "team"));
+    }
+    Ok(())
+}
+
+pub async fn create(args: CreateArgs) -> anyhow::Result<()> {
+    let client = Client::from_credentials()?;
+    eprint!("Creating \u{2b22} {}... ", args.name);
+    let created = client.post("/apps", &json!({ "name": args.name, "team": args.team })).await;
+    let app = match created {
+        Ok(app) => app,
+        Err(err) => {
+            eprintln!("failed");
+            return Err(err);
+        }
+    };
+    eprintln!("done");
+    if args.json {
+        super::print_json(&app);
+    } else {
+        println!("{} | {}", field(&app, "web_url"), field(&app, "git_url"));
+    }
+    Ok(())
+}
+
+pub async fn info(args: InfoArgs) -> anyhow::Result<()> {
+    let name = args.app.or(args.app_flag).unwrap_or_default();
+    let app = Client::from_credentials()?.get(&format!("/apps/{}", segment(&name))).await?;
+    if args.json {
+        super::print_json(&app);
+        return Ok(());
+    }
+    println!("=== {}", field(&app, "name"));
+    println!("Team:     {}", field(&app, "team"));
+    println!("Web URL:  {}", field(&app, "web_url"));
+    println!("Git URL:  {}", field(&app, "git_url"));
+    println!("Created:  {}", field(&app, "created_at"));
+    Ok(())
+}
+
+pub async fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
+    let name = args.app.or(args.app_flag).unwrap_or_default();
+    let confirmed = match args.confirm {
+        Some(c) => c,
+        None if std::io::stdin().is_terminal() => {
+            eprintln!(" \u{25b8}    WARNING: This will permanently destroy \u{2b22} {name}, its releases and its data.");
+            eprint!(" \u{25b8}    To proceed, type {name}: ");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim().to_string()
+        }
+        None => bail!("this permanently destroys {name}; re-run with --confirm {name}"),
+    };
+    if confirmed != name {
+        bail!("confirmation {confirmed:?} did not match {name:?}; nothing was destroyed");
+    }
+    eprint!("Destroying \u{2b22} {name}... ");
+    match Client::from_credentials()?.delete(&format!("/apps/{}", segment(&name))).await {
+        Ok(_) => {
+            eprintln!("done");
+            Ok(())
+        }
+        Err(err) => {
+            eprintln!("failed");
+            Err(err)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! A small JSON client of the REST API that turns error bodies into messages.
+
+use anyhow::{anyhow, Context};
+use reqwest::{Method, RequestBuilder};
+use serde_json::Value;
+
+use super::credentials::{self, Credentials};
+
+pub struct Client {
+    http: reqwest::Client,
+    pub server: String,
+    auth: Auth,
+}
+
+enum Auth {
+    Token(String),
+    Password { email: String, password: String },
+}
+
+impl Client {
+    /// A client with the stored (or environment) token.
+    pub fn from_credentials() -> anyhow::Result<Self> {
+        let Credentials { server, token, .. } = credentials::load()?;
+        Ok(Self::new(&server, Auth::Token(token)))
+    }
+
+    pub fn with_token(server: &str, token: &str) -> Self {
+        Self::new(server, Auth::Token(token.to_string()))
+    }
+
+    pub fn with_password(server: &str, email: &str, password: &str) -> Self {
+        Self::new(server, Auth::Password { email: email.to_string(), password: password.to_string() })
+    }
+
+    fn new(server: &str, auth: Auth) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("paas-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self { http, server: server.trim_end_matches('/').to_string(), auth }
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let builder = self.http.request(method, format!("{}/api/v1{path}", self.server));
+        match &self.auth {
+            Auth::Token(token) => builder.bearer_auth(token),
+            Auth::Password { email, password } => builder.basic_auth(email, Some(password)),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.request(Method::PATCH, path).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    async fn send(&self, request: RequestBuilder) -> anyhow::Result<Value> {
+        let response = request.send().await.with_context(|| format!("could not reach the paas server at {}", self.server))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let body: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if status.is_success() {
+            return Ok(body);
+        }
+        let message = body
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the server answered {status}"));
+        if status == reqwest::StatusCode::UNAUTHORIZED && matches!(self.auth, Auth::Token(_)) {
+            return Err(anyhow!("{message}; run `paas login` again"));
+        }
+        Err(anyhow!("{message}"))
+    }
+}
+
+/// Percent-encode one path segment (emails contain `@`, `+`).
+pub fn segment(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'@' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

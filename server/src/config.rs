@@ -1,0 +1,94 @@
+//! One `Config` for `paas serve`, filled from flags and environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address of the control plane (REST API, dashboard, git endpoints).
+    #[arg(long, env = "PAAS_LISTEN", default_value = "0.0.0.0:5000")]
+    pub listen: SocketAddr,
+
+    /// Address of the app router (HTTP traffic for APP.BASE_DOMAIN).
+    #[arg(long, env = "PAAS_ROUTER_LISTEN", default_value = "0.0.0.0:8080")]
+    pub router_listen: SocketAddr,
+
+    /// Directory for everything the server keeps on disk: the embedded
+    /// database, git repositories, keys.
+    #[arg(long, env = "PAAS_DATA_DIR", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+
+    /// PostgreSQL to use. Without it the server runs a private PostgreSQL
+    /// cluster inside the data dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Unprivileged system user that runs the embedded PostgreSQL when the
+    /// server runs as root (initdb refuses to run as root).
+    #[arg(long, env = "PAAS_PG_USER", default_value = "postgres")]
+    pub pg_user: String,
+
+    /// Apps are served at http://APP.BASE_DOMAIN by the router.
+    #[arg(long, env = "PAAS_BASE_DOMAIN", default_value = "localhost")]
+    pub base_domain: String,
+
+    /// URL users reach the control plane at, used in printed git remotes and
+    /// links. Defaults to http://<listen address>.
+    #[arg(long, env = "PAAS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Log format on stderr.
+    #[arg(long, env = "PAAS_LOG_FORMAT", value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+
+    /// Password for the admin user created on first start. Without it a
+    /// random one is generated and printed once.
+    #[arg(long, env = "PAAS_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Email of the admin user created on first start.
+    #[arg(long, env = "PAAS_ADMIN_EMAIL", default_value = "admin@localhost")]
+    pub admin_email: String,
+}
+
+impl Config {
+    /// The URL printed to users for the control plane.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let host = if bound.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            bound.ip().to_string()
+        };
+        format!("http://{host}:{}", bound.port())
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    if is_root() {
+        return PathBuf::from("/var/lib/paas");
+    }
+    match std::env::var_os("XDG_DATA_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("paas"),
+        _ => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".local/share/paas"),
+            None => PathBuf::from("./paas-data"),
+        },
+    }
+}
+
+/// Whether this process runs as uid 0 (read from /proc, no libc call).
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}

@@ -1,0 +1,49 @@
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgPool};
+
+use crate::error::{conflict_on_unique, AppResult};
+
+/// An app row joined with its team's name.
+#[derive(Debug, Clone, FromRow)]
+pub struct App {
+    pub id: i64,
+    pub name: String,
+    pub team_id: i64,
+    pub team_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const SELECT: &str = "SELECT a.id, a.name, a.team_id, t.name AS team_name, a.created_at
+                      FROM apps a JOIN teams t ON t.id = a.team_id";
+
+pub async fn create(pool: &PgPool, team_id: i64, name: &str, created_by: i64) -> AppResult<App> {
+    let id: i64 = sqlx::query_scalar("INSERT INTO apps (team_id, name, created_by) VALUES ($1, $2, $3) RETURNING id")
+        .bind(team_id)
+        .bind(name)
+        .bind(created_by)
+        .fetch_one(pool)
+        .await
+        .map_err(|e| conflict_on_unique(e, format!("the name {name} is already taken")))?;
+    Ok(sqlx::query_as(&format!("{SELECT} WHERE a.id = $1")).bind(id).fetch_one(pool).await?)
+}
+
+pub async fn find_by_name(pool: &PgPool, name: &str) -> sqlx::Result<Option<App>> {
+    sqlx::query_as(&format!("{SELECT} WHERE a.name = $1")).bind(name).fetch_optional(pool).await
+}
+
+/// Apps in the user's teams; server admins see all.
+pub async fn list_visible(pool: &PgPool, user_id: i64, is_admin: bool) -> sqlx::Result<Vec<App>> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE $2 OR a.team_id IN (SELECT team_id FROM memberships WHERE user_id = $1)
+         ORDER BY a.name"
+    ))
+    .bind(user_id)
+    .bind(is_admin)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn delete(pool: &PgPool, id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM apps WHERE id = $1").bind(id).execute(pool).await?;
+    Ok(())
+}

@@ -1,0 +1,33 @@
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgPool};
+
+use crate::error::{conflict_on_unique, AppResult};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn create(pool: &PgPool, email: &str, password_hash: &str, is_admin: bool) -> AppResult<User> {
+    sqlx::query_as(
+        "INSERT INTO users (email, password_hash, is_admin) VALUES ($1, $2, $3) RETURNING *",
+    )
+    .bind(email)
+    .bind(password_hash)
+    .bind(is_admin)
+    .fetch_one(pool)
+    .await
+    .map_err(|e| conflict_on_unique(e, format!("a user with email {email} already exists")))
+}
+
+pub async fn find_by_email(pool: &PgPool, email: &str) -> sqlx::Result<Option<User>> {
+    sqlx::query_as("SELECT * FROM users WHERE email = $1").bind(email).fetch_optional(pool).await
+}
+
+pub async fn count(pool: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(pool).await
+}

@@ -1,0 +1,44 @@
+use clap::{Parser, Subcommand};
+
+/// A self-hosted, git-push PaaS: `paas serve` runs the server; every other
+/// command is a client of a running server.
+#[derive(Debug, Parser)]
+#[command(name = "paas", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: control plane (API, dashboard, git) and app router
+    Serve(paas::config::Config),
+    #[command(flatten)]
+    Client(paas::cli::Command),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("paas: cannot start the async runtime: {err}");
+            std::process::exit(1);
+        }
+    };
+    let code = match cli.command {
+        Command::Serve(config) => {
+            paas::telemetry::init(config.log_format);
+            match runtime.block_on(paas::serve::run(config)) {
+                Ok(()) => 0,
+                Err(err) => {
+                    tracing::error!(error = %format!("{err:#}"), "paas serve failed");
+                    eprintln!("paas serve: {err:#}");
+                    1
+                }
+            }
+        }
+        Command::Client(command) => runtime.block_on(paas::cli::run(command)),
+    };
+    std::process::exit(code);
+}
