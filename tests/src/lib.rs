@@ -1,1 +1,269 @@
-pub fn placeholder() {}
+//! Test support: `TestServer` starts the real `paas serve` binary on port 0
+//! against a fresh database (a new database in the shared test cluster named
+//! by `PAAS_TEST_DATABASE_URL`, or else its own embedded cluster), and gives
+//! helpers to call its API and CLI.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// Path of the `paas` binary built alongside the tests.
+pub fn paas_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("PAAS_BIN") {
+        return PathBuf::from(bin);
+    }
+    // target/debug/deps/<test> -> target/debug/paas
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent().and_then(Path::parent).map(|dir| dir.join("paas")).expect("target dir")
+}
+
+pub struct TestServer {
+    pub data_dir: tempfile::TempDir,
+    database_url: Option<String>,
+    child: Option<Child>,
+    pub url: String,
+    pub router_addr: String,
+    /// How many times the server was started on this data dir.
+    starts: usize,
+    pub http: reqwest::Client,
+}
+
+impl TestServer {
+    /// A server on a fresh database in the shared test cluster if there is
+    /// one, else on its own embedded cluster.
+    pub async fn start() -> Self {
+        let database_url = match std::env::var("PAAS_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => Some(fresh_database(&admin_url).await),
+            _ => None,
+        };
+        Self::start_with(database_url).await
+    }
+
+    /// A server that runs its own embedded PostgreSQL in its data dir.
+    pub async fn start_embedded() -> Self {
+        Self::start_with(None).await
+    }
+
+    async fn start_with(database_url: Option<String>) -> Self {
+        let data_dir = tempfile::Builder::new().prefix("paas-test-").tempdir().expect("temp dir");
+        let mut server = Self {
+            data_dir,
+            database_url,
+            child: None,
+            url: String::new(),
+            router_addr: String::new(),
+            starts: 0,
+            http: reqwest::Client::new(),
+        };
+        server.spawn().await.expect("starting paas serve");
+        server
+    }
+
+    pub fn data_path(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    fn log_path(&self, n: usize, stream: &str) -> PathBuf {
+        self.data_path().join(format!("server-{n}.{stream}"))
+    }
+
+    /// Everything the server wrote to stdout on its `n`th start (1-based).
+    pub fn stdout(&self, n: usize) -> String {
+        std::fs::read_to_string(self.log_path(n, "stdout")).unwrap_or_default()
+    }
+
+    /// All the server's log output (stderr) over every start.
+    pub fn all_logs(&self) -> String {
+        (1..=self.starts).map(|n| std::fs::read_to_string(self.log_path(n, "stderr")).unwrap_or_default()).collect()
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        self.starts += 1;
+        let n = self.starts;
+        let stdout = std::fs::File::create(self.log_path(n, "stdout"))?;
+        let stderr_path = self.log_path(n, "stderr");
+        let stderr = std::fs::File::create(&stderr_path)?;
+        let mut cmd = Command::new(paas_bin());
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--data-dir")
+            .arg(self.data_path().join("data"))
+            .env("PAAS_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("PAAS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("PAAS_BASE_DOMAIN", "paas.test")
+            .env("PAAS_LOG", "info")
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        if let Some(url) = &self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        let child = cmd.spawn().with_context(|| format!("spawning {}", paas_bin().display()))?;
+        self.child = Some(child);
+
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(line) = find_listening_line(&stderr_path) {
+                self.url = format!("http://{}", line["control"].as_str().context("control address")?);
+                self.router_addr = line["router"].as_str().context("router address")?.to_string();
+                return Ok(());
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("paas serve exited with {status}:\n{}", std::fs::read_to_string(&stderr_path)?);
+            }
+            if Instant::now() > deadline {
+                bail!("paas serve did not start listening within 60 s:\n{}", std::fs::read_to_string(&stderr_path)?);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stop with SIGTERM and wait for a clean exit; returns the exit status.
+    pub async fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server is running");
+        signal(child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for the server") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("paas serve did not exit within 30 s of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Start again on the same data dir and database.
+    pub async fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop().await;
+        }
+        self.spawn().await.expect("restarting paas serve");
+    }
+
+    // ---- API helpers ----
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.url)
+    }
+
+    /// A new API token for email + password.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let response = self
+            .http
+            .post(self.api("/tokens"))
+            .basic_auth(email, Some(password))
+            .json(&json!({ "name": "test" }))
+            .send()
+            .await
+            .expect("POST /tokens");
+        assert_eq!(response.status(), 201, "login as {email} failed: {}", response.text().await.unwrap_or_default());
+        let body: Value = response.json().await.expect("token JSON");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Create a user (as admin) and return a token for them.
+    pub async fn user_token(&self, admin: &str, email: &str) -> String {
+        let password = "password-of-a-test-user";
+        let (status, body) = self.call("POST", "/users", admin, Some(json!({ "email": email, "password": password }))).await;
+        assert_eq!(status, 201, "creating user {email}: {body}");
+        self.login(email, password).await
+    }
+
+    /// Call the API with a bearer token; returns status and JSON body (Null if empty).
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, self.api(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("API request");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    /// Run the CLI with its own config dir; returns (exit code, stdout, stderr).
+    pub fn cli(&self, config_dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+        use std::io::Write;
+        let mut child = Command::new(paas_bin())
+            .args(args)
+            .env("XDG_CONFIG_HOME", config_dir)
+            .env_remove("PAAS_SERVER")
+            .env_remove("PAAS_API_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning the CLI");
+        if let Some(mut input) = child.stdin.take() {
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        let output = child.wait_with_output().expect("CLI output");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), "TERM");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Send a signal to a process this test started, by PID.
+pub fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
+}
+
+fn find_listening_line(path: &Path) -> Option<Value> {
+    let file = std::fs::File::open(path).ok()?;
+    BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+        .find(|v| v["message"] == "listening")
+}
+
+/// Create an empty database in the shared test cluster; its URL.
+async fn fresh_database(admin_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("paas_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connecting to the test cluster");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("CREATE DATABASE");
+    let _ = conn.close().await;
+    // Replace the database in `postgres:///postgres?host=...` style URLs.
+    match admin_url.split_once('?') {
+        Some((base, query)) => format!("{}/{name}?{query}", base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base)),
+        None => format!("{}/{name}", admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url)),
+    }
+}

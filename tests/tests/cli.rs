@@ -1,0 +1,85 @@
+//! The CLI drives a running server end to end.
+
+use std::os::unix::fs::PermissionsExt;
+
+use paas_e2e::{TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+#[tokio::test]
+async fn cli_login_create_list_destroy() {
+    let server = TestServer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path();
+
+    let (code, _, err) = server.cli(cfg, &["apps"], "");
+    assert_eq!(code, 1, "not logged in yet");
+    assert!(err.contains("paas login"), "{err}");
+
+    // Interactive-style login: URL, email and password answered on stdin.
+    let answers = format!("{}\n{ADMIN_EMAIL}\nwrong-password\n", server.url);
+    let (code, _, err) = server.cli(cfg, &["login"], &answers);
+    assert_eq!(code, 1, "wrong password fails");
+    assert!(err.contains("wrong email or password"), "{err}");
+
+    let answers = format!("{}\n{ADMIN_EMAIL}\n{ADMIN_PASSWORD}\n", server.url);
+    let (code, out, err) = server.cli(cfg, &["login"], &answers);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("Logged in as {ADMIN_EMAIL}")), "{out}");
+    let stored = cfg.join("paas/credentials.json");
+    let mode = std::fs::metadata(&stored).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the token file is private");
+    assert!(!std::fs::read_to_string(&stored).unwrap().contains(ADMIN_PASSWORD), "the password is not stored");
+
+    let (code, out, err) = server.cli(cfg, &["apps:create", "hello"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("http://hello.paas.test:"), "{out}");
+    assert!(out.contains("/git/hello.git"), "{out}");
+
+    let (code, _, err) = server.cli(cfg, &["apps:create", "hello"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("already taken"), "{err}");
+
+    let (code, out, _) = server.cli(cfg, &["apps"], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("hello (main)"), "{out}");
+    let (code, out, _) = server.cli(cfg, &["apps", "--json"], "");
+    assert_eq!(code, 0);
+    let apps: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(apps[0]["name"], "hello");
+
+    let (code, _, err) = server.cli(cfg, &["apps:destroy", "hello"], "");
+    assert_eq!(code, 1, "destroy needs confirmation");
+    assert!(err.contains("--confirm hello"), "{err}");
+    let (code, _, err) = server.cli(cfg, &["apps:destroy", "hello", "--confirm", "hallo"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("did not match"), "{err}");
+    let (code, _, err) = server.cli(cfg, &["apps:destroy", "hello", "--confirm", "hello"], "");
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = server.cli(cfg, &["apps"], "");
+    assert!(out.contains("You have no apps"), "{out}");
+}
+
+#[tokio::test]
+async fn cli_manages_teams_and_members() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token().await;
+    server.user_token(&admin, "pat@example.com").await;
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path();
+    let (code, _, err) = server.cli(cfg, &["login", &server.url, "--token", &admin], "");
+    assert_eq!(code, 0, "{err}");
+
+    let (code, out, err) = server.cli(cfg, &["teams:create", "web"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Created team web"));
+    let (code, _, err) = server.cli(cfg, &["teams:add-member", "web", "pat@example.com", "--role", "viewer"], "");
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = server.cli(cfg, &["teams:members", "web"], "");
+    assert!(out.contains("pat@example.com") && out.contains("viewer"), "{out}");
+    let (_, out, _) = server.cli(cfg, &["teams"], "");
+    assert!(out.contains("web") && out.contains("main"), "{out}");
+    let (code, _, err) = server.cli(cfg, &["apps:create", "multi"], "");
+    assert_eq!(code, 1, "two teams: the team must be named");
+    assert!(err.contains("--team"), "{err}");
+    let (code, _, err) = server.cli(cfg, &["apps:create", "multi", "--team", "web"], "");
+    assert_eq!(code, 0, "{err}");
+}

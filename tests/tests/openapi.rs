@@ -1,0 +1,82 @@
+//! The OpenAPI document is well-formed and lists every route.
+
+use std::collections::BTreeSet;
+
+use paas_e2e::TestServer;
+use serde_json::Value;
+
+/// Every REST route the server has; a new route must be added here too.
+const ROUTES: &[&str] = &[
+    "GET /api/v1/apps",
+    "POST /api/v1/apps",
+    "GET /api/v1/apps/{app}",
+    "DELETE /api/v1/apps/{app}",
+    "GET /api/v1/teams",
+    "POST /api/v1/teams",
+    "GET /api/v1/teams/{team}/members",
+    "POST /api/v1/teams/{team}/members",
+    "PATCH /api/v1/teams/{team}/members/{email}",
+    "DELETE /api/v1/teams/{team}/members/{email}",
+    "GET /api/v1/tokens",
+    "POST /api/v1/tokens",
+    "DELETE /api/v1/tokens/{id}",
+    "GET /api/v1/user",
+    "POST /api/v1/users",
+];
+
+#[tokio::test]
+async fn openapi_document_is_valid_and_lists_every_route() {
+    let server = TestServer::start().await;
+    let response = server.http.get(server.api("/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.unwrap();
+
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "an OpenAPI 3 document");
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+
+    let mut listed = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().unwrap() {
+            listed.insert(format!("{} {path}", method.to_uppercase()));
+            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} documents responses");
+            // Every path parameter in the template is declared.
+            for param in path.split('{').skip(1).filter_map(|s| s.split_once('}').map(|(p, _)| p)) {
+                let declared = op["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == param && p["in"] == "path");
+                assert!(declared, "{method} {path} declares path parameter {param}");
+            }
+        }
+    }
+    let expected: BTreeSet<String> = ROUTES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(listed, expected, "the document lists exactly the server's routes");
+
+    // Every $ref points at a schema that exists.
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for r in refs {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(schemas.contains_key(name), "dangling $ref {r}");
+    }
+    for scheme in ["bearer", "basic"] {
+        assert!(doc["components"]["securitySchemes"][scheme].is_object(), "security scheme {scheme}");
+    }
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "$ref" {
+                    if let Some(s) = v.as_str() {
+                        out.push(s.to_string());
+                    }
+                } else {
+                    collect_refs(v, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}

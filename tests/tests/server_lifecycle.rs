@@ -1,0 +1,60 @@
+//! `paas serve` on its embedded database: first start, restart, shutdown.
+
+use paas_e2e::TestServer;
+use serde_json::json;
+
+#[tokio::test]
+async fn embedded_database_starts_empty_and_keeps_data_across_restart() {
+    let mut server = TestServer::start_embedded().await;
+    assert!(server.data_path().join("data/postgres/data/PG_VERSION").exists(), "cluster lives in the data dir");
+
+    let admin = server.admin_token().await;
+    let (status, body) = server.call("POST", "/apps", &admin, Some(json!({ "name": "kept" }))).await;
+    assert_eq!(status, 201, "{body}");
+
+    let status = server.stop().await;
+    assert!(status.success(), "SIGTERM ends the server cleanly: {status}");
+    server.restart().await;
+
+    // The same token and the app survived the restart.
+    let (status, body) = server.call("GET", "/apps/kept", &admin, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["team"], "main");
+}
+
+#[tokio::test]
+async fn first_start_prints_admin_credentials_once() {
+    let mut server = TestServer::start().await;
+    let first = server.stdout(1);
+    assert!(first.contains("created the admin user"), "first start announces the admin: {first}");
+    assert!(first.contains(paas_e2e::ADMIN_EMAIL));
+    server.restart().await;
+    let second = server.stdout(2);
+    assert!(!second.contains("created the admin user"), "never again: {second}");
+    assert!(second.contains("paas is running"));
+}
+
+#[tokio::test]
+async fn healthz_answers_and_every_response_has_a_request_id() {
+    let server = TestServer::start().await;
+    let response = server.http.get(format!("{}/healthz", server.url)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
+
+    let response = server.http.get(format!("{}/healthz", server.url)).header("x-request-id", "abc-123").send().await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], "abc-123", "a client's request id is kept");
+}
+
+#[tokio::test]
+async fn router_answers_unknown_hosts_with_404() {
+    let server = TestServer::start().await;
+    let response = server
+        .http
+        .get(format!("http://{}/", server.router_addr))
+        .header("host", "nope.paas.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("nope.paas.test"));
+}
