@@ -54,6 +54,23 @@ pub struct Config {
     #[arg(long, env = "PAAS_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
+    /// Seconds a new web process may take to pass its health check (Heroku's
+    /// boot timeout is 60).
+    #[arg(long, env = "PAAS_HEALTH_TIMEOUT", default_value_t = 60)]
+    pub health_timeout: u64,
+
+    /// Consecutive non-5xx answers that make a web process healthy.
+    #[arg(long, env = "PAAS_HEALTH_CHECKS", default_value_t = 3)]
+    pub health_checks: u32,
+
+    /// Seconds to wait for in-flight requests on replaced processes.
+    #[arg(long, env = "PAAS_DRAIN_TIMEOUT", default_value_t = 30)]
+    pub drain_timeout: u64,
+
+    /// Seconds between SIGTERM and SIGKILL when stopping a process.
+    #[arg(long, env = "PAAS_STOP_GRACE", default_value_t = 10)]
+    pub stop_grace: u64,
+
     /// Email of the admin user created on first start.
     #[arg(long, env = "PAAS_ADMIN_EMAIL", default_value = "admin@localhost")]
     pub admin_email: String,

@@ -3,13 +3,18 @@
 
 pub mod api;
 pub mod auth;
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod db;
+pub mod deploy;
 pub mod error;
+pub mod git;
 pub mod names;
+pub mod reconcile;
 pub mod router;
+pub mod runtime;
 pub mod serve;
 pub mod state;
 pub mod telemetry;

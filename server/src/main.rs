@@ -15,6 +15,9 @@ enum Command {
     Serve(paas::config::Config),
     #[command(flatten)]
     Client(paas::cli::Command),
+    /// Git hook entry point, run by git inside a push (not for direct use)
+    #[command(name = "git-hook", hide = true)]
+    GitHook { hook: String },
 }
 
 fn main() {
@@ -39,6 +42,18 @@ fn main() {
             }
         }
         Command::Client(command) => runtime.block_on(paas::cli::run(command)),
+        Command::GitHook { hook } if hook == "pre-receive" => match runtime.block_on(paas::git::hook::run_pre_receive()) {
+            Ok(true) => 0,
+            Ok(false) => 1,
+            Err(err) => {
+                println!(" !     {err:#}");
+                1
+            }
+        },
+        Command::GitHook { hook } => {
+            eprintln!("paas: unknown git hook {hook}");
+            1
+        }
     };
     std::process::exit(code);
 }

@@ -2,6 +2,7 @@
 //! first admin, and run the control plane and the app router on their own
 //! listeners until SIGTERM or SIGINT.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,7 +17,8 @@ use crate::auth::password;
 use crate::config::Config;
 use crate::db;
 use crate::db::embedded::EmbeddedPostgres;
-use crate::state::AppState;
+use crate::runtime::DockerScheduler;
+use crate::state::{AppState, Parts};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -57,7 +59,21 @@ async fn run_with_database(config: Config, embedded: Option<&EmbeddedPostgres>) 
 
     bootstrap_admin(&pool, &config).await?;
 
-    let state = AppState::new(pool.clone(), config, public_url.clone(), router_addr.port());
+    let runtime = DockerScheduler::connect().await?;
+    let internal_url = format!(
+        "http://{}:{}",
+        if control_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { control_addr.ip().to_string() },
+        control_addr.port()
+    );
+    let state = AppState::new(Parts {
+        db: pool.clone(),
+        config,
+        public_url: public_url.clone(),
+        internal_url,
+        router_port: router_addr.port(),
+        runtime: Arc::new(runtime),
+    });
+    crate::reconcile::recover(&state).await.context("restoring apps from the database and the engine")?;
     let control_app = with_request_ids(control_plane(state.clone()));
     let router_app = with_request_ids(crate::router::app(state.clone()));
 
@@ -76,7 +92,7 @@ async fn run_with_database(config: Config, embedded: Option<&EmbeddedPostgres>) 
             .await
     });
     let router_task = tokio::spawn(async move {
-        axum::serve(router, router_app)
+        axum::serve(router, router_app.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = rx_router.recv().await;
             })
@@ -104,6 +120,7 @@ pub fn control_plane(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::api::router())
+        .merge(crate::git::router())
         .merge(crate::dashboard::router())
         .with_state(state)
 }
@@ -133,8 +150,11 @@ async fn bootstrap_admin(pool: &sqlx::PgPool, config: &Config) -> anyhow::Result
         return Ok(());
     }
     let email = crate::api::users::normalize_email(&config.admin_email).map_err(|e| anyhow::anyhow!("PAAS_ADMIN_EMAIL: {e}"))?;
-    let (secret, generated) = match &config.admin_password {
-        Some(p) => (p.clone(), false),
+    let (secret, generated) = match config.admin_password.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) if p.chars().count() < password::MIN_LENGTH => {
+            anyhow::bail!("PAAS_ADMIN_PASSWORD must be at least {} characters", password::MIN_LENGTH)
+        }
+        Some(p) => (p.to_string(), false),
         None => (password::generate(), true),
     };
     let hash = password::hash(secret.clone()).await?;

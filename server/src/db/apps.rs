@@ -47,3 +47,14 @@ pub async fn delete(pool: &PgPool, id: i64) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM apps WHERE id = $1").bind(id).execute(pool).await?;
     Ok(())
 }
+
+/// Every app that serves a release: (app name, current release id).
+pub async fn list_served(pool: &PgPool) -> sqlx::Result<Vec<(i64, String, i64)>> {
+    sqlx::query_as("SELECT id, name, current_release_id FROM apps WHERE current_release_id IS NOT NULL")
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn exists(pool: &PgPool, name: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM apps WHERE name = $1)").bind(name).fetch_one(pool).await
+}

@@ -3,7 +3,11 @@
 //! holds SQL.
 
 pub mod apps;
+pub mod builds;
+pub mod deployments;
 pub mod embedded;
+pub mod formation;
+pub mod releases;
 pub mod teams;
 pub mod tokens;
 pub mod users;

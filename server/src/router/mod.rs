@@ -1,21 +1,38 @@
-//! The app router: HTTP traffic for `APP.BASE_DOMAIN` on its own listener.
-//! Until releases exist it answers every host with a plain 404 page.
+//! The app router: a reverse proxy on its own listener. It routes by `Host`
+//! (`APP.BASE_DOMAIN`) to the app's healthy web containers, round robin,
+//! streaming bodies both ways over pooled connections.
 
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+mod proxy;
+pub mod table;
+
 use axum::Router;
+
+pub use table::{AppRoute, Backend, RouteTable};
 
 use crate::state::AppState;
 
 pub fn app(state: AppState) -> Router {
-    Router::new().fallback(no_such_app).with_state(state)
+    Router::new().fallback(proxy::forward).with_state(state)
 }
 
-async fn no_such_app(headers: axum::http::HeaderMap) -> impl IntoResponse {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("No app is served at {host}.\n"),
-    )
+/// The app a `Host` header names, if it is `APP.BASE_DOMAIN[:port]`.
+pub fn app_for_host(host: &str, base_domain: &str) -> Option<String> {
+    let host = host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host, |(h, _)| h);
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let app = host.strip_suffix(base_domain)?.strip_suffix('.')?;
+    (!app.is_empty() && !app.contains('.')).then(|| app.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::app_for_host;
+
+    #[test]
+    fn hosts_map_to_apps() {
+        assert_eq!(app_for_host("hello.paas.test", "paas.test").as_deref(), Some("hello"));
+        assert_eq!(app_for_host("Hello.PAAS.test:8080", "paas.test").as_deref(), Some("hello"));
+        assert_eq!(app_for_host("paas.test", "paas.test"), None);
+        assert_eq!(app_for_host("a.b.paas.test", "paas.test"), None);
+        assert_eq!(app_for_host("hellopaas.test", "paas.test"), None);
+    }
 }

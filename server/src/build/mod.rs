@@ -1,0 +1,66 @@
+//! Builds: the pushed tree becomes an image `paas/APP:SHA`. A Dockerfile at
+//! the repository root is built by the engine; the whole log is kept with the
+//! build record. (Buildpack builds arrive with their own issue.)
+
+use std::collections::HashMap;
+
+use anyhow::bail;
+use bytes::Bytes;
+
+use crate::db;
+use crate::db::apps::App;
+use crate::deploy::Output;
+use crate::git::repo::Source;
+use crate::state::AppState;
+
+pub struct Built {
+    pub build_id: i64,
+    pub image: String,
+}
+
+pub fn image_tag(app: &str, sha: &str) -> String {
+    format!("paas/{app}:{sha}")
+}
+
+#[tracing::instrument(skip_all, fields(app = %app.name))]
+pub async fn build(state: &AppState, app: &App, sha: &str, source: Source, user_id: Option<i64>, out: &Output) -> anyhow::Result<Built> {
+    if !source.includes_file("Dockerfile") {
+        bail!(
+            "no Dockerfile at the root of the repository. paas builds apps from a Dockerfile for now; \
+             add one (buildpack builds are coming)"
+        );
+    }
+    out.step(format!("Building {}@{} from Dockerfile", app.name, &sha[..7]));
+    let build_id = db::builds::create(&state.db, app.id, sha, user_id).await?;
+    let image = image_tag(&app.name, sha);
+    let labels = HashMap::from([
+        (crate::runtime::LABEL_APP.to_string(), app.name.clone()),
+        ("paas.commit".to_string(), sha.to_string()),
+    ]);
+
+    // Stream engine output to the push while keeping the whole log.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let forward = out.raw();
+    let collector = tokio::spawn(async move {
+        let mut log = String::new();
+        while let Some(line) = rx.recv().await {
+            log.push_str(&line);
+            log.push('\n');
+            let _ = forward.send(line);
+        }
+        log
+    });
+    let result = state.runtime.build_image(Bytes::from(source.tar), &image, labels, tx).await;
+    let mut log = collector.await.unwrap_or_default();
+    match result {
+        Ok(()) => {
+            db::builds::finish(&state.db, build_id, true, Some(&image), &log).await?;
+            Ok(Built { build_id, image })
+        }
+        Err(err) => {
+            log.push_str(&format!("build failed: {err:#}\n"));
+            db::builds::finish(&state.db, build_id, false, None, &log).await?;
+            bail!("the build failed: {err:#}")
+        }
+    }
+}

@@ -1,0 +1,36 @@
+use sqlx::PgPool;
+
+pub async fn create(pool: &PgPool, app_id: i64, commit: &str, user_id: Option<i64>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("INSERT INTO builds (app_id, commit_sha, created_by) VALUES ($1, $2, $3) RETURNING id")
+        .bind(app_id)
+        .bind(commit)
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
+}
+
+/// Record the outcome and the whole build log.
+pub async fn finish(pool: &PgPool, id: i64, succeeded: bool, image: Option<&str>, log: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE builds SET status = $2::build_status, image = $3, log = $4, finished_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(if succeeded { "succeeded" } else { "failed" })
+    .bind(image)
+    .bind(log)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Builds left 'building' by a server that stopped mid-build.
+pub async fn fail_unfinished(pool: &PgPool) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE builds SET status = 'failed', finished_at = now(),
+         log = log || E'\\n(interrupted: the server stopped during this build)\\n'
+         WHERE status = 'building'",
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,101 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{FromRow, PgPool};
+
+/// Process type -> command (`None`: the image's own command).
+pub type ProcessTypes = BTreeMap<String, Option<String>>;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Release {
+    pub id: i64,
+    pub app_id: i64,
+    pub version: i32,
+    pub build_id: Option<i64>,
+    pub image: String,
+    pub commit_sha: Option<String>,
+    pub description: String,
+    pub config: Json<BTreeMap<String, String>>,
+    pub process_types: Json<ProcessTypes>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, app_id, version, build_id, image, commit_sha, description, config, process_types,
+                       status::text AS status, created_at";
+
+pub struct NewRelease<'a> {
+    pub app_id: i64,
+    pub build_id: Option<i64>,
+    pub image: &'a str,
+    pub commit_sha: Option<&'a str>,
+    pub description: &'a str,
+    pub config: BTreeMap<String, String>,
+    pub process_types: ProcessTypes,
+    pub created_by: Option<i64>,
+}
+
+/// Record a pending release with the next version number. Callers hold the
+/// app's deploy lock, so versions cannot collide.
+pub async fn create(pool: &PgPool, new: NewRelease<'_>) -> sqlx::Result<Release> {
+    sqlx::query_as(&format!(
+        "INSERT INTO releases (app_id, version, build_id, image, commit_sha, description, config, process_types, created_by)
+         VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app_id = $1), $2, $3, $4, $5, $6, $7, $8)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(new.app_id)
+    .bind(new.build_id)
+    .bind(new.image)
+    .bind(new.commit_sha)
+    .bind(new.description)
+    .bind(Json(new.config))
+    .bind(Json(new.process_types))
+    .bind(new.created_by)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn find(pool: &PgPool, id: i64) -> sqlx::Result<Option<Release>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM releases WHERE id = $1")).bind(id).fetch_optional(pool).await
+}
+
+pub async fn list(pool: &PgPool, app_id: i64) -> sqlx::Result<Vec<Release>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM releases WHERE app_id = $1 ORDER BY version DESC"))
+        .bind(app_id)
+        .fetch_all(pool)
+        .await
+}
+
+/// The release an app serves now, if any.
+pub async fn current(pool: &PgPool, app_id: i64) -> sqlx::Result<Option<Release>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM releases WHERE id = (SELECT current_release_id FROM apps WHERE id = $1)"
+    ))
+    .bind(app_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Mark a release live: it succeeded and the app now serves it.
+pub async fn mark_current(pool: &PgPool, release: &Release) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE releases SET status = 'succeeded', finished_at = now() WHERE id = $1")
+        .bind(release.id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE apps SET current_release_id = $2 WHERE id = $1")
+        .bind(release.app_id)
+        .bind(release.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+pub async fn mark_failed(pool: &PgPool, release_id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE releases SET status = 'failed', finished_at = now() WHERE id = $1 AND status = 'pending'")
+        .bind(release_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

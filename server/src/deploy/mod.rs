@@ -1,0 +1,131 @@
+//! From a push to a running release: lock the app, build, record the
+//! release, roll it out. Any failure leaves the running release untouched
+//! and rejects the push.
+
+pub mod lock;
+pub mod procfile;
+pub mod rollout;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::db;
+use crate::db::releases::{NewRelease, ProcessTypes};
+use crate::git::hook::RefUpdate;
+use crate::git::{repo, PushContext};
+use crate::state::AppState;
+
+const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
+const DEPLOY_BRANCHES: &[&str] = &["refs/heads/main", "refs/heads/master"];
+
+/// Where a pipeline reports progress: the push's `remote:` lines.
+#[derive(Clone)]
+pub struct Output(UnboundedSender<String>);
+
+impl Output {
+    pub fn new(tx: UnboundedSender<String>) -> Self {
+        Self(tx)
+    }
+
+    /// A step heading: `-----> Building ...`.
+    pub fn step(&self, text: impl AsRef<str>) {
+        let _ = self.0.send(format!("-----> {}", text.as_ref()));
+    }
+
+    /// A detail line, indented under its step.
+    pub fn line(&self, text: impl AsRef<str>) {
+        let _ = self.0.send(format!("       {}", text.as_ref()));
+    }
+
+    pub fn error(&self, text: impl AsRef<str>) {
+        for line in text.as_ref().lines() {
+            let _ = self.0.send(format!(" !     {line}"));
+        }
+    }
+
+    /// A raw sender for streamed tool output (docker build lines).
+    pub fn raw(&self) -> UnboundedSender<String> {
+        self.0.clone()
+    }
+}
+
+/// Handle a push's ref updates; whether git should accept them.
+pub async fn handle_push(state: &AppState, push: &PushContext, updates: &[RefUpdate], quarantine: Option<&Path>, out: &Output) -> bool {
+    let deploy = DEPLOY_BRANCHES.iter().find_map(|branch| updates.iter().find(|u| u.refname == *branch));
+    for update in updates.iter().filter(|u| !DEPLOY_BRANCHES.contains(&u.refname.as_str())) {
+        out.step(format!("Stored {} (only main or master deploys)", update.refname));
+    }
+    let Some(update) = deploy else { return true };
+    if update.new == ZERO_SHA {
+        out.error(format!("{} is the deploy branch of {}; it cannot be deleted", update.refname, push.app.name));
+        return false;
+    }
+    match deploy_push(state, push, update, quarantine, out).await {
+        Ok(()) => true,
+        Err(err) => {
+            out.error(format!("Push rejected: {err:#}"));
+            out.error(match release_version(state, push.app.id).await {
+                Some(v) => format!("v{v} keeps serving; nothing was changed"),
+                None => "nothing was changed".to_string(),
+            });
+            false
+        }
+    }
+}
+
+async fn release_version(state: &AppState, app_id: i64) -> Option<i32> {
+    db::releases::current(&state.db, app_id).await.ok().flatten().map(|r| r.version)
+}
+
+#[tracing::instrument(skip_all, fields(app = %push.app.name, commit = %update.new))]
+async fn deploy_push(state: &AppState, push: &PushContext, update: &RefUpdate, quarantine: Option<&Path>, out: &Output) -> anyhow::Result<()> {
+    let app = &push.app;
+    let _lock = lock::AppLock::acquire(&state.db, app, out).await?;
+
+    // A push that waited must still apply to the branch as it is now.
+    let repo_dir = repo::path(&state.repos_dir(), &app.name);
+    let head = {
+        let (dir, refname) = (repo_dir.clone(), update.refname.clone());
+        tokio::task::spawn_blocking(move || repo::branch_head(&dir, &refname)).await??
+    };
+    let expected = (update.old != ZERO_SHA).then(|| update.old.clone());
+    if head != expected {
+        anyhow::bail!("{} moved while this push waited (someone else pushed); fetch, merge and push again", update.refname);
+    }
+
+    let source = {
+        let (dir, quarantine, sha) = (repo_dir.clone(), quarantine.map(Path::to_path_buf), update.new.clone());
+        tokio::task::spawn_blocking(move || repo::read_commit(&dir, quarantine.as_deref(), &sha)).await??
+    };
+    let process_types: ProcessTypes = match &source.procfile {
+        Some(text) => procfile::parse(text).map_err(|e| anyhow::anyhow!("Procfile: {e}"))?,
+        None => BTreeMap::from([("web".to_string(), None)]),
+    };
+    let built = crate::build::build(state, app, &update.new, source, Some(push.user.id), out).await?;
+
+    let short = &update.new[..7];
+    let config = match db::releases::current(&state.db, app.id).await? {
+        Some(current) => current.config.0.clone(),
+        None => BTreeMap::new(),
+    };
+    let release = db::releases::create(
+        &state.db,
+        NewRelease {
+            app_id: app.id,
+            build_id: Some(built.build_id),
+            image: &built.image,
+            commit_sha: Some(&update.new),
+            description: &format!("Deploy {short}"),
+            config,
+            process_types,
+            created_by: Some(push.user.id),
+        },
+    )
+    .await?;
+    out.step(format!("Releasing v{} (image {})", release.version, built.image));
+    rollout::rollout(state, app, &release, out).await?;
+    out.step(format!("Deployed v{} to {}", release.version, state.app_url(&app.name)));
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Run `git http-backend` as a CGI program and stream its answer. It handles
+//! the protocol (v0/v2, gzip bodies); we feed it the request and the push's
+//! hook context through its environment.
+
+use std::process::Stdio;
+
+use anyhow::{bail, Context};
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use futures_util::TryStreamExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use tokio_util::io::{ReaderStream, StreamReader};
+
+use crate::db::users::User;
+use crate::state::AppState;
+
+pub async fn run(state: &AppState, parts: &Parts, body: Body, user: &User, push_token: Option<&str>) -> anyhow::Result<Response> {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let mut cmd = Command::new("git");
+    cmd.arg("http-backend")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GIT_PROJECT_ROOT", state.repos_dir())
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", state.config.data_dir.as_os_str())
+        .env("REQUEST_METHOD", parts.method.as_str())
+        .env("PATH_INFO", parts.uri.path().trim_start_matches("/git"))
+        .env("QUERY_STRING", parts.uri.query().unwrap_or(""))
+        .env("CONTENT_TYPE", header("content-type"))
+        .env("REMOTE_USER", &user.email)
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .env("GIT_PROTOCOL", header("git-protocol"))
+        .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let length = header("content-length");
+    if !length.is_empty() {
+        cmd.env("CONTENT_LENGTH", length);
+    }
+    if let Some(token) = push_token {
+        cmd.env("PAAS_BIN", &state.paas_bin)
+            .env("PAAS_HOOK_URL", format!("{}/internal/git-hook", state.internal_url))
+            .env("PAAS_HOOK_TOKEN", token);
+    }
+    let mut child = cmd.spawn().context("starting git http-backend (is git installed?)")?;
+
+    // Feed the request body in the background while we read the answer.
+    let mut stdin = child.stdin.take().context("http-backend stdin")?;
+    let body_stream = body.into_data_stream().map_err(std::io::Error::other);
+    tokio::spawn(async move {
+        let mut reader = StreamReader::new(body_stream);
+        let _ = tokio::io::copy(&mut reader, &mut stdin).await;
+        let _ = stdin.shutdown().await;
+    });
+    let stderr = child.stderr.take().context("http-backend stderr")?;
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::warn!(target: "paas::git", "{line}");
+        }
+    });
+
+    // CGI: headers, a blank line, then the body.
+    let stdout = child.stdout.take().context("http-backend stdout")?;
+    let mut reader = BufReader::new(stdout);
+    let mut response = Response::builder();
+    let mut status = StatusCode::OK;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 {
+            bail!("git http-backend ended before its headers");
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            break;
+        }
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("status") {
+            status = value.split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(StatusCode::BAD_GATEWAY);
+        } else if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response = response.header(name, value);
+        }
+    }
+    // The child and the push's token live as long as the answer streams.
+    let cleanup = Cleanup { _child: child, state: state.clone(), token: push_token.map(str::to_string) };
+    let stream = ReaderStream::new(reader).map_ok(move |chunk| {
+        let _ = &cleanup;
+        chunk
+    });
+    Ok(response.status(status).body(Body::from_stream(stream))?)
+}
+
+struct Cleanup {
+    _child: tokio::process::Child,
+    state: AppState,
+    token: Option<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let (Some(token), Ok(mut pushes)) = (self.token.take(), self.state.pushes.lock()) {
+            pushes.remove(&token);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Bare repositories in `DATA_DIR/repos/APP.git`, and reading what a push
+//! brought (git2, with the push's quarantined objects added as an alternate).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+
+const HOOK: &str = "#!/bin/sh\n\
+# Installed by paas: deploy pushes to the deploy branch before accepting them.\n\
+if [ -z \"$PAAS_BIN\" ]; then echo 'pushes are accepted only through the paas server' >&2; exit 1; fi\n\
+exec \"$PAAS_BIN\" git-hook pre-receive\n";
+
+pub fn path(repos: &Path, app: &str) -> PathBuf {
+    repos.join(format!("{app}.git"))
+}
+
+/// Create the bare repository with its hook, if missing.
+pub async fn ensure(repos: &Path, app: &str) -> anyhow::Result<PathBuf> {
+    let dir = path(repos, app);
+    let hook = dir.join("hooks/pre-receive");
+    if hook.exists() {
+        return Ok(dir);
+    }
+    let dir2 = dir.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir2.parent().context("repos dir")?)?;
+        let repo = Repository::init_bare(&dir2).with_context(|| format!("creating {}", dir2.display()))?;
+        let mut config = repo.config()?;
+        config.set_bool("http.receivepack", true)?;
+        config.set_bool("receive.denyNonFastForwards", false)?;
+        config.set_str("gc.auto", "0")?;
+        let hooks = dir2.join("hooks");
+        std::fs::create_dir_all(&hooks)?;
+        let tmp = hooks.join("pre-receive.tmp");
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(HOOK.as_bytes())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::rename(&tmp, hooks.join("pre-receive"))?;
+        Ok(())
+    })
+    .await??;
+    Ok(dir)
+}
+
+pub async fn remove(repos: &Path, app: &str) -> anyhow::Result<()> {
+    match tokio::fs::remove_dir_all(path(repos, app)).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The commit a branch points at now, if it exists.
+pub fn branch_head(repo_dir: &Path, refname: &str) -> anyhow::Result<Option<String>> {
+    let repo = Repository::open_bare(repo_dir)?;
+    let id = repo.refname_to_id(refname).ok();
+    Ok(id.map(|id| id.to_string()))
+}
+
+/// What the build needs from a pushed commit.
+pub struct Source {
+    /// A tar of the commit's tree.
+    pub tar: Vec<u8>,
+    pub files: Vec<String>,
+    pub procfile: Option<String>,
+}
+
+impl Source {
+    pub fn includes_file(&self, name: &str) -> bool {
+        self.files.iter().any(|f| f == name)
+    }
+}
+
+/// Read a pushed commit (objects may still be in the push's quarantine) and
+/// pack its tree as a tar, preserving executable bits and symlinks.
+pub fn read_commit(repo_dir: &Path, quarantine: Option<&Path>, sha: &str) -> anyhow::Result<Source> {
+    let repo = Repository::open_bare(repo_dir)?;
+    if let Some(dir) = quarantine {
+        repo.odb()?.add_disk_alternate(&dir.to_string_lossy())?;
+    }
+    let commit = repo.find_commit(Oid::from_str(sha)?).with_context(|| format!("commit {sha} is not in the push"))?;
+    let mtime = commit.time().seconds().max(0) as u64;
+    let tree = commit.tree()?;
+    let mut entries = Vec::new();
+    tree.walk(TreeWalkMode::PreOrder, |root, entry| {
+        if entry.kind() == Some(ObjectType::Blob) {
+            entries.push((format!("{root}{}", entry.name().unwrap_or("")), entry.id(), entry.filemode()));
+        }
+        TreeWalkResult::Ok
+    })?;
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut files = Vec::new();
+    let mut procfile = None;
+    for (path, id, mode) in entries {
+        let blob = repo.find_blob(id)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(mtime);
+        if mode == 0o120000 {
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            header.set_mode(0o777);
+            let target = String::from_utf8_lossy(blob.content()).into_owned();
+            builder.append_link(&mut header, &path, target)?;
+        } else {
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(blob.content().len() as u64);
+            header.set_mode(if mode == 0o100755 { 0o755 } else { 0o644 });
+            builder.append_data(&mut header, &path, blob.content())?;
+        }
+        if path == "Procfile" {
+            procfile = Some(String::from_utf8_lossy(blob.content()).into_owned());
+        }
+        files.push(path);
+    }
+    let tar = builder.into_inner()?;
+    if files.is_empty() {
+        bail!("the pushed commit has no files");
+    }
+    Ok(Source { tar, files, procfile })
+}

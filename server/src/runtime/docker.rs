@@ -1,0 +1,206 @@
+//! The Docker engine through bollard, version-negotiated (Debian's engine
+//! speaks API 1.41). Nothing here pulls from a registry.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use async_trait::async_trait;
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{Container, ContainerSpec, Scheduler, CONTAINER_PORT};
+
+pub struct DockerScheduler {
+    docker: Docker,
+}
+
+impl DockerScheduler {
+    /// Connect to the engine at `DOCKER_HOST` or the local socket and agree on
+    /// an API version both sides speak.
+    pub async fn connect() -> anyhow::Result<Self> {
+        let docker = Docker::connect_with_defaults().context("connecting to the Docker engine")?;
+        let docker = docker.negotiate_version().await.context(
+            "the Docker engine does not answer (is it installed and running? `scripts/serve` starts it)",
+        )?;
+        Ok(Self { docker })
+    }
+}
+
+fn port_key() -> String {
+    format!("{CONTAINER_PORT}/tcp")
+}
+
+fn not_found(err: &bollard::errors::Error) -> bool {
+    matches!(err, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+}
+
+#[async_trait]
+impl Scheduler for DockerScheduler {
+    async fn build_image(
+        &self,
+        context: Bytes,
+        tag: &str,
+        labels: HashMap<String, String>,
+        output: UnboundedSender<String>,
+    ) -> anyhow::Result<()> {
+        let options = BuildImageOptionsBuilder::new().t(tag).rm(true).forcerm(true).labels(&labels).build();
+        let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context)));
+        let mut partial = String::new();
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(bollard::errors::Error::DockerStreamError { error }) => return Err(anyhow!("{error}")),
+                Err(err) => return Err(anyhow!("the Docker build failed: {err}")),
+            };
+            if let Some(error) = info.error {
+                return Err(anyhow!("{}", error.trim()));
+            }
+            if let Some(text) = info.stream.or(info.status) {
+                partial.push_str(&text);
+                while let Some(end) = partial.find('\n') {
+                    let line: String = partial.drain(..=end).collect();
+                    let _ = output.send(line.trim_end().to_string());
+                }
+            }
+        }
+        if !partial.trim().is_empty() {
+            let _ = output.send(partial.trim_end().to_string());
+        }
+        Ok(())
+    }
+
+    async fn image_exists(&self, image: &str) -> anyhow::Result<bool> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container> {
+        // Idempotent: a leftover with this name (from an interrupted rollout) goes first.
+        if let Some(old) = self.inspect(&spec.name).await? {
+            self.stop_and_remove(&old.id, Duration::from_secs(1)).await?;
+        }
+        let mut port_bindings = HashMap::new();
+        let mut exposed = HashMap::new();
+        if spec.publish_port {
+            port_bindings.insert(
+                port_key(),
+                Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+            );
+            exposed.insert(port_key(), HashMap::new());
+        }
+        let host_config = HostConfig {
+            port_bindings: Some(port_bindings),
+            memory: spec.memory_mb.map(|mb| i64::from(mb) * 1024 * 1024),
+            nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            init: Some(true),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: spec.command.clone(),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(spec.labels.clone()),
+            exposed_ports: Some(exposed),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .with_context(|| format!("creating container {}", spec.name))?;
+        self.docker
+            .start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .with_context(|| format!("starting container {}", spec.name))?;
+        self.inspect(&created.id).await?.ok_or_else(|| anyhow!("container {} vanished after start", spec.name))
+    }
+
+    async fn inspect(&self, id: &str) -> anyhow::Result<Option<Container>> {
+        let info = match self.docker.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await {
+            Ok(info) => info,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let state = info.state.unwrap_or_default();
+        let host_port = info
+            .network_settings
+            .and_then(|n| n.ports)
+            .and_then(|ports| ports.get(&port_key()).cloned().flatten())
+            .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port?.parse().ok()));
+        let config = info.config.unwrap_or_default();
+        Ok(Some(Container {
+            id: info.id.unwrap_or_default(),
+            name: info.name.unwrap_or_default().trim_start_matches('/').to_string(),
+            labels: config.labels.unwrap_or_default(),
+            running: state.running.unwrap_or(false),
+            host_port,
+            exit_code: state.exit_code,
+            oom_killed: state.oom_killed.unwrap_or(false),
+        }))
+    }
+
+    async fn stop_and_remove(&self, id: &str, grace: Duration) -> anyhow::Result<()> {
+        let stop = StopContainerOptionsBuilder::new().t(grace.as_secs().max(1) as i32).build();
+        match self.docker.stop_container(id, Some(stop)).await {
+            Ok(()) => {}
+            Err(e) if not_found(&e) => return Ok(()),
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+        match self.docker.remove_container(id, Some(remove)).await {
+            Ok(()) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()), // removal in progress
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list(&self, labels: &[(&str, &str)]) -> anyhow::Result<Vec<Container>> {
+        let filter: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let filters = HashMap::from([("label".to_string(), filter)]);
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let summaries = self.docker.list_containers(Some(options)).await?;
+        let mut containers = Vec::new();
+        for summary in summaries {
+            if let Some(id) = summary.id {
+                if let Some(container) = self.inspect(&id).await? {
+                    containers.push(container);
+                }
+            }
+        }
+        Ok(containers)
+    }
+
+    async fn logs_tail(&self, id: &str, lines: usize) -> anyhow::Result<Vec<String>> {
+        let options = LogsOptionsBuilder::new().stdout(true).stderr(true).tail(&lines.to_string()).build();
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(output) => text.push_str(&String::from_utf8_lossy(&output.into_bytes())),
+                Err(e) if not_found(&e) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(text.lines().map(str::to_string).collect())
+    }
+}

@@ -1,0 +1,86 @@
+//! The Scheduler boundary: the only place that knows how containers run.
+//! `DockerScheduler` drives the local Docker engine; a cluster engine can
+//! stand behind the same trait later.
+
+mod docker;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc::UnboundedSender;
+
+pub use docker::DockerScheduler;
+
+/// Labels every app container carries, so actual state can be rebuilt from
+/// the engine alone.
+pub const LABEL_APP: &str = "paas.app";
+pub const LABEL_RELEASE: &str = "paas.release";
+pub const LABEL_PROCESS: &str = "paas.process";
+pub const LABEL_INDEX: &str = "paas.index";
+
+/// The port an app's web process is told to listen on inside its container.
+pub const CONTAINER_PORT: u16 = 5000;
+
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    /// Command override; `None` runs the image's own command.
+    pub command: Option<Vec<String>>,
+    pub env: Vec<(String, String)>,
+    pub labels: HashMap<String, String>,
+    /// Publish `CONTAINER_PORT` on an ephemeral 127.0.0.1 port.
+    pub publish_port: bool,
+    pub memory_mb: Option<i32>,
+    pub cpus: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    pub running: bool,
+    /// The 127.0.0.1 port `CONTAINER_PORT` is published on.
+    pub host_port: Option<u16>,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+}
+
+impl Container {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+}
+
+#[async_trait]
+pub trait Scheduler: Send + Sync {
+    /// Build an image from a tar of the build context, streaming output lines.
+    async fn build_image(
+        &self,
+        context: Bytes,
+        tag: &str,
+        labels: HashMap<String, String>,
+        output: UnboundedSender<String>,
+    ) -> anyhow::Result<()>;
+
+    /// Whether an image exists locally.
+    async fn image_exists(&self, image: &str) -> anyhow::Result<bool>;
+
+    /// Create and start a container (replacing a stopped leftover of the same
+    /// name); returns it as inspected after start.
+    async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container>;
+
+    async fn inspect(&self, id: &str) -> anyhow::Result<Option<Container>>;
+
+    /// SIGTERM, then SIGKILL after `grace`, then remove. Missing is fine.
+    async fn stop_and_remove(&self, id: &str, grace: Duration) -> anyhow::Result<()>;
+
+    /// Containers (running or not) carrying all the given labels.
+    async fn list(&self, labels: &[(&str, &str)]) -> anyhow::Result<Vec<Container>>;
+
+    /// The last `lines` lines of a container's output.
+    async fn logs_tail(&self, id: &str, lines: usize) -> anyhow::Result<Vec<String>>;
+}
