@@ -59,7 +59,8 @@ async fn run_with_database(config: Config, embedded: Option<&EmbeddedPostgres>) 
 
     bootstrap_admin(&pool, &config).await?;
 
-    let runtime = DockerScheduler::connect().await?;
+    let instance = db::settings::instance_id(&pool).await?;
+    let runtime = DockerScheduler::connect(instance.clone()).await?;
     let internal_url = format!(
         "http://{}:{}",
         if control_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { control_addr.ip().to_string() },
@@ -77,7 +78,7 @@ async fn run_with_database(config: Config, embedded: Option<&EmbeddedPostgres>) 
     let control_app = with_request_ids(control_plane(state.clone()));
     let router_app = with_request_ids(crate::router::app(state.clone()));
 
-    tracing::info!(control = %control_addr, router = %router_addr, url = %public_url, "listening");
+    tracing::info!(control = %control_addr, router = %router_addr, url = %public_url, instance = %instance, "listening");
     println!("paas is running: dashboard and API at {public_url}, apps at {}", state.app_url("APP"));
 
     let shutdown = shutdown_signal();

@@ -10,7 +10,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use sqlx::PgPool;
 
 use crate::config::Config;
-use crate::git::PushContext;
+use crate::git::Push;
 use crate::router::RouteTable;
 use crate::runtime::Scheduler;
 
@@ -30,7 +30,7 @@ pub struct Inner {
     pub routes: RouteTable,
     pub proxy_client: hyper_util::client::legacy::Client<HttpConnector, Body>,
     /// Pushes in progress, by the one-time token their hook presents.
-    pub pushes: Mutex<HashMap<String, PushContext>>,
+    pub pushes: Mutex<HashMap<String, Push>>,
     /// This binary, run by git hooks.
     pub paas_bin: PathBuf,
 }

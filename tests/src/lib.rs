@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod apps;
+
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
@@ -30,6 +32,8 @@ pub struct TestServer {
     child: Option<Child>,
     pub url: String,
     pub router_addr: String,
+    /// The installation id its containers are labelled with.
+    pub instance: String,
     /// How many times the server was started on this data dir.
     starts: usize,
     pub http: reqwest::Client,
@@ -59,6 +63,7 @@ impl TestServer {
             child: None,
             url: String::new(),
             router_addr: String::new(),
+            instance: String::new(),
             starts: 0,
             http: reqwest::Client::new(),
         };
@@ -99,6 +104,9 @@ impl TestServer {
             .env("PAAS_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("PAAS_BASE_DOMAIN", "paas.test")
             .env("PAAS_LOG", "info")
+            .env("PAAS_HEALTH_TIMEOUT", "8")
+            .env("PAAS_DRAIN_TIMEOUT", "5")
+            .env("PAAS_STOP_GRACE", "2")
             .env_remove("DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -114,6 +122,7 @@ impl TestServer {
             if let Some(line) = find_listening_line(&stderr_path) {
                 self.url = format!("http://{}", line["control"].as_str().context("control address")?);
                 self.router_addr = line["router"].as_str().context("router address")?.to_string();
+                self.instance = line["instance"].as_str().unwrap_or_default().to_string();
                 return Ok(());
             }
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
@@ -143,12 +152,46 @@ impl TestServer {
         }
     }
 
+    /// SIGKILL, as a crash would: no cleanup of any kind.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("server is running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     /// Start again on the same data dir and database.
     pub async fn restart(&mut self) {
         if self.child.is_some() {
             self.stop().await;
         }
         self.spawn().await.expect("restarting paas serve");
+    }
+
+    // ---- git and router helpers ----
+
+    /// The app's git remote with a token as the basic-auth password.
+    pub fn git_url(&self, app: &str, token: &str) -> String {
+        let host = self.url.trim_start_matches("http://");
+        format!("http://git:{token}@{host}/git/{app}.git")
+    }
+
+    /// GET a path of an app through the router; (status, body). Status 0
+    /// means the request itself failed.
+    pub async fn app_get(&self, app: &str, path: &str) -> (u16, String) {
+        let request = self.http.get(format!("http://{}{path}", self.router_addr)).header("host", format!("{app}.paas.test"));
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (status, response.text().await.unwrap_or_default())
+            }
+            Err(_) => (0, String::new()),
+        }
+    }
+
+    /// Create an app as the given user; panics unless created.
+    pub async fn create_app(&self, token: &str, name: &str) {
+        let (status, body) = self.call("POST", "/apps", token, Some(json!({ "name": name }))).await;
+        assert_eq!(status, 201, "creating {name}: {body}");
     }
 
     // ---- API helpers ----
@@ -228,14 +271,21 @@ impl Drop for TestServer {
         if let Some(mut child) = self.child.take() {
             signal(child.id(), "TERM");
             let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
+            loop {
                 if let Ok(Some(_)) = child.try_wait() {
-                    return;
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            let _ = child.kill();
-            let _ = child.wait();
+        }
+        // App containers outlive the server by design; the test's must not.
+        if !self.instance.is_empty() {
+            apps::remove_instance(&self.instance);
         }
     }
 }

@@ -11,6 +11,7 @@ const ROUTES: &[&str] = &[
     "POST /api/v1/apps",
     "GET /api/v1/apps/{app}",
     "DELETE /api/v1/apps/{app}",
+    "GET /api/v1/apps/{app}/releases",
     "GET /api/v1/teams",
     "POST /api/v1/teams",
     "GET /api/v1/teams/{team}/members",

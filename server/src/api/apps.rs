@@ -104,7 +104,8 @@ pub async fn show_app(
     Ok(Json(AppInfo::new(&state, app)))
 }
 
-/// Delete an app (admin role or above).
+/// Delete an app (admin role or above): its processes stop, its routes,
+/// repository and records go.
 #[utoipa::path(delete, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)),
     responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete_app(
@@ -113,7 +114,7 @@ pub async fn delete_app(
     Path(app): Path<String>,
 ) -> AppResult<StatusCode> {
     let (app, _) = app_access(&state, &user, &app, Role::Admin, "deleting apps").await?;
-    db::apps::delete(&state.db, app.id).await?;
+    crate::deploy::destroy::destroy_app(&state, &app).await?;
     tracing::info!(user = %user.email, app = %app.name, "deleted app");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,6 +3,7 @@
 //! the same `routes!` lists, so the document always lists every route.
 
 pub mod apps;
+pub mod releases;
 pub mod teams;
 pub mod tokens;
 pub mod users;
@@ -49,7 +50,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             .merge(tokens::router())
             .merge(users::router())
             .merge(teams::router())
-            .merge(apps::router()),
+            .merge(apps::router())
+            .merge(releases::router()),
     )
 }
 

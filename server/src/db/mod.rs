@@ -8,6 +8,7 @@ pub mod deployments;
 pub mod embedded;
 pub mod formation;
 pub mod releases;
+pub mod settings;
 pub mod teams;
 pub mod tokens;
 pub mod users;

@@ -2,6 +2,7 @@
 //! release, roll it out. Any failure leaves the running release untouched
 //! and rejects the push.
 
+pub mod destroy;
 pub mod lock;
 pub mod procfile;
 pub mod rollout;
@@ -29,6 +30,11 @@ impl Output {
         Self(tx)
     }
 
+    /// An output nobody reads.
+    pub fn discard() -> Self {
+        Self(tokio::sync::mpsc::unbounded_channel().0)
+    }
+
     /// A step heading: `-----> Building ...`.
     pub fn step(&self, text: impl AsRef<str>) {
         let _ = self.0.send(format!("-----> {}", text.as_ref()));
@@ -51,18 +57,32 @@ impl Output {
     }
 }
 
-/// Handle a push's ref updates; whether git should accept them.
-pub async fn handle_push(state: &AppState, push: &PushContext, updates: &[RefUpdate], quarantine: Option<&Path>, out: &Output) -> bool {
+/// Handle a push's ref updates: whether git should accept them, and the
+/// app's deploy lock when one was taken (to hold until the ref is updated).
+pub async fn handle_push(
+    state: &AppState,
+    push: &PushContext,
+    updates: &[RefUpdate],
+    quarantine: Option<&Path>,
+    out: &Output,
+) -> (bool, Option<lock::AppLock>) {
     let deploy = DEPLOY_BRANCHES.iter().find_map(|branch| updates.iter().find(|u| u.refname == *branch));
     for update in updates.iter().filter(|u| !DEPLOY_BRANCHES.contains(&u.refname.as_str())) {
         out.step(format!("Stored {} (only main or master deploys)", update.refname));
     }
-    let Some(update) = deploy else { return true };
+    let Some(update) = deploy else { return (true, None) };
     if update.new == ZERO_SHA {
         out.error(format!("{} is the deploy branch of {}; it cannot be deleted", update.refname, push.app.name));
-        return false;
+        return (false, None);
     }
-    match deploy_push(state, push, update, quarantine, out).await {
+    let lock = match lock::AppLock::acquire(&state.db, &push.app, out).await {
+        Ok(lock) => lock,
+        Err(err) => {
+            out.error(format!("Push rejected: could not take the deploy lock: {err:#}"));
+            return (false, None);
+        }
+    };
+    let accepted = match deploy_push(state, push, update, quarantine, out).await {
         Ok(()) => true,
         Err(err) => {
             out.error(format!("Push rejected: {err:#}"));
@@ -72,7 +92,8 @@ pub async fn handle_push(state: &AppState, push: &PushContext, updates: &[RefUpd
             });
             false
         }
-    }
+    };
+    (accepted, Some(lock))
 }
 
 async fn release_version(state: &AppState, app_id: i64) -> Option<i32> {
@@ -80,9 +101,9 @@ async fn release_version(state: &AppState, app_id: i64) -> Option<i32> {
 }
 
 #[tracing::instrument(skip_all, fields(app = %push.app.name, commit = %update.new))]
+/// Build and roll out one pushed commit; the caller holds the app's lock.
 async fn deploy_push(state: &AppState, push: &PushContext, update: &RefUpdate, quarantine: Option<&Path>, out: &Output) -> anyhow::Result<()> {
     let app = &push.app;
-    let _lock = lock::AppLock::acquire(&state.db, app, out).await?;
 
     // A push that waited must still apply to the branch as it is now.
     let repo_dir = repo::path(&state.repos_dir(), &app.name);

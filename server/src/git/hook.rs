@@ -38,7 +38,7 @@ pub struct HookRequest {
 
 /// Server side: deploy what the push brings, streaming the output.
 pub async fn pre_receive(State(state): State<AppState>, Json(request): Json<HookRequest>) -> Response {
-    let context = state.pushes.lock().ok().and_then(|pushes| pushes.get(&request.token).cloned());
+    let context = state.pushes.lock().ok().and_then(|pushes| pushes.get(&request.token).map(|p| p.context.clone()));
     let Some(context) = context else {
         return (StatusCode::FORBIDDEN, "unknown push\n").into_response();
     };
@@ -46,7 +46,13 @@ pub async fn pre_receive(State(state): State<AppState>, Json(request): Json<Hook
     tokio::spawn(async move {
         let output = Output::new(tx.clone());
         let quarantine = request.quarantine.map(std::path::PathBuf::from);
-        let accepted = crate::deploy::handle_push(&state, &context, &request.updates, quarantine.as_deref(), &output).await;
+        let (accepted, lock) = crate::deploy::handle_push(&state, &context, &request.updates, quarantine.as_deref(), &output).await;
+        // Hold the app's lock until this push's git request ends (ref updated).
+        if let Ok(mut pushes) = state.pushes.lock() {
+            if let Some(push) = pushes.get_mut(&request.token) {
+                push.lock = lock;
+            }
+        }
         let _ = tx.send(if accepted { VERDICT_OK } else { VERDICT_REJECT }.to_string());
     });
     let stream = futures_util::stream::poll_fn(move |cx| {

@@ -28,6 +28,13 @@ pub struct PushContext {
     pub user: User,
 }
 
+/// A push in progress. Its deploy lock is kept until git has updated the
+/// ref, so the next push of the app sees the branch as this one left it.
+pub struct Push {
+    pub context: PushContext,
+    pub lock: Option<crate::deploy::lock::AppLock>,
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/git/{repo}/info/refs", get(advertise_refs))
@@ -84,7 +91,7 @@ async fn serve(state: AppState, repo: String, needed: Role, request: Request) ->
     let token = push.then(|| {
         let token = crate::auth::token::generate();
         if let Ok(mut pushes) = state.pushes.lock() {
-            pushes.insert(token.clone(), PushContext { app: app.clone(), user: user.clone() });
+            pushes.insert(token.clone(), Push { context: PushContext { app: app.clone(), user: user.clone() }, lock: None });
         }
         token
     });

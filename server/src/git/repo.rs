@@ -27,6 +27,8 @@ pub async fn ensure(repos: &Path, app: &str) -> anyhow::Result<PathBuf> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         std::fs::create_dir_all(dir2.parent().context("repos dir")?)?;
         let repo = Repository::init_bare(&dir2).with_context(|| format!("creating {}", dir2.display()))?;
+        // Clones check out main, the deploy branch.
+        repo.set_head("refs/heads/main")?;
         let mut config = repo.config()?;
         config.set_bool("http.receivepack", true)?;
         config.set_bool("receive.denyNonFastForwards", false)?;

@@ -16,21 +16,23 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::{Container, ContainerSpec, Scheduler, CONTAINER_PORT};
+use super::{Container, ContainerSpec, Scheduler, CONTAINER_PORT, LABEL_INSTANCE};
 
 pub struct DockerScheduler {
     docker: Docker,
+    /// Stamped on every container and image this installation makes.
+    instance: String,
 }
 
 impl DockerScheduler {
     /// Connect to the engine at `DOCKER_HOST` or the local socket and agree on
     /// an API version both sides speak.
-    pub async fn connect() -> anyhow::Result<Self> {
+    pub async fn connect(instance: String) -> anyhow::Result<Self> {
         let docker = Docker::connect_with_defaults().context("connecting to the Docker engine")?;
         let docker = docker.negotiate_version().await.context(
             "the Docker engine does not answer (is it installed and running? `scripts/serve` starts it)",
         )?;
-        Ok(Self { docker })
+        Ok(Self { docker, instance })
     }
 }
 
@@ -51,6 +53,8 @@ impl Scheduler for DockerScheduler {
         labels: HashMap<String, String>,
         output: UnboundedSender<String>,
     ) -> anyhow::Result<()> {
+        let mut labels = labels;
+        labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
         let options = BuildImageOptionsBuilder::new().t(tag).rm(true).forcerm(true).labels(&labels).build();
         let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context)));
         let mut partial = String::new();
@@ -88,6 +92,9 @@ impl Scheduler for DockerScheduler {
     async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container> {
         // Idempotent: a leftover with this name (from an interrupted rollout) goes first.
         if let Some(old) = self.inspect(&spec.name).await? {
+            if old.label(LABEL_INSTANCE) != Some(self.instance.as_str()) {
+                return Err(anyhow!("a container named {} exists and belongs to something else", spec.name));
+            }
             self.stop_and_remove(&old.id, Duration::from_secs(1)).await?;
         }
         let mut port_bindings = HashMap::new();
@@ -110,11 +117,13 @@ impl Scheduler for DockerScheduler {
             init: Some(true),
             ..Default::default()
         };
+        let mut labels = spec.labels.clone();
+        labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             cmd: spec.command.clone(),
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            labels: Some(spec.labels.clone()),
+            labels: Some(labels),
             exposed_ports: Some(exposed),
             host_config: Some(host_config),
             ..Default::default()
@@ -175,7 +184,8 @@ impl Scheduler for DockerScheduler {
     }
 
     async fn list(&self, labels: &[(&str, &str)]) -> anyhow::Result<Vec<Container>> {
-        let filter: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut filter: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        filter.push(format!("{LABEL_INSTANCE}={}", self.instance));
         let filters = HashMap::from([("label".to_string(), filter)]);
         let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
         let summaries = self.docker.list_containers(Some(options)).await?;

@@ -19,6 +19,8 @@ pub const LABEL_APP: &str = "paas.app";
 pub const LABEL_RELEASE: &str = "paas.release";
 pub const LABEL_PROCESS: &str = "paas.process";
 pub const LABEL_INDEX: &str = "paas.index";
+/// Which paas installation owns a container; each installation sees only its own.
+pub const LABEL_INSTANCE: &str = "paas.instance";
 
 /// The port an app's web process is told to listen on inside its container.
 pub const CONTAINER_PORT: u16 = 5000;
@@ -78,7 +80,7 @@ pub trait Scheduler: Send + Sync {
     /// SIGTERM, then SIGKILL after `grace`, then remove. Missing is fine.
     async fn stop_and_remove(&self, id: &str, grace: Duration) -> anyhow::Result<()>;
 
-    /// Containers (running or not) carrying all the given labels.
+    /// This installation's containers (running or not) carrying all the given labels.
     async fn list(&self, labels: &[(&str, &str)]) -> anyhow::Result<Vec<Container>>;
 
     /// The last `lines` lines of a container's output.
