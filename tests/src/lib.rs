@@ -194,6 +194,18 @@ impl TestServer {
         assert_eq!(status, 201, "creating {name}: {body}");
     }
 
+    /// A fresh server with app `name` created by the admin and the `hello`
+    /// fixture pushed to it as v1; the admin's token and the app's repo.
+    pub async fn with_deployed_app(name: &str) -> (Self, String, apps::AppRepo) {
+        let server = Self::start().await;
+        let token = server.admin_token().await;
+        server.create_app(&token, name).await;
+        let repo = apps::AppRepo::from_fixture("hello");
+        let (ok, output) = repo.push(&server.git_url(name, &token));
+        assert!(ok, "deploying {name}: {output}");
+        (server, token, repo)
+    }
+
     // ---- API helpers ----
 
     pub fn api(&self, path: &str) -> String {

@@ -79,12 +79,7 @@ async fn first_push_serves_the_app_and_second_push_serves_v2() {
 
 #[tokio::test]
 async fn push_whose_app_never_becomes_healthy_is_rejected_and_v1_keeps_serving() {
-    let server = TestServer::start().await;
-    let token = server.admin_token().await;
-    server.create_app(&token, "push-unhealthy").await;
-    let repo = AppRepo::from_fixture("hello");
-    let (ok, output) = repo.push(&server.git_url("push-unhealthy", &token));
-    assert!(ok, "{output}");
+    let (server, token, repo) = TestServer::with_deployed_app("push-unhealthy").await;
     let v1_head = repo.head();
 
     let broken = std::fs::read_to_string(paas_e2e::apps::fixtures_dir().join("unhealthy/Dockerfile")).unwrap();
@@ -113,11 +108,7 @@ async fn push_whose_app_never_becomes_healthy_is_rejected_and_v1_keeps_serving()
 
 #[tokio::test]
 async fn push_whose_dockerfile_fails_to_build_is_rejected_and_v1_keeps_serving() {
-    let server = TestServer::start().await;
-    let token = server.admin_token().await;
-    server.create_app(&token, "push-badbuild").await;
-    let repo = AppRepo::from_fixture("hello");
-    assert!(repo.push(&server.git_url("push-badbuild", &token)).0);
+    let (server, token, repo) = TestServer::with_deployed_app("push-badbuild").await;
 
     let broken = std::fs::read_to_string(paas_e2e::apps::fixtures_dir().join("broken-build/Dockerfile")).unwrap();
     repo.write("Dockerfile", &broken);
@@ -145,11 +136,7 @@ async fn push_without_dockerfile_is_rejected_with_a_clear_message() {
 
 #[tokio::test]
 async fn redeploy_has_zero_downtime_under_a_request_loop() {
-    let server = TestServer::start().await;
-    let token = server.admin_token().await;
-    server.create_app(&token, "push-zero").await;
-    let repo = AppRepo::from_fixture("hello");
-    assert!(repo.push(&server.git_url("push-zero", &token)).0);
+    let (server, token, repo) = TestServer::with_deployed_app("push-zero").await;
 
     let done = Arc::new(AtomicBool::new(false));
     let (failures, v1_seen, v2_seen) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -251,11 +238,7 @@ async fn concurrent_pushes_to_one_app_are_serialized() {
 
 #[tokio::test]
 async fn server_killed_during_health_checks_undoes_the_rollout_on_restart() {
-    let mut server = TestServer::start().await;
-    let token = server.admin_token().await;
-    server.create_app(&token, "push-crash").await;
-    let repo = AppRepo::from_fixture("hello");
-    assert!(repo.push(&server.git_url("push-crash", &token)).0);
+    let (mut server, token, repo) = TestServer::with_deployed_app("push-crash").await;
 
     // v2 boots slowly, so the rollout sits in its health checks.
     repo.write(
@@ -281,11 +264,7 @@ async fn server_killed_during_health_checks_undoes_the_rollout_on_restart() {
 
 #[tokio::test]
 async fn app_containers_keep_serving_while_the_server_restarts() {
-    let mut server = TestServer::start().await;
-    let token = server.admin_token().await;
-    server.create_app(&token, "push-restart").await;
-    let repo = AppRepo::from_fixture("hello");
-    assert!(repo.push(&server.git_url("push-restart", &token)).0);
+    let (mut server, _token, _repo) = TestServer::with_deployed_app("push-restart").await;
     let before = containers("push-restart");
     server.restart().await;
     assert_eq!(containers("push-restart"), before, "the same container keeps running");
@@ -335,11 +314,7 @@ async fn pushes_to_other_branches_are_stored_without_deploying() {
 
 #[tokio::test]
 async fn destroying_an_app_stops_its_containers_and_routes() {
-    let server = TestServer::start().await;
-    let token = server.admin_token().await;
-    server.create_app(&token, "push-destroy").await;
-    let repo = AppRepo::from_fixture("hello");
-    assert!(repo.push(&server.git_url("push-destroy", &token)).0);
+    let (server, token, _repo) = TestServer::with_deployed_app("push-destroy").await;
     let (status, _) = server.call("DELETE", "/apps/push-destroy", &token, None).await;
     assert_eq!(status, 204);
     assert!(containers("push-destroy").is_empty());

@@ -104,7 +104,7 @@ pub async fn forward(State(state): State<AppState>, ConnectInfo(peer): ConnectIn
 
 fn backend_uri(backend: &Backend, original: &Uri) -> Result<Uri, axum::http::Error> {
     let path = original.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    Ok(Uri::builder().scheme("http").authority(backend.addr.to_string()).path_and_query(path).build()?)
+    Uri::builder().scheme("http").authority(backend.addr.to_string()).path_and_query(path).build()
 }
 
 fn prepare_headers(headers: &mut HeaderMap, peer: SocketAddr, host: &str, upgrade: bool) {
