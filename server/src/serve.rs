@@ -22,9 +22,10 @@ use crate::state::{AppState, Parts};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
+    config.data_dir = std::fs::canonicalize(&config.data_dir)?;
 
     let embedded = match &config.database_url {
         Some(_) => None,

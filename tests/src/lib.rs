@@ -57,6 +57,9 @@ impl TestServer {
 
     async fn start_with(database_url: Option<String>) -> Self {
         let data_dir = tempfile::Builder::new().prefix("paas-test-").tempdir().expect("temp dir");
+        // An embedded PostgreSQL runs as an unprivileged user who must reach it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data_dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod temp dir");
         let mut server = Self {
             data_dir,
             database_url,

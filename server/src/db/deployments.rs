@@ -56,6 +56,30 @@ pub async fn fail(pool: &PgPool, id: i64, error: &str) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Traffic switched to the deployment's containers: in one transaction the
+/// release becomes the app's current one and the rollout moves to draining.
+pub async fn go_live(pool: &PgPool, id: i64, release_id: i64, app_id: i64) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE releases SET status = 'succeeded', finished_at = COALESCE(finished_at, now()) WHERE id = $1")
+        .bind(release_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE apps SET current_release_id = $2 WHERE id = $1").bind(app_id).bind(release_id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE deployments SET phase = 'draining', updated_at = now() WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    tx.commit().await
+}
+
+/// The deployment whose containers serve the app now.
+pub async fn live(pool: &PgPool, app_id: i64) -> sqlx::Result<Option<Deployment>> {
+    sqlx::query_as(
+        "SELECT id, app_id, release_id, phase FROM deployments
+         WHERE app_id = $1 AND phase IN ('draining', 'stopping_old', 'succeeded') ORDER BY id DESC LIMIT 1",
+    )
+    .bind(app_id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Rollouts a previous server process left in the middle.
 pub async fn unfinished(pool: &PgPool) -> sqlx::Result<Vec<Deployment>> {
     sqlx::query_as("SELECT id, app_id, release_id, phase FROM deployments WHERE finished_at IS NULL ORDER BY id")

@@ -162,10 +162,23 @@ impl EmbeddedPostgres {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
         if let Some((uid, gid)) = self.run_as {
-            if let Some(parent) = self.root.parent() {
-                let mode = std::fs::metadata(parent)?.permissions().mode();
+            // The data dir itself is ours to open up for traversal; above it
+            // we only check, and say what to change.
+            if let Some(data_dir) = self.root.parent() {
+                let mode = std::fs::metadata(data_dir)?.permissions().mode();
                 if mode & 0o001 == 0 {
-                    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(mode | 0o011))?;
+                    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(mode | 0o011))?;
+                }
+                for ancestor in data_dir.ancestors().skip(1) {
+                    let mode = std::fs::metadata(ancestor)?.permissions().mode();
+                    if mode & 0o001 == 0 {
+                        bail!(
+                            "the embedded PostgreSQL runs as an unprivileged user, who cannot reach {}: \
+                             {} is not traversable (chmod o+x it, or pick a --data-dir elsewhere)",
+                            self.root.display(),
+                            ancestor.display()
+                        );
+                    }
                 }
             }
             for dir in [&self.root, &self.socket_dir()] {

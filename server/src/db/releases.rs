@@ -77,21 +77,6 @@ pub async fn current(pool: &PgPool, app_id: i64) -> sqlx::Result<Option<Release>
     .await
 }
 
-/// Mark a release live: it succeeded and the app now serves it.
-pub async fn mark_current(pool: &PgPool, release: &Release) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE releases SET status = 'succeeded', finished_at = now() WHERE id = $1")
-        .bind(release.id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE apps SET current_release_id = $2 WHERE id = $1")
-        .bind(release.app_id)
-        .bind(release.id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
-}
-
 pub async fn mark_failed(pool: &PgPool, release_id: i64) -> sqlx::Result<()> {
     sqlx::query("UPDATE releases SET status = 'failed', finished_at = now() WHERE id = $1 AND status = 'pending'")
         .bind(release_id)

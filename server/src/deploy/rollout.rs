@@ -1,7 +1,10 @@
-//! The zero-downtime rollout of a release. Phases (persisted before each
-//! step): starting -> health_checking -> switching -> draining ->
-//! stopping_old -> succeeded, or failed with the new containers removed and
-//! the old ones untouched.
+//! The zero-downtime rollout of a release. Every rollout (a push, a config
+//! change, a scale, a restart, a rollback) starts a fresh set of containers
+//! for the release and the app's formation, labelled with the deployment id.
+//! Phases (persisted before each step): starting -> health_checking ->
+//! switching -> draining (the switch and the new current release are one
+//! transaction) -> stopping_old -> succeeded; or failed, with this
+//! deployment's containers removed and the serving ones untouched.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,7 +38,7 @@ pub async fn rollout(state: &AppState, app: &App, release: &Release, out: &Outpu
             Ok(())
         }
         Err(err) => {
-            undo(state, app, release).await;
+            undo(state, app, deployment).await;
             db::deployments::fail(&state.db, deployment, &format!("{err:#}")).await?;
             db::releases::mark_failed(&state.db, release.id).await?;
             Err(err)
@@ -43,11 +46,11 @@ pub async fn rollout(state: &AppState, app: &App, release: &Release, out: &Outpu
     }
 }
 
-/// Remove every container of a release that did not go live.
-pub async fn undo(state: &AppState, app: &App, release: &Release) {
-    let label = release_label(release);
+/// Remove every container of a deployment that did not go live.
+pub async fn undo(state: &AppState, app: &App, deployment: i64) {
+    let label = deployment.to_string();
     let grace = Duration::from_secs(1);
-    match state.runtime.list(&[(runtime::LABEL_APP, &app.name), (runtime::LABEL_RELEASE, &label)]).await {
+    match state.runtime.list(&[(runtime::LABEL_APP, &app.name), (runtime::LABEL_DEPLOYMENT, &label)]).await {
         Ok(containers) => {
             for container in containers {
                 if let Err(err) = state.runtime.stop_and_remove(&container.id, grace).await {
@@ -68,7 +71,7 @@ async fn run(state: &AppState, app: &App, release: &Release, deployment: i64, ou
     let mut started: Vec<(String, i32, Container)> = Vec::new();
     for f in formation.iter().filter(|f| f.quantity > 0 && release.process_types.0.contains_key(&f.process_type)) {
         for index in 1..=f.quantity {
-            let spec = container_spec(app, release, &f.process_type, index, f.memory_mb, f.cpus);
+            let spec = container_spec(app, release, deployment, &f.process_type, index, f.memory_mb, f.cpus);
             let container = state.runtime.start(spec).await?;
             started.push((f.process_type.clone(), index, container));
         }
@@ -116,10 +119,8 @@ async fn run(state: &AppState, app: &App, release: &Release, deployment: i64, ou
     } else {
         state.routes.switch(&app.name, AppRoute::new(release.id, backends))
     };
-    db::releases::mark_current(&state.db, release).await?;
-
     // draining
-    db::deployments::set_phase(&state.db, deployment, Phase::Draining).await?;
+    db::deployments::go_live(&state.db, deployment, release.id, app.id).await?;
     if let Some(old) = old_route {
         if !table::drain(&old.backends, Duration::from_secs(state.config.drain_timeout)).await {
             tracing::warn!("old backends still had requests after the drain timeout");
@@ -128,17 +129,18 @@ async fn run(state: &AppState, app: &App, release: &Release, deployment: i64, ou
 
     // stopping_old
     db::deployments::set_phase(&state.db, deployment, Phase::StoppingOld).await?;
-    stop_others(state, app, &release_label(release)).await?;
+    stop_others(state, app, deployment).await?;
     Ok(())
 }
 
-/// Stop and remove the app's containers that belong to any other release.
-pub async fn stop_others(state: &AppState, app: &App, keep_release: &str) -> anyhow::Result<()> {
+/// Stop and remove the app's containers that belong to any other deployment.
+pub async fn stop_others(state: &AppState, app: &App, keep_deployment: i64) -> anyhow::Result<()> {
+    let keep = keep_deployment.to_string();
     let grace = Duration::from_secs(state.config.stop_grace);
     let containers = state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await?;
     let stops = containers
         .into_iter()
-        .filter(|c| c.label(runtime::LABEL_RELEASE) != Some(keep_release))
+        .filter(|c| c.label(runtime::LABEL_DEPLOYMENT) != Some(keep.as_str()))
         .map(|c| async move { state.runtime.stop_and_remove(&c.id, grace).await });
     for result in futures_util::future::join_all(stops).await {
         result?;
@@ -146,7 +148,15 @@ pub async fn stop_others(state: &AppState, app: &App, keep_release: &str) -> any
     Ok(())
 }
 
-pub fn container_spec(app: &App, release: &Release, process: &str, index: i32, memory_mb: Option<i32>, cpus: Option<f64>) -> ContainerSpec {
+pub fn container_spec(
+    app: &App,
+    release: &Release,
+    deployment: i64,
+    process: &str,
+    index: i32,
+    memory_mb: Option<i32>,
+    cpus: Option<f64>,
+) -> ContainerSpec {
     let mut env: Vec<(String, String)> = release.config.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     env.push(("PAAS_APP".into(), app.name.clone()));
     env.push(("PAAS_RELEASE".into(), release_label(release)));
@@ -156,7 +166,7 @@ pub fn container_spec(app: &App, release: &Release, process: &str, index: i32, m
     }
     let command = release.process_types.0.get(process).cloned().flatten().map(|cmd| vec!["/bin/sh".to_string(), "-c".to_string(), cmd]);
     ContainerSpec {
-        name: format!("paas-{}-{}-{process}-{index}", app.name, release_label(release)),
+        name: format!("paas-{}-{}-{process}-{index}-d{deployment}", app.name, release_label(release)),
         image: release.image.clone(),
         command,
         env,
@@ -165,6 +175,7 @@ pub fn container_spec(app: &App, release: &Release, process: &str, index: i32, m
             (runtime::LABEL_RELEASE.to_string(), release_label(release)),
             (runtime::LABEL_PROCESS.to_string(), process.to_string()),
             (runtime::LABEL_INDEX.to_string(), index.to_string()),
+            (runtime::LABEL_DEPLOYMENT.to_string(), deployment.to_string()),
         ]),
         publish_port: process == "web",
         memory_mb,

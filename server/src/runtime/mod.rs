@@ -19,6 +19,8 @@ pub const LABEL_APP: &str = "paas.app";
 pub const LABEL_RELEASE: &str = "paas.release";
 pub const LABEL_PROCESS: &str = "paas.process";
 pub const LABEL_INDEX: &str = "paas.index";
+/// The rollout that started a container: each rollout starts a fresh set.
+pub const LABEL_DEPLOYMENT: &str = "paas.deployment";
 /// Which paas installation owns a container; each installation sees only its own.
 pub const LABEL_INSTANCE: &str = "paas.instance";
 
