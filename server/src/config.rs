@@ -71,6 +71,11 @@ pub struct Config {
     #[arg(long, env = "PAAS_STOP_GRACE", default_value_t = 10)]
     pub stop_grace: u64,
 
+    /// Key for config values at rest: 32 bytes, base64. Without it the key is
+    /// kept in DATA_DIR/secret.key (created on first start).
+    #[arg(long, env = "PAAS_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
     /// Email of the admin user created on first start.
     #[arg(long, env = "PAAS_ADMIN_EMAIL", default_value = "admin@localhost")]
     pub admin_email: String,

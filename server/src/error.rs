@@ -21,6 +21,9 @@ pub enum AppError {
     Validation { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// A rollout did not come up; the running release keeps serving.
+    #[error("{0}")]
+    DeployFailed(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error(transparent)]
@@ -46,6 +49,7 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::DeployFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Db(_) | Self::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -58,6 +62,7 @@ impl AppError {
             Self::Forbidden(_) => "forbidden",
             Self::Validation { .. } => "validation_failed",
             Self::Conflict(_) => "conflict",
+            Self::DeployFailed(_) => "deploy_failed",
             Self::Db(_) | Self::Other(_) => "internal_error",
         }
     }
@@ -80,7 +85,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code: bad_request, not_found, unauthorized, forbidden,
-    /// validation_failed, conflict, internal_error.
+    /// validation_failed, conflict, deploy_failed, internal_error.
     pub code: String,
     pub message: String,
     /// The offending field, for validation errors.

@@ -42,7 +42,7 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
         let Some(app) = container.label(runtime::LABEL_APP) else { continue };
         if live.get(app).map(String::as_str) != container.label(runtime::LABEL_DEPLOYMENT) {
             tracing::info!(container = %container.name, "removing a container of no live deployment");
-            state.runtime.stop_and_remove(&container.id, grace).await?;
+            state.stop_container(&container.id, grace).await?;
         }
     }
 
@@ -52,6 +52,11 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
             .runtime
             .list(&[(runtime::LABEL_APP, &name), (runtime::LABEL_DEPLOYMENT, deployment), (runtime::LABEL_PROCESS, "web")])
             .await?;
+        let all = state.runtime.list(&[(runtime::LABEL_APP, &name), (runtime::LABEL_DEPLOYMENT, deployment)]).await?;
+        for c in &all {
+            let process = format!("{}.{}", c.label(runtime::LABEL_PROCESS).unwrap_or("?"), c.label(runtime::LABEL_INDEX).unwrap_or("?"));
+            crate::logs::follow(state.clone(), name.clone(), process, c.id.clone());
+        }
         let backends: Vec<_> = running
             .iter()
             .filter(|c| c.running)
@@ -60,6 +65,11 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
         tracing::info!(app = %name, deployment = %deployment, backends = backends.len(), "routing restored");
         if !backends.is_empty() {
             state.routes.switch(&name, AppRoute::new(release_id, backends));
+        }
+    }
+    for (hostname, app) in db::domains::all(&state.db).await? {
+        if let Ok(mut domains) = state.domains.write() {
+            domains.insert(hostname, app);
         }
     }
     Ok(())

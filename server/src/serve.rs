@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::password;
 use crate::config::Config;
+use crate::crypto::Secrets;
 use crate::db;
 use crate::db::embedded::EmbeddedPostgres;
 use crate::runtime::DockerScheduler;
@@ -61,6 +62,7 @@ async fn run_with_database(config: Config, embedded: Option<&EmbeddedPostgres>) 
     bootstrap_admin(&pool, &config).await?;
 
     let instance = db::settings::instance_id(&pool).await?;
+    let (config_data_dir, config_secret_key) = (config.data_dir.clone(), config.secret_key.clone());
     let runtime = DockerScheduler::connect(instance.clone()).await?;
     let internal_url = format!(
         "http://{}:{}",
@@ -74,6 +76,7 @@ async fn run_with_database(config: Config, embedded: Option<&EmbeddedPostgres>) 
         internal_url,
         router_port: router_addr.port(),
         runtime: Arc::new(runtime),
+        secrets: Secrets::load(&config_data_dir, config_secret_key.as_deref())?,
     });
     crate::reconcile::recover(&state).await.context("restoring apps from the database and the engine")?;
     let control_app = with_request_ids(control_plane(state.clone()));

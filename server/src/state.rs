@@ -1,6 +1,6 @@
 //! `AppState`: what every handler can reach. Cheap to clone (one `Arc`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -10,6 +10,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use sqlx::PgPool;
 
 use crate::config::Config;
+use crate::crypto::Secrets;
+use crate::logs::LogHub;
 use crate::git::Push;
 use crate::router::RouteTable;
 use crate::runtime::Scheduler;
@@ -33,6 +35,15 @@ pub struct Inner {
     pub pushes: Mutex<HashMap<String, Push>>,
     /// This binary, run by git hooks.
     pub paas_bin: PathBuf,
+    /// The key config values are encrypted with.
+    pub secrets: Secrets,
+    pub logs: LogHub,
+    /// Containers being stopped on purpose (their exit is not a crash).
+    stopping: Mutex<HashSet<String>>,
+    /// The last crash seen per container: when, and why ("OOM", "exit 1").
+    pub crashes: Mutex<HashMap<String, (chrono::DateTime<chrono::Utc>, String)>>,
+    /// Custom domain -> app name, for the router.
+    pub domains: std::sync::RwLock<HashMap<String, String>>,
 }
 
 pub struct Parts {
@@ -42,6 +53,7 @@ pub struct Parts {
     pub internal_url: String,
     pub router_port: u16,
     pub runtime: Arc<dyn Scheduler>,
+    pub secrets: Secrets,
 }
 
 impl AppState {
@@ -60,7 +72,28 @@ impl AppState {
             proxy_client,
             pushes: Mutex::new(HashMap::new()),
             paas_bin,
+            secrets: parts.secrets,
+            logs: LogHub::default(),
+            stopping: Mutex::new(HashSet::new()),
+            crashes: Mutex::new(HashMap::new()),
+            domains: std::sync::RwLock::new(HashMap::new()),
         }))
+    }
+
+    /// Stop and remove a container on purpose, so its exit is not logged as a crash.
+    pub async fn stop_container(&self, id: &str, grace: std::time::Duration) -> anyhow::Result<()> {
+        if let Ok(mut stopping) = self.stopping.lock() {
+            stopping.insert(id.to_string());
+        }
+        let result = self.runtime.stop_and_remove(id, grace).await;
+        if let Ok(mut stopping) = self.stopping.lock() {
+            stopping.remove(id);
+        }
+        result
+    }
+
+    pub fn is_stopping(&self, id: &str) -> bool {
+        self.stopping.lock().map(|s| s.contains(id)).unwrap_or(false)
     }
 
     /// Where the router serves an app.

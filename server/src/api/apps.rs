@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::audit::{self, Source};
 use super::ApiJson;
 use crate::auth::{app_access, team_access, CurrentUser, Role};
 use crate::db;
@@ -68,6 +69,7 @@ pub async fn list_apps(State(state): State<AppState>, CurrentUser(user): Current
 pub async fn create_app(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    Source(source): Source,
     ApiJson(body): ApiJson<CreateApp>,
 ) -> AppResult<(StatusCode, Json<AppInfo>)> {
     names::validate(&body.name, "app")?;
@@ -78,6 +80,7 @@ pub async fn create_app(
     let (team, _) = team_access(&state, &user, &team_name, Role::Developer, "creating apps").await?;
     let app = db::apps::create(&state.db, team.id, &body.name, user.id).await?;
     tracing::info!(user = %user.email, app = %app.name, team = %team.name, "created app");
+    audit::record(&state, &user, Some(team.id), Some(&app.name), "app.create", format!("in team {}", team.name), source).await?;
     Ok((StatusCode::CREATED, Json(AppInfo::new(&state, app))))
 }
 
@@ -111,10 +114,13 @@ pub async fn show_app(
 pub async fn delete_app(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    Source(source): Source,
     Path(app): Path<String>,
 ) -> AppResult<StatusCode> {
     let (app, _) = app_access(&state, &user, &app, Role::Admin, "deleting apps").await?;
     crate::deploy::destroy::destroy_app(&state, &app).await?;
     tracing::info!(user = %user.email, app = %app.name, "deleted app");
+    state.logs.forget(&app.name);
+    audit::record(&state, &user, Some(app.team_id), Some(&app.name), "app.destroy", String::new(), source).await?;
     Ok(StatusCode::NO_CONTENT)
 }

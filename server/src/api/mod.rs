@@ -3,6 +3,12 @@
 //! the same `routes!` lists, so the document always lists every route.
 
 pub mod apps;
+pub mod audit;
+pub mod builds;
+pub mod config;
+pub mod domains;
+pub mod formation;
+pub mod logs;
 pub mod releases;
 pub mod teams;
 pub mod tokens;
@@ -51,7 +57,13 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             .merge(users::router())
             .merge(teams::router())
             .merge(apps::router())
-            .merge(releases::router()),
+            .merge(releases::router())
+            .merge(config::router())
+            .merge(formation::router())
+            .merge(logs::router())
+            .merge(domains::router())
+            .merge(builds::router())
+            .merge(audit::router()),
     )
 }
 

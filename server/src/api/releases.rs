@@ -1,34 +1,60 @@
-//! Releases of an app (read-only for now; rollback arrives with the lifecycle issue).
+//! Releases of an app, and rollback.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::audit::{self, Source};
+use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
-use crate::error::AppResult;
+use crate::deploy::{releases, Output};
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_releases))
+    OpenApiRouter::new().routes(routes!(list_releases)).routes(routes!(show_release)).routes(routes!(create_rollback))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReleaseInfo {
     /// vN as a number.
     pub version: i32,
+    /// "Deploy 1a2b3c4", "Set FOO config vars", "Rollback to v3".
     pub description: String,
     /// pending, succeeded or failed.
     pub status: String,
     /// Whether the app serves this release now.
     pub current: bool,
+    pub author: Option<String>,
     pub commit: Option<String>,
     pub image: String,
+    /// Config var names in this release (never values).
+    pub config_keys: Vec<String>,
+    pub process_types: Vec<String>,
     pub created_at: DateTime<Utc>,
+}
+
+impl ReleaseInfo {
+    fn new(r: db::releases::Release, current: Option<i64>) -> Self {
+        Self {
+            current: Some(r.id) == current,
+            version: r.version,
+            description: r.description,
+            status: r.status,
+            author: r.author,
+            commit: r.commit_sha,
+            image: r.image,
+            config_keys: r.config.0.keys().cloned().collect(),
+            process_types: r.process_types.0.keys().cloned().collect(),
+            created_at: r.created_at,
+        }
+    }
 }
 
 /// An app's releases, newest first.
@@ -42,18 +68,55 @@ pub async fn list_releases(
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing releases").await?;
     let current = db::releases::current(&state.db, app.id).await?.map(|r| r.id);
     let releases = db::releases::list(&state.db, app.id).await?;
-    Ok(Json(
-        releases
-            .into_iter()
-            .map(|r| ReleaseInfo {
-                current: Some(r.id) == current,
-                version: r.version,
-                description: r.description,
-                status: r.status,
-                commit: r.commit_sha,
-                image: r.image,
-                created_at: r.created_at,
-            })
-            .collect(),
-    ))
+    Ok(Json(releases.into_iter().map(|r| ReleaseInfo::new(r, current)).collect()))
+}
+
+/// One release.
+#[utoipa::path(get, path = "/apps/{app}/releases/{version}", tag = "releases",
+    params(("app" = String, Path), ("version" = i32, Path)),
+    responses((status = 200, body = ReleaseInfo), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn show_release(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((app, version)): Path<(String, i32)>,
+) -> AppResult<Json<ReleaseInfo>> {
+    let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing releases").await?;
+    let current = db::releases::current(&state.db, app.id).await?.map(|r| r.id);
+    let release = db::releases::list(&state.db, app.id)
+        .await?
+        .into_iter()
+        .find(|r| r.version == version)
+        .ok_or_else(|| AppError::not_found(format!("{} has no release v{version}", app.name)))?;
+    Ok(Json(ReleaseInfo::new(release, current)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Rollback {
+    /// The version to return to; default: the previous release that ran.
+    pub version: Option<i32>,
+}
+
+/// Roll back: a new release with an earlier release's image and config, rolled
+/// out like any deploy.
+#[utoipa::path(post, path = "/apps/{app}/rollback", tag = "releases", params(("app" = String, Path)), request_body = Rollback,
+    responses((status = 201, body = ReleaseInfo), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create_rollback(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Source(source): Source,
+    Path(app): Path<String>,
+    ApiJson(body): ApiJson<Rollback>,
+) -> AppResult<(StatusCode, Json<ReleaseInfo>)> {
+    let (app, _) = app_access(&state, &user, &app, Role::Developer, "rolling back").await?;
+    let result = releases::rollback(&state, &app, &user, body.version, &Output::discard()).await;
+    let detail = match (&result, body.version) {
+        (Ok(r), _) => format!("{} as v{}", r.description, r.version),
+        (Err(e), Some(v)) => format!("to v{v} failed: {e}"),
+        (Err(e), None) => format!("failed: {e}"),
+    };
+    audit::record(&state, &user, Some(app.team_id), Some(&app.name), "release.rollback", detail, source).await?;
+    let release = result?;
+    let release = db::releases::find(&state.db, release.id).await?.unwrap_or(release);
+    let id = release.id;
+    Ok((StatusCode::CREATED, Json(ReleaseInfo::new(release, Some(id)))))
 }

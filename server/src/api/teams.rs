@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::audit::{self, Source};
 use super::ApiJson;
 use crate::auth::{team_access, CurrentUser, Role};
 use crate::db;
@@ -52,11 +53,13 @@ pub async fn list_teams(State(state): State<AppState>, CurrentUser(user): Curren
 pub async fn create_team(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    Source(source): Source,
     ApiJson(body): ApiJson<CreateTeam>,
 ) -> AppResult<(StatusCode, Json<TeamWithRole>)> {
     names::validate(&body.name, "team")?;
     let team = db::teams::create(&state.db, &body.name, user.id).await?;
     tracing::info!(user = %user.email, team = %team.name, "created team");
+    audit::record(&state, &user, Some(team.id), None, "team.create", team.name.clone(), source).await?;
     Ok((StatusCode::CREATED, Json(TeamWithRole { name: team.name, role: Role::Owner, created_at: team.created_at })))
 }
 
@@ -78,6 +81,7 @@ pub async fn list_members(
 pub async fn add_member(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    Source(source): Source,
     Path(team): Path<String>,
     ApiJson(body): ApiJson<AddMember>,
 ) -> AppResult<(StatusCode, Json<Member>)> {
@@ -89,6 +93,7 @@ pub async fn add_member(
         .ok_or_else(|| AppError::validation("email", format!("no user with email {email}; a server admin creates accounts")))?;
     db::teams::add_member(&state.db, team.id, member.id, body.role).await?;
     tracing::info!(by = %user.email, team = %team.name, member = %email, role = body.role.as_str(), "added team member");
+    audit::record(&state, &user, Some(team.id), None, "team.member.add", format!("{email} as {}", body.role.as_str()), source).await?;
     let added = db::teams::members(&state.db, team.id).await?.into_iter().find(|m| m.email == email);
     added.map(|m| (StatusCode::CREATED, Json(m))).ok_or_else(|| AppError::Other(anyhow::anyhow!("member vanished")))
 }
@@ -100,6 +105,7 @@ pub async fn add_member(
 pub async fn change_member(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    Source(source): Source,
     Path((team, email)): Path<(String, String)>,
     ApiJson(body): ApiJson<ChangeMember>,
 ) -> AppResult<Json<Member>> {
@@ -111,6 +117,7 @@ pub async fn change_member(
     }
     db::teams::set_role(&state.db, team.id, member_id, body.role).await?;
     tracing::info!(by = %user.email, team = %team.name, member = %email, role = body.role.as_str(), "changed member role");
+    audit::record(&state, &user, Some(team.id), None, "team.member.role", format!("{email} to {}", body.role.as_str()), source).await?;
     let members = db::teams::members(&state.db, team.id).await?;
     members
         .into_iter()
@@ -126,6 +133,7 @@ pub async fn change_member(
 pub async fn remove_member(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    Source(source): Source,
     Path((team, email)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
     let leaving = email.trim().eq_ignore_ascii_case(&user.email);
@@ -140,6 +148,7 @@ pub async fn remove_member(
     }
     db::teams::remove_member(&state.db, team.id, member_id).await?;
     tracing::info!(by = %user.email, team = %team.name, member = %email, "removed team member");
+    audit::record(&state, &user, Some(team.id), None, "team.member.remove", email.clone(), source).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

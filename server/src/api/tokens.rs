@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::audit::{self, Source};
 use super::ApiJson;
 use crate::auth::{self, token, CurrentUser};
 use crate::db;
@@ -63,6 +64,7 @@ impl axum::extract::FromRequestParts<AppState> for TokenCaller {
 pub async fn create_token(
     State(state): State<AppState>,
     TokenCaller(user): TokenCaller,
+    Source(source): Source,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> AppResult<(StatusCode, Json<CreatedToken>)> {
     let name = body.name.trim();
@@ -72,6 +74,7 @@ pub async fn create_token(
     let secret = token::generate();
     let row = db::tokens::create(&state.db, user.id, name, &token::hash(&secret)).await?;
     tracing::info!(user = %user.email, token_id = row.id, "created API token");
+    audit::record(&state, &user, None, None, "token.create", format!("{} ({})", row.name, row.id), source).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken { id: row.id, name: row.name, token: secret, created_at: row.created_at }),
@@ -90,10 +93,12 @@ pub async fn list_tokens(State(state): State<AppState>, CurrentUser(user): Curre
 pub async fn revoke_token(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    Source(source): Source,
     Path(id): Path<i64>,
 ) -> AppResult<StatusCode> {
     if db::tokens::revoke(&state.db, user.id, id).await? {
         tracing::info!(user = %user.email, token_id = id, "revoked API token");
+        audit::record(&state, &user, None, None, "token.revoke", id.to_string(), source).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::not_found(format!("no token with id {id}")))

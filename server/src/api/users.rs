@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::audit::{self, Source};
 use super::ApiJson;
 use crate::auth::{password, CurrentUser};
 use crate::db;
@@ -60,6 +61,7 @@ pub struct CreatedUser {
 pub async fn create_user(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
+    Source(source): Source,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> AppResult<(StatusCode, Json<CreatedUser>)> {
     if !caller.is_admin {
@@ -76,6 +78,7 @@ pub async fn create_user(
     let hash = password::hash(password.clone()).await?;
     let user = db::users::create(&state.db, &email, &hash, body.is_admin).await?;
     tracing::info!(by = %caller.email, user = %user.email, "created user");
+    audit::record(&state, &caller, None, None, "user.create", user.email.clone(), source).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedUser { email: user.email, is_admin: user.is_admin, password: generated.then_some(password) }),

@@ -33,8 +33,11 @@ impl Client {
     }
 
     fn new(server: &str, auth: Auth) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-paas-source", reqwest::header::HeaderValue::from_static("cli"));
         let http = reqwest::Client::builder()
             .user_agent(concat!("paas-cli/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
             .build()
             .unwrap_or_default();
         Self { http, server: server.trim_end_matches('/').to_string(), auth }
@@ -46,6 +49,28 @@ impl Client {
             Auth::Token(token) => builder.bearer_auth(token),
             Auth::Password { email, password } => builder.basic_auth(email, Some(password)),
         }
+    }
+
+    /// GET a text resource (logs).
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let response = self.request(Method::GET, path).send().await.with_context(|| format!("could not reach the paas server at {}", self.server))?;
+        if response.status().is_success() {
+            return Ok(response.text().await?);
+        }
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        Err(anyhow!("{}", body.pointer("/error/message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("the server answered {status}"))))
+    }
+
+    /// A streaming GET (server-sent events), returned raw.
+    pub async fn get_stream(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        let response = self.request(Method::GET, path).send().await.with_context(|| format!("could not reach the paas server at {}", self.server))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            return Err(anyhow!("{}", body.pointer("/error/message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("the server answered {status}"))));
+        }
+        Ok(response)
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {

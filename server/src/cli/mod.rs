@@ -1,10 +1,16 @@
 //! The client subcommands: Heroku-style verbs that call the REST API.
 //! Errors print as ` ▸    message` on stderr and exit with status 1.
 
+mod app_arg;
 mod apps;
 mod client;
+mod config;
 mod credentials;
+mod domains;
 mod login;
+mod logs;
+mod ps;
+mod releases;
 mod teams;
 mod tokens;
 
@@ -60,6 +66,58 @@ pub enum Command {
     /// Create a user account (server admins)
     #[command(name = "users:create")]
     UsersCreate(tokens::CreateUserArgs),
+    /// Add the app's repository as a git remote (`paas` by default)
+    #[command(name = "git:remote")]
+    GitRemote(domains::RemoteArgs),
+    /// Git credential helper (set up by git:remote; not for direct use)
+    #[command(name = "git:credentials", hide = true)]
+    GitCredentials { action: String },
+    /// Show config vars
+    Config(config::ShowArgs),
+    /// Show one config var's value
+    #[command(name = "config:get")]
+    ConfigGet(config::GetArgs),
+    /// Set config vars (a new release rolls out)
+    #[command(name = "config:set")]
+    ConfigSet(config::SetArgs),
+    /// Unset config vars (a new release rolls out)
+    #[command(name = "config:unset")]
+    ConfigUnset(config::UnsetArgs),
+    /// List releases
+    Releases(releases::ListArgs),
+    /// Show one release
+    #[command(name = "releases:info")]
+    ReleasesInfo(releases::InfoArgs),
+    /// Roll back to an earlier release (as a new release)
+    Rollback(releases::RollbackArgs),
+    /// List builds
+    Builds(releases::ListArgs),
+    /// Show a build's log
+    #[command(name = "builds:info")]
+    BuildsInfo(releases::BuildInfoArgs),
+    /// List the app's processes
+    Ps(ps::ListArgs),
+    /// Scale process types: web=2 worker=1
+    #[command(name = "ps:scale")]
+    PsScale(ps::ScaleArgs),
+    /// Set memory and CPU limits of a process type
+    #[command(name = "ps:resize")]
+    PsResize(ps::ResizeArgs),
+    /// Restart processes, rolling and health-gated
+    #[command(name = "ps:restart")]
+    PsRestart(ps::RestartArgs),
+    /// Show (-t: stream) the app's logs
+    Logs(logs::LogsArgs),
+    /// List custom domains
+    Domains(domains::ListArgs),
+    /// Route a custom domain to the app
+    #[command(name = "domains:add")]
+    DomainsAdd(domains::HostArgs),
+    /// Stop routing a custom domain
+    #[command(name = "domains:remove")]
+    DomainsRemove(domains::HostArgs),
+    /// Show the audit log (team admins)
+    Audit(domains::AuditArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -99,6 +157,26 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::TokensCreate(args) => tokens::create(args).await,
         Command::TokensRevoke(args) => tokens::revoke(args).await,
         Command::UsersCreate(args) => tokens::create_user(args).await,
+        Command::GitRemote(args) => domains::add_remote(args).await,
+        Command::GitCredentials { action } => domains::git_credentials(&action),
+        Command::Config(args) => config::show(args).await,
+        Command::ConfigGet(args) => config::get(args).await,
+        Command::ConfigSet(args) => config::set(args).await,
+        Command::ConfigUnset(args) => config::unset(args).await,
+        Command::Releases(args) => releases::list(args).await,
+        Command::ReleasesInfo(args) => releases::info(args).await,
+        Command::Rollback(args) => releases::rollback(args).await,
+        Command::Builds(args) => releases::builds(args).await,
+        Command::BuildsInfo(args) => releases::build_info(args).await,
+        Command::Ps(args) => ps::list(args).await,
+        Command::PsScale(args) => ps::scale(args).await,
+        Command::PsResize(args) => ps::resize(args).await,
+        Command::PsRestart(args) => ps::restart(args).await,
+        Command::Logs(args) => logs::logs(args).await,
+        Command::Domains(args) => domains::list(args).await,
+        Command::DomainsAdd(args) => domains::add(args).await,
+        Command::DomainsRemove(args) => domains::remove(args).await,
+        Command::Audit(args) => domains::audit(args).await,
     }
 }
 

@@ -34,3 +34,21 @@ pub async fn fail_unfinished(pool: &PgPool) -> sqlx::Result<u64> {
     .await?;
     Ok(done.rows_affected())
 }
+
+const COLUMNS: &str = "id, commit_sha AS commit, status::text AS status, image,
+    (SELECT email FROM users WHERE users.id = builds.created_by) AS author, created_at, finished_at";
+
+pub async fn list(pool: &PgPool, app_id: i64) -> sqlx::Result<Vec<crate::api::builds::BuildInfo>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS}, NULL::text AS log FROM builds WHERE app_id = $1 ORDER BY id DESC"))
+        .bind(app_id)
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn find(pool: &PgPool, app_id: i64, id: i64) -> sqlx::Result<Option<crate::api::builds::BuildInfo>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS}, log FROM builds WHERE app_id = $1 AND id = $2"))
+        .bind(app_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}

@@ -34,3 +34,35 @@ pub async fn ensure_defaults(pool: &PgPool, app_id: i64, process_types: &[String
     }
     Ok(())
 }
+
+/// Change what is given; leave the rest.
+pub async fn update(pool: &PgPool, app_id: i64, process_type: &str, quantity: Option<i32>, memory_mb: Option<i32>, cpus: Option<f64>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE formation SET quantity = COALESCE($3, quantity), memory_mb = COALESCE($4, memory_mb),
+         cpus = COALESCE($5, cpus), updated_at = now() WHERE app_id = $1 AND process_type = $2",
+    )
+    .bind(app_id)
+    .bind(process_type)
+    .bind(quantity)
+    .bind(memory_mb)
+    .bind(cpus)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Put back a formation saved before a change.
+pub async fn restore(pool: &PgPool, app_id: i64, rows: &[Formation]) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    for f in rows {
+        sqlx::query("UPDATE formation SET quantity = $3, memory_mb = $4, cpus = $5 WHERE app_id = $1 AND process_type = $2")
+            .bind(app_id)
+            .bind(&f.process_type)
+            .bind(f.quantity)
+            .bind(f.memory_mb)
+            .bind(f.cpus)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}

@@ -3,8 +3,11 @@
 //! holds SQL.
 
 pub mod apps;
+pub mod audit;
 pub mod builds;
+pub mod config_vars;
 pub mod deployments;
+pub mod domains;
 pub mod embedded;
 pub mod formation;
 pub mod releases;

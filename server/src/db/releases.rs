@@ -20,10 +20,13 @@ pub struct Release {
     pub process_types: Json<ProcessTypes>,
     pub status: String,
     pub created_at: DateTime<Utc>,
+    /// Email of who made it.
+    pub author: Option<String>,
 }
 
 const COLUMNS: &str = "id, app_id, version, build_id, image, commit_sha, description, config, process_types,
-                       status::text AS status, created_at";
+                       status::text AS status, created_at,
+                       (SELECT email FROM users WHERE users.id = releases.created_by) AS author";
 
 pub struct NewRelease<'a> {
     pub app_id: i64,

@@ -144,3 +144,11 @@ pub async fn count_owners(pool: &PgPool, team_id: i64) -> sqlx::Result<i64> {
         .fetch_one(pool)
         .await
 }
+
+/// Teams where the user is an admin or owner.
+pub async fn admin_team_ids(pool: &PgPool, user_id: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT team_id FROM memberships WHERE user_id = $1 AND role IN ('admin', 'owner')")
+        .bind(user_id)
+        .fetch_all(pool)
+        .await
+}

@@ -9,15 +9,16 @@ use crate::git::repo;
 use crate::runtime;
 use crate::state::AppState;
 
-/// Stop routing, remove the containers and the repository, then the rows.
+/// Stop routing, remove the containers, images and repository, then the rows.
 /// Waits for a deploy in progress to finish first.
 pub async fn destroy_app(state: &AppState, app: &App) -> anyhow::Result<()> {
     let _lock = AppLock::acquire(&state.db, app, &Output::discard()).await?;
     state.routes.remove(&app.name);
     let grace = Duration::from_secs(state.config.stop_grace);
     for container in state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await? {
-        state.runtime.stop_and_remove(&container.id, grace).await?;
+        state.stop_container(&container.id, grace).await?;
     }
+    state.runtime.remove_images(&app.name).await?;
     repo::remove(&state.repos_dir(), &app.name).await?;
     db::apps::delete(&state.db, app.id).await?;
     Ok(())

@@ -2,9 +2,11 @@
 //! release, roll it out. Any failure leaves the running release untouched
 //! and rejects the push.
 
+pub mod config;
 pub mod destroy;
 pub mod lock;
 pub mod procfile;
+pub mod releases;
 pub mod rollout;
 
 use std::collections::BTreeMap;
@@ -82,7 +84,21 @@ pub async fn handle_push(
             return (false, None);
         }
     };
-    let accepted = match deploy_push(state, push, update, quarantine, out).await {
+    let result = deploy_push(state, push, update, quarantine, out).await;
+    let detail = format!("{} {}{}", update.refname, &update.new[..7], if result.is_ok() { "" } else { " (rejected)" });
+    let event = db::audit::NewEvent {
+        user_id: push.user.id,
+        actor: &push.user.email,
+        team_id: Some(push.app.team_id),
+        app: Some(&push.app.name),
+        action: "deploy",
+        detail,
+        source: "git",
+    };
+    if let Err(err) = db::audit::record(&state.db, event).await {
+        tracing::error!(error = %err, "could not record the deploy in the audit log");
+    }
+    let accepted = match result {
         Ok(()) => true,
         Err(err) => {
             out.error(format!("Push rejected: {err:#}"));
@@ -127,10 +143,7 @@ async fn deploy_push(state: &AppState, push: &PushContext, update: &RefUpdate, q
     let built = crate::build::build(state, app, &update.new, source, Some(push.user.id), out).await?;
 
     let short = &update.new[..7];
-    let config = match db::releases::current(&state.db, app.id).await? {
-        Some(current) => current.config.0.clone(),
-        None => BTreeMap::new(),
-    };
+    let config = config::snapshot(&db::config_vars::get(&state.db, app.id).await?);
     let release = db::releases::create(
         &state.db,
         NewRelease {
@@ -149,4 +162,38 @@ async fn deploy_push(state: &AppState, push: &PushContext, update: &RefUpdate, q
     rollout::rollout(state, app, &release, out).await?;
     out.step(format!("Deployed v{} to {}", release.version, state.app_url(&app.name)));
     Ok(())
+}
+
+/// Record a release of the current image with a new config (or the same) and
+/// roll it out; the caller holds the app's lock.
+pub async fn release_from_current(
+    state: &AppState,
+    app: &crate::db::apps::App,
+    user: &crate::db::users::User,
+    description: &str,
+    config: Option<BTreeMap<String, String>>,
+    out: &Output,
+) -> crate::error::AppResult<crate::db::releases::Release> {
+    let current = db::releases::current(&state.db, app.id)
+        .await?
+        .ok_or_else(|| crate::error::AppError::validation("release", format!("{} has no release yet", app.name)))?;
+    let release = db::releases::create(
+        &state.db,
+        NewRelease {
+            app_id: app.id,
+            build_id: current.build_id,
+            image: &current.image,
+            commit_sha: current.commit_sha.as_deref(),
+            description,
+            config: config.unwrap_or_else(|| current.config.0.clone()),
+            process_types: current.process_types.0.clone(),
+            created_by: Some(user.id),
+        },
+    )
+    .await?;
+    out.step(format!("Releasing v{}: {description}", release.version));
+    rollout::rollout(state, app, &release, out)
+        .await
+        .map_err(|e| crate::error::AppError::DeployFailed(format!("{e:#}")))?;
+    Ok(release)
 }

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
+use base64::Engine;
 
 use super::Output;
 use crate::db;
@@ -32,12 +33,15 @@ pub fn release_label(release: &Release) -> String {
 #[tracing::instrument(skip_all, fields(app = %app.name, release = release.version))]
 pub async fn rollout(state: &AppState, app: &App, release: &Release, out: &Output) -> anyhow::Result<()> {
     let deployment = db::deployments::create(&state.db, app.id, release.id).await?;
+    state.logs.push(&app.name, "paas", &format!("Rolling out v{}: {}", release.version, release.description));
     match run(state, app, release, deployment, out).await {
         Ok(()) => {
             db::deployments::set_phase(&state.db, deployment, Phase::Succeeded).await?;
+            state.logs.push(&app.name, "paas", &format!("v{} is live", release.version));
             Ok(())
         }
         Err(err) => {
+            state.logs.push(&app.name, "paas", &format!("Rollout of v{} failed: {err:#}", release.version));
             undo(state, app, deployment).await;
             db::deployments::fail(&state.db, deployment, &format!("{err:#}")).await?;
             db::releases::mark_failed(&state.db, release.id).await?;
@@ -53,7 +57,7 @@ pub async fn undo(state: &AppState, app: &App, deployment: i64) {
     match state.runtime.list(&[(runtime::LABEL_APP, &app.name), (runtime::LABEL_DEPLOYMENT, &label)]).await {
         Ok(containers) => {
             for container in containers {
-                if let Err(err) = state.runtime.stop_and_remove(&container.id, grace).await {
+                if let Err(err) = state.stop_container(&container.id, grace).await {
                     tracing::error!(container = %container.name, error = %err, "could not remove a failed container");
                 }
             }
@@ -71,8 +75,9 @@ async fn run(state: &AppState, app: &App, release: &Release, deployment: i64, ou
     let mut started: Vec<(String, i32, Container)> = Vec::new();
     for f in formation.iter().filter(|f| f.quantity > 0 && release.process_types.0.contains_key(&f.process_type)) {
         for index in 1..=f.quantity {
-            let spec = container_spec(app, release, deployment, &f.process_type, index, f.memory_mb, f.cpus);
+            let spec = container_spec(state, app, release, deployment, &f.process_type, index, f.memory_mb, f.cpus)?;
             let container = state.runtime.start(spec).await?;
+            crate::logs::follow(state.clone(), app.name.clone(), format!("{}.{index}", f.process_type), container.id.clone());
             started.push((f.process_type.clone(), index, container));
         }
     }
@@ -141,14 +146,17 @@ pub async fn stop_others(state: &AppState, app: &App, keep_deployment: i64) -> a
     let stops = containers
         .into_iter()
         .filter(|c| c.label(runtime::LABEL_DEPLOYMENT) != Some(keep.as_str()))
-        .map(|c| async move { state.runtime.stop_and_remove(&c.id, grace).await });
+        .map(|c| async move { state.stop_container(&c.id, grace).await });
     for result in futures_util::future::join_all(stops).await {
         result?;
     }
     Ok(())
 }
 
+/// The container for one process of a release; config values are decrypted here.
+#[allow(clippy::too_many_arguments)]
 pub fn container_spec(
+    state: &AppState,
     app: &App,
     release: &Release,
     deployment: i64,
@@ -156,8 +164,12 @@ pub fn container_spec(
     index: i32,
     memory_mb: Option<i32>,
     cpus: Option<f64>,
-) -> ContainerSpec {
-    let mut env: Vec<(String, String)> = release.config.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+) -> anyhow::Result<ContainerSpec> {
+    let mut env = Vec::new();
+    for (key, sealed) in release.config.0.iter() {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(sealed)?;
+        env.push((key.clone(), state.secrets.open(&crate::crypto::config_context(app.id, key), &bytes)?));
+    }
     env.push(("PAAS_APP".into(), app.name.clone()));
     env.push(("PAAS_RELEASE".into(), release_label(release)));
     env.push(("DYNO".into(), format!("{process}.{index}")));
@@ -165,7 +177,7 @@ pub fn container_spec(
         env.push(("PORT".into(), CONTAINER_PORT.to_string()));
     }
     let command = release.process_types.0.get(process).cloned().flatten().map(|cmd| vec!["/bin/sh".to_string(), "-c".to_string(), cmd]);
-    ContainerSpec {
+    Ok(ContainerSpec {
         name: format!("paas-{}-{}-{process}-{index}-d{deployment}", app.name, release_label(release)),
         image: release.image.clone(),
         command,
@@ -180,7 +192,7 @@ pub fn container_spec(
         publish_port: process == "web",
         memory_mb,
         cpus,
-    }
+    })
 }
 
 /// Poll the web process over HTTP until enough consecutive non-5xx answers;

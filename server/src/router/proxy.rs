@@ -18,7 +18,7 @@ use crate::state::AppState;
 const HOP_BY_HOP: &[&str] =
     &["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding"];
 
-pub async fn forward(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, mut request: Request) -> Response {
+pub async fn forward(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
     let host = request
         .headers()
         .get(header::HOST)
@@ -26,13 +26,26 @@ pub async fn forward(State(state): State<AppState>, ConnectInfo(peer): ConnectIn
         .map(str::to_string)
         .or_else(|| request.uri().authority().map(|a| a.to_string()))
         .unwrap_or_default();
-    let Some(app) = super::app_for_host(&host, &state.config.base_domain) else {
+    let app = super::app_for_host(&host, &state.config.base_domain).or_else(|| {
+        let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h).trim_end_matches('.').to_ascii_lowercase();
+        state.domains.read().ok().and_then(|d| d.get(&bare).cloned())
+    });
+    let Some(app) = app else {
         return plain(StatusCode::NOT_FOUND, format!("No app is served at {host}.\n"));
     };
-    let route = state.routes.get(&app);
+    let started = std::time::Instant::now();
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let response = proxy(&state, &app, &host, peer, request).await;
+    let line = format!("{method} {path} {} {}ms", response.status().as_u16(), started.elapsed().as_millis());
+    state.logs.push(&app, "router", &line);
+    response
+}
+
+async fn proxy(state: &AppState, app: &str, host: &str, peer: SocketAddr, mut request: Request) -> Response {
+    let route = state.routes.get(app);
     let backends = route.map(|r| r.pick_order()).unwrap_or_default();
     if backends.is_empty() {
-        return match crate::db::apps::exists(&state.db, &app).await {
+        return match crate::db::apps::exists(&state.db, app).await {
             Ok(true) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("{app} has no running release yet.\n")),
             Ok(false) => plain(StatusCode::NOT_FOUND, format!("No app is served at {host}.\n")),
             Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "The router cannot reach its database.\n".into()),
@@ -43,7 +56,7 @@ pub async fn forward(State(state): State<AppState>, ConnectInfo(peer): ConnectIn
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
     let bodyless = body_is_empty(&parts.headers, &body);
-    prepare_headers(&mut parts.headers, peer, &host, upgrade);
+    prepare_headers(&mut parts.headers, peer, host, upgrade);
     let mut body = Some(body);
 
     for (attempt, backend) in backends.iter().enumerate() {

@@ -162,6 +162,8 @@ impl Scheduler for DockerScheduler {
             host_port,
             exit_code: state.exit_code,
             oom_killed: state.oom_killed.unwrap_or(false),
+            started_at: state.started_at.filter(|s| !s.starts_with("0001-")),
+            restart_count: info.restart_count.unwrap_or(0),
         }))
     }
 
@@ -198,6 +200,46 @@ impl Scheduler for DockerScheduler {
             }
         }
         Ok(containers)
+    }
+
+    fn follow_logs(&self, id: &str, since: i64) -> futures_util::stream::BoxStream<'static, String> {
+        let docker = self.docker.clone();
+        let id = id.to_string();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
+        tokio::spawn(async move {
+            let options =
+                LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).since(since as i32).build();
+            let mut stream = docker.logs(&id, Some(options));
+            let mut partial = String::new();
+            while let Some(Ok(chunk)) = stream.next().await {
+                partial.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                while let Some(end) = partial.find('\n') {
+                    let line: String = partial.drain(..=end).collect();
+                    if tx.send(line.trim_end().to_string()).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if !partial.trim().is_empty() {
+                let _ = tx.send(partial.trim_end().to_string()).await;
+            }
+        });
+        Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+    }
+
+    async fn remove_images(&self, app: &str) -> anyhow::Result<()> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{}={app}", super::LABEL_APP), format!("{LABEL_INSTANCE}={}", self.instance)],
+        )]);
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::new().filters(&filters).build();
+        for image in self.docker.list_images(Some(options)).await? {
+            let remove = bollard::query_parameters::RemoveImageOptionsBuilder::new().force(true).build();
+            if let Err(err) = self.docker.remove_image(&image.id, Some(remove), None).await {
+                tracing::warn!(image = %image.id, error = %err, "could not remove an image");
+            }
+        }
+        Ok(())
     }
 
     async fn logs_tail(&self, id: &str, lines: usize) -> anyhow::Result<Vec<String>> {

@@ -51,6 +51,10 @@ pub struct Container {
     pub host_port: Option<u16>,
     pub exit_code: Option<i64>,
     pub oom_killed: bool,
+    /// When the current run of the process started (RFC 3339), if it did.
+    pub started_at: Option<String>,
+    /// How often the engine restarted the process after it exited.
+    pub restart_count: i64,
 }
 
 impl Container {
@@ -87,4 +91,11 @@ pub trait Scheduler: Send + Sync {
 
     /// The last `lines` lines of a container's output.
     async fn logs_tail(&self, id: &str, lines: usize) -> anyhow::Result<Vec<String>>;
+
+    /// A container's output lines from `since` (unix seconds; 0: the start),
+    /// following until the process stops.
+    fn follow_logs(&self, id: &str, since: i64) -> futures_util::stream::BoxStream<'static, String>;
+
+    /// Remove the images of an app that no container uses.
+    async fn remove_images(&self, app: &str) -> anyhow::Result<()>;
 }

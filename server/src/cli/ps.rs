@@ -1,0 +1,147 @@
+//! `paas ps`, `ps:scale`, `ps:resize`, `ps:restart`.
+
+use anyhow::bail;
+use serde_json::{json, Value};
+
+use super::app_arg::AppArg;
+use super::client::{segment, Client};
+use super::field;
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScaleArgs {
+    /// TYPE=QUANTITY pairs, e.g. web=3 worker=1
+    #[arg(required = true, value_name = "TYPE=N")]
+    pub pairs: Vec<String>,
+    #[command(flatten)]
+    pub app: AppArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ResizeArgs {
+    /// The process type, e.g. web
+    pub process_type: String,
+    /// Memory limit, e.g. 512m or 1g
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// CPU limit in cores, e.g. 0.5
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    #[command(flatten)]
+    pub app: AppArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestartArgs {
+    /// Accepted for Heroku compatibility; all processes restart, rolling
+    pub process_type: Option<String>,
+    #[command(flatten)]
+    pub app: AppArg,
+}
+
+fn print_processes(app: &str, processes: &Value) {
+    let list = processes.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("No processes are running for {app}.");
+        return;
+    }
+    println!("=== {app} processes");
+    for p in list {
+        let since = p["started_at"].as_str().and_then(|s| s.get(..19)).unwrap_or("-");
+        println!(
+            "{:<12} {:<28} {:<5} since {} restarts {}",
+            field(&p, "name"),
+            field(&p, "state"),
+            field(&p, "release"),
+            since,
+            p["restarts"]
+        );
+    }
+}
+
+pub async fn list(args: ListArgs) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    let client = Client::from_credentials()?;
+    let processes = client.get(&format!("/apps/{}/ps", segment(&app))).await?;
+    if args.json {
+        super::print_json(&processes);
+        return Ok(());
+    }
+    print_processes(&app, &processes);
+    let formation = client.get(&format!("/apps/{}/formation", segment(&app))).await?;
+    let sizes: Vec<String> = formation
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let mem = f["memory_mb"].as_i64().map(|m| format!(" {m}MB")).unwrap_or_default();
+            let cpu = f["cpus"].as_f64().map(|c| format!(" {c}cpu")).unwrap_or_default();
+            format!("{}={}{mem}{cpu}", field(f, "type"), f["quantity"])
+        })
+        .collect();
+    if !sizes.is_empty() {
+        println!("Formation: {}", sizes.join(", "));
+    }
+    Ok(())
+}
+
+async fn update(app: &str, updates: Value, what: &str) -> anyhow::Result<()> {
+    eprint!("{what} \u{2b22} {app}... ");
+    match Client::from_credentials()?.patch(&format!("/apps/{}/formation", segment(app)), &json!({ "updates": updates })).await {
+        Ok(formation) => {
+            eprintln!("done");
+            let now: Vec<String> =
+                formation.as_array().into_iter().flatten().map(|f| format!("{}={}", field(f, "type"), f["quantity"])).collect();
+            println!("Now running {}", now.join(", "));
+            Ok(())
+        }
+        Err(err) => {
+            eprintln!("failed");
+            Err(err)
+        }
+    }
+}
+
+pub async fn scale(args: ScaleArgs) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    let mut updates = Vec::new();
+    for pair in &args.pairs {
+        let Some((kind, n)) = pair.split_once('=') else { bail!("{pair:?} is not TYPE=N, e.g. web=2") };
+        let Ok(quantity) = n.parse::<i64>() else { bail!("{n:?} in {pair:?} is not a number") };
+        updates.push(json!({ "type": kind, "quantity": quantity }));
+    }
+    update(&app, Value::Array(updates), &format!("Scaling {} of", args.pairs.join(" "))).await
+}
+
+pub async fn resize(args: ResizeArgs) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    if args.memory.is_none() && args.cpus.is_none() {
+        bail!("give --memory and/or --cpus");
+    }
+    let body = json!([{ "type": args.process_type, "memory": args.memory, "cpus": args.cpus }]);
+    update(&app, body, &format!("Resizing {} of", args.process_type)).await
+}
+
+pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    eprint!("Restarting \u{2b22} {app}... ");
+    match Client::from_credentials()?.post(&format!("/apps/{}/ps/restart", segment(&app)), &json!({ "type": args.process_type })).await {
+        Ok(processes) => {
+            eprintln!("done");
+            print_processes(&app, &processes);
+            Ok(())
+        }
+        Err(err) => {
+            eprintln!("failed");
+            Err(err)
+        }
+    }
+}

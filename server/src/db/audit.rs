@@ -1,0 +1,59 @@
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgPool};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// The acting user's email.
+    pub actor: String,
+    pub app: Option<String>,
+    /// e.g. `app.create`, `config.set`, `ps.scale`, `deploy`.
+    pub action: String,
+    pub detail: String,
+    /// api, cli, git or dashboard.
+    pub source: String,
+}
+
+pub struct NewEvent<'a> {
+    pub user_id: i64,
+    pub actor: &'a str,
+    pub team_id: Option<i64>,
+    pub app: Option<&'a str>,
+    pub action: &'a str,
+    pub detail: String,
+    pub source: &'a str,
+}
+
+pub async fn record(pool: &PgPool, event: NewEvent<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (user_id, actor, team_id, app, action, detail, source)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(event.user_id)
+    .bind(event.actor)
+    .bind(event.team_id)
+    .bind(event.app)
+    .bind(event.action)
+    .bind(event.detail)
+    .bind(event.source)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Newest first. `teams`: only events of these teams (None: all, for server admins).
+pub async fn list(pool: &PgPool, teams: Option<&[i64]>, app: Option<&str>, limit: i64) -> sqlx::Result<Vec<AuditEvent>> {
+    sqlx::query_as(
+        "SELECT id, at, actor, app, action, detail, source FROM audit_events
+         WHERE ($1::bigint[] IS NULL OR team_id = ANY($1)) AND ($2::text IS NULL OR app = $2)
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(teams)
+    .bind(app)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,28 @@
+//! An app's desired config; values are ciphertexts (see `crypto`).
+
+use std::collections::BTreeMap;
+
+use sqlx::PgPool;
+
+pub type Sealed = BTreeMap<String, Vec<u8>>;
+
+pub async fn get(pool: &PgPool, app_id: i64) -> sqlx::Result<Sealed> {
+    let rows: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT key, value FROM config_vars WHERE app_id = $1 ORDER BY key").bind(app_id).fetch_all(pool).await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Replace the whole config in one transaction.
+pub async fn replace(pool: &PgPool, app_id: i64, config: &Sealed) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM config_vars WHERE app_id = $1").bind(app_id).execute(&mut *tx).await?;
+    for (key, value) in config {
+        sqlx::query("INSERT INTO config_vars (app_id, key, value) VALUES ($1, $2, $3)")
+            .bind(app_id)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}

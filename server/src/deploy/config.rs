@@ -1,0 +1,130 @@
+//! Config vars: set and unset create a new release of the current image with
+//! the new config and roll it out. If the app does not come up with it, the
+//! config goes back to what it was and the running release keeps serving.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+
+use super::{lock::AppLock, release_from_current, Output};
+use crate::crypto::config_context;
+use crate::db;
+use crate::db::apps::App;
+use crate::db::config_vars::Sealed;
+use crate::db::releases::Release;
+use crate::db::users::User;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+pub const MAX_VALUE_BYTES: usize = 32 * 1024;
+/// Set by the platform itself; a user value would be overridden or misleading.
+const RESERVED: &[&str] = &["PORT", "DYNO"];
+
+/// Base64 of each sealed value: what a release keeps.
+pub fn snapshot(config: &Sealed) -> BTreeMap<String, String> {
+    config.iter().map(|(k, v)| (k.clone(), base64::engine::general_purpose::STANDARD.encode(v))).collect()
+}
+
+/// A release's snapshot back into sealed values.
+pub fn unsnapshot(config: &BTreeMap<String, String>) -> anyhow::Result<Sealed> {
+    config.iter().map(|(k, v)| Ok((k.clone(), base64::engine::general_purpose::STANDARD.decode(v)?))).collect()
+}
+
+/// The app's config in clear text (for members allowed to read it).
+pub async fn reveal(state: &AppState, app: &App) -> AppResult<BTreeMap<String, String>> {
+    let sealed = db::config_vars::get(&state.db, app.id).await?;
+    let mut clear = BTreeMap::new();
+    for (key, value) in sealed {
+        let text = state.secrets.open(&config_context(app.id, &key), &value)?;
+        clear.insert(key, text);
+    }
+    Ok(clear)
+}
+
+pub fn validate_key(key: &str) -> AppResult<()> {
+    let valid = !key.is_empty()
+        && key.len() <= 255
+        && key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(AppError::validation("key", format!("invalid config var name {key:?}: letters, digits and _, not starting with a digit")));
+    }
+    if RESERVED.contains(&key) || key.starts_with("PAAS_") {
+        return Err(AppError::validation("key", format!("{key} is set by paas itself")));
+    }
+    Ok(())
+}
+
+/// Apply `changes` (key -> Some(value) to set, None to unset). Returns the new
+/// release, or None when the app has no release yet (the config then applies
+/// to the first deploy).
+pub async fn change(state: &AppState, app: &App, user: &User, changes: &BTreeMap<String, Option<String>>, out: &Output) -> AppResult<Option<Release>> {
+    if changes.is_empty() {
+        return Err(AppError::validation("config", "no config vars given"));
+    }
+    for (key, value) in changes {
+        validate_key(key)?;
+        if value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_BYTES) {
+            return Err(AppError::validation("value", format!("the value of {key} is larger than {MAX_VALUE_BYTES} bytes")));
+        }
+    }
+    let _lock = AppLock::acquire(&state.db, app, out).await?;
+    let old = db::config_vars::get(&state.db, app.id).await?;
+    let mut new = old.clone();
+    for (key, value) in changes {
+        match value {
+            Some(v) => {
+                new.insert(key.clone(), state.secrets.seal(&config_context(app.id, key), v)?);
+            }
+            None => {
+                new.remove(key);
+            }
+        }
+    }
+    db::config_vars::replace(&state.db, app.id, &new).await?;
+    if db::releases::current(&state.db, app.id).await?.is_none() {
+        return Ok(None);
+    }
+    let description = describe(changes);
+    match release_from_current(state, app, user, &description, Some(snapshot(&new)), out).await {
+        Ok(release) => Ok(Some(release)),
+        Err(err) => {
+            db::config_vars::replace(&state.db, app.id, &old).await?;
+            Err(err)
+        }
+    }
+}
+
+/// "Set FOO, BAR config vars", "Unset FOO config vars", or both.
+fn describe(changes: &BTreeMap<String, Option<String>>) -> String {
+    let set: Vec<&str> = changes.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k.as_str()).collect();
+    let unset: Vec<&str> = changes.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k.as_str()).collect();
+    match (set.is_empty(), unset.is_empty()) {
+        (false, true) => format!("Set {} config vars", set.join(", ")),
+        (true, false) => format!("Unset {} config vars", unset.join(", ")),
+        _ => format!("Set {}; unset {} config vars", set.join(", "), unset.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_env_var_rules() {
+        for good in ["FOO", "foo_bar", "_X", "A1"] {
+            assert!(validate_key(good).is_ok(), "{good}");
+        }
+        for bad in ["", "1A", "A-B", "A B", "PORT", "PAAS_APP", "Ä"] {
+            assert!(validate_key(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn descriptions_name_the_vars() {
+        let changes = BTreeMap::from([("A".to_string(), Some("1".to_string())), ("B".to_string(), None)]);
+        assert_eq!(describe(&changes), "Set A; unset B config vars");
+        let set = BTreeMap::from([("A".to_string(), Some("1".to_string()))]);
+        assert_eq!(describe(&set), "Set A config vars");
+    }
+}

@@ -1,0 +1,110 @@
+//! Runtime logs: every app's container output, router access lines and
+//! deploy events, timestamped and tagged (`app[web.1]:`). The last
+//! `KEEP_LINES` lines per app stay in memory (as Heroku keeps 1,500), so lines
+//! of replaced or crashed containers can still be read; live readers get a
+//! broadcast. Nothing here is written to the server's own log.
+
+mod follow;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+pub use follow::follow;
+
+pub const KEEP_LINES: usize = 1500;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LogLine {
+    pub at: DateTime<Utc>,
+    /// `web.1`, `worker.2`, `router` or `paas` (deploy events).
+    pub source: String,
+    pub text: String,
+}
+
+impl LogLine {
+    /// Heroku's format: `2026-11-27T01:02:03.456Z app[web.1]: text`.
+    pub fn render(&self) -> String {
+        let origin = if self.source == "router" || self.source == "paas" { "paas" } else { "app" };
+        format!("{} {origin}[{}]: {}", self.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"), self.source, self.text)
+    }
+
+    /// Whether the line belongs to a process type filter (`web` matches `web.1`).
+    pub fn matches(&self, process: Option<&str>) -> bool {
+        match process {
+            None => true,
+            Some(p) => self.source == p || self.source.split('.').next() == Some(p),
+        }
+    }
+}
+
+struct AppLog {
+    lines: VecDeque<LogLine>,
+    live: broadcast::Sender<LogLine>,
+}
+
+#[derive(Default)]
+pub struct LogHub {
+    apps: Mutex<HashMap<String, AppLog>>,
+}
+
+impl LogHub {
+    pub fn push(&self, app: &str, source: &str, text: &str) {
+        let line = LogLine { at: Utc::now(), source: source.to_string(), text: text.trim_end().to_string() };
+        let Ok(mut apps) = self.apps.lock() else { return };
+        let log = apps.entry(app.to_string()).or_insert_with(|| AppLog { lines: VecDeque::new(), live: broadcast::channel(1024).0 });
+        if log.lines.len() >= KEEP_LINES {
+            log.lines.pop_front();
+        }
+        log.lines.push_back(line.clone());
+        let _ = log.live.send(line);
+    }
+
+    /// The last `n` lines, oldest first, optionally for one process type.
+    pub fn recent(&self, app: &str, n: usize, process: Option<&str>) -> Vec<LogLine> {
+        let Ok(apps) = self.apps.lock() else { return Vec::new() };
+        let Some(log) = apps.get(app) else { return Vec::new() };
+        let matching: Vec<_> = log.lines.iter().filter(|l| l.matches(process)).cloned().collect();
+        matching[matching.len().saturating_sub(n)..].to_vec()
+    }
+
+    /// Lines from now on.
+    pub fn subscribe(&self, app: &str) -> broadcast::Receiver<LogLine> {
+        let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+        apps.entry(app.to_string())
+            .or_insert_with(|| AppLog { lines: VecDeque::new(), live: broadcast::channel(1024).0 })
+            .live
+            .subscribe()
+    }
+
+    pub fn forget(&self, app: &str) {
+        if let Ok(mut apps) = self.apps.lock() {
+            apps.remove(app);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_lines_and_filters_by_process_type() {
+        let hub = LogHub::default();
+        for i in 0..KEEP_LINES + 10 {
+            hub.push("a", if i % 2 == 0 { "web.1" } else { "worker.1" }, &format!("line {i}"));
+        }
+        let all = hub.recent("a", usize::MAX, None);
+        assert_eq!(all.len(), KEEP_LINES);
+        assert_eq!(all.last().unwrap().text, format!("line {}", KEEP_LINES + 9));
+        let web = hub.recent("a", 3, Some("web"));
+        assert_eq!(web.len(), 3);
+        assert!(web.iter().all(|l| l.source == "web.1"));
+        assert!(web[0].render().contains(" app[web.1]: line "));
+        assert!(hub.recent("b", 10, None).is_empty());
+    }
+}
