@@ -78,6 +78,7 @@ async fn run_with_database(config: Config, embedded: Option<&EmbeddedPostgres>) 
         runtime: Arc::new(runtime),
         secrets: Secrets::load(&config_data_dir, config_secret_key.as_deref())?,
     });
+    crate::logs::watch_crashes(state.clone());
     crate::reconcile::recover(&state).await.context("restoring apps from the database and the engine")?;
     let control_app = with_request_ids(control_plane(state.clone()));
     let router_app = with_request_ids(crate::router::app(state.clone()));

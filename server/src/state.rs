@@ -86,9 +86,14 @@ impl AppState {
             stopping.insert(id.to_string());
         }
         let result = self.runtime.stop_and_remove(id, grace).await;
-        if let Ok(mut stopping) = self.stopping.lock() {
-            stopping.remove(id);
-        }
+        // The engine's `die` event for it may arrive a little later.
+        let (state, id) = (self.clone(), id.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            if let Ok(mut stopping) = state.stopping.lock() {
+                stopping.remove(&id);
+            }
+        });
         result
     }
 

@@ -256,6 +256,28 @@ impl TestServer {
         (status, value)
     }
 
+    /// A CLI config dir logged in with `token`.
+    pub fn cli_home(&self, token: &str) -> tempfile::TempDir {
+        let home = tempfile::tempdir().expect("temp dir");
+        let (code, _, err) = self.cli(home.path(), &["login", &self.url, "--token", token], "");
+        assert_eq!(code, 0, "paas login: {err}");
+        home
+    }
+
+    /// Run the CLI and expect success; its stdout and stderr together.
+    pub fn cli_ok(&self, config_dir: &Path, args: &[&str]) -> String {
+        let (code, out, err) = self.cli(config_dir, args, "");
+        assert_eq!(code, 0, "paas {args:?} failed:\n{out}{err}");
+        format!("{out}{err}")
+    }
+
+    /// Run the CLI and expect failure; its stderr.
+    pub fn cli_err(&self, config_dir: &Path, args: &[&str]) -> String {
+        let (code, out, err) = self.cli(config_dir, args, "");
+        assert_eq!(code, 1, "paas {args:?} should fail:\n{out}{err}");
+        err
+    }
+
     /// Run the CLI with its own config dir; returns (exit code, stdout, stderr).
     pub fn cli(&self, config_dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
         use std::io::Write;

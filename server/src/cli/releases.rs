@@ -18,7 +18,8 @@ pub struct ListArgs {
 #[derive(Debug, clap::Args)]
 pub struct InfoArgs {
     /// The release, e.g. v3 (default: the current one)
-    pub version: Option<String>,
+    #[arg(value_name = "RELEASE")]
+    pub release: Option<String>,
     #[command(flatten)]
     pub app: AppArg,
     /// Print JSON instead of text
@@ -29,7 +30,8 @@ pub struct InfoArgs {
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
     /// The release to return to, e.g. v3 (default: the previous good one)
-    pub version: Option<String>,
+    #[arg(value_name = "RELEASE")]
+    pub release: Option<String>,
     #[command(flatten)]
     pub app: AppArg,
 }
@@ -78,7 +80,7 @@ pub async fn list(args: ListArgs) -> anyhow::Result<()> {
 pub async fn info(args: InfoArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
     let client = Client::from_credentials()?;
-    let release = match &args.version {
+    let release = match &args.release {
         Some(v) => client.get(&format!("/apps/{}/releases/{}", segment(&app), parse_version(v)?)).await?,
         None => {
             let all = client.get(&format!("/apps/{}/releases", segment(&app))).await?;
@@ -105,8 +107,8 @@ pub async fn info(args: InfoArgs) -> anyhow::Result<()> {
 
 pub async fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
-    let version = args.version.as_deref().map(parse_version).transpose()?;
-    eprint!("Rolling back \u{2b22} {app} to {}... ", args.version.as_deref().unwrap_or("the previous release"));
+    let version = args.release.as_deref().map(parse_version).transpose()?;
+    eprint!("Rolling back \u{2b22} {app} to {}... ", args.release.as_deref().unwrap_or("the previous release"));
     match Client::from_credentials()?.post(&format!("/apps/{}/rollback", segment(&app)), &json!({ "version": version })).await {
         Ok(release) => {
             eprintln!("done, v{}", release["version"]);

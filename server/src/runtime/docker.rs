@@ -227,6 +227,43 @@ impl Scheduler for DockerScheduler {
         Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
     }
 
+    fn events(&self) -> futures_util::stream::BoxStream<'static, super::ContainerEvent> {
+        let docker = self.docker.clone();
+        let instance = self.instance.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            // Reconnect if the engine drops the stream (e.g. it restarts).
+            loop {
+                let filters = HashMap::from([
+                    ("type".to_string(), vec!["container".to_string()]),
+                    ("event".to_string(), vec!["die".to_string(), "oom".to_string()]),
+                    ("label".to_string(), vec![format!("{LABEL_INSTANCE}={instance}")]),
+                ]);
+                let options = bollard::query_parameters::EventsOptionsBuilder::new().filters(&filters).build();
+                let mut stream = docker.events(Some(options));
+                while let Some(Ok(event)) = stream.next().await {
+                    let actor = event.actor.unwrap_or_default();
+                    let labels = actor.attributes.unwrap_or_default();
+                    let exit_code = labels.get("exitCode").and_then(|c| c.parse().ok());
+                    let event = super::ContainerEvent {
+                        id: actor.id.unwrap_or_default(),
+                        action: event.action.unwrap_or_default(),
+                        exit_code,
+                        labels,
+                    };
+                    if tx.send(event).await.is_err() {
+                        return;
+                    }
+                }
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+    }
+
     async fn remove_images(&self, app: &str) -> anyhow::Result<()> {
         let filters = HashMap::from([(
             "label".to_string(),

@@ -63,6 +63,15 @@ impl Container {
     }
 }
 
+#[derive(Debug, Clone)]
+pub struct ContainerEvent {
+    pub id: String,
+    /// `die` or `oom`.
+    pub action: String,
+    pub exit_code: Option<i64>,
+    pub labels: HashMap<String, String>,
+}
+
 #[async_trait]
 pub trait Scheduler: Send + Sync {
     /// Build an image from a tar of the build context, streaming output lines.
@@ -95,6 +104,10 @@ pub trait Scheduler: Send + Sync {
     /// A container's output lines from `since` (unix seconds; 0: the start),
     /// following until the process stops.
     fn follow_logs(&self, id: &str, since: i64) -> futures_util::stream::BoxStream<'static, String>;
+
+    /// This installation's container exits as they happen: `die` with its exit
+    /// code, `oom` when the kernel killed a process for its memory limit.
+    fn events(&self) -> futures_util::stream::BoxStream<'static, ContainerEvent>;
 
     /// Remove the images of an app that no container uses.
     async fn remove_images(&self, app: &str) -> anyhow::Result<()>;
