@@ -3,6 +3,8 @@
 # Sourced, not run.
 
 PAAS_PACKAGES="docker.io postgresql git busybox-static build-essential pkg-config ca-certificates"
+# Only the tests need these: the dashboard is tested in a real headless Chromium.
+PAAS_TEST_PACKAGES="chromium chromium-driver"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
@@ -10,7 +12,7 @@ as_root() {
 
 install_prereqs() {
     missing=""
-    for pkg in $PAAS_PACKAGES; do
+    for pkg in $PAAS_PACKAGES ${PAAS_EXTRA_PACKAGES:-}; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
     done
     if [ -n "$missing" ]; then

@@ -80,7 +80,9 @@ async fn run_with_database(config: Config, embedded: Option<&EmbeddedPostgres>) 
     });
     crate::logs::watch_crashes(state.clone());
     crate::reconcile::recover(&state).await.context("restoring apps from the database and the engine")?;
-    let control_app = with_request_ids(control_plane(state.clone()));
+    let secure_cookies = state.public_url.starts_with("https://");
+    let sessions = crate::dashboard::session_layer(pool.clone(), secure_cookies).await?;
+    let control_app = with_request_ids(control_plane(state.clone(), sessions));
     let router_app = with_request_ids(crate::router::app(state.clone()));
 
     tracing::info!(control = %control_addr, router = %router_addr, url = %public_url, instance = %instance, "listening");
@@ -121,13 +123,16 @@ async fn run_with_database(config: Config, embedded: Option<&EmbeddedPostgres>) 
     Ok(())
 }
 
-/// The control plane: REST API, dashboard, health check.
-pub fn control_plane(state: AppState) -> Router {
+/// The control plane: REST API, git, dashboard (with cookie sessions), health check.
+pub fn control_plane<S>(state: AppState, sessions: tower_sessions::SessionManagerLayer<S>) -> Router
+where
+    S: tower_sessions::SessionStore + Clone,
+{
     Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::api::router())
         .merge(crate::git::router())
-        .merge(crate::dashboard::router())
+        .merge(crate::dashboard::router().layer(sessions))
         .with_state(state)
 }
 

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod apps;
+pub mod browser;
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};

@@ -85,7 +85,7 @@ pub async fn create_app(
 }
 
 /// The one team the user can create apps in, when no team was named.
-async fn default_team(state: &AppState, user: &User) -> AppResult<String> {
+pub(crate) async fn default_team(state: &AppState, user: &User) -> AppResult<String> {
     let teams = db::teams::list_for_user(&state.db, user.id, user.is_admin).await?;
     let usable: Vec<_> = teams.into_iter().filter(|t| t.role >= Role::Developer).map(|t| t.name).collect();
     match usable.as_slice() {

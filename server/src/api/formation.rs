@@ -140,6 +140,11 @@ pub async fn list_processes(
     Path(app): Path<String>,
 ) -> AppResult<Json<Vec<ProcessInfo>>> {
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing processes").await?;
+    Ok(Json(processes(&state, &app).await?))
+}
+
+/// The app's processes as the engine runs them, sorted by name.
+pub async fn processes(state: &AppState, app: &crate::db::apps::App) -> AppResult<Vec<ProcessInfo>> {
     let containers = state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await?;
     let crashes = state.crashes.lock().map(|c| c.clone()).unwrap_or_default();
     let mut processes: Vec<ProcessInfo> = containers
@@ -170,7 +175,7 @@ pub async fn list_processes(
         })
         .collect();
     processes.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Json(processes))
+    Ok(processes)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

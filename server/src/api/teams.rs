@@ -152,7 +152,7 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn find_member(state: &AppState, team_id: i64, email: &str) -> AppResult<(i64, Role)> {
+pub(crate) async fn find_member(state: &AppState, team_id: i64, email: &str) -> AppResult<(i64, Role)> {
     let email = email.trim().to_lowercase();
     let not_member = || AppError::not_found(format!("{email} is not a member of this team"));
     let user = db::users::find_by_email(&state.db, &email).await?.ok_or_else(not_member)?;
@@ -160,14 +160,14 @@ async fn find_member(state: &AppState, team_id: i64, email: &str) -> AppResult<(
     Ok((user.id, role))
 }
 
-fn only_owners_touch_owners(my_role: Role, role: Role) -> AppResult<()> {
+pub(crate) fn only_owners_touch_owners(my_role: Role, role: Role) -> AppResult<()> {
     if role == Role::Owner && my_role != Role::Owner {
         return Err(AppError::Forbidden("only team owners can grant, change or remove the owner role".into()));
     }
     Ok(())
 }
 
-async fn keep_one_owner(state: &AppState, team_id: i64) -> AppResult<()> {
+pub(crate) async fn keep_one_owner(state: &AppState, team_id: i64) -> AppResult<()> {
     if db::teams::count_owners(&state.db, team_id).await? <= 1 {
         return Err(AppError::Conflict("a team must keep at least one owner; make someone else owner first".into()));
     }

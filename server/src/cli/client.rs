@@ -109,6 +109,13 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Percent-encode a value for a URL (query or path).
+    pub fn encode(value: &str) -> String {
+        segment(value)
+    }
+}
+
 /// Percent-encode one path segment (emails contain `@`, `+`).
 pub fn segment(value: &str) -> String {
     value

@@ -31,3 +31,7 @@ pub async fn find_by_email(pool: &PgPool, email: &str) -> sqlx::Result<Option<Us
 pub async fn count(pool: &PgPool) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(pool).await
 }
+
+pub async fn find_by_id(pool: &PgPool, id: i64) -> sqlx::Result<Option<User>> {
+    sqlx::query_as("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(pool).await
+}

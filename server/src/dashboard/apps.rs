@@ -1,0 +1,304 @@
+//! Dashboard pages that show things: apps, an app's overview, releases,
+//! builds, config, domains, logs, activity, settings.
+
+use std::convert::Infallible;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::Response;
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{render, DashError, DashUser, Layout};
+use crate::api::formation::ProcessInfo;
+use crate::auth::{app_access, Role};
+use crate::db;
+use crate::db::apps::App;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// What the app pages' frame shows: the app, its URL, the tab, the caller's powers.
+pub struct AppFrame {
+    pub name: String,
+    pub team: String,
+    pub web_url: String,
+    pub git_url: String,
+    pub tab: &'static str,
+    /// Developer or above: may change what runs.
+    pub can_edit: bool,
+    /// Admin or above: may destroy, read the audit log.
+    pub can_admin: bool,
+}
+
+async fn frame(state: &AppState, dash: &DashUser, name: &str, tab: &'static str) -> Result<(App, AppFrame), DashError> {
+    let (app, role) = app_access(state, &dash.user, name, Role::Viewer, "viewing apps").await?;
+    let frame = AppFrame {
+        name: app.name.clone(),
+        team: app.team_name.clone(),
+        web_url: state.app_url(&app.name),
+        git_url: format!("{}/git/{}.git", state.public_url, app.name),
+        tab,
+        can_edit: role >= Role::Developer,
+        can_admin: role >= Role::Admin,
+    };
+    Ok((app, frame))
+}
+
+pub struct AppRow {
+    pub name: String,
+    pub team: String,
+    pub web_url: String,
+    pub release: String,
+    pub deployed: String,
+}
+
+#[derive(Template)]
+#[template(path = "apps/list.html")]
+struct AppsPage {
+    layout: Layout,
+    apps: Vec<AppRow>,
+    teams: Vec<String>,
+}
+
+pub async fn list_apps(State(state): State<AppState>, dash: DashUser) -> Result<Response, DashError> {
+    let mut rows = Vec::new();
+    for app in db::apps::list_visible(&state.db, dash.user.id, dash.user.is_admin).await? {
+        let current = db::releases::current(&state.db, app.id).await?;
+        rows.push(AppRow {
+            web_url: state.app_url(&app.name),
+            release: current.as_ref().map(|r| format!("v{}", r.version)).unwrap_or_else(|| "no release yet".into()),
+            deployed: current.map(|r| r.created_at.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default(),
+            name: app.name,
+            team: app.team_name,
+        });
+    }
+    let teams = db::teams::list_for_user(&state.db, dash.user.id, dash.user.is_admin)
+        .await?
+        .into_iter()
+        .filter(|t| t.role >= Role::Developer)
+        .map(|t| t.name)
+        .collect();
+    render(&AppsPage { layout: dash.layout("Apps").await, apps: rows, teams })
+}
+
+pub struct FormationRow {
+    pub process_type: String,
+    pub quantity: i32,
+    pub memory: String,
+    pub cpus: String,
+}
+
+#[derive(Template)]
+#[template(path = "apps/show.html")]
+struct OverviewPage {
+    layout: Layout,
+    app: AppFrame,
+    release: String,
+    release_description: String,
+    processes: Vec<ProcessInfo>,
+    formation: Vec<FormationRow>,
+}
+
+pub async fn show_app(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+    let (app, frame) = frame(&state, &dash, &name, "overview").await?;
+    let current = db::releases::current(&state.db, app.id).await?;
+    let processes = crate::api::formation::processes(&state, &app).await?;
+    let formation = db::formation::list(&state.db, app.id)
+        .await?
+        .into_iter()
+        .map(|f| FormationRow {
+            process_type: f.process_type,
+            quantity: f.quantity,
+            memory: f.memory_mb.map(|m| format!("{m}m")).unwrap_or_default(),
+            cpus: f.cpus.map(|c| c.to_string()).unwrap_or_default(),
+        })
+        .collect();
+    render(&OverviewPage {
+        layout: dash.layout(app.name.clone()).await,
+        app: frame,
+        release: current.as_ref().map(|r| format!("v{}", r.version)).unwrap_or_default(),
+        release_description: current.map(|r| r.description).unwrap_or_default(),
+        processes,
+        formation,
+    })
+}
+
+pub struct ReleaseRow {
+    pub version: i32,
+    pub description: String,
+    pub author: String,
+    pub when: String,
+    pub status: String,
+    pub can_rollback: bool,
+}
+
+#[derive(Template)]
+#[template(path = "apps/releases.html")]
+struct ReleasesPage {
+    layout: Layout,
+    app: AppFrame,
+    releases: Vec<ReleaseRow>,
+}
+
+pub async fn list_releases(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+    let (app, frame) = frame(&state, &dash, &name, "releases").await?;
+    let current = db::releases::current(&state.db, app.id).await?;
+    let current_version = current.as_ref().map(|r| r.version).unwrap_or(0);
+    let releases = db::releases::list(&state.db, app.id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let is_current = Some(r.id) == current.as_ref().map(|c| c.id);
+            ReleaseRow {
+                can_rollback: frame.can_edit && !is_current && r.status == "succeeded" && r.version < current_version,
+                status: if is_current { "current".into() } else { r.status.clone() },
+                version: r.version,
+                description: r.description,
+                author: r.author.unwrap_or_default(),
+                when: r.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            }
+        })
+        .collect();
+    render(&ReleasesPage { layout: dash.layout(format!("{} releases", app.name)).await, app: frame, releases })
+}
+
+#[derive(Template)]
+#[template(path = "apps/builds.html")]
+struct BuildsPage {
+    layout: Layout,
+    app: AppFrame,
+    builds: Vec<crate::api::builds::BuildInfo>,
+}
+
+pub async fn list_builds(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+    let (app, frame) = frame(&state, &dash, &name, "builds").await?;
+    let builds = db::builds::list(&state.db, app.id).await?;
+    render(&BuildsPage { layout: dash.layout(format!("{} builds", app.name)).await, app: frame, builds })
+}
+
+#[derive(Template)]
+#[template(path = "apps/build.html")]
+struct BuildPage {
+    layout: Layout,
+    app: AppFrame,
+    build: crate::api::builds::BuildInfo,
+}
+
+pub async fn show_build(State(state): State<AppState>, dash: DashUser, Path((name, id)): Path<(String, i64)>) -> Result<Response, DashError> {
+    let (app, frame) = frame(&state, &dash, &name, "builds").await?;
+    let build = db::builds::find(&state.db, app.id, id).await?.ok_or_else(|| AppError::not_found(format!("no build {id}")))?;
+    render(&BuildPage { layout: dash.layout(format!("build {id}")).await, app: frame, build })
+}
+
+#[derive(Template)]
+#[template(path = "apps/config.html")]
+struct ConfigPage {
+    layout: Layout,
+    app: AppFrame,
+    /// Values are empty for viewers.
+    vars: Vec<(String, String)>,
+}
+
+pub async fn show_config(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+    let (app, frame) = frame(&state, &dash, &name, "config").await?;
+    let clear = crate::deploy::config::reveal(&state, &app).await?;
+    let vars = clear.into_iter().map(|(k, v)| (k, if frame.can_edit { v } else { String::new() })).collect();
+    render(&ConfigPage { layout: dash.layout(format!("{} config", app.name)).await, app: frame, vars })
+}
+
+#[derive(Template)]
+#[template(path = "apps/domains.html")]
+struct DomainsPage {
+    layout: Layout,
+    app: AppFrame,
+    domains: Vec<String>,
+}
+
+pub async fn list_domains(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+    let (app, frame) = frame(&state, &dash, &name, "domains").await?;
+    let domains = db::domains::list(&state.db, app.id).await?.into_iter().map(|d| d.hostname).collect();
+    render(&DomainsPage { layout: dash.layout(format!("{} domains", app.name)).await, app: frame, domains })
+}
+
+#[derive(Template)]
+#[template(path = "apps/logs.html")]
+struct LogsPage {
+    layout: Layout,
+    app: AppFrame,
+    types: Vec<String>,
+}
+
+pub async fn show_logs(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+    let (app, frame) = frame(&state, &dash, &name, "logs").await?;
+    let mut types: Vec<String> = db::formation::list(&state.db, app.id).await?.into_iter().map(|f| f.process_type).collect();
+    types.extend(["router".to_string(), "paas".to_string()]);
+    render(&LogsPage { layout: dash.layout(format!("{} logs", app.name)).await, app: frame, types })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogFilter {
+    ps: Option<String>,
+}
+
+/// The live log view's event stream: the last 200 lines, then new ones.
+pub async fn log_events(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Query(filter): Query<LogFilter>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, DashError> {
+    let (app, _) = app_access(&state, &dash.user, &name, Role::Viewer, "reading logs").await?;
+    let ps = filter.ps.filter(|p| !p.is_empty());
+    let mut live = state.logs.subscribe(&app.name);
+    let backlog = state.logs.recent(&app.name, 200, ps.as_deref());
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(64);
+    tokio::spawn(async move {
+        for line in backlog {
+            if tx.send(Event::default().data(line.render())).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            match live.recv().await {
+                Ok(line) if line.matches(ps.as_deref()) => {
+                    if tx.send(Event::default().data(line.render())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)));
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[derive(Template)]
+#[template(path = "apps/activity.html")]
+struct ActivityPage {
+    layout: Layout,
+    app: AppFrame,
+    events: Vec<db::audit::AuditEvent>,
+}
+
+pub async fn show_activity(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+    let (app, frame) = frame(&state, &dash, &name, "activity").await?;
+    // As in the API, the audit log is for team admins and owners.
+    let events = if frame.can_admin { db::audit::list(&state.db, None, Some(&app.name), 200).await? } else { Vec::new() };
+    render(&ActivityPage { layout: dash.layout(format!("{} activity", app.name)).await, app: frame, events })
+}
+
+#[derive(Template)]
+#[template(path = "apps/settings.html")]
+struct SettingsPage {
+    layout: Layout,
+    app: AppFrame,
+}
+
+pub async fn show_settings(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+    let (app, frame) = frame(&state, &dash, &name, "settings").await?;
+    render(&SettingsPage { layout: dash.layout(format!("{} settings", app.name)).await, app: frame })
+}

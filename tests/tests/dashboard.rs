@@ -1,0 +1,206 @@
+//! The dashboard in a real headless Chromium against the real server with a
+//! deployed fixture app. Screenshots of each page land in target/screenshots.
+
+use std::time::Duration;
+
+use paas_e2e::browser::Browser;
+use paas_e2e::{TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn log_in(browser: &Browser, server: &TestServer, email: &str, password: &str) {
+    browser.goto(&format!("{}/", server.url)).await;
+    assert!(browser.has("#email").await, "signed-out visitors land on the login form");
+    browser.fill("#email", email).await;
+    browser.fill("#password", password).await;
+    browser.click("#login").await;
+    browser.wait_for_text("Log out", WAIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_journey_config_scale_rollback_logs() {
+    let (server, token, repo) = TestServer::with_deployed_app("dash-app").await;
+    repo.write("www/index.html", "hello from v2\n");
+    repo.commit("v2");
+    assert!(repo.push(&server.git_url("dash-app", &token)).0);
+
+    let browser = Browser::start().await;
+    log_in(&browser, &server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.wait_for_text("dash-app", WAIT).await;
+    browser.screenshot("01-apps").await;
+
+    browser.click("a.app-link").await;
+    browser.wait_for_text("Processes", WAIT).await;
+    browser.wait_for_text("web.1", WAIT).await;
+    browser.screenshot("02-overview").await;
+
+    // Set a config var and see the new release.
+    browser.goto(&format!("{}/apps/dash-app/config", server.url)).await;
+    browser.fill("#config-key", "GREETING").await;
+    browser.fill("#config-value", "hello-from-the-dashboard").await;
+    browser.click("#config-save").await;
+    browser.wait_for_text("Set GREETING: v3 is live.", WAIT).await;
+    assert!(!browser.page().await.contains(">hello-from-the-dashboard<"), "values stay masked until revealed");
+    browser.click("button.reveal").await;
+    browser.wait_for_text("hello-from-the-dashboard", WAIT).await;
+    browser.screenshot("03-config").await;
+    browser.goto(&format!("{}/apps/dash-app/releases", server.url)).await;
+    browser.wait_for_text("Set GREETING config vars", WAIT).await;
+
+    // Scale web to 2 and see two processes.
+    browser.goto(&format!("{}/apps/dash-app", server.url)).await;
+    browser.fill("#q-web", "2").await;
+    browser.click("#save-web").await;
+    browser.wait_for_text("now running web=2", WAIT).await;
+    browser.wait_for_text("web.2", WAIT).await;
+    let page = browser.page().await;
+    assert!(page.contains("web.1") && page.contains("web.2"), "two web processes listed");
+    browser.screenshot("04-scaled").await;
+
+    // Roll back to v1 (confirming the dialog) and see v1's content served.
+    browser.goto(&format!("{}/apps/dash-app/releases", server.url)).await;
+    browser.screenshot("05-releases").await;
+    browser.click("#rollback-v1").await;
+    browser.client.accept_alert().await.expect("a confirmation dialog");
+    browser.wait_for_text("Rolled back to v1", WAIT).await;
+    assert_eq!(server.app_get("dash-app", "/").await, (200, "hello from v1\n".to_string()));
+
+    // A line the app logs shows up in the live view.
+    browser.goto(&format!("{}/apps/dash-app/logs", server.url)).await;
+    browser.wait_for_text("live", WAIT).await;
+    let _ = server.app_get("dash-app", "/seen-in-the-browser").await;
+    browser.wait_for_text("GET /seen-in-the-browser", WAIT).await;
+    browser.screenshot("06-logs").await;
+
+    for (page, name, shows) in [
+        ("builds", "07-builds", "succeeded"),
+        ("activity", "08-activity", "release.rollback"),
+        ("settings", "09-settings", "git remote add paas"),
+        ("domains", "10-domains", "No custom domains"),
+    ] {
+        browser.goto(&format!("{}/apps/dash-app/{page}", server.url)).await;
+        browser.wait_for_text(shows, WAIT).await;
+        browser.screenshot(name).await;
+    }
+    browser.goto(&format!("{}/teams/main", server.url)).await;
+    browser.screenshot("11-team").await;
+    browser.goto(&format!("{}/tokens", server.url)).await;
+    browser.screenshot("12-tokens").await;
+
+    // Phone width.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.goto(&format!("{}/apps/dash-app", server.url)).await;
+    browser.screenshot("13-overview-phone").await;
+    browser.client.set_window_size(1280, 900).await.unwrap();
+
+    browser.goto(&format!("{}/", server.url)).await;
+    browser.click("#logout").await;
+    browser.wait_for_text("Logged out", WAIT).await;
+    assert!(browser.has("#email").await, "back at the login form");
+    browser.goto(&format!("{}/apps/dash-app", server.url)).await;
+    assert!(browser.has("#email").await, "the session is gone after logout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_see_no_controls_and_forged_posts_are_refused() {
+    let (server, token, _repo) = TestServer::with_deployed_app("dash-viewer").await;
+    let (status, _) = server.call("POST", "/users", &token, Some(json!({ "email": "viewer@example.com", "password": "viewer-password" }))).await;
+    assert_eq!(status, 201);
+    let (status, _) = server.call("POST", "/teams/main/members", &token, Some(json!({ "email": "viewer@example.com", "role": "viewer" }))).await;
+    assert_eq!(status, 201);
+
+    let browser = Browser::start().await;
+    log_in(&browser, &server, "viewer@example.com", "viewer-password").await;
+    browser.goto(&format!("{}/apps/dash-viewer", server.url)).await;
+    browser.wait_for_text("web.1", WAIT).await;
+    browser.screenshot("20-viewer-overview").await;
+    for control in ["#save-web", "#restart"] {
+        assert!(!browser.has(control).await, "a viewer sees no {control}");
+    }
+    for page in ["config", "releases", "domains", "settings"] {
+        browser.goto(&format!("{}/apps/dash-viewer/{page}", server.url)).await;
+        let html = browser.page().await;
+        assert!(!html.contains("method=\"post\" action=\"/apps/"), "no mutating form on {page}");
+    }
+
+    // The server refuses anyway: a viewer's POST, and an admin's POST without its CSRF token.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let viewer_cookie = browser.session_cookie().await;
+    let (csrf, _) = csrf_of(&http, &server, &viewer_cookie).await;
+    let response = http
+        .post(format!("{}/apps/dash-viewer/restart", server.url))
+        .header("cookie", &viewer_cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "a viewer cannot restart");
+
+    browser.goto(&format!("{}/", server.url)).await;
+    browser.click("#logout").await;
+    log_in(&browser, &server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let admin_cookie = browser.session_cookie().await;
+    let response = http
+        .post(format!("{}/apps/dash-viewer/restart", server.url))
+        .header("cookie", &admin_cookie)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "a POST without the session's CSRF token is refused");
+    assert!(response.text().await.unwrap().contains("did not come from this site"));
+    let response = http.post(format!("{}/apps/dash-viewer/restart", server.url)).header("cookie", &admin_cookie).send().await.unwrap();
+    assert!(response.status().is_client_error(), "no token at all is refused too");
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let attempt = |password: &'static str| {
+        let (http, url) = (http.clone(), server.url.clone());
+        async move {
+            http.post(format!("{url}/login")).form(&[("email", ADMIN_EMAIL), ("password", password)]).send().await.unwrap().status().as_u16()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("wrong").await, 401);
+    }
+    assert_eq!(attempt("wrong").await, 429, "the sixth failure in a row is held off");
+    assert_eq!(attempt(ADMIN_PASSWORD).await, 429, "even with the right password, until the window passes");
+}
+
+#[tokio::test]
+async fn session_cookies_are_http_only_and_rotate_at_login() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // A visitor gets a session cookie on the login page redirect chain only after login.
+    let response = http.post(format!("{}/login", server.url)).form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)]).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers().get("set-cookie").expect("a session cookie").to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_string();
+
+    // Logging in again with that session gives a new id.
+    let again = http
+        .post(format!("{}/login", server.url))
+        .header("cookie", &session)
+        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let rotated = again.headers().get("set-cookie").expect("a new cookie").to_str().unwrap().split(';').next().unwrap().to_string();
+    assert_ne!(rotated, session, "the session id changes at login");
+    let old = http.get(format!("{}/", server.url)).header("cookie", &session).send().await.unwrap();
+    assert_eq!(old.status(), 303, "the old id no longer signs in");
+}
+
+/// The CSRF token a signed-in page carries.
+async fn csrf_of(http: &reqwest::Client, server: &TestServer, cookie: &str) -> (String, String) {
+    let html = http.get(format!("{}/tokens", server.url)).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a csrf field") + marker.len();
+    let end = start + html[start..].find('"').unwrap();
+    (html[start..end].to_string(), html)
+}
