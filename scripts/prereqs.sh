@@ -18,7 +18,7 @@ install_prereqs() {
     if [ -n "$missing" ]; then
         echo "==> installing:$missing"
         as_root apt-get update -q
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends $missing
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q $missing
     fi
     if ! command -v cargo >/dev/null 2>&1; then
         echo "paas is built with Rust, and cargo was not found." >&2
