@@ -63,6 +63,10 @@ pub struct Config {
     #[arg(long, env = "PAAS_HEALTH_CHECKS", default_value_t = 3)]
     pub health_checks: u32,
 
+    /// Seconds the release phase (a Procfile `release` command) may run.
+    #[arg(long, env = "PAAS_RELEASE_TIMEOUT", default_value_t = 300)]
+    pub release_timeout: u64,
+
     /// Seconds to wait for in-flight requests on replaced processes.
     #[arg(long, env = "PAAS_DRAIN_TIMEOUT", default_value_t = 30)]
     pub drain_timeout: u64,

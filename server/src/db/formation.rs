@@ -20,7 +20,8 @@ pub async fn list(pool: &PgPool, app_id: i64) -> sqlx::Result<Vec<Formation>> {
 /// Give process types that have no formation yet their default quantity
 /// (web: 1, others: 0, as Heroku does).
 pub async fn ensure_defaults(pool: &PgPool, app_id: i64, process_types: &[String]) -> sqlx::Result<()> {
-    for process_type in process_types {
+    // `release` runs once per deploy (the release phase), never as a process.
+    for process_type in process_types.iter().filter(|t| *t != "release") {
         let quantity = if process_type == "web" { 1 } else { 0 };
         sqlx::query(
             "INSERT INTO formation (app_id, process_type, quantity) VALUES ($1, $2, $3)
@@ -65,4 +66,19 @@ pub async fn restore(pool: &PgPool, app_id: i64, rows: &[Formation]) -> sqlx::Re
             .await?;
     }
     tx.commit().await
+}
+
+/// Set a process type's formation unless it has one (app.json defaults).
+pub async fn insert_default(pool: &PgPool, app_id: i64, process_type: &str, quantity: i32, memory_mb: Option<i32>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO formation (app_id, process_type, quantity, memory_mb) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (app_id, process_type) DO NOTHING",
+    )
+    .bind(app_id)
+    .bind(process_type)
+    .bind(quantity)
+    .bind(memory_mb)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

@@ -7,6 +7,17 @@ use sqlx::{FromRow, PgPool};
 /// Process type -> command (`None`: the image's own command).
 pub type ProcessTypes = BTreeMap<String, Option<String>>;
 
+/// How a release's web processes are checked (app.json `healthchecks.web`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HealthCheck {
+    /// Path to GET; default `/`.
+    pub path: Option<String>,
+    /// Consecutive non-5xx answers needed; default from the server config.
+    pub attempts: Option<u32>,
+    /// Seconds allowed; default from the server config.
+    pub timeout: Option<u64>,
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct Release {
     pub id: i64,
@@ -18,13 +29,14 @@ pub struct Release {
     pub description: String,
     pub config: Json<BTreeMap<String, String>>,
     pub process_types: Json<ProcessTypes>,
+    pub healthcheck: Option<Json<HealthCheck>>,
     pub status: String,
     pub created_at: DateTime<Utc>,
     /// Email of who made it.
     pub author: Option<String>,
 }
 
-const COLUMNS: &str = "id, app_id, version, build_id, image, commit_sha, description, config, process_types,
+const COLUMNS: &str = "id, app_id, version, build_id, image, commit_sha, description, config, process_types, healthcheck,
                        status::text AS status, created_at,
                        (SELECT email FROM users WHERE users.id = releases.created_by) AS author";
 
@@ -36,6 +48,7 @@ pub struct NewRelease<'a> {
     pub description: &'a str,
     pub config: BTreeMap<String, String>,
     pub process_types: ProcessTypes,
+    pub healthcheck: Option<HealthCheck>,
     pub created_by: Option<i64>,
 }
 
@@ -43,8 +56,8 @@ pub struct NewRelease<'a> {
 /// app's deploy lock, so versions cannot collide.
 pub async fn create(pool: &PgPool, new: NewRelease<'_>) -> sqlx::Result<Release> {
     sqlx::query_as(&format!(
-        "INSERT INTO releases (app_id, version, build_id, image, commit_sha, description, config, process_types, created_by)
-         VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app_id = $1), $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO releases (app_id, version, build_id, image, commit_sha, description, config, process_types, created_by, healthcheck)
+         VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app_id = $1), $2, $3, $4, $5, $6, $7, $8, $9)
          RETURNING {COLUMNS}"
     ))
     .bind(new.app_id)
@@ -55,6 +68,7 @@ pub async fn create(pool: &PgPool, new: NewRelease<'_>) -> sqlx::Result<Release>
     .bind(Json(new.config))
     .bind(Json(new.process_types))
     .bind(new.created_by)
+    .bind(new.healthcheck.map(Json))
     .fetch_one(pool)
     .await
 }

@@ -2,10 +2,12 @@
 //! release, roll it out. Any failure leaves the running release untouched
 //! and rejects the push.
 
+pub mod app_json;
 pub mod config;
 pub mod destroy;
 pub mod lock;
 pub mod procfile;
+pub mod release_phase;
 pub mod releases;
 pub mod rollout;
 
@@ -140,6 +142,10 @@ async fn deploy_push(state: &AppState, push: &PushContext, update: &RefUpdate, q
         Some(text) => procfile::parse(text).map_err(|e| anyhow::anyhow!("Procfile: {e}"))?,
         None => BTreeMap::from([("web".to_string(), None)]),
     };
+    let app_json = match &source.app_json {
+        Some(text) => app_json::parse(text).map_err(|e| anyhow::anyhow!("app.json: {e}"))?,
+        None => app_json::AppJson::default(),
+    };
     let built = crate::build::build(state, app, &update.new, source, Some(push.user.id), out).await?;
 
     let short = &update.new[..7];
@@ -154,11 +160,19 @@ async fn deploy_push(state: &AppState, push: &PushContext, update: &RefUpdate, q
             description: &format!("Deploy {short}"),
             config,
             process_types,
+            healthcheck: app_json.web_healthcheck(),
             created_by: Some(push.user.id),
         },
     )
     .await?;
     out.step(format!("Releasing v{} (image {})", release.version, built.image));
+    for (process_type, defaults) in &app_json.formation {
+        db::formation::insert_default(&state.db, app.id, process_type, defaults.quantity.unwrap_or(0), defaults.memory_mb()?).await?;
+    }
+    if let Err(err) = release_phase::run(state, app, &release, out).await {
+        db::releases::mark_failed(&state.db, release.id).await?;
+        return Err(err);
+    }
     rollout::rollout(state, app, &release, out).await?;
     out.step(format!("Deployed v{} to {}", release.version, state.app_url(&app.name)));
     Ok(())
@@ -187,6 +201,7 @@ pub async fn release_from_current(
             description,
             config: config.unwrap_or_else(|| current.config.0.clone()),
             process_types: current.process_types.0.clone(),
+            healthcheck: current.healthcheck.as_ref().map(|h| h.0.clone()),
             created_by: Some(user.id),
         },
     )

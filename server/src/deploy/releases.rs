@@ -50,6 +50,7 @@ pub async fn rollback(state: &AppState, app: &App, user: &User, target: Option<i
             description: &format!("Rollback to v{}", target.version),
             config: target.config.0.clone(),
             process_types: target.process_types.0.clone(),
+            healthcheck: target.healthcheck.as_ref().map(|h| h.0.clone()),
             created_by: Some(user.id),
         },
     )
@@ -85,6 +86,9 @@ pub async fn change_formation(
         .await?
         .ok_or_else(|| AppError::validation("formation", format!("{} has no release yet; push first", app.name)))?;
     for (process, change) in changes {
+        if process == "release" {
+            return Err(AppError::validation("type", "the release process runs once per deploy; it cannot be scaled"));
+        }
         if !current.process_types.0.contains_key(process) {
             let known: Vec<&str> = current.process_types.0.keys().map(String::as_str).collect();
             return Err(AppError::validation("type", format!("no process type {process:?} in v{} (it has {})", current.version, known.join(", "))));

@@ -73,7 +73,8 @@ async fn run(state: &AppState, app: &App, release: &Release, deployment: i64, ou
 
     // starting
     let mut started: Vec<(String, i32, Container)> = Vec::new();
-    for f in formation.iter().filter(|f| f.quantity > 0 && release.process_types.0.contains_key(&f.process_type)) {
+    let runs = |f: &&db::formation::Formation| f.quantity > 0 && f.process_type != "release" && release.process_types.0.contains_key(&f.process_type);
+    for f in formation.iter().filter(runs) {
         for index in 1..=f.quantity {
             let spec = container_spec(state, app, release, deployment, &f.process_type, index, f.memory_mb, f.cpus)?;
             let container = state.runtime.start(spec).await?;
@@ -84,11 +85,14 @@ async fn run(state: &AppState, app: &App, release: &Release, deployment: i64, ou
 
     // health_checking
     db::deployments::set_phase(&state.db, deployment, Phase::HealthChecking).await?;
-    let timeout = Duration::from_secs(state.config.health_timeout);
+    let check = release.healthcheck.as_ref().map(|h| h.0.clone()).unwrap_or_default();
+    let timeout = Duration::from_secs(check.timeout.unwrap_or(state.config.health_timeout));
+    let path = check.path.clone().unwrap_or_else(|| "/".to_string());
+    let attempts = check.attempts.unwrap_or(state.config.health_checks);
     for (process, index, container) in &started {
         let began = Instant::now();
         let result = if process == "web" {
-            check_web(state, container, "/", timeout).await.map(|checks| format!("healthy ({checks} checks, {:.1} s)", began.elapsed().as_secs_f64()))
+            check_web(state, container, &path, attempts, timeout).await.map(|checks| format!("healthy ({checks} checks, {:.1} s)", began.elapsed().as_secs_f64()))
         } else {
             check_settled(state, container).await.map(|()| "up".to_string())
         };
@@ -192,16 +196,17 @@ pub fn container_spec(
         publish_port: process == "web",
         memory_mb,
         cpus,
+        one_off: false,
     })
 }
 
 /// Poll the web process over HTTP until enough consecutive non-5xx answers;
 /// returns the number of checks made.
-async fn check_web(state: &AppState, container: &Container, path: &str, timeout: Duration) -> anyhow::Result<u32> {
+async fn check_web(state: &AppState, container: &Container, path: &str, needed: u32, timeout: Duration) -> anyhow::Result<u32> {
     let port = container.host_port.ok_or_else(|| anyhow!("the container has no published port"))?;
     let url = format!("http://127.0.0.1:{port}{path}");
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
-    let needed = state.config.health_checks.max(1);
+    let needed = needed.max(1);
     let deadline = Instant::now() + timeout;
     let (mut checks, mut streak) = (0u32, 0u32);
     let mut last = String::from("no answer yet");

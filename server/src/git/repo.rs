@@ -68,6 +68,7 @@ pub struct Source {
     pub tar: Vec<u8>,
     pub files: Vec<String>,
     pub procfile: Option<String>,
+    pub app_json: Option<String>,
 }
 
 impl Source {
@@ -96,6 +97,7 @@ pub fn read_commit(repo_dir: &Path, quarantine: Option<&Path>, sha: &str) -> any
     let mut builder = tar::Builder::new(Vec::new());
     let mut files = Vec::new();
     let mut procfile = None;
+    let mut app_json = None;
     for (path, id, mode) in entries {
         let blob = repo.find_blob(id)?;
         let mut header = tar::Header::new_gnu();
@@ -115,11 +117,14 @@ pub fn read_commit(repo_dir: &Path, quarantine: Option<&Path>, sha: &str) -> any
         if path == "Procfile" {
             procfile = Some(String::from_utf8_lossy(blob.content()).into_owned());
         }
+        if path == "app.json" {
+            app_json = Some(String::from_utf8_lossy(blob.content()).into_owned());
+        }
         files.push(path);
     }
     let tar = builder.into_inner()?;
     if files.is_empty() {
         bail!("the pushed commit has no files");
     }
-    Ok(Source { tar, files, procfile })
+    Ok(Source { tar, files, procfile, app_json })
 }

@@ -111,7 +111,7 @@ impl Scheduler for DockerScheduler {
             memory: spec.memory_mb.map(|mb| i64::from(mb) * 1024 * 1024),
             nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
             restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                name: Some(if spec.one_off { RestartPolicyNameEnum::NO } else { RestartPolicyNameEnum::UNLESS_STOPPED }),
                 maximum_retry_count: None,
             }),
             init: Some(true),
@@ -165,6 +165,17 @@ impl Scheduler for DockerScheduler {
             started_at: state.started_at.filter(|s| !s.starts_with("0001-")),
             restart_count: info.restart_count.unwrap_or(0),
         }))
+    }
+
+    async fn wait(&self, id: &str) -> anyhow::Result<i64> {
+        let mut stream = self.docker.wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
+        match stream.next().await {
+            Some(Ok(response)) => Ok(response.status_code),
+            // bollard reports a non-zero exit as an error carrying the code.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(err)) => Err(err.into()),
+            None => Err(anyhow!("the engine stopped reporting on container {id}")),
+        }
     }
 
     async fn stop_and_remove(&self, id: &str, grace: Duration) -> anyhow::Result<()> {

@@ -39,6 +39,8 @@ pub struct ContainerSpec {
     pub publish_port: bool,
     pub memory_mb: Option<i32>,
     pub cpus: Option<f64>,
+    /// A one-off process (the release phase): never restarted.
+    pub one_off: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +93,9 @@ pub trait Scheduler: Send + Sync {
     async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container>;
 
     async fn inspect(&self, id: &str) -> anyhow::Result<Option<Container>>;
+
+    /// Wait for a container to exit; its exit code.
+    async fn wait(&self, id: &str) -> anyhow::Result<i64>;
 
     /// SIGTERM, then SIGKILL after `grace`, then remove. Missing is fine.
     async fn stop_and_remove(&self, id: &str, grace: Duration) -> anyhow::Result<()>;
