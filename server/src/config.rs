@@ -63,6 +63,11 @@ pub struct Config {
     #[arg(long, env = "PAAS_HEALTH_CHECKS", default_value_t = 3)]
     pub health_checks: u32,
 
+    /// Image the buildpack stacks are built on (users' machines pull it once;
+    /// anything Debian-like with apt works).
+    #[arg(long, env = "PAAS_STACK_BASE", default_value = "debian:bookworm-slim")]
+    pub stack_base: String,
+
     /// Seconds the release phase (a Procfile `release` command) may run.
     #[arg(long, env = "PAAS_RELEASE_TIMEOUT", default_value_t = 300)]
     pub release_timeout: u64,

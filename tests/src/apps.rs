@@ -34,6 +34,36 @@ pub fn ensure_base_image() {
     });
 }
 
+/// The base the buildpack stacks build on in tests: Debian made with
+/// debootstrap (minbase) and imported, since no registry is reachable.
+/// Made once per machine; a file lock keeps parallel tests from racing.
+pub const DEBIAN_BASE: &str = "paas-test/debian:bookworm";
+
+pub fn ensure_debian_base() {
+    let present = || {
+        Command::new("docker").args(["image", "inspect", DEBIAN_BASE]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    };
+    if present() {
+        return;
+    }
+    let lock = std::fs::File::create(std::env::temp_dir().join("paas-test-debian-base.lock")).unwrap();
+    lock.lock().unwrap();
+    if present() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let out = Command::new("debootstrap")
+        .args(["--variant=minbase", "bookworm"])
+        .arg(root.path())
+        .arg("http://deb.debian.org/debian")
+        .output()
+        .expect("debootstrap (Debian's package of that name) is needed");
+    assert!(out.status.success(), "debootstrap failed: {}", String::from_utf8_lossy(&out.stderr));
+    let tar = Command::new("tar").arg("-C").arg(root.path()).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
+    let import = Command::new("docker").args(["import", "-", DEBIAN_BASE]).stdin(tar.stdout.unwrap()).output().unwrap();
+    assert!(import.status.success(), "docker import failed: {}", String::from_utf8_lossy(&import.stderr));
+}
+
 /// A git work tree holding a copy of a fixture app, committed on `main`.
 pub struct AppRepo {
     pub dir: tempfile::TempDir,
@@ -119,7 +149,8 @@ pub fn containers(app: &str) -> Vec<String> {
     names
 }
 
-/// Remove every container and image an installation made.
+/// Remove every container and app image an installation made (the shared
+/// buildpack stack images stay, as they would on a real machine).
 pub fn remove_instance(instance: &str) {
     let label = format!("label=paas.instance={instance}");
     let ids = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output();
@@ -129,7 +160,14 @@ pub fn remove_instance(instance: &str) {
             let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).stdout(Stdio::null()).stderr(Stdio::null()).status();
         }
     }
-    let images = Command::new("docker").args(["images", "-q", "--filter", &label]).output();
+    let volumes = Command::new("docker").args(["volume", "ls", "-q", "--filter", &format!("name={instance}-")]).output();
+    if let Ok(out) = volumes {
+        let names: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+        if !names.is_empty() {
+            let _ = Command::new("docker").args(["volume", "rm", "-f"]).args(&names).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+    let images = Command::new("docker").args(["images", "-q", "--filter", &label, "--filter", "label=paas.app"]).output();
     if let Ok(out) = images {
         let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
         if !ids.is_empty() {

@@ -111,6 +111,7 @@ impl TestServer {
             .env("PAAS_HEALTH_TIMEOUT", "8")
             .env("PAAS_DRAIN_TIMEOUT", "5")
             .env("PAAS_STOP_GRACE", "2")
+            .env("PAAS_STACK_BASE", apps::DEBIAN_BASE)
             .env_remove("DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(stdout)

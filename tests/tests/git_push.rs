@@ -122,7 +122,7 @@ async fn push_whose_dockerfile_fails_to_build_is_rejected_and_v1_keeps_serving()
 }
 
 #[tokio::test]
-async fn push_without_dockerfile_is_rejected_with_a_clear_message() {
+async fn push_that_nothing_can_build_is_rejected_with_a_clear_message() {
     let server = TestServer::start().await;
     let token = server.admin_token().await;
     server.create_app(&token, "push-nodocker").await;
@@ -131,7 +131,7 @@ async fn push_without_dockerfile_is_rejected_with_a_clear_message() {
     repo.commit("no Dockerfile");
     let (ok, output) = repo.push(&server.git_url("push-nodocker", &token));
     assert!(!ok);
-    assert!(output.contains("no Dockerfile at the root"), "{output}");
+    assert!(output.contains("no buildpack detects this app. Looked for a Dockerfile"), "{output}");
 }
 
 #[tokio::test]

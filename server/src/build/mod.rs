@@ -1,6 +1,10 @@
 //! Builds: the pushed tree becomes an image `paas/APP:SHA`. A Dockerfile at
-//! the repository root is built by the engine; the whole log is kept with the
-//! build record. (Buildpack builds arrive with their own issue.)
+//! the repository root is built by the engine; otherwise buildpacks build it
+//! (`buildpack.rs`, chosen by `detect.rs`). The whole log is kept with the
+//! build record.
+
+pub mod buildpack;
+pub mod detect;
 
 use std::collections::HashMap;
 
@@ -16,6 +20,8 @@ use crate::state::AppState;
 pub struct Built {
     pub build_id: i64,
     pub image: String,
+    /// Process types the buildpack proposes (a Procfile overrides them).
+    pub default_process_types: crate::db::releases::ProcessTypes,
 }
 
 pub fn image_tag(app: &str, sha: &str) -> String {
@@ -24,11 +30,9 @@ pub fn image_tag(app: &str, sha: &str) -> String {
 
 #[tracing::instrument(skip_all, fields(app = %app.name))]
 pub async fn build(state: &AppState, app: &App, sha: &str, source: Source, user_id: Option<i64>, out: &Output) -> anyhow::Result<Built> {
-    if !source.includes_file("Dockerfile") {
-        bail!(
-            "no Dockerfile at the root of the repository. paas builds apps from a Dockerfile for now; \
-             add one (buildpack builds are coming)"
-        );
+    let config: HashMap<String, String> = crate::deploy::config::reveal(state, app).await.map_err(|e| anyhow::anyhow!("{e}"))?.into_iter().collect();
+    if !source.includes_file("Dockerfile") || config.contains_key("BUILDPACK_URL") {
+        return build_with_buildpacks(state, app, sha, source, &config, user_id, out).await;
     }
     out.step(format!("Building {}@{} from Dockerfile", app.name, &sha[..7]));
     let build_id = db::builds::create(&state.db, app.id, sha, user_id).await?;
@@ -50,12 +54,37 @@ pub async fn build(state: &AppState, app: &App, sha: &str, source: Source, user_
         }
         log
     });
-    let result = state.runtime.build_image(Bytes::from(source.tar), &image, labels, tx).await;
+    let result = state.runtime.build_image(Bytes::from(source.tar), &image, labels, HashMap::new(), tx).await;
     let mut log = collector.await.unwrap_or_default();
     match result {
         Ok(()) => {
             db::builds::finish(&state.db, build_id, true, Some(&image), &log).await?;
-            Ok(Built { build_id, image })
+            Ok(Built { build_id, image, default_process_types: Default::default() })
+        }
+        Err(err) => {
+            log.push_str(&format!("build failed: {err:#}\n"));
+            db::builds::finish(&state.db, build_id, false, None, &log).await?;
+            bail!("the build failed: {err:#}")
+        }
+    }
+}
+
+async fn build_with_buildpacks(
+    state: &AppState,
+    app: &App,
+    sha: &str,
+    source: Source,
+    config: &HashMap<String, String>,
+    user_id: Option<i64>,
+    out: &Output,
+) -> anyhow::Result<Built> {
+    let build_id = db::builds::create(&state.db, app.id, sha, user_id).await?;
+    let image = image_tag(&app.name, sha);
+    let mut log = String::new();
+    match buildpack::build(state, app, sha, source, config, &image, out, &mut log).await {
+        Ok(compiled) => {
+            db::builds::finish(&state.db, build_id, true, Some(&image), &log).await?;
+            Ok(Built { build_id, image, default_process_types: compiled.default_process_types })
         }
         Err(err) => {
             log.push_str(&format!("build failed: {err:#}\n"));

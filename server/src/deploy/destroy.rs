@@ -9,7 +9,8 @@ use crate::git::repo;
 use crate::runtime;
 use crate::state::AppState;
 
-/// Stop routing, remove the containers, images and repository, then the rows.
+/// Stop routing, remove the containers, images, build cache and repository,
+/// then the rows.
 /// Waits for a deploy in progress to finish first.
 pub async fn destroy_app(state: &AppState, app: &App) -> anyhow::Result<()> {
     let _lock = AppLock::acquire(&state.db, app, &Output::discard()).await?;
@@ -19,6 +20,7 @@ pub async fn destroy_app(state: &AppState, app: &App) -> anyhow::Result<()> {
         state.stop_container(&container.id, grace).await?;
     }
     state.runtime.remove_images(&app.name).await?;
+    state.runtime.remove_volume(&crate::build::buildpack::cache_volume(app)).await?;
     repo::remove(&state.repos_dir(), &app.name).await?;
     db::apps::delete(&state.db, app.id).await?;
     Ok(())

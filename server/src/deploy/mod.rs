@@ -138,15 +138,23 @@ async fn deploy_push(state: &AppState, push: &PushContext, update: &RefUpdate, q
         let (dir, quarantine, sha) = (repo_dir.clone(), quarantine.map(Path::to_path_buf), update.new.clone());
         tokio::task::spawn_blocking(move || repo::read_commit(&dir, quarantine.as_deref(), &sha)).await??
     };
-    let process_types: ProcessTypes = match &source.procfile {
-        Some(text) => procfile::parse(text).map_err(|e| anyhow::anyhow!("Procfile: {e}"))?,
-        None => BTreeMap::from([("web".to_string(), None)]),
+    let procfile_types: Option<ProcessTypes> = match &source.procfile {
+        Some(text) => Some(procfile::parse(text).map_err(|e| anyhow::anyhow!("Procfile: {e}"))?),
+        None => None,
     };
     let app_json = match &source.app_json {
         Some(text) => app_json::parse(text).map_err(|e| anyhow::anyhow!("app.json: {e}"))?,
         None => app_json::AppJson::default(),
     };
+    let dockerfile = source.includes_file("Dockerfile");
     let built = crate::build::build(state, app, &update.new, source, Some(push.user.id), out).await?;
+    // The Procfile wins; else what the buildpack proposes; else the image's own command.
+    let process_types = match procfile_types {
+        Some(types) => types,
+        None if !built.default_process_types.is_empty() => built.default_process_types.clone(),
+        None if dockerfile => BTreeMap::from([("web".to_string(), None)]),
+        None => anyhow::bail!("nothing says how to run this app: add a Procfile with a `web:` line"),
+    };
 
     let short = &update.new[..7];
     let config = config::snapshot(&db::config_vars::get(&state.db, app.id).await?);

@@ -69,11 +69,27 @@ pub struct Source {
     pub files: Vec<String>,
     pub procfile: Option<String>,
     pub app_json: Option<String>,
+    pub dot_buildpacks: Option<String>,
 }
 
 impl Source {
     pub fn includes_file(&self, name: &str) -> bool {
         self.files.iter().any(|f| f == name)
+    }
+}
+
+impl crate::build::detect::SourceView for Source {
+    fn includes_file(&self, path: &str) -> bool {
+        Source::includes_file(self, path)
+    }
+
+    fn read_file(&self, path: &str) -> Option<String> {
+        match path {
+            "Procfile" => self.procfile.clone(),
+            "app.json" => self.app_json.clone(),
+            ".buildpacks" => self.dot_buildpacks.clone(),
+            _ => None,
+        }
     }
 }
 
@@ -98,6 +114,7 @@ pub fn read_commit(repo_dir: &Path, quarantine: Option<&Path>, sha: &str) -> any
     let mut files = Vec::new();
     let mut procfile = None;
     let mut app_json = None;
+    let mut dot_buildpacks = None;
     for (path, id, mode) in entries {
         let blob = repo.find_blob(id)?;
         let mut header = tar::Header::new_gnu();
@@ -120,11 +137,14 @@ pub fn read_commit(repo_dir: &Path, quarantine: Option<&Path>, sha: &str) -> any
         if path == "app.json" {
             app_json = Some(String::from_utf8_lossy(blob.content()).into_owned());
         }
+        if path == ".buildpacks" {
+            dot_buildpacks = Some(String::from_utf8_lossy(blob.content()).into_owned());
+        }
         files.push(path);
     }
     let tar = builder.into_inner()?;
     if files.is_empty() {
         bail!("the pushed commit has no files");
     }
-    Ok(Source { tar, files, procfile, app_json })
+    Ok(Source { tar, files, procfile, app_json, dot_buildpacks })
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::{Container, ContainerSpec, Scheduler, CONTAINER_PORT, LABEL_INSTANCE};
+use super::{Container, ContainerSpec, ImageConfig, Scheduler, TaskSpec, CONTAINER_PORT, LABEL_INSTANCE};
 
 pub struct DockerScheduler {
     docker: Docker,
@@ -51,11 +51,13 @@ impl Scheduler for DockerScheduler {
         context: Bytes,
         tag: &str,
         labels: HashMap<String, String>,
+        build_args: HashMap<String, String>,
         output: UnboundedSender<String>,
     ) -> anyhow::Result<()> {
         let mut labels = labels;
         labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
-        let options = BuildImageOptionsBuilder::new().t(tag).rm(true).forcerm(true).labels(&labels).build();
+        let options =
+            BuildImageOptionsBuilder::new().t(tag).rm(true).forcerm(true).labels(&labels).buildargs(&build_args).build();
         let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context)));
         let mut partial = String::new();
         while let Some(item) = stream.next().await {
@@ -78,6 +80,69 @@ impl Scheduler for DockerScheduler {
         if !partial.trim().is_empty() {
             let _ = output.send(partial.trim_end().to_string());
         }
+        Ok(())
+    }
+
+    async fn create_task(&self, task: TaskSpec) -> anyhow::Result<String> {
+        if let Some(old) = self.inspect(&task.name).await? {
+            self.stop_and_remove(&old.id, Duration::from_secs(1)).await?;
+        }
+        let mut labels = task.labels.clone();
+        labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
+        let binds: Vec<String> =
+            task.volumes.iter().map(|(volume, path)| format!("{}-{volume}:{path}", self.instance)).collect();
+        let body = ContainerCreateBody {
+            image: Some(task.image.clone()),
+            cmd: task.command.clone(),
+            env: Some(task.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(labels),
+            host_config: Some(HostConfig { binds: Some(binds), init: Some(true), ..Default::default() }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new().name(&task.name).build();
+        let created = self.docker.create_container(Some(options), body).await.with_context(|| format!("creating {}", task.name))?;
+        for (path, tar) in task.uploads {
+            let options = bollard::query_parameters::UploadToContainerOptionsBuilder::new().path(&path).build();
+            self.docker
+                .upload_to_container(&created.id, Some(options), bollard::body_full(tar))
+                .await
+                .with_context(|| format!("copying files to {path} in {}", task.name))?;
+        }
+        Ok(created.id)
+    }
+
+    async fn run_task(&self, id: &str, output: UnboundedSender<String>) -> anyhow::Result<i64> {
+        self.docker.start_container(id, None::<bollard::query_parameters::StartContainerOptions>).await?;
+        let mut lines = self.follow_logs(id, 0);
+        while let Some(line) = lines.next().await {
+            let _ = output.send(line);
+        }
+        self.wait(id).await
+    }
+
+    async fn download(&self, id: &str, path: &str) -> anyhow::Result<Bytes> {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new().path(path).build();
+        let mut stream = self.docker.download_from_container(id, Some(options));
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            tar.extend_from_slice(&chunk?);
+        }
+        Ok(Bytes::from(tar))
+    }
+
+    async fn commit(&self, id: &str, tag: &str, config: ImageConfig) -> anyhow::Result<()> {
+        let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+        let mut labels = config.labels.clone();
+        labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
+        let options = bollard::query_parameters::CommitContainerOptionsBuilder::new().container(id).repo(repo).tag(tag).build();
+        let container_config = bollard::models::ContainerConfig {
+            cmd: config.cmd,
+            env: Some(config.env),
+            working_dir: config.working_dir,
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.docker.commit_container(options, container_config).await?;
         Ok(())
     }
 
@@ -273,6 +338,15 @@ impl Scheduler for DockerScheduler {
             }
         });
         Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+    }
+
+    async fn remove_volume(&self, name: &str) -> anyhow::Result<()> {
+        let scoped = format!("{}-{name}", self.instance);
+        match self.docker.remove_volume(&scoped, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+            Ok(()) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn remove_images(&self, app: &str) -> anyhow::Result<()> {

@@ -65,6 +65,30 @@ impl Container {
     }
 }
 
+/// A container made for a build step rather than to serve: files are copied
+/// in before it starts; named volumes persist between builds (caches).
+#[derive(Debug, Clone, Default)]
+pub struct TaskSpec {
+    pub name: String,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub env: Vec<(String, String)>,
+    /// (directory in the container, tar to unpack there).
+    pub uploads: Vec<(String, Bytes)>,
+    /// (volume name, mount path). Names are scoped to this installation.
+    pub volumes: Vec<(String, String)>,
+    pub labels: HashMap<String, String>,
+}
+
+/// What an image built from a container runs with.
+#[derive(Debug, Clone, Default)]
+pub struct ImageConfig {
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub labels: HashMap<String, String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ContainerEvent {
     pub id: String,
@@ -82,8 +106,21 @@ pub trait Scheduler: Send + Sync {
         context: Bytes,
         tag: &str,
         labels: HashMap<String, String>,
+        build_args: HashMap<String, String>,
         output: UnboundedSender<String>,
     ) -> anyhow::Result<()>;
+
+    /// Create a container for a task and copy its files in, without starting it.
+    async fn create_task(&self, task: TaskSpec) -> anyhow::Result<String>;
+
+    /// Start a created task, stream its output lines, wait; its exit code.
+    async fn run_task(&self, id: &str, output: UnboundedSender<String>) -> anyhow::Result<i64>;
+
+    /// A directory of a container, as a tar.
+    async fn download(&self, id: &str, path: &str) -> anyhow::Result<Bytes>;
+
+    /// Make an image of a container's filesystem with the given run config.
+    async fn commit(&self, id: &str, tag: &str, config: ImageConfig) -> anyhow::Result<()>;
 
     /// Whether an image exists locally.
     async fn image_exists(&self, image: &str) -> anyhow::Result<bool>;
@@ -113,6 +150,9 @@ pub trait Scheduler: Send + Sync {
     /// This installation's container exits as they happen: `die` with its exit
     /// code, `oom` when the kernel killed a process for its memory limit.
     fn events(&self) -> futures_util::stream::BoxStream<'static, ContainerEvent>;
+
+    /// Remove a named volume (scoped to this installation); missing is fine.
+    async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
 
     /// Remove the images of an app that no container uses.
     async fn remove_images(&self, app: &str) -> anyhow::Result<()>;

@@ -1,0 +1,6 @@
+# The build stack: the run stack plus what buildpacks compile with.
+ARG RUN_IMAGE
+FROM ${RUN_IMAGE}
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
+ && rm -rf /var/lib/apt/lists/*

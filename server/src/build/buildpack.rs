@@ -1,0 +1,250 @@
+//! Buildpack builds: detect, then run the buildpacks in a build container on
+//! the build stack (source at /app, a per-app cache volume at /cache, config
+//! vars as files in /env), and commit the compiled /app onto the run stack.
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, bail, Context};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use super::detect;
+use crate::db::apps::App;
+use crate::db::releases::ProcessTypes;
+use crate::deploy::Output;
+use crate::git::repo::Source;
+use crate::runtime::{ImageConfig, TaskSpec, LABEL_APP};
+use crate::state::AppState;
+
+const RELEASE_MARKER: &str = "---paas-release---";
+const RUN_STACK: &str = include_str!("../../../buildpacks/stacks/run.Dockerfile");
+const BUILD_STACK: &str = include_str!("../../../buildpacks/stacks/build.Dockerfile");
+const PATH: &str = "PATH=/app/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The shipped buildpacks and the driver, compiled into the binary.
+const FILES: &[(&str, &str)] = &[
+    ("build.sh", include_str!("../../../buildpacks/build.sh")),
+    ("python/bin/detect", include_str!("../../../buildpacks/python/bin/detect")),
+    ("python/bin/compile", include_str!("../../../buildpacks/python/bin/compile")),
+    ("python/bin/release", include_str!("../../../buildpacks/python/bin/release")),
+    ("static/bin/detect", include_str!("../../../buildpacks/static/bin/detect")),
+    ("static/bin/compile", include_str!("../../../buildpacks/static/bin/compile")),
+    ("static/bin/release", include_str!("../../../buildpacks/static/bin/release")),
+    ("generic/bin/detect", include_str!("../../../buildpacks/generic/bin/detect")),
+    ("generic/bin/compile", include_str!("../../../buildpacks/generic/bin/compile")),
+    ("generic/bin/release", include_str!("../../../buildpacks/generic/bin/release")),
+];
+
+pub struct Compiled {
+    pub image: String,
+    pub default_process_types: ProcessTypes,
+}
+
+pub async fn build(
+    state: &AppState,
+    app: &App,
+    sha: &str,
+    source: Source,
+    config: &HashMap<String, String>,
+    image: &str,
+    out: &Output,
+    log: &mut String,
+) -> anyhow::Result<Compiled> {
+    let names = detect::detect(&source, config.get("BUILDPACK_URL").map(String::as_str)).map_err(|e| anyhow!(e))?;
+    out.step(format!("Building {}@{} with buildpacks: {}", app.name, &sha[..7], names.join(", ")));
+    let (run_stack, build_stack) = ensure_stacks(state, out).await?;
+
+    let task = TaskSpec {
+        name: format!("paas-build-{}-{}", app.name, &sha[..12]),
+        image: build_stack,
+        command: Some(vec!["/bin/sh".into(), "/buildpacks/build.sh".into()]),
+        env: vec![("PAAS_BUILDPACKS".into(), names.join(" ")), ("STACK".into(), "paas-bookworm".into())],
+        uploads: vec![
+            ("/".into(), dir_tar("app")?),
+            ("/app".into(), Bytes::from(source.tar)),
+            ("/".into(), buildpacks_tar()?),
+            ("/".into(), env_tar(config)?),
+        ],
+        volumes: vec![(cache_volume(app), "/cache".into())],
+        labels: HashMap::from([(LABEL_APP.to_string(), app.name.clone())]),
+    };
+    let id = state.runtime.create_task(task).await?;
+    let result = compile(state, &id, out, log).await;
+    let slug = match &result {
+        Ok(_) => state.runtime.download(&id, "/app").await,
+        Err(_) => Ok(Bytes::new()),
+    };
+    state.runtime.stop_and_remove(&id, std::time::Duration::from_secs(1)).await?;
+    let default_process_types = result?;
+    let slug = slug.context("copying the compiled app out of the build container")?;
+
+    // The compiled app on the run stack.
+    let runner = state
+        .runtime
+        .create_task(TaskSpec {
+            name: format!("paas-slug-{}-{}", app.name, &sha[..12]),
+            image: run_stack,
+            // Never started; the commands come from the process types.
+            command: Some(vec!["/bin/true".into()]),
+            uploads: vec![("/".into(), slug)],
+            ..Default::default()
+        })
+        .await?;
+    let committed = state
+        .runtime
+        .commit(
+            &runner,
+            image,
+            ImageConfig {
+                cmd: None,
+                env: vec![PATH.to_string()],
+                working_dir: Some("/app".into()),
+                labels: HashMap::from([(LABEL_APP.to_string(), app.name.clone()), ("paas.commit".to_string(), sha.to_string())]),
+            },
+        )
+        .await;
+    state.runtime.stop_and_remove(&runner, std::time::Duration::from_secs(1)).await?;
+    committed?;
+    Ok(Compiled { image: image.to_string(), default_process_types })
+}
+
+/// The per-app build cache (CACHE_DIR), kept between builds.
+pub fn cache_volume(app: &App) -> String {
+    format!("cache-{}-{}", app.name, app.id)
+}
+
+/// Run the driver, streaming its output; the release YAML after the marker
+/// is kept out of the push and parsed.
+async fn compile(state: &AppState, id: &str, out: &Output, log: &mut String) -> anyhow::Result<ProcessTypes> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let forward = out.raw();
+    let collector = tokio::spawn(async move {
+        let (mut log, mut release, mut in_release) = (String::new(), String::new(), false);
+        while let Some(line) = rx.recv().await {
+            if line.trim() == RELEASE_MARKER {
+                in_release = true;
+                continue;
+            }
+            if in_release {
+                release.push_str(&line);
+                release.push('\n');
+            } else {
+                log.push_str(&line);
+                log.push('\n');
+                let _ = forward.send(line);
+            }
+        }
+        (log, release)
+    });
+    let exit = state.runtime.run_task(id, tx).await;
+    let (text, release) = collector.await.unwrap_or_default();
+    log.push_str(&text);
+    match exit? {
+        0 => Ok(parse_release(&release)),
+        code => bail!("the buildpack failed (exit code {code})"),
+    }
+}
+
+/// `default_process_types` from bin/release's YAML (a flat map is all it holds).
+pub fn parse_release(yaml: &str) -> ProcessTypes {
+    let mut types = ProcessTypes::new();
+    let mut inside = false;
+    for line in yaml.lines() {
+        if line.trim_start() == line {
+            inside = line.trim_end() == "default_process_types:";
+            continue;
+        }
+        if inside {
+            if let Some((name, command)) = line.trim().split_once(':') {
+                types.insert(name.trim().to_string(), Some(command.trim().to_string()));
+            }
+        }
+    }
+    types
+}
+
+/// Build the run and build stacks on first use (tagged by a hash of their
+/// Dockerfiles and base, so a change builds new ones).
+async fn ensure_stacks(state: &AppState, out: &Output) -> anyhow::Result<(String, String)> {
+    let base = &state.config.stack_base;
+    let hash = |parts: &[&str]| hex::encode(&Sha256::digest(parts.concat().as_bytes())[..6]);
+    let run = format!("paas/stack-run:{}", hash(&[RUN_STACK, base]));
+    let build = format!("paas/stack-build:{}", hash(&[BUILD_STACK, RUN_STACK, base]));
+    if !state.runtime.image_exists(&run).await? {
+        out.step(format!("Preparing the run stack on {base} (first build only)"));
+        build_stack(state, RUN_STACK, &run, HashMap::from([("BASE".to_string(), base.clone())]), out).await?;
+    }
+    if !state.runtime.image_exists(&build).await? {
+        out.step("Preparing the build stack (first build only)");
+        build_stack(state, BUILD_STACK, &build, HashMap::from([("RUN_IMAGE".to_string(), run.clone())]), out).await?;
+    }
+    Ok((run, build))
+}
+
+async fn build_stack(state: &AppState, dockerfile: &str, tag: &str, args: HashMap<String, String>, out: &Output) -> anyhow::Result<()> {
+    let context = tar_of(&[("Dockerfile", dockerfile.as_bytes(), 0o644)])?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let forward = out.clone();
+    let printer = tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            forward.line(line);
+        }
+    });
+    let result = state.runtime.build_image(context, tag, HashMap::new(), args, tx).await;
+    let _ = printer.await;
+    result.with_context(|| format!("building the stack image {tag}"))
+}
+
+fn buildpacks_tar() -> anyhow::Result<Bytes> {
+    let files: Vec<(String, &[u8], u32)> =
+        FILES.iter().map(|(path, text)| (format!("buildpacks/{path}"), text.as_bytes(), 0o755)).collect();
+    let refs: Vec<(&str, &[u8], u32)> = files.iter().map(|(p, t, m)| (p.as_str(), *t, *m)).collect();
+    tar_of(&refs)
+}
+
+/// Config vars as files in /env, as the buildpack API passes them.
+fn env_tar(config: &HashMap<String, String>) -> anyhow::Result<Bytes> {
+    let files: Vec<(String, &[u8], u32)> = config.iter().map(|(k, v)| (format!("env/{k}"), v.as_bytes(), 0o600)).collect();
+    let mut refs: Vec<(&str, &[u8], u32)> = files.iter().map(|(p, t, m)| (p.as_str(), *t, *m)).collect();
+    if refs.is_empty() {
+        refs.push(("env/.keep", b"", 0o600));
+    }
+    tar_of(&refs)
+}
+
+/// An empty directory, to unpack a tar into.
+fn dir_tar(path: &str) -> anyhow::Result<Bytes> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_size(0);
+    header.set_mode(0o755);
+    header.set_mtime(0);
+    builder.append_data(&mut header, format!("{path}/"), std::io::empty())?;
+    Ok(Bytes::from(builder.into_inner()?))
+}
+
+fn tar_of(files: &[(&str, &[u8], u32)]) -> anyhow::Result<Bytes> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, content, mode) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(*mode);
+        header.set_mtime(0);
+        builder.append_data(&mut header, path, *content)?;
+    }
+    Ok(Bytes::from(builder.into_inner()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_release;
+
+    #[test]
+    fn reads_default_process_types() {
+        let types = parse_release("---\ndefault_process_types:\n  web: python3 app.py\n  worker: python3 worker.py\naddons: []\n");
+        assert_eq!(types["web"].as_deref(), Some("python3 app.py"));
+        assert_eq!(types.len(), 2);
+        assert!(parse_release("---\n").is_empty());
+    }
+}

@@ -1,0 +1,75 @@
+//! Apps without a Dockerfile deploy with the shipped buildpacks, on stack
+//! images built from a Debian base the test setup makes (debootstrap).
+
+use paas_e2e::apps::{ensure_debian_base, AppRepo};
+use paas_e2e::TestServer;
+
+/// One test walks every buildpack, so the stacks are built once.
+#[tokio::test]
+async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
+    ensure_debian_base();
+    let server = TestServer::start().await;
+    let token = server.admin_token().await;
+    for app in ["bp-python", "bp-static", "bp-generic", "bp-none"] {
+        server.create_app(&token, app).await;
+    }
+
+    // Python: a virtualenv from requirements.txt, `python3 app.py` by default.
+    let python = AppRepo::from_fixture("python");
+    let (ok, output) = python.push(&server.git_url("bp-python", &token));
+    assert!(ok, "{output}");
+    assert!(output.contains("with buildpacks: python"), "{output}");
+    assert!(output.contains("-----> Python app detected"), "{output}");
+    assert!(output.contains("-----> Installing requirements") && !output.contains("using cached dependencies"), "{output}");
+    assert_eq!(server.app_get("bp-python", "/").await, (200, "hello from python\n".to_string()));
+
+    // A second build with the same requirements reuses the cache.
+    let app_py = std::fs::read_to_string(python.path().join("app.py")).unwrap();
+    python.write("app.py", &app_py.replace("hello from python", "hello again from python"));
+    python.commit("v2");
+    let (ok, output) = python.push(&server.git_url("bp-python", &token));
+    assert!(ok, "{output}");
+    assert!(output.contains("Installing requirements: using cached dependencies"), "{output}");
+    assert_eq!(server.app_get("bp-python", "/").await.1, "hello again from python\n");
+
+    // Static site.
+    let site = AppRepo::from_fixture("static");
+    let (ok, output) = site.push(&server.git_url("bp-static", &token));
+    assert!(ok, "{output}");
+    assert!(output.contains("-----> Static site app detected"), "{output}");
+    let (status, page) = server.app_get("bp-static", "/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("hello from a static site"), "{page}");
+
+    // Generic: the Procfile says what runs; a worker runs without a port.
+    let generic = AppRepo::from_fixture("generic");
+    let (ok, output) = generic.push(&server.git_url("bp-generic", &token));
+    assert!(ok, "{output}");
+    assert!(output.contains("-----> Procfile app detected"), "{output}");
+    assert_eq!(server.app_get("bp-generic", "/").await, (200, "hello from the generic buildpack\n".to_string()));
+    let (status, body) = server
+        .call("PATCH", "/apps/bp-generic/formation", &token, Some(serde_json::json!({ "updates": [{ "type": "worker", "quantity": 1 }] })))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, ps) = server.call("GET", "/apps/bp-generic/ps", &token, None).await;
+    assert!(ps.as_array().unwrap().iter().any(|p| p["name"] == "worker.1" && p["state"] == "up"), "{ps}");
+
+    // Nothing detects: the push says what was looked for and how to choose.
+    let none = AppRepo::from_fixture("static");
+    none.git(&["rm", "-q", "index.html"]);
+    none.write("README", "just a readme\n");
+    none.commit("nothing to build");
+    let (ok, output) = none.push(&server.git_url("bp-none", &token));
+    assert!(!ok);
+    assert!(output.contains("no buildpack detects this app"), "{output}");
+    assert!(output.contains("requirements.txt") && output.contains("BUILDPACK_URL"), "{output}");
+
+    // BUILDPACK_URL forces one; here it does not fit, and the push says so.
+    let (status, _) = server.call("PATCH", "/apps/bp-python/config", &token, Some(serde_json::json!({ "BUILDPACK_URL": "static" }))).await;
+    assert_eq!(status, 200);
+    python.commit("forced");
+    let (ok, output) = python.push(&server.git_url("bp-python", &token));
+    assert!(!ok, "{output}");
+    assert!(output.contains("the static buildpack does not apply"), "{output}");
+    assert_eq!(server.app_get("bp-python", "/").await.1, "hello again from python\n", "the running release keeps serving");
+}
