@@ -2,5 +2,5 @@
 ARG RUN_IMAGE
 FROM ${RUN_IMAGE}
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv npm golang-go \
  && rm -rf /var/lib/apt/lists/*

@@ -10,7 +10,7 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     ensure_debian_base();
     let server = TestServer::start().await;
     let token = server.admin_token().await;
-    for app in ["bp-python", "bp-static", "bp-generic", "bp-none"] {
+    for app in ["bp-python", "bp-nodejs", "bp-go", "bp-static", "bp-generic", "bp-none"] {
         server.create_app(&token, app).await;
     }
 
@@ -31,6 +31,23 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     assert!(ok, "{output}");
     assert!(output.contains("Installing requirements: using cached dependencies"), "{output}");
     assert_eq!(server.app_get("bp-python", "/").await.1, "hello again from python\n");
+
+    // Node.js: npm ci, `npm start`; the second build reuses node_modules.
+    let node = AppRepo::from_fixture("nodejs");
+    let (ok, output) = node.push(&server.git_url("bp-nodejs", &token));
+    assert!(ok, "{output}");
+    assert!(output.contains("-----> Node.js app detected"), "{output}");
+    assert_eq!(server.app_get("bp-nodejs", "/").await, (200, "hello from node\n".to_string()));
+    node.commit("rebuild");
+    let (ok, output) = node.push(&server.git_url("bp-nodejs", &token));
+    assert!(ok && output.contains("Installing dependencies: using cached dependencies"), "{output}");
+
+    // Go: go build into bin/app.
+    let go = AppRepo::from_fixture("go");
+    let (ok, output) = go.push(&server.git_url("bp-go", &token));
+    assert!(ok, "{output}");
+    assert!(output.contains("-----> Go app detected"), "{output}");
+    assert_eq!(server.app_get("bp-go", "/").await, (200, "hello from go\n".to_string()));
 
     // Static site.
     let site = AppRepo::from_fixture("static");

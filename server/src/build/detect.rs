@@ -16,6 +16,8 @@ pub struct Shipped {
 /// In detection order.
 pub const SHIPPED: &[Shipped] = &[
     Shipped { name: "python", looks_for: &["requirements.txt", "setup.py", "Pipfile"] },
+    Shipped { name: "nodejs", looks_for: &["package.json"] },
+    Shipped { name: "go", looks_for: &["go.mod"] },
     Shipped { name: "static", looks_for: &["index.html"] },
     Shipped { name: "generic", looks_for: &["Procfile"] },
 ];
@@ -94,6 +96,8 @@ mod tests {
     #[test]
     fn every_fixture_detects_as_expected() {
         assert_eq!(detect(&fixture("python"), None).unwrap(), ["python"]);
+        assert_eq!(detect(&fixture("nodejs"), None).unwrap(), ["nodejs"]);
+        assert_eq!(detect(&fixture("go"), None).unwrap(), ["go"]);
         assert_eq!(detect(&fixture("static"), None).unwrap(), ["static"]);
         assert_eq!(detect(&fixture("generic"), None).unwrap(), ["generic"]);
         // Dockerfile apps never reach detection; nothing in them detects.

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use base64::Engine;
 
 use super::Output;
@@ -203,7 +203,15 @@ pub fn container_spec(
 /// Poll the web process over HTTP until enough consecutive non-5xx answers;
 /// returns the number of checks made.
 async fn check_web(state: &AppState, container: &Container, path: &str, needed: u32, timeout: Duration) -> anyhow::Result<u32> {
-    let port = container.host_port.ok_or_else(|| anyhow!("the container has no published port"))?;
+    let port = match container.host_port {
+        Some(port) => port,
+        // The process may have died before the engine reported its port.
+        None => match state.runtime.inspect(&container.id).await? {
+            Some(c) if !c.running => bail!("the process exited (code {}) before passing its health check on GET {path}", c.exit_code.unwrap_or(-1)),
+            Some(Container { host_port: Some(port), .. }) => port,
+            _ => bail!("the container has no published port"),
+        },
+    };
     let url = format!("http://127.0.0.1:{port}{path}");
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
     let needed = needed.max(1);
