@@ -10,7 +10,7 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     ensure_debian_base();
     let server = TestServer::start().await;
     let token = server.admin_token().await;
-    for app in ["bp-python", "bp-nodejs", "bp-go", "bp-static", "bp-generic", "bp-none"] {
+    for app in ["bp-python", "bp-nodejs", "bp-go", "bp-static", "bp-generic", "bp-none", "bp-custom"] {
         server.create_app(&token, app).await;
     }
 
@@ -80,6 +80,28 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     assert!(!ok);
     assert!(output.contains("no buildpack detects this app"), "{output}");
     assert!(output.contains("requirements.txt") && output.contains("BUILDPACK_URL"), "{output}");
+
+    // A buildpack from a git repository, as Heroku users bring them.
+    let custom = AppRepo::from_fixture("static");
+    custom.write("bin/detect", "#!/bin/sh\necho Custom\n");
+    custom.write("bin/compile", "#!/bin/sh\necho \"       custom buildpack compiled $1\"\necho made by the custom buildpack > \"$1/made.txt\"\n");
+    custom.write("bin/release", "#!/bin/sh\necho ---\necho default_process_types:\necho \"  web: busybox httpd -f -p \\$PORT -h /app\"\n");
+    for script in ["bin/detect", "bin/compile", "bin/release"] {
+        let path = custom.path().join(script);
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    custom.commit("a buildpack");
+    let bare = tempfile::tempdir().unwrap();
+    custom.git(&["clone", "-q", "--bare", ".", &bare.path().join("bp.git").to_string_lossy()]);
+    let url = format!("file://{}#main", bare.path().join("bp.git").display());
+    let (status, body) = server.call("PATCH", "/apps/bp-custom/config", &token, Some(serde_json::json!({ "BUILDPACK_URL": url }))).await;
+    assert_eq!(status, 200, "{body}");
+    let site_for_custom = AppRepo::from_fixture("static");
+    let (ok, output) = site_for_custom.push(&server.git_url("bp-custom", &token));
+    assert!(ok, "{output}");
+    assert!(output.contains("Fetching buildpack file://") && output.contains("-----> Custom app detected"), "{output}");
+    assert!(output.contains("custom buildpack compiled /app"), "{output}");
+    assert_eq!(server.app_get("bp-custom", "/made.txt").await, (200, "made by the custom buildpack\n".to_string()));
 
     // BUILDPACK_URL forces one; here it does not fit, and the push says so.
     let (status, _) = server.call("PATCH", "/apps/bp-python/config", &token, Some(serde_json::json!({ "BUILDPACK_URL": "static" }))).await;

@@ -59,18 +59,33 @@ pub async fn build(
     let names = detect::detect(&source, config.get("BUILDPACK_URL").map(String::as_str)).map_err(|e| anyhow!(e))?;
     out.step(format!("Building {}@{} with buildpacks: {}", app.name, &sha[..7], names.join(", ")));
     let (run_stack, build_stack) = ensure_stacks(state, out).await?;
+    // Buildpacks from git go in as custom-N; the shipped ones by name.
+    let mut custom = Vec::new();
+    let mut slots = Vec::new();
+    for name in &names {
+        if detect::is_git_url(name) {
+            let slot = format!("custom-{}", custom.len() + 1);
+            out.step(format!("Fetching buildpack {name}"));
+            custom.push(fetch_buildpack(name, &slot).await?);
+            slots.push(slot);
+        } else {
+            slots.push(name.clone());
+        }
+    }
+    let mut uploads = vec![
+        ("/".into(), dir_tar("app")?),
+        ("/app".into(), Bytes::from(source.tar)),
+        ("/".into(), buildpacks_tar()?),
+        ("/".into(), env_tar(config)?),
+    ];
+    uploads.extend(custom.into_iter().map(|tar| ("/".to_string(), tar)));
 
     let task = TaskSpec {
         name: format!("paas-build-{}-{}", app.name, &sha[..12]),
         image: build_stack,
         command: Some(vec!["/bin/sh".into(), "/buildpacks/build.sh".into()]),
-        env: vec![("PAAS_BUILDPACKS".into(), names.join(" ")), ("STACK".into(), "paas-bookworm".into())],
-        uploads: vec![
-            ("/".into(), dir_tar("app")?),
-            ("/app".into(), Bytes::from(source.tar)),
-            ("/".into(), buildpacks_tar()?),
-            ("/".into(), env_tar(config)?),
-        ],
+        env: vec![("PAAS_BUILDPACKS".into(), slots.join(" ")), ("STACK".into(), "paas-bookworm".into())],
+        uploads,
         volumes: vec![(cache_volume(app), "/cache".into())],
         labels: HashMap::from([(LABEL_APP.to_string(), app.name.clone())]),
     };
@@ -216,6 +231,53 @@ fn env_tar(config: &HashMap<String, String>) -> anyhow::Result<Bytes> {
         refs.push(("env/.keep", b"", 0o600));
     }
     tar_of(&refs)
+}
+
+/// Clone a buildpack (`URL` or `URL#ref`) with git and pack it as
+/// /buildpacks/SLOT, keeping its executable bits.
+async fn fetch_buildpack(url: &str, slot: &str) -> anyhow::Result<Bytes> {
+    let (repo, reference) = match url.split_once('#') {
+        Some((repo, reference)) => (repo.to_string(), Some(reference.to_string())),
+        None => (url.to_string(), None),
+    };
+    let dir = std::env::temp_dir().join(format!("paas-buildpack-{}", uuid::Uuid::new_v4().simple()));
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.args(["clone", "--quiet", "--depth", "1"]).env("GIT_TERMINAL_PROMPT", "0");
+    if let Some(reference) = &reference {
+        cmd.args(["--branch", reference]);
+    }
+    let output = cmd.arg(&repo).arg(&dir).output().await.context("running git clone")?;
+    if !output.status.success() {
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        bail!("could not fetch the buildpack {url}: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    let slot = slot.to_string();
+    let packed = tokio::task::spawn_blocking(move || -> anyhow::Result<Bytes> {
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.follow_symlinks(false);
+        let mut walk = vec![dir.clone()];
+        while let Some(current) = walk.pop() {
+            for entry in std::fs::read_dir(&current)? {
+                let entry = entry?;
+                let path = entry.path();
+                if entry.file_name() == ".git" {
+                    continue;
+                }
+                let inside = path.strip_prefix(&dir)?;
+                let target = std::path::Path::new("buildpacks").join(&slot).join(inside);
+                if entry.file_type()?.is_dir() {
+                    walk.push(path);
+                } else {
+                    builder.append_path_with_name(&path, &target)?;
+                }
+            }
+        }
+        let tar = builder.into_inner()?;
+        std::fs::remove_dir_all(&dir)?;
+        Ok(Bytes::from(tar))
+    })
+    .await??;
+    Ok(packed)
 }
 
 /// An empty directory, to unpack a tar into.

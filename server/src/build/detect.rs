@@ -58,13 +58,15 @@ pub fn detect(source: &dyn SourceView, forced: Option<&str>) -> Result<Vec<Strin
 }
 
 fn one_named(name: &str, from: &str) -> Result<String, String> {
-    if is_shipped(name) {
+    if is_shipped(name) || is_git_url(name) {
         return Ok(name.to_string());
     }
-    if name.contains("://") || name.ends_with(".git") {
-        return Err(format!("{from}: buildpacks from git URLs ({name}) are not supported yet; use one of the shipped ones: {}", names()))
-    }
-    Err(format!("{from}: there is no buildpack named {name:?}; the shipped ones are {}", names()))
+    Err(format!("{from}: there is no buildpack named {name:?}; the shipped ones are {}, or give a git URL", names()))
+}
+
+/// A buildpack given as a git repository (`URL` or `URL#ref`).
+pub fn is_git_url(name: &str) -> bool {
+    ["https://", "http://", "git://", "ssh://", "file://"].iter().any(|scheme| name.starts_with(scheme))
 }
 
 fn names() -> String {
@@ -108,7 +110,7 @@ mod tests {
     #[test]
     fn forcing_and_lists() {
         assert_eq!(detect(&fixture("python"), Some("static")).unwrap(), ["static"]);
-        assert!(detect(&fixture("python"), Some("https://example.com/bp.git")).unwrap_err().contains("not supported yet"));
+        assert_eq!(detect(&fixture("python"), Some("https://example.com/bp.git#v2")).unwrap(), ["https://example.com/bp.git#v2"]);
         assert!(detect(&fixture("python"), Some("ruby")).unwrap_err().contains("no buildpack named"));
         struct Listed;
         impl SourceView for Listed {
