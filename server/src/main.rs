@@ -9,6 +9,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start; the size of `serve`'s config does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: control plane (API, dashboard, git) and app router

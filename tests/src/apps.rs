@@ -59,8 +59,9 @@ pub fn ensure_debian_base() {
         .output()
         .expect("debootstrap (Debian's package of that name) is needed");
     assert!(out.status.success(), "debootstrap failed: {}", String::from_utf8_lossy(&out.stderr));
-    let tar = Command::new("tar").arg("-C").arg(root.path()).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
-    let import = Command::new("docker").args(["import", "-", DEBIAN_BASE]).stdin(tar.stdout.unwrap()).output().unwrap();
+    let mut tar = Command::new("tar").arg("-C").arg(root.path()).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
+    let import = Command::new("docker").args(["import", "-", DEBIAN_BASE]).stdin(tar.stdout.take().unwrap()).output().unwrap();
+    assert!(tar.wait().unwrap().success(), "packing the Debian root failed");
     assert!(import.status.success(), "docker import failed: {}", String::from_utf8_lossy(&import.stderr));
 }
 

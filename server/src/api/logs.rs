@@ -8,7 +8,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use futures_util::Stream;
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -56,40 +55,8 @@ pub async fn stream_logs(
     Query(query): Query<LogQuery>,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "reading logs").await?;
-    let mut live = state.logs.subscribe(&app.name);
-    let backlog = state.logs.recent(&app.name, query.lines.unwrap_or(0).min(KEEP_LINES), query.ps.as_deref());
-    let filter = query.ps.clone();
-    let stream = async_stream(move |tx| async move {
-        for line in backlog {
-            if tx.send(Event::default().data(line.render())).await.is_err() {
-                return;
-            }
-        }
-        loop {
-            match live.recv().await {
-                Ok(line) if line.matches(filter.as_deref()) => {
-                    if tx.send(Event::default().data(line.render())).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(n)) => {
-                    let _ = tx.send(Event::default().comment(format!("{n} lines skipped"))).await;
-                }
-                Err(RecvError::Closed) => return,
-            }
-        }
-    });
+    let ps = query.ps.filter(|p| !p.is_empty());
+    let mut lines = state.logs.stream(&app.name, query.lines.unwrap_or(0).min(KEEP_LINES), ps);
+    let stream = futures_util::stream::poll_fn(move |cx| lines.poll_recv(cx).map(|l| l.map(|l| Ok(Event::default().data(l.render())))));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
-}
-
-/// A stream fed by a task; the task ends when the client goes away.
-fn async_stream<F, Fut>(producer: F) -> impl Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(producer(tx));
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)))
 }

@@ -52,10 +52,11 @@ pub async fn build(
     sha: &str,
     source: Source,
     config: &HashMap<String, String>,
-    image: &str,
     out: &Output,
     log: &mut String,
 ) -> anyhow::Result<Compiled> {
+    let image = super::image_tag(&app.name, sha);
+    let image = image.as_str();
     let names = detect::detect(&source, config.get("BUILDPACK_URL").map(String::as_str)).map_err(|e| anyhow!(e))?;
     out.step(format!("Building {}@{} with buildpacks: {}", app.name, &sha[..7], names.join(", ")));
     let (run_stack, build_stack) = ensure_stacks(state, out).await?;

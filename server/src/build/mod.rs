@@ -81,7 +81,7 @@ async fn build_with_buildpacks(
     let build_id = db::builds::create(&state.db, app.id, sha, user_id).await?;
     let image = image_tag(&app.name, sha);
     let mut log = String::new();
-    match buildpack::build(state, app, sha, source, config, &image, out, &mut log).await {
+    match buildpack::build(state, app, sha, source, config, out, &mut log).await {
         Ok(compiled) => {
             db::builds::finish(&state.db, build_id, true, Some(&image), &log).await?;
             Ok(Built { build_id, image, default_process_types: compiled.default_process_types })

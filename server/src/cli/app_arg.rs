@@ -28,3 +28,13 @@ fn from_git_remote() -> Option<String> {
     let name = url.trim().rsplit('/').next()?.strip_suffix(".git")?;
     (!name.is_empty()).then(|| name.to_string())
 }
+
+/// `-a APP [--json]`, for the commands that list something of an app.
+#[derive(Debug, clap::Args)]
+pub struct AppListArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}

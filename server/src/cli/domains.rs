@@ -6,19 +6,11 @@ use std::io::BufRead;
 use anyhow::{bail, Context};
 use serde_json::json;
 
-use super::app_arg::AppArg;
+use super::app_arg::{AppArg, AppListArgs as ListArgs};
 use super::client::{segment, Client};
 use super::credentials;
 use super::field;
 
-#[derive(Debug, clap::Args)]
-pub struct ListArgs {
-    #[command(flatten)]
-    pub app: AppArg,
-    /// Print JSON instead of text
-    #[arg(long)]
-    pub json: bool,
-}
 
 #[derive(Debug, clap::Args)]
 pub struct HostArgs {

@@ -84,19 +84,19 @@ pub enum Command {
     #[command(name = "config:unset")]
     ConfigUnset(config::UnsetArgs),
     /// List releases
-    Releases(releases::ListArgs),
+    Releases(app_arg::AppListArgs),
     /// Show one release
     #[command(name = "releases:info")]
     ReleasesInfo(releases::InfoArgs),
     /// Roll back to an earlier release (as a new release)
     Rollback(releases::RollbackArgs),
     /// List builds
-    Builds(releases::ListArgs),
+    Builds(app_arg::AppListArgs),
     /// Show a build's log
     #[command(name = "builds:info")]
     BuildsInfo(releases::BuildInfoArgs),
     /// List the app's processes
-    Ps(ps::ListArgs),
+    Ps(app_arg::AppListArgs),
     /// Scale process types: web=2 worker=1
     #[command(name = "ps:scale")]
     PsScale(ps::ScaleArgs),
@@ -109,7 +109,7 @@ pub enum Command {
     /// Show (-t: stream) the app's logs
     Logs(logs::LogsArgs),
     /// List custom domains
-    Domains(domains::ListArgs),
+    Domains(app_arg::AppListArgs),
     /// Route a custom domain to the app
     #[command(name = "domains:add")]
     DomainsAdd(domains::HostArgs),

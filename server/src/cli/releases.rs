@@ -2,18 +2,10 @@
 
 use serde_json::{json, Value};
 
-use super::app_arg::AppArg;
+use super::app_arg::{AppArg, AppListArgs as ListArgs};
 use super::client::{segment, Client};
 use super::field;
 
-#[derive(Debug, clap::Args)]
-pub struct ListArgs {
-    #[command(flatten)]
-    pub app: AppArg,
-    /// Print JSON instead of text
-    #[arg(long)]
-    pub json: bool,
-}
 
 #[derive(Debug, clap::Args)]
 pub struct InfoArgs {

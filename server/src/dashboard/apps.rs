@@ -9,7 +9,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
 use futures_util::Stream;
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
 
 use super::{render, DashError, DashUser, Layout};
 use crate::api::formation::ProcessInfo;
@@ -250,29 +249,8 @@ pub async fn log_events(
     Query(filter): Query<LogFilter>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, DashError> {
     let (app, _) = app_access(&state, &dash.user, &name, Role::Viewer, "reading logs").await?;
-    let ps = filter.ps.filter(|p| !p.is_empty());
-    let mut live = state.logs.subscribe(&app.name);
-    let backlog = state.logs.recent(&app.name, 200, ps.as_deref());
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(64);
-    tokio::spawn(async move {
-        for line in backlog {
-            if tx.send(Event::default().data(line.render())).await.is_err() {
-                return;
-            }
-        }
-        loop {
-            match live.recv().await {
-                Ok(line) if line.matches(ps.as_deref()) => {
-                    if tx.send(Event::default().data(line.render())).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
-            }
-        }
-    });
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)));
+    let mut lines = state.logs.stream(&app.name, 200, filter.ps.filter(|p| !p.is_empty()));
+    let stream = futures_util::stream::poll_fn(move |cx| lines.poll_recv(cx).map(|l| l.map(|l| Ok(Event::default().data(l.render())))));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

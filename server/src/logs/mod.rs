@@ -81,6 +81,33 @@ impl LogHub {
             .subscribe()
     }
 
+    /// The last `backlog` lines, then live ones, for one process filter; the
+    /// feeding task ends when the receiver is dropped.
+    pub fn stream(&self, app: &str, backlog: usize, process: Option<String>) -> tokio::sync::mpsc::Receiver<LogLine> {
+        let mut live = self.subscribe(app);
+        let recent = self.recent(app, backlog, process.as_deref());
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            for line in recent {
+                if tx.send(line).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                match live.recv().await {
+                    Ok(line) if line.matches(process.as_deref()) => {
+                        if tx.send(line).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        rx
+    }
+
     pub fn forget(&self, app: &str) {
         if let Ok(mut apps) = self.apps.lock() {
             apps.remove(app);
