@@ -282,8 +282,14 @@ impl TestServer {
 
     /// Run the CLI with its own config dir; returns (exit code, stdout, stderr).
     pub fn cli(&self, config_dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+        self.cli_in(&std::env::current_dir().expect("cwd"), config_dir, args, stdin)
+    }
+
+    /// The CLI run in a given directory (a git work tree, say).
+    pub fn cli_in(&self, dir: &Path, config_dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
         use std::io::Write;
         let mut child = Command::new(paas_bin())
+            .current_dir(dir)
             .args(args)
             .env("XDG_CONFIG_HOME", config_dir)
             .env_remove("PAAS_SERVER")

@@ -83,3 +83,37 @@ async fn cli_manages_teams_and_members() {
     let (code, _, err) = server.cli(cfg, &["apps:create", "multi", "--team", "web"], "");
     assert_eq!(code, 0, "{err}");
 }
+
+#[tokio::test]
+async fn git_remote_lets_git_push_with_the_stored_token() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token().await;
+    server.create_app(&admin, "cli-remote").await;
+    let home = server.cli_home(&admin);
+    let repo = paas_e2e::apps::AppRepo::from_fixture("hello");
+
+    let (code, out, err) = server.cli_in(repo.path(), home.path(), &["git:remote", "cli-remote"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("/git/cli-remote.git"), "{out}");
+    let remote = repo.git(&["remote", "get-url", "paas"]);
+    assert!(!remote.contains("paas_"), "no token in the remote URL: {remote}");
+
+    // git asks `paas git:credentials` for the password: no prompt, no token in .git/config.
+    let out = std::process::Command::new("git")
+        .args(["push", "paas", "main"])
+        .current_dir(repo.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Deployed v1"), "{text}");
+    let config = std::fs::read_to_string(repo.path().join(".git/config")).unwrap();
+    assert!(!config.contains(&admin), "the token stays out of .git/config");
+
+    // Inside the repository, app commands find the app from the remote.
+    let (code, out, _) = server.cli_in(repo.path(), home.path(), &["releases"], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("=== cli-remote Releases") && out.contains("Deploy "), "{out}");
+}
