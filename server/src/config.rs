@@ -96,11 +96,7 @@ impl Config {
         if let Some(url) = &self.public_url {
             return url.trim_end_matches('/').to_string();
         }
-        let host = if bound.ip().is_unspecified() {
-            "127.0.0.1".to_string()
-        } else {
-            bound.ip().to_string()
-        };
+        let host = if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() };
         format!("http://{host}:{}", bound.port())
     }
 }

@@ -103,9 +103,8 @@ impl IntoResponse for AppError {
             Self::Validation { field, .. } => Some(field.clone()),
             _ => None,
         };
-        let body = ErrorBody {
-            error: ErrorDetail { code: self.code().to_string(), message: self.public_message(), field },
-        };
+        let body =
+            ErrorBody { error: ErrorDetail { code: self.code().to_string(), message: self.public_message(), field } };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -44,14 +44,16 @@ fn main() {
             }
         }
         Command::Client(command) => runtime.block_on(paas::cli::run(command)),
-        Command::GitHook { hook } if hook == "pre-receive" => match runtime.block_on(paas::git::hook::run_pre_receive()) {
-            Ok(true) => 0,
-            Ok(false) => 1,
-            Err(err) => {
-                println!(" !     {err:#}");
-                1
+        Command::GitHook { hook } if hook == "pre-receive" => {
+            match runtime.block_on(paas::git::hook::run_pre_receive()) {
+                Ok(true) => 0,
+                Ok(false) => 1,
+                Err(err) => {
+                    println!(" !     {err:#}");
+                    1
+                }
             }
-        },
+        }
         Command::GitHook { hook } => {
             eprintln!("paas: unknown git hook {hook}");
             1

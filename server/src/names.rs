@@ -7,8 +7,21 @@ pub const MAX_LEN: usize = 30;
 
 /// Names the product uses itself or that would confuse users.
 pub const RESERVED: &[&str] = &[
-    "admin", "api", "app", "apps", "dashboard", "git", "help", "login", "logout", "new", "paas", "router",
-    "static", "status", "www",
+    "admin",
+    "api",
+    "app",
+    "apps",
+    "dashboard",
+    "git",
+    "help",
+    "login",
+    "logout",
+    "new",
+    "paas",
+    "router",
+    "static",
+    "status",
+    "www",
 ];
 
 /// Check a name against the DNS label rules; `what` is "app" or "team".

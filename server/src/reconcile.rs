@@ -24,7 +24,8 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
         if went_live {
             db::deployments::set_phase(&state.db, deployment.id, Phase::Succeeded).await?;
         } else {
-            db::deployments::fail(&state.db, deployment.id, "interrupted: the server stopped during the rollout").await?;
+            db::deployments::fail(&state.db, deployment.id, "interrupted: the server stopped during the rollout")
+                .await?;
             db::releases::mark_failed(&state.db, deployment.release_id).await?;
         }
     }
@@ -50,17 +51,27 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
         let Some(deployment) = live.get(&name) else { continue };
         let running = state
             .runtime
-            .list(&[(runtime::LABEL_APP, &name), (runtime::LABEL_DEPLOYMENT, deployment), (runtime::LABEL_PROCESS, "web")])
+            .list(&[
+                (runtime::LABEL_APP, &name),
+                (runtime::LABEL_DEPLOYMENT, deployment),
+                (runtime::LABEL_PROCESS, "web"),
+            ])
             .await?;
         let all = state.runtime.list(&[(runtime::LABEL_APP, &name), (runtime::LABEL_DEPLOYMENT, deployment)]).await?;
         for c in &all {
-            let process = format!("{}.{}", c.label(runtime::LABEL_PROCESS).unwrap_or("?"), c.label(runtime::LABEL_INDEX).unwrap_or("?"));
+            let process = format!(
+                "{}.{}",
+                c.label(runtime::LABEL_PROCESS).unwrap_or("?"),
+                c.label(runtime::LABEL_INDEX).unwrap_or("?")
+            );
             crate::logs::follow(state.clone(), name.clone(), process, c.id.clone());
         }
         let backends: Vec<_> = running
             .iter()
             .filter(|c| c.running)
-            .filter_map(|c| c.host_port.map(|port| Backend::new(SocketAddr::from(([127, 0, 0, 1], port)), c.id.clone())))
+            .filter_map(|c| {
+                c.host_port.map(|port| Backend::new(SocketAddr::from(([127, 0, 0, 1], port)), c.id.clone()))
+            })
             .collect();
         tracing::info!(app = %name, deployment = %deployment, backends = backends.len(), "routing restored");
         if !backends.is_empty() {

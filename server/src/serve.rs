@@ -136,7 +136,9 @@ where
         .with_state(state)
 }
 
-async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> (axum::http::StatusCode, &'static str) {
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, &'static str) {
     match sqlx::query("SELECT 1").execute(&state.db).await {
         Ok(_) => (axum::http::StatusCode::OK, "ok\n"),
         Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
@@ -160,7 +162,8 @@ async fn bootstrap_admin(pool: &sqlx::PgPool, config: &Config) -> anyhow::Result
     if db::users::count(pool).await? > 0 {
         return Ok(());
     }
-    let email = crate::api::users::normalize_email(&config.admin_email).map_err(|e| anyhow::anyhow!("PAAS_ADMIN_EMAIL: {e}"))?;
+    let email = crate::api::users::normalize_email(&config.admin_email)
+        .map_err(|e| anyhow::anyhow!("PAAS_ADMIN_EMAIL: {e}"))?;
     let (secret, generated) = match config.admin_password.as_deref().filter(|p| !p.is_empty()) {
         Some(p) if p.chars().count() < password::MIN_LENGTH => {
             anyhow::bail!("PAAS_ADMIN_PASSWORD must be at least {} characters", password::MIN_LENGTH)

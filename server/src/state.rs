@@ -11,8 +11,8 @@ use sqlx::PgPool;
 
 use crate::config::Config;
 use crate::crypto::Secrets;
-use crate::logs::LogHub;
 use crate::git::Push;
+use crate::logs::LogHub;
 use crate::router::RouteTable;
 use crate::runtime::Scheduler;
 
@@ -58,8 +58,8 @@ pub struct Parts {
 
 impl AppState {
     pub fn new(parts: Parts) -> Self {
-        let proxy_client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(HttpConnector::new());
+        let proxy_client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(HttpConnector::new());
         let paas_bin = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("paas"));
         Self(Arc::new(Inner {
             db: parts.db,

@@ -41,7 +41,12 @@ pub const DEBIAN_BASE: &str = "paas-test/debian:bookworm";
 
 pub fn ensure_debian_base() {
     let present = || {
-        Command::new("docker").args(["image", "inspect", DEBIAN_BASE]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+        Command::new("docker")
+            .args(["image", "inspect", DEBIAN_BASE])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     };
     if present() {
         return;
@@ -59,8 +64,10 @@ pub fn ensure_debian_base() {
         .output()
         .expect("debootstrap (Debian's package of that name) is needed");
     assert!(out.status.success(), "debootstrap failed: {}", String::from_utf8_lossy(&out.stderr));
-    let mut tar = Command::new("tar").arg("-C").arg(root.path()).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
-    let import = Command::new("docker").args(["import", "-", DEBIAN_BASE]).stdin(tar.stdout.take().unwrap()).output().unwrap();
+    let mut tar =
+        Command::new("tar").arg("-C").arg(root.path()).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
+    let import =
+        Command::new("docker").args(["import", "-", DEBIAN_BASE]).stdin(tar.stdout.take().unwrap()).output().unwrap();
     assert!(tar.wait().unwrap().success(), "packing the Debian root failed");
     assert!(import.status.success(), "docker import failed: {}", String::from_utf8_lossy(&import.stderr));
 }
@@ -93,7 +100,17 @@ impl AppRepo {
 
     pub fn commit(&self, message: &str) {
         self.git(&["add", "-A"]);
-        self.git(&["-c", "user.name=Test", "-c", "user.email=test@example.com", "commit", "-q", "--allow-empty", "-m", message]);
+        self.git(&[
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            message,
+        ]);
     }
 
     pub fn head(&self) -> String {
@@ -158,21 +175,38 @@ pub fn remove_instance(instance: &str) {
     if let Ok(out) = ids {
         let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
         if !ids.is_empty() {
-            let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
-    let volumes = Command::new("docker").args(["volume", "ls", "-q", "--filter", &format!("name={instance}-")]).output();
+    let volumes =
+        Command::new("docker").args(["volume", "ls", "-q", "--filter", &format!("name={instance}-")]).output();
     if let Ok(out) = volumes {
         let names: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
         if !names.is_empty() {
-            let _ = Command::new("docker").args(["volume", "rm", "-f"]).args(&names).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f"])
+                .args(&names)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
-    let images = Command::new("docker").args(["images", "-q", "--filter", &label, "--filter", "label=paas.app"]).output();
+    let images =
+        Command::new("docker").args(["images", "-q", "--filter", &label, "--filter", "label=paas.app"]).output();
     if let Ok(out) = images {
         let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
         if !ids.is_empty() {
-            let _ = Command::new("docker").args(["rmi", "-f"]).args(&ids).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = Command::new("docker")
+                .args(["rmi", "-f"])
+                .args(&ids)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }

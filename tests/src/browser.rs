@@ -41,7 +41,11 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = loop {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
                 Ok(client) => break client,
                 Err(err) if Instant::now() > deadline => panic!("could not start Chromium through chromedriver: {err}"),
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
@@ -103,7 +107,11 @@ impl Browser {
     /// The session cookie, for requests made outside the browser.
     pub async fn session_cookie(&self) -> String {
         let cookies = self.client.get_all_cookies().await.unwrap();
-        cookies.iter().find(|c| c.name() == "paas_session").map(|c| format!("paas_session={}", c.value())).expect("a session cookie")
+        cookies
+            .iter()
+            .find(|c| c.name() == "paas_session")
+            .map(|c| format!("paas_session={}", c.value()))
+            .expect("a session cookie")
     }
 }
 

@@ -183,7 +183,8 @@ impl TestServer {
     /// GET a path of an app through the router; (status, body). Status 0
     /// means the request itself failed.
     pub async fn app_get(&self, app: &str, path: &str) -> (u16, String) {
-        let request = self.http.get(format!("http://{}{path}", self.router_addr)).header("host", format!("{app}.paas.test"));
+        let request =
+            self.http.get(format!("http://{}{path}", self.router_addr)).header("host", format!("{app}.paas.test"));
         match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -239,7 +240,8 @@ impl TestServer {
     /// Create a user (as admin) and return a token for them.
     pub async fn user_token(&self, admin: &str, email: &str) -> String {
         let password = "password-of-a-test-user";
-        let (status, body) = self.call("POST", "/users", admin, Some(json!({ "email": email, "password": password }))).await;
+        let (status, body) =
+            self.call("POST", "/users", admin, Some(json!({ "email": email, "password": password }))).await;
         assert_eq!(status, 201, "creating user {email}: {body}");
         self.login(email, password).await
     }
@@ -254,7 +256,8 @@ impl TestServer {
         let response = request.send().await.expect("API request");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, value)
     }
 

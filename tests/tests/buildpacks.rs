@@ -20,7 +20,10 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     assert!(ok, "{output}");
     assert!(output.contains("with buildpacks: python"), "{output}");
     assert!(output.contains("-----> Python app detected"), "{output}");
-    assert!(output.contains("-----> Installing requirements") && !output.contains("using cached dependencies"), "{output}");
+    assert!(
+        output.contains("-----> Installing requirements") && !output.contains("using cached dependencies"),
+        "{output}"
+    );
     assert_eq!(server.app_get("bp-python", "/").await, (200, "hello from python\n".to_string()));
 
     // A second build with the same requirements reuses the cache.
@@ -65,7 +68,12 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     assert!(output.contains("-----> Procfile app detected"), "{output}");
     assert_eq!(server.app_get("bp-generic", "/").await, (200, "hello from the generic buildpack\n".to_string()));
     let (status, body) = server
-        .call("PATCH", "/apps/bp-generic/formation", &token, Some(serde_json::json!({ "updates": [{ "type": "worker", "quantity": 1 }] })))
+        .call(
+            "PATCH",
+            "/apps/bp-generic/formation",
+            &token,
+            Some(serde_json::json!({ "updates": [{ "type": "worker", "quantity": 1 }] })),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (_, ps) = server.call("GET", "/apps/bp-generic/ps", &token, None).await;
@@ -85,7 +93,10 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     let custom = AppRepo::from_fixture("static");
     custom.write("bin/detect", "#!/bin/sh\necho Custom\n");
     custom.write("bin/compile", "#!/bin/sh\necho \"       custom buildpack compiled $1\"\necho made by the custom buildpack > \"$1/made.txt\"\n");
-    custom.write("bin/release", "#!/bin/sh\necho ---\necho default_process_types:\necho \"  web: busybox httpd -f -p \\$PORT -h /app\"\n");
+    custom.write(
+        "bin/release",
+        "#!/bin/sh\necho ---\necho default_process_types:\necho \"  web: busybox httpd -f -p \\$PORT -h /app\"\n",
+    );
     for script in ["bin/detect", "bin/compile", "bin/release"] {
         let path = custom.path().join(script);
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -94,7 +105,8 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     let bare = tempfile::tempdir().unwrap();
     custom.git(&["clone", "-q", "--bare", ".", &bare.path().join("bp.git").to_string_lossy()]);
     let url = format!("file://{}#main", bare.path().join("bp.git").display());
-    let (status, body) = server.call("PATCH", "/apps/bp-custom/config", &token, Some(serde_json::json!({ "BUILDPACK_URL": url }))).await;
+    let (status, body) =
+        server.call("PATCH", "/apps/bp-custom/config", &token, Some(serde_json::json!({ "BUILDPACK_URL": url }))).await;
     assert_eq!(status, 200, "{body}");
     let site_for_custom = AppRepo::from_fixture("static");
     let (ok, output) = site_for_custom.push(&server.git_url("bp-custom", &token));
@@ -104,11 +116,17 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     assert_eq!(server.app_get("bp-custom", "/made.txt").await, (200, "made by the custom buildpack\n".to_string()));
 
     // BUILDPACK_URL forces one; here it does not fit, and the push says so.
-    let (status, _) = server.call("PATCH", "/apps/bp-python/config", &token, Some(serde_json::json!({ "BUILDPACK_URL": "static" }))).await;
+    let (status, _) = server
+        .call("PATCH", "/apps/bp-python/config", &token, Some(serde_json::json!({ "BUILDPACK_URL": "static" })))
+        .await;
     assert_eq!(status, 200);
     python.commit("forced");
     let (ok, output) = python.push(&server.git_url("bp-python", &token));
     assert!(!ok, "{output}");
     assert!(output.contains("the static buildpack does not apply"), "{output}");
-    assert_eq!(server.app_get("bp-python", "/").await.1, "hello again from python\n", "the running release keeps serving");
+    assert_eq!(
+        server.app_get("bp-python", "/").await.1,
+        "hello again from python\n",
+        "the running release keeps serving"
+    );
 }

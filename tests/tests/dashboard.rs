@@ -105,9 +105,13 @@ async fn dashboard_journey_config_scale_rollback_logs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_see_no_controls_and_forged_posts_are_refused() {
     let (server, token, _repo) = TestServer::with_deployed_app("dash-viewer").await;
-    let (status, _) = server.call("POST", "/users", &token, Some(json!({ "email": "viewer@example.com", "password": "viewer-password" }))).await;
+    let (status, _) = server
+        .call("POST", "/users", &token, Some(json!({ "email": "viewer@example.com", "password": "viewer-password" })))
+        .await;
     assert_eq!(status, 201);
-    let (status, _) = server.call("POST", "/teams/main/members", &token, Some(json!({ "email": "viewer@example.com", "role": "viewer" }))).await;
+    let (status, _) = server
+        .call("POST", "/teams/main/members", &token, Some(json!({ "email": "viewer@example.com", "role": "viewer" })))
+        .await;
     assert_eq!(status, 201);
 
     let browser = Browser::start().await;
@@ -150,7 +154,12 @@ async fn viewers_see_no_controls_and_forged_posts_are_refused() {
         .unwrap();
     assert_eq!(response.status(), 403, "a POST without the session's CSRF token is refused");
     assert!(response.text().await.unwrap().contains("did not come from this site"));
-    let response = http.post(format!("{}/apps/dash-viewer/restart", server.url)).header("cookie", &admin_cookie).send().await.unwrap();
+    let response = http
+        .post(format!("{}/apps/dash-viewer/restart", server.url))
+        .header("cookie", &admin_cookie)
+        .send()
+        .await
+        .unwrap();
     assert!(response.status().is_client_error(), "no token at all is refused too");
 }
 
@@ -161,7 +170,13 @@ async fn failed_logins_are_rate_limited() {
     let attempt = |password: &'static str| {
         let (http, url) = (http.clone(), server.url.clone());
         async move {
-            http.post(format!("{url}/login")).form(&[("email", ADMIN_EMAIL), ("password", password)]).send().await.unwrap().status().as_u16()
+            http.post(format!("{url}/login"))
+                .form(&[("email", ADMIN_EMAIL), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }
     };
     for _ in 0..5 {
@@ -176,7 +191,12 @@ async fn session_cookies_are_http_only_and_rotate_at_login() {
     let server = TestServer::start().await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     // A visitor gets a session cookie on the login page redirect chain only after login.
-    let response = http.post(format!("{}/login", server.url)).form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)]).send().await.unwrap();
+    let response = http
+        .post(format!("{}/login", server.url))
+        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 303);
     let cookie = response.headers().get("set-cookie").expect("a session cookie").to_str().unwrap().to_string();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
@@ -190,7 +210,16 @@ async fn session_cookies_are_http_only_and_rotate_at_login() {
         .send()
         .await
         .unwrap();
-    let rotated = again.headers().get("set-cookie").expect("a new cookie").to_str().unwrap().split(';').next().unwrap().to_string();
+    let rotated = again
+        .headers()
+        .get("set-cookie")
+        .expect("a new cookie")
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     assert_ne!(rotated, session, "the session id changes at login");
     let old = http.get(format!("{}/", server.url)).header("cookie", &session).send().await.unwrap();
     assert_eq!(old.status(), 303, "the old id no longer signs in");
@@ -198,7 +227,8 @@ async fn session_cookies_are_http_only_and_rotate_at_login() {
 
 /// The CSRF token a signed-in page carries.
 async fn csrf_of(http: &reqwest::Client, server: &TestServer, cookie: &str) -> (String, String) {
-    let html = http.get(format!("{}/tokens", server.url)).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
+    let html =
+        http.get(format!("{}/tokens", server.url)).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
     let marker = "name=\"csrf\" value=\"";
     let start = html.find(marker).expect("a csrf field") + marker.len();
     let end = start + html[start..].find('"').unwrap();

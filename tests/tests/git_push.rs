@@ -16,7 +16,11 @@ async fn releases(server: &TestServer, token: &str, app: &str) -> Vec<serde_json
 }
 
 /// Wait for a condition with a deadline (no fixed sleeps).
-async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, timeout: Duration, mut check: impl FnMut() -> F) {
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> F,
+) {
     let deadline = Instant::now() + timeout;
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -89,7 +93,10 @@ async fn push_whose_app_never_becomes_healthy_is_rejected_and_v1_keeps_serving()
     assert!(!ok, "the push is rejected:\n{output}");
     assert!(output.contains("Starting web.1 ... failed"), "{output}");
     assert!(output.contains("health check failed"), "names the failed check:\n{output}");
-    assert!(output.contains("unhealthy: giving up, listening on 9999 instead"), "shows the app's last log lines:\n{output}");
+    assert!(
+        output.contains("unhealthy: giving up, listening on 9999 instead"),
+        "shows the app's last log lines:\n{output}"
+    );
     assert!(output.contains("v1 keeps serving"), "{output}");
     assert!(output.contains("pre-receive hook declined"), "{output}");
 
@@ -139,7 +146,8 @@ async fn redeploy_has_zero_downtime_under_a_request_loop() {
     let (server, token, repo) = TestServer::with_deployed_app("push-zero").await;
 
     let done = Arc::new(AtomicBool::new(false));
-    let (failures, v1_seen, v2_seen) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (failures, v1_seen, v2_seen) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut loops = Vec::new();
     for _ in 0..2 {
         let (done, failures, v1_seen, v2_seen) = (done.clone(), failures.clone(), v1_seen.clone(), v2_seen.clone());
@@ -195,18 +203,29 @@ async fn concurrent_pushes_to_one_app_are_serialized() {
 
     // A second clone, then both change the app from the same base.
     let second_dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("git").args(["clone", "-q", &url]).arg(second_dir.path().join("c")).output().unwrap();
+    let out = std::process::Command::new("git")
+        .args(["clone", "-q", &url])
+        .arg(second_dir.path().join("c"))
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let second = AppRepo { dir: second_dir };
     let second_path = second.path().join("c");
     first.write("www/index.html", "hello from alice\n");
     first.commit("alice");
     std::fs::write(second_path.join("www/index.html"), "hello from bob\n").unwrap();
-    for args in [vec!["add", "-A"], vec!["-c", "user.name=B", "-c", "user.email=b@example.com", "commit", "-q", "-m", "bob"]] {
+    for args in
+        [vec!["add", "-A"], vec!["-c", "user.name=B", "-c", "user.email=b@example.com", "commit", "-q", "-m", "bob"]]
+    {
         assert!(std::process::Command::new("git").args(&args).current_dir(&second_path).status().unwrap().success());
     }
 
-    let mut a = first.push_command(&url, "main").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut a = first
+        .push_command(&url, "main")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let b = std::process::Command::new("git")
         .args(["push", &url, "main"])
         .current_dir(&second_path)
@@ -224,7 +243,9 @@ async fn concurrent_pushes_to_one_app_are_serialized() {
     assert_eq!(winners.len(), 1, "exactly one push lands:\nA: {a_out}\nB: {b_out}");
     let loser = outcomes.iter().find(|(ok, _, _)| !*ok).unwrap();
     assert!(
-        loser.1.contains("moved while this push waited") || loser.1.contains("fetch first") || loser.1.contains("non-fast-forward"),
+        loser.1.contains("moved while this push waited")
+            || loser.1.contains("fetch first")
+            || loser.1.contains("non-fast-forward"),
         "the other is rejected with a reason:\n{}",
         loser.1
     );
@@ -247,8 +268,16 @@ async fn server_killed_during_health_checks_undoes_the_rollout_on_restart() {
     );
     repo.write("www/index.html", "hello from v2\n");
     repo.commit("slow v2");
-    let mut push = repo.push_command(&server.git_url("push-crash", &token), "main").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    wait_until("v2's container to start", Duration::from_secs(60), || async { containers("push-crash").iter().any(|c| c.contains(" v2 ")) }).await;
+    let mut push = repo
+        .push_command(&server.git_url("push-crash", &token), "main")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("v2's container to start", Duration::from_secs(60), || async {
+        containers("push-crash").iter().any(|c| c.contains(" v2 "))
+    })
+    .await;
     server.kill();
     let status = push.wait().unwrap();
     assert!(!status.success(), "the push fails when the server dies");
@@ -268,7 +297,11 @@ async fn app_containers_keep_serving_while_the_server_restarts() {
     let before = containers("push-restart");
     server.restart().await;
     assert_eq!(containers("push-restart"), before, "the same container keeps running");
-    assert_eq!(server.app_get("push-restart", "/").await, (200, "hello from v1\n".to_string()), "the routing table is rebuilt");
+    assert_eq!(
+        server.app_get("push-restart", "/").await,
+        (200, "hello from v1\n".to_string()),
+        "the routing table is rebuilt"
+    );
 }
 
 #[tokio::test]
@@ -277,8 +310,9 @@ async fn pushing_needs_a_token_with_the_developer_role() {
     let admin = server.admin_token().await;
     server.create_app(&admin, "push-auth").await;
     let viewer = server.user_token(&admin, "viewer@example.com").await;
-    let (status, _) =
-        server.call("POST", "/teams/main/members", &admin, Some(json!({ "email": "viewer@example.com", "role": "viewer" }))).await;
+    let (status, _) = server
+        .call("POST", "/teams/main/members", &admin, Some(json!({ "email": "viewer@example.com", "role": "viewer" })))
+        .await;
     assert_eq!(status, 201);
     let repo = AppRepo::from_fixture("hello");
 

@@ -57,7 +57,14 @@ async fn wrong_password_and_missing_token_get_401() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthorized");
 
-    let response = server.http.post(server.api("/tokens")).basic_auth("nobody@example.com", Some(ADMIN_PASSWORD)).json(&json!({ "name": "x" })).send().await.unwrap();
+    let response = server
+        .http
+        .post(server.api("/tokens"))
+        .basic_auth("nobody@example.com", Some(ADMIN_PASSWORD))
+        .json(&json!({ "name": "x" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401, "unknown users get the same answer");
 
     let response = server.http.get(server.api("/apps")).send().await.unwrap();
@@ -96,7 +103,9 @@ async fn org(server: &TestServer) -> Org {
     let (status, body) = server.call("POST", "/teams", &owner, Some(json!({ "name": "acme" }))).await;
     assert_eq!(status, 201, "{body}");
     let mut tokens = Vec::new();
-    for (email, role) in [("tadmin@example.com", "admin"), ("dev@example.com", "developer"), ("viewer@example.com", "viewer")] {
+    for (email, role) in
+        [("tadmin@example.com", "admin"), ("dev@example.com", "developer"), ("viewer@example.com", "viewer")]
+    {
         tokens.push(server.user_token(&admin, email).await);
         let (status, body) =
             server.call("POST", "/teams/acme/members", &owner, Some(json!({ "email": email, "role": role }))).await;
@@ -115,12 +124,14 @@ async fn org(server: &TestServer) -> Org {
 async fn viewers_cannot_create_or_delete_apps_developers_can_create() {
     let server = TestServer::start().await;
     let org = org(&server).await;
-    let (status, body) = server.call("POST", "/apps", &org.viewer, Some(json!({ "name": "v-app", "team": "acme" }))).await;
+    let (status, body) =
+        server.call("POST", "/apps", &org.viewer, Some(json!({ "name": "v-app", "team": "acme" }))).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "forbidden");
     let (status, _) = server.call("DELETE", "/apps/shop", &org.viewer, None).await;
     assert_eq!(status, 403);
-    let (status, body) = server.call("POST", "/apps", &org.developer, Some(json!({ "name": "dev-app", "team": "acme" }))).await;
+    let (status, body) =
+        server.call("POST", "/apps", &org.developer, Some(json!({ "name": "dev-app", "team": "acme" }))).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["team"], "acme");
     let (status, body) = server.call("POST", "/apps", &org.developer, Some(json!({ "name": "dev-app2" }))).await;
@@ -146,16 +157,24 @@ async fn non_members_get_404_for_another_teams_app() {
 async fn a_team_keeps_its_last_owner_and_only_owners_grant_owner() {
     let server = TestServer::start().await;
     let org = org(&server).await;
-    let (status, body) = server.call("PATCH", "/teams/acme/members/owner@example.com", &org.owner, Some(json!({ "role": "viewer" }))).await;
+    let (status, body) = server
+        .call("PATCH", "/teams/acme/members/owner@example.com", &org.owner, Some(json!({ "role": "viewer" })))
+        .await;
     assert_eq!(status, 409, "{body}");
     let (status, _) = server.call("DELETE", "/teams/acme/members/owner@example.com", &org.owner, None).await;
     assert_eq!(status, 409);
-    let (status, _) = server.call("PATCH", "/teams/acme/members/dev@example.com", &org.team_admin, Some(json!({ "role": "owner" }))).await;
+    let (status, _) = server
+        .call("PATCH", "/teams/acme/members/dev@example.com", &org.team_admin, Some(json!({ "role": "owner" })))
+        .await;
     assert_eq!(status, 403, "admins cannot make owners");
-    let (status, body) = server.call("PATCH", "/teams/acme/members/dev@example.com", &org.team_admin, Some(json!({ "role": "viewer" }))).await;
+    let (status, body) = server
+        .call("PATCH", "/teams/acme/members/dev@example.com", &org.team_admin, Some(json!({ "role": "viewer" })))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["role"], "viewer");
-    let (status, body) = server.call("PATCH", "/teams/acme/members/dev@example.com", &org.owner, Some(json!({ "role": "wizard" }))).await;
+    let (status, body) = server
+        .call("PATCH", "/teams/acme/members/dev@example.com", &org.owner, Some(json!({ "role": "wizard" })))
+        .await;
     assert_eq!(status, 422, "unknown roles are a validation error: {body}");
     let (status, _) = server.call("DELETE", "/teams/acme/members/viewer@example.com", &org.viewer, None).await;
     assert_eq!(status, 204, "anyone may leave a team");
@@ -174,7 +193,12 @@ async fn role_endpoint_matrix() {
         ("GET", "/teams/acme/members", None, [200, 200, 200, 200, 404]),
         ("POST", "/apps", Some(json!({ "team": "acme", "name": "%T%" })), [201, 201, 201, 403, 404]),
         ("DELETE", "/apps/%T%", None, [204, 204, 403, 403, 404]),
-        ("POST", "/teams/acme/members", Some(json!({ "email": "%T%@example.com", "role": "developer" })), [201, 201, 403, 403, 404]),
+        (
+            "POST",
+            "/teams/acme/members",
+            Some(json!({ "email": "%T%@example.com", "role": "developer" })),
+            [201, 201, 403, 403, 404],
+        ),
         ("PATCH", "/teams/acme/members/%T%@example.com", Some(json!({ "role": "viewer" })), [200, 200, 403, 403, 404]),
         ("DELETE", "/teams/acme/members/%T%@example.com", None, [204, 204, 403, 403, 404]),
         ("POST", "/users", Some(json!({ "email": "%T%-new@example.com" })), [403, 403, 403, 403, 403]),
@@ -188,7 +212,12 @@ async fn role_endpoint_matrix() {
         ("GET", "/apps/shop/releases", None, [200, 200, 200, 200, 404]),
         ("POST", "/apps/shop/rollback", Some(json!({})), [422, 422, 422, 403, 404]),
         ("GET", "/apps/shop/formation", None, [200, 200, 200, 200, 404]),
-        ("PATCH", "/apps/shop/formation", Some(json!({ "updates": [{ "type": "web", "quantity": 1 }] })), [422, 422, 422, 403, 404]),
+        (
+            "PATCH",
+            "/apps/shop/formation",
+            Some(json!({ "updates": [{ "type": "web", "quantity": 1 }] })),
+            [422, 422, 422, 403, 404],
+        ),
         ("GET", "/apps/shop/ps", None, [200, 200, 200, 200, 404]),
         ("POST", "/apps/shop/ps/restart", Some(json!({})), [422, 422, 422, 403, 404]),
         ("GET", "/apps/shop/logs", None, [200, 200, 200, 200, 404]),
@@ -228,18 +257,21 @@ async fn role_endpoint_matrix() {
 async fn prepare_target(server: &TestServer, admin: &str, method: &str, path: &str, target: &str) {
     if method == "DELETE" && path.starts_with("/apps/shop/domains/") {
         let hostname = format!("{target}.example.com");
-        let (status, body) = server.call("POST", "/apps/shop/domains", admin, Some(json!({ "hostname": hostname }))).await;
+        let (status, body) =
+            server.call("POST", "/apps/shop/domains", admin, Some(json!({ "hostname": hostname }))).await;
         assert_eq!(status, 201, "{body}");
     } else if method == "DELETE" && path.starts_with("/apps/") {
         let (status, body) = server.call("POST", "/apps", admin, Some(json!({ "name": target, "team": "acme" }))).await;
         assert_eq!(status, 201, "{body}");
     } else if path.starts_with("/teams/acme/members") {
         let email = format!("{target}@example.com");
-        let (status, body) = server.call("POST", "/users", admin, Some(json!({ "email": email, "password": "long-enough-pw" }))).await;
+        let (status, body) =
+            server.call("POST", "/users", admin, Some(json!({ "email": email, "password": "long-enough-pw" }))).await;
         assert_eq!(status, 201, "{body}");
         if method != "POST" {
-            let (status, body) =
-                server.call("POST", "/teams/acme/members", admin, Some(json!({ "email": email, "role": "developer" }))).await;
+            let (status, body) = server
+                .call("POST", "/teams/acme/members", admin, Some(json!({ "email": email, "role": "developer" })))
+                .await;
             assert_eq!(status, 201, "{body}");
         }
     }

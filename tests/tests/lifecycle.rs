@@ -10,7 +10,11 @@ use paas_e2e::apps::{containers, fixtures_dir};
 use paas_e2e::TestServer;
 use serde_json::json;
 
-async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, timeout: Duration, mut check: impl FnMut() -> F) {
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> F,
+) {
     let deadline = Instant::now() + timeout;
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -51,7 +55,9 @@ async fn config_vars_roll_out_as_releases_and_stay_out_of_server_logs() {
 
     // Viewers see names only.
     let viewer = server.user_token(&token, "viewer@example.com").await;
-    server.call("POST", "/teams/main/members", &token, Some(json!({ "email": "viewer@example.com", "role": "viewer" }))).await;
+    server
+        .call("POST", "/teams/main/members", &token, Some(json!({ "email": "viewer@example.com", "role": "viewer" })))
+        .await;
     let (status, config) = server.call("GET", "/apps/life-config/config", &viewer, None).await;
     assert_eq!(status, 200);
     assert_eq!(config, json!({ "GREETING": null }));
@@ -70,7 +76,10 @@ async fn a_config_change_that_breaks_the_app_is_refused_and_v1_keeps_serving() {
     server.create_app(&token, "life-badcfg").await;
     let repo = paas_e2e::apps::AppRepo::from_fixture("hello");
     // The web process refuses to start when BREAK is set.
-    repo.write("Procfile", "web: if [ -n \"$BREAK\" ]; then echo 'BREAK is set, refusing'; exit 3; fi; exec httpd -f -p $PORT -h /www\n");
+    repo.write(
+        "Procfile",
+        "web: if [ -n \"$BREAK\" ]; then echo 'BREAK is set, refusing'; exit 3; fi; exec httpd -f -p $PORT -h /www\n",
+    );
     repo.commit("procfile");
     assert!(repo.push(&server.git_url("life-badcfg", &token)).0);
     let home = server.cli_home(&token);
@@ -145,7 +154,11 @@ async fn config_scale_restart_and_rollback_have_zero_downtime() {
     }
     let failed = failed.load(Ordering::SeqCst);
     assert_eq!(failed, 0, "{failed} failed requests of {}: {:?}", ok.load(Ordering::SeqCst), failures.lock().unwrap());
-    assert_eq!(server.app_get("life-zero", "/").await, (200, "hello from v1\n".to_string()), "rolled back to v1's content");
+    assert_eq!(
+        server.app_get("life-zero", "/").await,
+        (200, "hello from v1\n".to_string()),
+        "rolled back to v1's content"
+    );
 }
 
 #[tokio::test]
@@ -196,7 +209,10 @@ async fn scaling_resizing_and_restarting_processes() {
     let token = server.admin_token().await;
     server.create_app(&token, "life-ps").await;
     let repo = paas_e2e::apps::AppRepo::from_fixture("hello");
-    repo.write("Procfile", "web: exec httpd -f -v -p $PORT -h /www\nworker: while true; do echo worker tick; sleep 1; done\n");
+    repo.write(
+        "Procfile",
+        "web: exec httpd -f -v -p $PORT -h /www\nworker: while true; do echo worker tick; sleep 1; done\n",
+    );
     repo.commit("worker");
     assert!(repo.push(&server.git_url("life-ps", &token)).0);
     let home = server.cli_home(&token);
@@ -211,7 +227,15 @@ async fn scaling_resizing_and_restarting_processes() {
     assert_eq!(containers("life-ps").len(), 3, "{:?}", containers("life-ps"));
     // The worker runs without a port.
     let ports = std::process::Command::new("docker")
-        .args(["ps", "--filter", "label=paas.app=life-ps", "--filter", "label=paas.process=worker", "--format", "{{.Ports}}"])
+        .args([
+            "ps",
+            "--filter",
+            "label=paas.app=life-ps",
+            "--filter",
+            "label=paas.process=worker",
+            "--format",
+            "{{.Ports}}",
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&ports.stdout).trim(), "", "no published port for a worker");
@@ -229,7 +253,10 @@ async fn scaling_resizing_and_restarting_processes() {
         .output()
         .unwrap();
     let id = String::from_utf8_lossy(&memory.stdout).lines().next().unwrap_or_default().to_string();
-    let limits = std::process::Command::new("docker").args(["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", &id]).output().unwrap();
+    let limits = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", &id])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&limits.stdout).trim(), "67108864 500000000", "the engine enforces the limits");
 
     let before = containers("life-ps");
@@ -260,7 +287,10 @@ async fn a_process_over_its_memory_limit_shows_as_crashed_with_oom() {
     server.cli_ok(cfg, &["ps:scale", "hog=1", "-a", "life-oom"]);
     wait_until("hog to be OOM-killed", Duration::from_secs(60), || async {
         let (_, ps) = server.call("GET", "/apps/life-oom/ps", &token, None).await;
-        ps.as_array().into_iter().flatten().any(|p| p["name"] == "hog.1" && p["state"].as_str().unwrap_or("").contains("crashed (OOM)"))
+        ps.as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["name"] == "hog.1" && p["state"].as_str().unwrap_or("").contains("crashed (OOM)"))
     })
     .await;
     let out = server.cli_ok(cfg, &["ps", "-a", "life-oom"]);
@@ -371,7 +401,9 @@ async fn the_audit_log_records_who_did_what_from_where() {
     }
     assert!(!out.contains("A=1"), "values never reach the audit log");
     let dev = server.user_token(&token, "dev@example.com").await;
-    server.call("POST", "/teams/main/members", &token, Some(json!({ "email": "dev@example.com", "role": "developer" }))).await;
+    server
+        .call("POST", "/teams/main/members", &token, Some(json!({ "email": "dev@example.com", "role": "developer" })))
+        .await;
     let (status, _) = server.call("GET", "/audit?app=life-audit", &dev, None).await;
     assert_eq!(status, 403, "developers don't read the audit log");
     let (status, events) = server.call("GET", "/audit", &token, None).await;

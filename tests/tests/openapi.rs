@@ -58,7 +58,8 @@ async fn openapi_document_is_valid_and_lists_every_route() {
             assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} documents responses");
             // Every path parameter in the template is declared.
             for param in path.split('{').skip(1).filter_map(|s| s.split_once('}').map(|(p, _)| p)) {
-                let declared = op["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == param && p["in"] == "path");
+                let declared =
+                    op["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == param && p["in"] == "path");
                 assert!(declared, "{method} {path} declares path parameter {param}");
             }
         }

@@ -20,7 +20,10 @@ async fn a_release_command_runs_before_the_rollout_and_its_failure_rejects_the_p
     assert!(output.contains("Release command succeeded"), "{output}");
     assert_eq!(server.app_get("phase-release", "/").await.1, "hello from v2\n");
 
-    repo.write("Procfile", "web: exec httpd -f -p $PORT -h /www\nrelease: echo 'migration 42 failed: column exists' >&2; exit 2\n");
+    repo.write(
+        "Procfile",
+        "web: exec httpd -f -p $PORT -h /www\nrelease: echo 'migration 42 failed: column exists' >&2; exit 2\n",
+    );
     repo.write("www/index.html", "hello from v3\n");
     repo.commit("failing release command");
     let (ok, output) = repo.push(&server.git_url("phase-release", &token));
@@ -33,7 +36,12 @@ async fn a_release_command_runs_before_the_rollout_and_its_failure_rejects_the_p
     assert_eq!(releases[0]["status"], "failed");
     assert_eq!(releases[1]["current"], true);
     let (status, body) = server
-        .call("PATCH", "/apps/phase-release/formation", &token, Some(json!({ "updates": [{ "type": "release", "quantity": 1 }] })))
+        .call(
+            "PATCH",
+            "/apps/phase-release/formation",
+            &token,
+            Some(json!({ "updates": [{ "type": "release", "quantity": 1 }] })),
+        )
         .await;
     assert_eq!(status, 422, "{body}");
 }

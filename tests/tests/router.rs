@@ -54,7 +54,9 @@ async fn router_passes_protocol_upgrades_through() {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     write
-        .write_all(b"GET /socket HTTP/1.1\r\nHost: route-upgrade.paas.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .write_all(
+            b"GET /socket HTTP/1.1\r\nHost: route-upgrade.paas.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
         .await
         .unwrap();
     let mut status = String::new();

@@ -41,7 +41,8 @@ async fn healthz_answers_and_every_response_has_a_request_id() {
     assert_eq!(response.status(), 200);
     assert!(response.headers().contains_key("x-request-id"));
 
-    let response = server.http.get(format!("{}/healthz", server.url)).header("x-request-id", "abc-123").send().await.unwrap();
+    let response =
+        server.http.get(format!("{}/healthz", server.url)).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "abc-123", "a client's request id is kept");
 }
 

@@ -80,7 +80,16 @@ pub async fn create_app(
     let (team, _) = team_access(&state, &user, &team_name, Role::Developer, "creating apps").await?;
     let app = db::apps::create(&state.db, team.id, &body.name, user.id).await?;
     tracing::info!(user = %user.email, app = %app.name, team = %team.name, "created app");
-    audit::record(&state, &user, Some(team.id), Some(&app.name), "app.create", format!("in team {}", team.name), source).await?;
+    audit::record(
+        &state,
+        &user,
+        Some(team.id),
+        Some(&app.name),
+        "app.create",
+        format!("in team {}", team.name),
+        source,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(AppInfo::new(&state, app))))
 }
 
@@ -90,8 +99,14 @@ pub(crate) async fn default_team(state: &AppState, user: &User) -> AppResult<Str
     let usable: Vec<_> = teams.into_iter().filter(|t| t.role >= Role::Developer).map(|t| t.name).collect();
     match usable.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(AppError::validation("team", "you are in no team where you can create apps; create one with `paas teams:create`")),
-        many => Err(AppError::validation("team", format!("name the team (--team): you can create apps in {}", many.join(", ")))),
+        [] => Err(AppError::validation(
+            "team",
+            "you are in no team where you can create apps; create one with `paas teams:create`",
+        )),
+        many => Err(AppError::validation(
+            "team",
+            format!("name the team (--team): you can create apps in {}", many.join(", ")),
+        )),
     }
 }
 

@@ -38,8 +38,20 @@ impl FromRequestParts<AppState> for Source {
 }
 
 /// Record one mutating action. Details must never hold secret values.
-pub async fn record(state: &AppState, user: &User, team_id: Option<i64>, app: Option<&str>, action: &str, detail: String, source: &str) -> AppResult<()> {
-    db::audit::record(&state.db, NewEvent { user_id: user.id, actor: &user.email, team_id, app, action, detail, source }).await?;
+pub async fn record(
+    state: &AppState,
+    user: &User,
+    team_id: Option<i64>,
+    app: Option<&str>,
+    action: &str,
+    detail: String,
+    source: &str,
+) -> AppResult<()> {
+    db::audit::record(
+        &state.db,
+        NewEvent { user_id: user.id, actor: &user.email, team_id, app, action, detail, source },
+    )
+    .await?;
     Ok(())
 }
 
@@ -61,11 +73,8 @@ pub async fn list_audit_events(
     Query(query): Query<AuditQuery>,
 ) -> AppResult<Json<Vec<AuditEvent>>> {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let teams: Option<Vec<i64>> = if user.is_admin {
-        None
-    } else {
-        Some(db::teams::admin_team_ids(&state.db, user.id).await?)
-    };
+    let teams: Option<Vec<i64>> =
+        if user.is_admin { None } else { Some(db::teams::admin_team_ids(&state.db, user.id).await?) };
     if let Some(app) = &query.app {
         app_access(&state, &user, app, Role::Admin, "reading the audit log").await?;
     } else if teams.as_ref().is_some_and(|t| t.is_empty()) {

@@ -59,7 +59,16 @@ pub async fn update_config(
     let result = config::change(&state, &app, &user, &changes, &Output::discard()).await;
     let keys: Vec<String> = changes.iter().map(|(k, v)| format!("{}{k}", if v.is_some() { "" } else { "-" })).collect();
     let outcome = if result.is_ok() { "" } else { " (failed, unchanged)" };
-    audit::record(&state, &user, Some(app.team_id), Some(&app.name), "config.update", format!("{}{outcome}", keys.join(" ")), source).await?;
+    audit::record(
+        &state,
+        &user,
+        Some(app.team_id),
+        Some(&app.name),
+        "config.update",
+        format!("{}{outcome}", keys.join(" ")),
+        source,
+    )
+    .await?;
     let release = result?;
     Ok(Json(ConfigUpdated { release: release.map(|r| r.version), config: config::reveal(&state, &app).await? }))
 }

@@ -112,7 +112,16 @@ pub async fn update_formation(
         })
         .collect();
     let outcome = if result.is_ok() { "" } else { " (failed, unchanged)" };
-    audit::record(&state, &user, Some(app.team_id), Some(&app.name), "formation.update", format!("{}{outcome}", detail.join(", ")), source).await?;
+    audit::record(
+        &state,
+        &user,
+        Some(app.team_id),
+        Some(&app.name),
+        "formation.update",
+        format!("{}{outcome}", detail.join(", ")),
+        source,
+    )
+    .await?;
     Ok(Json(result?.into_iter().map(Into::into).collect()))
 }
 
@@ -152,7 +161,11 @@ pub async fn processes(state: &AppState, app: &crate::db::apps::App) -> AppResul
         .map(|c| {
             let process_type = c.label(runtime::LABEL_PROCESS).unwrap_or("?").to_string();
             let name = format!("{process_type}.{}", c.label(runtime::LABEL_INDEX).unwrap_or("?"));
-            let started_at = c.started_at.as_deref().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc));
+            let started_at = c
+                .started_at
+                .as_deref()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc));
             let crash = crashes.get(&c.id).map(|(at, why)| (*at, why.clone()));
             let oom_now = c.oom_killed.then(|| "OOM".to_string());
             let last_crash = oom_now.or(crash.as_ref().map(|(_, why)| why.clone()));
@@ -197,7 +210,8 @@ pub async fn restart_processes(
 ) -> AppResult<Json<Vec<ProcessInfo>>> {
     let (app, _) = app_access(&state, &user, &name, Role::Developer, "restarting").await?;
     let result = releases::restart(&state, &app, &Output::discard()).await;
-    let detail = format!("{}{}", body.process_type.as_deref().unwrap_or("all"), if result.is_ok() { "" } else { " (failed)" });
+    let detail =
+        format!("{}{}", body.process_type.as_deref().unwrap_or("all"), if result.is_ok() { "" } else { " (failed)" });
     audit::record(&state, &user, Some(app.team_id), Some(&app.name), "ps.restart", detail, source).await?;
     result?;
     list_processes(State(state), CurrentUser(user), Path(name)).await

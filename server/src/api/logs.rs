@@ -57,6 +57,8 @@ pub async fn stream_logs(
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "reading logs").await?;
     let ps = query.ps.filter(|p| !p.is_empty());
     let mut lines = state.logs.stream(&app.name, query.lines.unwrap_or(0).min(KEEP_LINES), ps);
-    let stream = futures_util::stream::poll_fn(move |cx| lines.poll_recv(cx).map(|l| l.map(|l| Ok(Event::default().data(l.render())))));
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        lines.poll_recv(cx).map(|l| l.map(|l| Ok(Event::default().data(l.render()))))
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -43,7 +43,10 @@ pub struct ChangeMember {
 
 /// Teams you belong to, with your role in each.
 #[utoipa::path(get, path = "/teams", tag = "teams", responses((status = 200, body = Vec<TeamWithRole>)))]
-pub async fn list_teams(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Json<Vec<TeamWithRole>>> {
+pub async fn list_teams(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> AppResult<Json<Vec<TeamWithRole>>> {
     Ok(Json(db::teams::list_for_user(&state.db, user.id, user.is_admin).await?))
 }
 
@@ -88,12 +91,21 @@ pub async fn add_member(
     let (team, my_role) = team_access(&state, &user, &team, Role::Admin, "adding members").await?;
     only_owners_touch_owners(my_role, body.role)?;
     let email = super::users::normalize_email(&body.email)?;
-    let member = db::users::find_by_email(&state.db, &email)
-        .await?
-        .ok_or_else(|| AppError::validation("email", format!("no user with email {email}; a server admin creates accounts")))?;
+    let member = db::users::find_by_email(&state.db, &email).await?.ok_or_else(|| {
+        AppError::validation("email", format!("no user with email {email}; a server admin creates accounts"))
+    })?;
     db::teams::add_member(&state.db, team.id, member.id, body.role).await?;
     tracing::info!(by = %user.email, team = %team.name, member = %email, role = body.role.as_str(), "added team member");
-    audit::record(&state, &user, Some(team.id), None, "team.member.add", format!("{email} as {}", body.role.as_str()), source).await?;
+    audit::record(
+        &state,
+        &user,
+        Some(team.id),
+        None,
+        "team.member.add",
+        format!("{email} as {}", body.role.as_str()),
+        source,
+    )
+    .await?;
     let added = db::teams::members(&state.db, team.id).await?.into_iter().find(|m| m.email == email);
     added.map(|m| (StatusCode::CREATED, Json(m))).ok_or_else(|| AppError::Other(anyhow::anyhow!("member vanished")))
 }
@@ -117,7 +129,16 @@ pub async fn change_member(
     }
     db::teams::set_role(&state.db, team.id, member_id, body.role).await?;
     tracing::info!(by = %user.email, team = %team.name, member = %email, role = body.role.as_str(), "changed member role");
-    audit::record(&state, &user, Some(team.id), None, "team.member.role", format!("{email} to {}", body.role.as_str()), source).await?;
+    audit::record(
+        &state,
+        &user,
+        Some(team.id),
+        None,
+        "team.member.role",
+        format!("{email} to {}", body.role.as_str()),
+        source,
+    )
+    .await?;
     let members = db::teams::members(&state.db, team.id).await?;
     members
         .into_iter()

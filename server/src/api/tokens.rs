@@ -83,7 +83,10 @@ pub async fn create_token(
 
 /// List your live API tokens (never their secrets).
 #[utoipa::path(get, path = "/tokens", tag = "tokens", responses((status = 200, body = Vec<ApiToken>)))]
-pub async fn list_tokens(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Json<Vec<ApiToken>>> {
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> AppResult<Json<Vec<ApiToken>>> {
     Ok(Json(db::tokens::list(&state.db, user.id).await?))
 }
 

@@ -32,7 +32,10 @@ pub struct UserInfo {
 
 /// The authenticated user and their teams.
 #[utoipa::path(get, path = "/user", tag = "users", responses((status = 200, body = UserInfo), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn show_current_user(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Json<UserInfo>> {
+pub async fn show_current_user(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> AppResult<Json<UserInfo>> {
     let teams = db::teams::list_for_user(&state.db, user.id, user.is_admin).await?;
     Ok(Json(UserInfo { email: user.email, is_admin: user.is_admin, created_at: user.created_at, teams }))
 }
@@ -70,7 +73,10 @@ pub async fn create_user(
     let email = normalize_email(&body.email)?;
     let (password, generated) = match body.password {
         Some(p) if p.chars().count() < password::MIN_LENGTH => {
-            return Err(AppError::validation("password", format!("password must be at least {} characters", password::MIN_LENGTH)))
+            return Err(AppError::validation(
+                "password",
+                format!("password must be at least {} characters", password::MIN_LENGTH),
+            ))
         }
         Some(p) => (p, false),
         None => (password::generate(), true),

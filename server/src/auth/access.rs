@@ -29,7 +29,13 @@ fn require(role: Role, needed: Role, action: &str) -> AppResult<()> {
 }
 
 /// The app, if the user may see it and holds at least `needed` in its team.
-pub async fn app_access(state: &AppState, user: &User, name: &str, needed: Role, action: &str) -> AppResult<(App, Role)> {
+pub async fn app_access(
+    state: &AppState,
+    user: &User,
+    name: &str,
+    needed: Role,
+    action: &str,
+) -> AppResult<(App, Role)> {
     let not_found = || AppError::not_found(format!("no app named {name}"));
     let app = db::apps::find_by_name(&state.db, name).await?.ok_or_else(not_found)?;
     let role = role_in(state, user, app.team_id).await?.ok_or_else(not_found)?;
@@ -38,7 +44,13 @@ pub async fn app_access(state: &AppState, user: &User, name: &str, needed: Role,
 }
 
 /// The team, if the user is a member with at least `needed`.
-pub async fn team_access(state: &AppState, user: &User, name: &str, needed: Role, action: &str) -> AppResult<(Team, Role)> {
+pub async fn team_access(
+    state: &AppState,
+    user: &User,
+    name: &str,
+    needed: Role,
+    action: &str,
+) -> AppResult<(Team, Role)> {
     let not_found = || AppError::not_found(format!("no team named {name}"));
     let team = db::teams::find_by_name(&state.db, name).await?.ok_or_else(not_found)?;
     let role = role_in(state, user, team.id).await?.ok_or_else(not_found)?;

@@ -121,7 +121,10 @@ pub async fn build(
                 cmd: None,
                 env: vec![PATH.to_string()],
                 working_dir: Some("/app".into()),
-                labels: HashMap::from([(LABEL_APP.to_string(), app.name.clone()), ("paas.commit".to_string(), sha.to_string())]),
+                labels: HashMap::from([
+                    (LABEL_APP.to_string(), app.name.clone()),
+                    ("paas.commit".to_string(), sha.to_string()),
+                ]),
             },
         )
         .await;
@@ -203,7 +206,13 @@ async fn ensure_stacks(state: &AppState, out: &Output) -> anyhow::Result<(String
     Ok((run, build))
 }
 
-async fn build_stack(state: &AppState, dockerfile: &str, tag: &str, args: HashMap<String, String>, out: &Output) -> anyhow::Result<()> {
+async fn build_stack(
+    state: &AppState,
+    dockerfile: &str,
+    tag: &str,
+    args: HashMap<String, String>,
+    out: &Output,
+) -> anyhow::Result<()> {
     let context = tar_of(&[("Dockerfile", dockerfile.as_bytes(), 0o644)])?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let forward = out.clone();
@@ -226,7 +235,8 @@ fn buildpacks_tar() -> anyhow::Result<Bytes> {
 
 /// Config vars as files in /env, as the buildpack API passes them.
 fn env_tar(config: &HashMap<String, String>) -> anyhow::Result<Bytes> {
-    let files: Vec<(String, &[u8], u32)> = config.iter().map(|(k, v)| (format!("env/{k}"), v.as_bytes(), 0o600)).collect();
+    let files: Vec<(String, &[u8], u32)> =
+        config.iter().map(|(k, v)| (format!("env/{k}"), v.as_bytes(), 0o600)).collect();
     let mut refs: Vec<(&str, &[u8], u32)> = files.iter().map(|(p, t, m)| (p.as_str(), *t, *m)).collect();
     if refs.is_empty() {
         refs.push(("env/.keep", b"", 0o600));
@@ -311,7 +321,9 @@ mod tests {
 
     #[test]
     fn reads_default_process_types() {
-        let types = parse_release("---\ndefault_process_types:\n  web: python3 app.py\n  worker: python3 worker.py\naddons: []\n");
+        let types = parse_release(
+            "---\ndefault_process_types:\n  web: python3 app.py\n  worker: python3 worker.py\naddons: []\n",
+        );
         assert_eq!(types["web"].as_deref(), Some("python3 app.py"));
         assert_eq!(types.len(), 2);
         assert!(parse_release("---\n").is_empty());

@@ -104,13 +104,19 @@ mod tests {
         assert_eq!(detect(&fixture("generic"), None).unwrap(), ["generic"]);
         // Dockerfile apps never reach detection; nothing in them detects.
         let err = detect(&fixture("unhealthy"), None).unwrap_err();
-        assert!(err.contains("requirements.txt") && err.contains("index.html") && err.contains("BUILDPACK_URL"), "{err}");
+        assert!(
+            err.contains("requirements.txt") && err.contains("index.html") && err.contains("BUILDPACK_URL"),
+            "{err}"
+        );
     }
 
     #[test]
     fn forcing_and_lists() {
         assert_eq!(detect(&fixture("python"), Some("static")).unwrap(), ["static"]);
-        assert_eq!(detect(&fixture("python"), Some("https://example.com/bp.git#v2")).unwrap(), ["https://example.com/bp.git#v2"]);
+        assert_eq!(
+            detect(&fixture("python"), Some("https://example.com/bp.git#v2")).unwrap(),
+            ["https://example.com/bp.git#v2"]
+        );
         assert!(detect(&fixture("python"), Some("ruby")).unwrap_err().contains("no buildpack named"));
         struct Listed;
         impl SourceView for Listed {

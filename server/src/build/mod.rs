@@ -29,8 +29,16 @@ pub fn image_tag(app: &str, sha: &str) -> String {
 }
 
 #[tracing::instrument(skip_all, fields(app = %app.name))]
-pub async fn build(state: &AppState, app: &App, sha: &str, source: Source, user_id: Option<i64>, out: &Output) -> anyhow::Result<Built> {
-    let config: HashMap<String, String> = crate::deploy::config::reveal(state, app).await.map_err(|e| anyhow::anyhow!("{e}"))?.into_iter().collect();
+pub async fn build(
+    state: &AppState,
+    app: &App,
+    sha: &str,
+    source: Source,
+    user_id: Option<i64>,
+    out: &Output,
+) -> anyhow::Result<Built> {
+    let config: HashMap<String, String> =
+        crate::deploy::config::reveal(state, app).await.map_err(|e| anyhow::anyhow!("{e}"))?.into_iter().collect();
     if !source.includes_file("Dockerfile") || config.contains_key("BUILDPACK_URL") {
         return build_with_buildpacks(state, app, sha, source, &config, user_id, out).await;
     }

@@ -118,7 +118,9 @@ pub async fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
     let confirmed = match args.confirm {
         Some(c) => c,
         None if std::io::stdin().is_terminal() => {
-            eprintln!(" \u{25b8}    WARNING: This will permanently destroy \u{2b22} {name}, its releases and its data.");
+            eprintln!(
+                " \u{25b8}    WARNING: This will permanently destroy \u{2b22} {name}, its releases and its data."
+            );
             eprint!(" \u{25b8}    To proceed, type {name}: ");
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;

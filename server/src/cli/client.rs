@@ -53,22 +53,42 @@ impl Client {
 
     /// GET a text resource (logs).
     pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
-        let response = self.request(Method::GET, path).send().await.with_context(|| format!("could not reach the paas server at {}", self.server))?;
+        let response = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .with_context(|| format!("could not reach the paas server at {}", self.server))?;
         if response.status().is_success() {
             return Ok(response.text().await?);
         }
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        Err(anyhow!("{}", body.pointer("/error/message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("the server answered {status}"))))
+        Err(anyhow!(
+            "{}",
+            body.pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("the server answered {status}"))
+        ))
     }
 
     /// A streaming GET (server-sent events), returned raw.
     pub async fn get_stream(&self, path: &str) -> anyhow::Result<reqwest::Response> {
-        let response = self.request(Method::GET, path).send().await.with_context(|| format!("could not reach the paas server at {}", self.server))?;
+        let response = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .with_context(|| format!("could not reach the paas server at {}", self.server))?;
         if !response.status().is_success() {
             let status = response.status();
             let body: Value = response.json().await.unwrap_or(Value::Null);
-            return Err(anyhow!("{}", body.pointer("/error/message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("the server answered {status}"))));
+            return Err(anyhow!(
+                "{}",
+                body.pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("the server answered {status}"))
+            ));
         }
         Ok(response)
     }
@@ -90,10 +110,12 @@ impl Client {
     }
 
     async fn send(&self, request: RequestBuilder) -> anyhow::Result<Value> {
-        let response = request.send().await.with_context(|| format!("could not reach the paas server at {}", self.server))?;
+        let response =
+            request.send().await.with_context(|| format!("could not reach the paas server at {}", self.server))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        let body: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body: Value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         if status.is_success() {
             return Ok(body);
         }

@@ -11,7 +11,6 @@ use super::client::{segment, Client};
 use super::credentials;
 use super::field;
 
-
 #[derive(Debug, clap::Args)]
 pub struct HostArgs {
     /// A host name, e.g. www.example.com
@@ -61,7 +60,9 @@ pub async fn list(args: ListArgs) -> anyhow::Result<()> {
 
 pub async fn add(args: HostArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
-    Client::from_credentials()?.post(&format!("/apps/{}/domains", segment(&app)), &json!({ "hostname": args.hostname })).await?;
+    Client::from_credentials()?
+        .post(&format!("/apps/{}/domains", segment(&app)), &json!({ "hostname": args.hostname }))
+        .await?;
     println!("Added {} to \u{2b22} {app}; point its DNS at the router", args.hostname);
     Ok(())
 }

@@ -28,7 +28,8 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
         print!("{}", client.get_text(&format!("/apps/{}/logs?lines={}{filter}", segment(&app), args.num)).await?);
         return Ok(());
     }
-    let mut response = client.get_stream(&format!("/apps/{}/logs/stream?lines={}{filter}", segment(&app), args.num)).await?;
+    let mut response =
+        client.get_stream(&format!("/apps/{}/logs/stream?lines={}{filter}", segment(&app), args.num)).await?;
     let mut pending = String::new();
     let mut stdout = std::io::stdout();
     loop {

@@ -7,7 +7,6 @@ use super::app_arg::{AppArg, AppListArgs as ListArgs};
 use super::client::{segment, Client};
 use super::field;
 
-
 #[derive(Debug, clap::Args)]
 pub struct ScaleArgs {
     /// TYPE=QUANTITY pairs, e.g. web=3 worker=1
@@ -87,11 +86,18 @@ pub async fn list(args: ListArgs) -> anyhow::Result<()> {
 
 async fn update(app: &str, updates: Value, what: &str) -> anyhow::Result<()> {
     eprint!("{what} \u{2b22} {app}... ");
-    match Client::from_credentials()?.patch(&format!("/apps/{}/formation", segment(app)), &json!({ "updates": updates })).await {
+    match Client::from_credentials()?
+        .patch(&format!("/apps/{}/formation", segment(app)), &json!({ "updates": updates }))
+        .await
+    {
         Ok(formation) => {
             eprintln!("done");
-            let now: Vec<String> =
-                formation.as_array().into_iter().flatten().map(|f| format!("{}={}", field(f, "type"), f["quantity"])).collect();
+            let now: Vec<String> = formation
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| format!("{}={}", field(f, "type"), f["quantity"]))
+                .collect();
             println!("Now running {}", now.join(", "));
             Ok(())
         }
@@ -125,7 +131,10 @@ pub async fn resize(args: ResizeArgs) -> anyhow::Result<()> {
 pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
     eprint!("Restarting \u{2b22} {app}... ");
-    match Client::from_credentials()?.post(&format!("/apps/{}/ps/restart", segment(&app)), &json!({ "type": args.process_type })).await {
+    match Client::from_credentials()?
+        .post(&format!("/apps/{}/ps/restart", segment(&app)), &json!({ "type": args.process_type }))
+        .await
+    {
         Ok(processes) => {
             eprintln!("done");
             print_processes(&app, &processes);

@@ -6,7 +6,6 @@ use super::app_arg::{AppArg, AppListArgs as ListArgs};
 use super::client::{segment, Client};
 use super::field;
 
-
 #[derive(Debug, clap::Args)]
 pub struct InfoArgs {
     /// The release, e.g. v3 (default: the current one)
@@ -101,7 +100,10 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
     let version = args.release.as_deref().map(parse_version).transpose()?;
     eprint!("Rolling back \u{2b22} {app} to {}... ", args.release.as_deref().unwrap_or("the previous release"));
-    match Client::from_credentials()?.post(&format!("/apps/{}/rollback", segment(&app)), &json!({ "version": version })).await {
+    match Client::from_credentials()?
+        .post(&format!("/apps/{}/rollback", segment(&app)), &json!({ "version": version }))
+        .await
+    {
         Ok(release) => {
             eprintln!("done, v{}", release["version"]);
             println!("{}", field(&release, "description"));

@@ -53,7 +53,8 @@ pub async fn revoke(args: RevokeArgs) -> anyhow::Result<()> {
 }
 
 pub async fn create_user(args: CreateUserArgs) -> anyhow::Result<()> {
-    let created = Client::from_credentials()?.post("/users", &json!({ "email": args.email, "is_admin": args.admin })).await?;
+    let created =
+        Client::from_credentials()?.post("/users", &json!({ "email": args.email, "is_admin": args.admin })).await?;
     println!("Created user {}", field(&created, "email"));
     println!("Password (shown only once): {}", field(&created, "password"));
     Ok(())

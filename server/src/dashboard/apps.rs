@@ -100,7 +100,11 @@ struct OverviewPage {
     formation: Vec<FormationRow>,
 }
 
-pub async fn show_app(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+pub async fn show_app(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "overview").await?;
     let current = db::releases::current(&state.db, app.id).await?;
     let processes = crate::api::formation::processes(&state, &app).await?;
@@ -141,7 +145,11 @@ struct ReleasesPage {
     releases: Vec<ReleaseRow>,
 }
 
-pub async fn list_releases(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+pub async fn list_releases(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "releases").await?;
     let current = db::releases::current(&state.db, app.id).await?;
     let current_version = current.as_ref().map(|r| r.version).unwrap_or(0);
@@ -171,7 +179,11 @@ struct BuildsPage {
     builds: Vec<crate::api::builds::BuildInfo>,
 }
 
-pub async fn list_builds(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+pub async fn list_builds(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "builds").await?;
     let builds = db::builds::list(&state.db, app.id).await?;
     render(&BuildsPage { layout: dash.layout(format!("{} builds", app.name)).await, app: frame, builds })
@@ -185,9 +197,14 @@ struct BuildPage {
     build: crate::api::builds::BuildInfo,
 }
 
-pub async fn show_build(State(state): State<AppState>, dash: DashUser, Path((name, id)): Path<(String, i64)>) -> Result<Response, DashError> {
+pub async fn show_build(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path((name, id)): Path<(String, i64)>,
+) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "builds").await?;
-    let build = db::builds::find(&state.db, app.id, id).await?.ok_or_else(|| AppError::not_found(format!("no build {id}")))?;
+    let build =
+        db::builds::find(&state.db, app.id, id).await?.ok_or_else(|| AppError::not_found(format!("no build {id}")))?;
     render(&BuildPage { layout: dash.layout(format!("build {id}")).await, app: frame, build })
 }
 
@@ -200,7 +217,11 @@ struct ConfigPage {
     vars: Vec<(String, String)>,
 }
 
-pub async fn show_config(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+pub async fn show_config(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "config").await?;
     let clear = crate::deploy::config::reveal(&state, &app).await?;
     let vars = clear.into_iter().map(|(k, v)| (k, if frame.can_edit { v } else { String::new() })).collect();
@@ -215,7 +236,11 @@ struct DomainsPage {
     domains: Vec<String>,
 }
 
-pub async fn list_domains(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+pub async fn list_domains(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "domains").await?;
     let domains = db::domains::list(&state.db, app.id).await?.into_iter().map(|d| d.hostname).collect();
     render(&DomainsPage { layout: dash.layout(format!("{} domains", app.name)).await, app: frame, domains })
@@ -229,9 +254,14 @@ struct LogsPage {
     types: Vec<String>,
 }
 
-pub async fn show_logs(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+pub async fn show_logs(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "logs").await?;
-    let mut types: Vec<String> = db::formation::list(&state.db, app.id).await?.into_iter().map(|f| f.process_type).collect();
+    let mut types: Vec<String> =
+        db::formation::list(&state.db, app.id).await?.into_iter().map(|f| f.process_type).collect();
     types.extend(["router".to_string(), "paas".to_string()]);
     render(&LogsPage { layout: dash.layout(format!("{} logs", app.name)).await, app: frame, types })
 }
@@ -250,7 +280,9 @@ pub async fn log_events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, DashError> {
     let (app, _) = app_access(&state, &dash.user, &name, Role::Viewer, "reading logs").await?;
     let mut lines = state.logs.stream(&app.name, 200, filter.ps.filter(|p| !p.is_empty()));
-    let stream = futures_util::stream::poll_fn(move |cx| lines.poll_recv(cx).map(|l| l.map(|l| Ok(Event::default().data(l.render())))));
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        lines.poll_recv(cx).map(|l| l.map(|l| Ok(Event::default().data(l.render()))))
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -262,10 +294,15 @@ struct ActivityPage {
     events: Vec<db::audit::AuditEvent>,
 }
 
-pub async fn show_activity(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+pub async fn show_activity(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "activity").await?;
     // As in the API, the audit log is for team admins and owners.
-    let events = if frame.can_admin { db::audit::list(&state.db, None, Some(&app.name), 200).await? } else { Vec::new() };
+    let events =
+        if frame.can_admin { db::audit::list(&state.db, None, Some(&app.name), 200).await? } else { Vec::new() };
     render(&ActivityPage { layout: dash.layout(format!("{} activity", app.name)).await, app: frame, events })
 }
 
@@ -276,7 +313,11 @@ struct SettingsPage {
     app: AppFrame,
 }
 
-pub async fn show_settings(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+pub async fn show_settings(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "settings").await?;
     render(&SettingsPage { layout: dash.layout(format!("{} settings", app.name)).await, app: frame })
 }

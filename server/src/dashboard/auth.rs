@@ -73,13 +73,20 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-pub async fn login(State(state): State<AppState>, session: Session, Form(form): Form<LoginForm>) -> Result<Response, DashError> {
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, DashError> {
     let email = form.email.trim().to_lowercase();
     let next = safe_next(form.next.as_deref());
     if let Some(wait) = locked_out(&email) {
         let page = LoginPage {
             next,
-            error: Some(format!("Too many failed logins for this email; try again in {} minutes.", wait.as_secs() / 60 + 1)),
+            error: Some(format!(
+                "Too many failed logins for this email; try again in {} minutes.",
+                wait.as_secs() / 60 + 1
+            )),
             notice: None,
         };
         let mut response = render(&page)?;

@@ -20,7 +20,14 @@ use crate::state::AppState;
 
 const SOURCE: &str = "dashboard";
 
-async fn app_for(state: &AppState, dash: &DashUser, csrf: &str, name: &str, needed: Role, action: &str) -> Result<db::apps::App, DashError> {
+async fn app_for(
+    state: &AppState,
+    dash: &DashUser,
+    csrf: &str,
+    name: &str,
+    needed: Role,
+    action: &str,
+) -> Result<db::apps::App, DashError> {
     dash.check_csrf(csrf)?;
     Ok(app_access(state, &dash.user, name, needed, action).await?.0)
 }
@@ -35,11 +42,20 @@ pub struct FormationForm {
     cpus: String,
 }
 
-pub async fn update_formation(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>, Form(form): Form<FormationForm>) -> Result<Response, DashError> {
+pub async fn update_formation(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<FormationForm>,
+) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "scaling").await?;
     let back = format!("/apps/{name}");
     let parsed = (|| -> Result<FormationChange, AppError> {
-        let quantity = form.quantity.trim().parse::<i32>().map_err(|_| AppError::validation("quantity", "the quantity must be a number"))?;
+        let quantity = form
+            .quantity
+            .trim()
+            .parse::<i32>()
+            .map_err(|_| AppError::validation("quantity", "the quantity must be a number"))?;
         let memory_mb = match form.memory.trim() {
             "" => None,
             m => Some(releases::parse_memory(m).map_err(|e| AppError::validation("memory", e))?),
@@ -55,8 +71,18 @@ pub async fn update_formation(State(state): State<AppState>, dash: DashUser, Pat
         Err(err) => return Ok(dash.redirect(&back, Err(err)).await),
     };
     let detail = format!("{}={} {} {}", form.process_type, form.quantity.trim(), form.memory.trim(), form.cpus.trim());
-    let result = releases::change_formation(&state, &app, &[(form.process_type.clone(), change)], &Output::discard()).await;
-    audit::record(&state, &dash.user, Some(app.team_id), Some(&app.name), "formation.update", detail.trim().to_string(), SOURCE).await?;
+    let result =
+        releases::change_formation(&state, &app, &[(form.process_type.clone(), change)], &Output::discard()).await;
+    audit::record(
+        &state,
+        &dash.user,
+        Some(app.team_id),
+        Some(&app.name),
+        "formation.update",
+        detail.trim().to_string(),
+        SOURCE,
+    )
+    .await?;
     let message = result.map(|f| {
         let now: Vec<String> = f.iter().map(|f| format!("{}={}", f.process_type, f.quantity)).collect();
         format!("Scaled: now running {}.", now.join(", "))
@@ -64,7 +90,12 @@ pub async fn update_formation(State(state): State<AppState>, dash: DashUser, Pat
     Ok(dash.redirect(&back, message).await)
 }
 
-pub async fn restart(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>, Form(form): Form<CsrfForm>) -> Result<Response, DashError> {
+pub async fn restart(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "restarting").await?;
     let result = releases::restart(&state, &app, &Output::discard()).await;
     audit::record(&state, &dash.user, Some(app.team_id), Some(&app.name), "ps.restart", "all".into(), SOURCE).await?;
@@ -77,7 +108,12 @@ pub struct RollbackForm {
     version: i32,
 }
 
-pub async fn rollback(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>, Form(form): Form<RollbackForm>) -> Result<Response, DashError> {
+pub async fn rollback(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<RollbackForm>,
+) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "rolling back").await?;
     let result = releases::rollback(&state, &app, &dash.user, Some(form.version), &Output::discard()).await;
     let detail = match &result {
@@ -96,7 +132,12 @@ pub struct ConfigForm {
     value: String,
 }
 
-pub async fn set_config(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>, Form(form): Form<ConfigForm>) -> Result<Response, DashError> {
+pub async fn set_config(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<ConfigForm>,
+) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "changing config").await?;
     let key = form.key.trim().to_string();
     let changes = BTreeMap::from([(key.clone(), Some(form.value))]);
@@ -109,17 +150,37 @@ pub struct UnsetForm {
     key: String,
 }
 
-pub async fn unset_config(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>, Form(form): Form<UnsetForm>) -> Result<Response, DashError> {
+pub async fn unset_config(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<UnsetForm>,
+) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "changing config").await?;
     let changes = BTreeMap::from([(form.key.clone(), None)]);
     change_config(&state, &dash, &app, changes, &format!("Removed {}", form.key)).await
 }
 
-async fn change_config(state: &AppState, dash: &DashUser, app: &db::apps::App, changes: BTreeMap<String, Option<String>>, what: &str) -> Result<Response, DashError> {
+async fn change_config(
+    state: &AppState,
+    dash: &DashUser,
+    app: &db::apps::App,
+    changes: BTreeMap<String, Option<String>>,
+    what: &str,
+) -> Result<Response, DashError> {
     let result = config::change(state, app, &dash.user, &changes, &Output::discard()).await;
     let keys: Vec<String> = changes.iter().map(|(k, v)| format!("{}{k}", if v.is_some() { "" } else { "-" })).collect();
     let outcome = if result.is_ok() { "" } else { " (failed, unchanged)" };
-    audit::record(state, &dash.user, Some(app.team_id), Some(&app.name), "config.update", format!("{}{outcome}", keys.join(" ")), SOURCE).await?;
+    audit::record(
+        state,
+        &dash.user,
+        Some(app.team_id),
+        Some(&app.name),
+        "config.update",
+        format!("{}{outcome}", keys.join(" ")),
+        SOURCE,
+    )
+    .await?;
     let message = result.map(|release| match release {
         Some(r) => format!("{what}: v{} is live.", r.version),
         None => format!("{what}; it applies to the first deploy."),
@@ -133,7 +194,12 @@ pub struct DomainForm {
     hostname: String,
 }
 
-pub async fn add_domain(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>, Form(form): Form<DomainForm>) -> Result<Response, DashError> {
+pub async fn add_domain(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<DomainForm>,
+) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "adding domains").await?;
     let back = format!("/apps/{name}/domains");
     let result = async {
@@ -142,14 +208,20 @@ pub async fn add_domain(State(state): State<AppState>, dash: DashUser, Path(name
         if let Ok(mut domains) = state.domains.write() {
             domains.insert(host.clone(), app.name.clone());
         }
-        audit::record(&state, &dash.user, Some(app.team_id), Some(&app.name), "domain.add", host.clone(), SOURCE).await?;
+        audit::record(&state, &dash.user, Some(app.team_id), Some(&app.name), "domain.add", host.clone(), SOURCE)
+            .await?;
         Ok::<_, AppError>(format!("Added {host}."))
     }
     .await;
     Ok(dash.redirect(&back, result).await)
 }
 
-pub async fn remove_domain(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>, Form(form): Form<DomainForm>) -> Result<Response, DashError> {
+pub async fn remove_domain(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<DomainForm>,
+) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "removing domains").await?;
     let host = form.hostname.trim().to_ascii_lowercase();
     let result = async {
@@ -159,7 +231,8 @@ pub async fn remove_domain(State(state): State<AppState>, dash: DashUser, Path(n
         if let Ok(mut domains) = state.domains.write() {
             domains.remove(&host);
         }
-        audit::record(&state, &dash.user, Some(app.team_id), Some(&app.name), "domain.remove", host.clone(), SOURCE).await?;
+        audit::record(&state, &dash.user, Some(app.team_id), Some(&app.name), "domain.remove", host.clone(), SOURCE)
+            .await?;
         Ok(format!("Removed {host}."))
     }
     .await;
@@ -172,7 +245,12 @@ pub struct DestroyForm {
     confirm: String,
 }
 
-pub async fn destroy(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>, Form(form): Form<DestroyForm>) -> Result<Response, DashError> {
+pub async fn destroy(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<DestroyForm>,
+) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Admin, "deleting apps").await?;
     if form.confirm.trim() != app.name {
         let err = AppError::validation("confirm", format!("type {} to confirm; nothing was destroyed", app.name));
@@ -191,7 +269,11 @@ pub struct CreateAppForm {
     team: Option<String>,
 }
 
-pub async fn create_app(State(state): State<AppState>, dash: DashUser, Form(form): Form<CreateAppForm>) -> Result<Response, DashError> {
+pub async fn create_app(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Form(form): Form<CreateAppForm>,
+) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
     let name = form.name.trim().to_string();
     let result = async {
@@ -200,14 +282,26 @@ pub async fn create_app(State(state): State<AppState>, dash: DashUser, Form(form
             Some(team) => team,
             None => crate::api::apps::default_team(&state, &dash.user).await?,
         };
-        let (team, _) = crate::auth::team_access(&state, &dash.user, &team_name, Role::Developer, "creating apps").await?;
+        let (team, _) =
+            crate::auth::team_access(&state, &dash.user, &team_name, Role::Developer, "creating apps").await?;
         db::apps::create(&state.db, team.id, &name, dash.user.id).await?;
-        audit::record(&state, &dash.user, Some(team.id), Some(&name), "app.create", format!("in team {}", team.name), SOURCE).await?;
+        audit::record(
+            &state,
+            &dash.user,
+            Some(team.id),
+            Some(&name),
+            "app.create",
+            format!("in team {}", team.name),
+            SOURCE,
+        )
+        .await?;
         Ok::<_, AppError>(())
     }
     .await;
     match result {
-        Ok(()) => Ok(dash.redirect(&format!("/apps/{name}"), Ok(format!("Created {name}. Push to it to deploy."))).await),
+        Ok(()) => {
+            Ok(dash.redirect(&format!("/apps/{name}"), Ok(format!("Created {name}. Push to it to deploy."))).await)
+        }
         Err(err) => Ok(dash.redirect("/", Err(err)).await),
     }
 }

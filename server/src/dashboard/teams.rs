@@ -34,7 +34,11 @@ pub struct NameForm {
     name: String,
 }
 
-pub async fn create_team(State(state): State<AppState>, dash: DashUser, Form(form): Form<NameForm>) -> Result<Response, DashError> {
+pub async fn create_team(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Form(form): Form<NameForm>,
+) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
     let name = form.name.trim().to_string();
     let result = async {
@@ -59,11 +63,25 @@ struct TeamPage {
     roles: Vec<&'static str>,
 }
 
-pub async fn show_team(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>) -> Result<Response, DashError> {
+pub async fn show_team(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+) -> Result<Response, DashError> {
     let (team, role) = team_access(&state, &dash.user, &name, Role::Viewer, "viewing teams").await?;
     let members = db::teams::members(&state.db, team.id).await?;
-    let roles = if role == Role::Owner { vec!["viewer", "developer", "admin", "owner"] } else { vec!["viewer", "developer", "admin"] };
-    render(&TeamPage { layout: dash.layout(format!("Team {}", team.name)).await, team: team.name, members, can_manage: role >= Role::Admin, roles })
+    let roles = if role == Role::Owner {
+        vec!["viewer", "developer", "admin", "owner"]
+    } else {
+        vec!["viewer", "developer", "admin"]
+    };
+    render(&TeamPage {
+        layout: dash.layout(format!("Team {}", team.name)).await,
+        team: team.name,
+        members,
+        can_manage: role >= Role::Admin,
+        roles,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,25 +91,44 @@ pub struct MemberForm {
     role: Option<Role>,
 }
 
-pub async fn add_member(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>, Form(form): Form<MemberForm>) -> Result<Response, DashError> {
+pub async fn add_member(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<MemberForm>,
+) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
     let (team, my_role) = team_access(&state, &dash.user, &name, Role::Admin, "adding members").await?;
     let result = async {
         let role = form.role.unwrap_or(Role::Developer);
         only_owners_touch_owners(my_role, role)?;
         let email = crate::api::users::normalize_email(&form.email)?;
-        let member = db::users::find_by_email(&state.db, &email)
-            .await?
-            .ok_or_else(|| AppError::validation("email", format!("no user with email {email}; a server admin creates accounts")))?;
+        let member = db::users::find_by_email(&state.db, &email).await?.ok_or_else(|| {
+            AppError::validation("email", format!("no user with email {email}; a server admin creates accounts"))
+        })?;
         db::teams::add_member(&state.db, team.id, member.id, role).await?;
-        audit::record(&state, &dash.user, Some(team.id), None, "team.member.add", format!("{email} as {}", role.as_str()), SOURCE).await?;
+        audit::record(
+            &state,
+            &dash.user,
+            Some(team.id),
+            None,
+            "team.member.add",
+            format!("{email} as {}", role.as_str()),
+            SOURCE,
+        )
+        .await?;
         Ok(format!("Added {email} as {}.", role.as_str()))
     }
     .await;
     Ok(dash.redirect(&format!("/teams/{name}"), result).await)
 }
 
-pub async fn change_member(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>, Form(form): Form<MemberForm>) -> Result<Response, DashError> {
+pub async fn change_member(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<MemberForm>,
+) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
     let (team, my_role) = team_access(&state, &dash.user, &name, Role::Admin, "changing roles").await?;
     let result = async {
@@ -102,14 +139,28 @@ pub async fn change_member(State(state): State<AppState>, dash: DashUser, Path(n
             keep_one_owner(&state, team.id).await?;
         }
         db::teams::set_role(&state.db, team.id, member_id, role).await?;
-        audit::record(&state, &dash.user, Some(team.id), None, "team.member.role", format!("{} to {}", form.email, role.as_str()), SOURCE).await?;
+        audit::record(
+            &state,
+            &dash.user,
+            Some(team.id),
+            None,
+            "team.member.role",
+            format!("{} to {}", form.email, role.as_str()),
+            SOURCE,
+        )
+        .await?;
         Ok(format!("{} is now {}.", form.email, role.as_str()))
     }
     .await;
     Ok(dash.redirect(&format!("/teams/{name}"), result).await)
 }
 
-pub async fn remove_member(State(state): State<AppState>, dash: DashUser, Path(name): Path<String>, Form(form): Form<MemberForm>) -> Result<Response, DashError> {
+pub async fn remove_member(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<MemberForm>,
+) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
     let (team, my_role) = team_access(&state, &dash.user, &name, Role::Admin, "removing members").await?;
     let result = async {
@@ -119,7 +170,8 @@ pub async fn remove_member(State(state): State<AppState>, dash: DashUser, Path(n
             keep_one_owner(&state, team.id).await?;
         }
         db::teams::remove_member(&state.db, team.id, member_id).await?;
-        audit::record(&state, &dash.user, Some(team.id), None, "team.member.remove", form.email.clone(), SOURCE).await?;
+        audit::record(&state, &dash.user, Some(team.id), None, "team.member.remove", form.email.clone(), SOURCE)
+            .await?;
         Ok(format!("Removed {}.", form.email))
     }
     .await;
@@ -141,11 +193,17 @@ pub async fn list_tokens(State(state): State<AppState>, dash: DashUser) -> Resul
     render(&TokensPage { layout: dash.layout("API tokens").await, tokens, created })
 }
 
-pub async fn create_token(State(state): State<AppState>, dash: DashUser, Form(form): Form<NameForm>) -> Result<Response, DashError> {
+pub async fn create_token(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Form(form): Form<NameForm>,
+) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
     let name = form.name.trim();
     if name.is_empty() || name.len() > 100 {
-        return Ok(dash.redirect("/tokens", Err(AppError::validation("name", "token name must be 1 to 100 characters"))).await);
+        return Ok(dash
+            .redirect("/tokens", Err(AppError::validation("name", "token name must be 1 to 100 characters")))
+            .await);
     }
     let secret = token::generate();
     let row = db::tokens::create(&state.db, dash.user.id, name, &token::hash(&secret)).await?;
@@ -161,7 +219,11 @@ pub struct RevokeForm {
     id: i64,
 }
 
-pub async fn revoke_token(State(state): State<AppState>, dash: DashUser, Form(form): Form<RevokeForm>) -> Result<Response, DashError> {
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Form(form): Form<RevokeForm>,
+) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
     let result = if db::tokens::revoke(&state.db, dash.user.id, form.id).await? {
         audit::record(&state, &dash.user, None, None, "token.revoke", form.id.to_string(), SOURCE).await?;
@@ -171,4 +233,3 @@ pub async fn revoke_token(State(state): State<AppState>, dash: DashUser, Form(fo
     };
     Ok(dash.redirect("/tokens", result).await)
 }
-

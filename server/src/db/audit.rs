@@ -45,7 +45,12 @@ pub async fn record(pool: &PgPool, event: NewEvent<'_>) -> sqlx::Result<()> {
 }
 
 /// Newest first. `teams`: only events of these teams (None: all, for server admins).
-pub async fn list(pool: &PgPool, teams: Option<&[i64]>, app: Option<&str>, limit: i64) -> sqlx::Result<Vec<AuditEvent>> {
+pub async fn list(
+    pool: &PgPool,
+    teams: Option<&[i64]>,
+    app: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<AuditEvent>> {
     sqlx::query_as(
         "SELECT id, at, actor, app, action, detail, source FROM audit_events
          WHERE ($1::bigint[] IS NULL OR team_id = ANY($1)) AND ($2::text IS NULL OR app = $2)

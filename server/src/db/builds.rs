@@ -11,15 +11,13 @@ pub async fn create(pool: &PgPool, app_id: i64, commit: &str, user_id: Option<i6
 
 /// Record the outcome and the whole build log.
 pub async fn finish(pool: &PgPool, id: i64, succeeded: bool, image: Option<&str>, log: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE builds SET status = $2::build_status, image = $3, log = $4, finished_at = now() WHERE id = $1",
-    )
-    .bind(id)
-    .bind(if succeeded { "succeeded" } else { "failed" })
-    .bind(image)
-    .bind(log)
-    .execute(pool)
-    .await?;
+    sqlx::query("UPDATE builds SET status = $2::build_status, image = $3, log = $4, finished_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(if succeeded { "succeeded" } else { "failed" })
+        .bind(image)
+        .bind(log)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

@@ -8,7 +8,10 @@ pub type Sealed = BTreeMap<String, Vec<u8>>;
 
 pub async fn get(pool: &PgPool, app_id: i64) -> sqlx::Result<Sealed> {
     let rows: Vec<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT key, value FROM config_vars WHERE app_id = $1 ORDER BY key").bind(app_id).fetch_all(pool).await?;
+        sqlx::query_as("SELECT key, value FROM config_vars WHERE app_id = $1 ORDER BY key")
+            .bind(app_id)
+            .fetch_all(pool)
+            .await?;
     Ok(rows.into_iter().collect())
 }
 

@@ -64,8 +64,15 @@ pub async fn go_live(pool: &PgPool, id: i64, release_id: i64, app_id: i64) -> sq
         .bind(release_id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE apps SET current_release_id = $2 WHERE id = $1").bind(app_id).bind(release_id).execute(&mut *tx).await?;
-    sqlx::query("UPDATE deployments SET phase = 'draining', updated_at = now() WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE apps SET current_release_id = $2 WHERE id = $1")
+        .bind(app_id)
+        .bind(release_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE deployments SET phase = 'draining', updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await
 }
 

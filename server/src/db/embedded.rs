@@ -122,10 +122,7 @@ impl EmbeddedPostgres {
     }
 
     fn options(&self, database: &str) -> PgConnectOptions {
-        PgConnectOptions::new()
-            .socket(self.socket_dir())
-            .username(DB_USER)
-            .database(database)
+        PgConnectOptions::new().socket(self.socket_dir()).username(DB_USER).database(database)
     }
 
     async fn ensure_database(&self) -> anyhow::Result<()> {
@@ -230,9 +227,7 @@ fn find_bin_dir() -> Option<PathBuf> {
         })
         .collect();
     versions.sort_by_key(|v| std::cmp::Reverse(v.0));
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let path_dirs = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
     versions
         .into_iter()
         .map(|(_, dir)| dir)

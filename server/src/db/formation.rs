@@ -37,7 +37,14 @@ pub async fn ensure_defaults(pool: &PgPool, app_id: i64, process_types: &[String
 }
 
 /// Change what is given; leave the rest.
-pub async fn update(pool: &PgPool, app_id: i64, process_type: &str, quantity: Option<i32>, memory_mb: Option<i32>, cpus: Option<f64>) -> sqlx::Result<()> {
+pub async fn update(
+    pool: &PgPool,
+    app_id: i64,
+    process_type: &str,
+    quantity: Option<i32>,
+    memory_mb: Option<i32>,
+    cpus: Option<f64>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE formation SET quantity = COALESCE($3, quantity), memory_mb = COALESCE($4, memory_mb),
          cpus = COALESCE($5, cpus), updated_at = now() WHERE app_id = $1 AND process_type = $2",
@@ -56,20 +63,28 @@ pub async fn update(pool: &PgPool, app_id: i64, process_type: &str, quantity: Op
 pub async fn restore(pool: &PgPool, app_id: i64, rows: &[Formation]) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
     for f in rows {
-        sqlx::query("UPDATE formation SET quantity = $3, memory_mb = $4, cpus = $5 WHERE app_id = $1 AND process_type = $2")
-            .bind(app_id)
-            .bind(&f.process_type)
-            .bind(f.quantity)
-            .bind(f.memory_mb)
-            .bind(f.cpus)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE formation SET quantity = $3, memory_mb = $4, cpus = $5 WHERE app_id = $1 AND process_type = $2",
+        )
+        .bind(app_id)
+        .bind(&f.process_type)
+        .bind(f.quantity)
+        .bind(f.memory_mb)
+        .bind(f.cpus)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await
 }
 
 /// Set a process type's formation unless it has one (app.json defaults).
-pub async fn insert_default(pool: &PgPool, app_id: i64, process_type: &str, quantity: i32, memory_mb: Option<i32>) -> sqlx::Result<()> {
+pub async fn insert_default(
+    pool: &PgPool,
+    app_id: i64,
+    process_type: &str,
+    quantity: i32,
+    memory_mb: Option<i32>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO formation (app_id, process_type, quantity, memory_mb) VALUES ($1, $2, $3, $4)
          ON CONFLICT (app_id, process_type) DO NOTHING",

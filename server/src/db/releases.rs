@@ -36,7 +36,8 @@ pub struct Release {
     pub author: Option<String>,
 }
 
-const COLUMNS: &str = "id, app_id, version, build_id, image, commit_sha, description, config, process_types, healthcheck,
+const COLUMNS: &str =
+    "id, app_id, version, build_id, image, commit_sha, description, config, process_types, healthcheck,
                        status::text AS status, created_at,
                        (SELECT email FROM users WHERE users.id = releases.created_by) AS author";
 

@@ -28,12 +28,11 @@ pub async fn create(pool: &PgPool, user_id: i64, name: &str, token_hash: &str) -
 
 /// The owner of a live (not revoked) token, and the token's id.
 pub async fn find_user(pool: &PgPool, token_hash: &str) -> sqlx::Result<Option<(User, i64)>> {
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT user_id, id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-    )
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await?;
+    let row: Option<(i64, i64)> =
+        sqlx::query_as("SELECT user_id, id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?;
     let Some((user_id, token_id)) = row else { return Ok(None) };
     let user: Option<User> =
         sqlx::query_as("SELECT * FROM users WHERE id = $1").bind(user_id).fetch_optional(pool).await?;
@@ -64,12 +63,11 @@ pub async fn list(pool: &PgPool, user_id: i64) -> sqlx::Result<Vec<ApiToken>> {
 
 /// Revoke one of the user's tokens; false when there was no such live token.
 pub async fn revoke(pool: &PgPool, user_id: i64, token_id: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(token_id)
-    .bind(user_id)
-    .execute(pool)
-    .await?;
+    let done =
+        sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
+            .bind(token_id)
+            .bind(user_id)
+            .execute(pool)
+            .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -13,15 +13,13 @@ pub struct User {
 }
 
 pub async fn create(pool: &PgPool, email: &str, password_hash: &str, is_admin: bool) -> AppResult<User> {
-    sqlx::query_as(
-        "INSERT INTO users (email, password_hash, is_admin) VALUES ($1, $2, $3) RETURNING *",
-    )
-    .bind(email)
-    .bind(password_hash)
-    .bind(is_admin)
-    .fetch_one(pool)
-    .await
-    .map_err(|e| conflict_on_unique(e, format!("a user with email {email} already exists")))
+    sqlx::query_as("INSERT INTO users (email, password_hash, is_admin) VALUES ($1, $2, $3) RETURNING *")
+        .bind(email)
+        .bind(password_hash)
+        .bind(is_admin)
+        .fetch_one(pool)
+        .await
+        .map_err(|e| conflict_on_unique(e, format!("a user with email {email} already exists")))
 }
 
 pub async fn find_by_email(pool: &PgPool, email: &str) -> sqlx::Result<Option<User>> {

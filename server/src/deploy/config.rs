@@ -47,7 +47,10 @@ pub fn validate_key(key: &str) -> AppResult<()> {
         && key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(AppError::validation("key", format!("invalid config var name {key:?}: letters, digits and _, not starting with a digit")));
+        return Err(AppError::validation(
+            "key",
+            format!("invalid config var name {key:?}: letters, digits and _, not starting with a digit"),
+        ));
     }
     if RESERVED.contains(&key) || key.starts_with("PAAS_") {
         return Err(AppError::validation("key", format!("{key} is set by paas itself")));
@@ -58,14 +61,23 @@ pub fn validate_key(key: &str) -> AppResult<()> {
 /// Apply `changes` (key -> Some(value) to set, None to unset). Returns the new
 /// release, or None when the app has no release yet (the config then applies
 /// to the first deploy).
-pub async fn change(state: &AppState, app: &App, user: &User, changes: &BTreeMap<String, Option<String>>, out: &Output) -> AppResult<Option<Release>> {
+pub async fn change(
+    state: &AppState,
+    app: &App,
+    user: &User,
+    changes: &BTreeMap<String, Option<String>>,
+    out: &Output,
+) -> AppResult<Option<Release>> {
     if changes.is_empty() {
         return Err(AppError::validation("config", "no config vars given"));
     }
     for (key, value) in changes {
         validate_key(key)?;
         if value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_BYTES) {
-            return Err(AppError::validation("value", format!("the value of {key} is larger than {MAX_VALUE_BYTES} bytes")));
+            return Err(AppError::validation(
+                "value",
+                format!("the value of {key} is larger than {MAX_VALUE_BYTES} bytes"),
+            ));
         }
     }
     let _lock = AppLock::acquire(&state.db, app, out).await?;

@@ -120,7 +120,13 @@ async fn release_version(state: &AppState, app_id: i64) -> Option<i32> {
 
 #[tracing::instrument(skip_all, fields(app = %push.app.name, commit = %update.new))]
 /// Build and roll out one pushed commit; the caller holds the app's lock.
-async fn deploy_push(state: &AppState, push: &PushContext, update: &RefUpdate, quarantine: Option<&Path>, out: &Output) -> anyhow::Result<()> {
+async fn deploy_push(
+    state: &AppState,
+    push: &PushContext,
+    update: &RefUpdate,
+    quarantine: Option<&Path>,
+    out: &Output,
+) -> anyhow::Result<()> {
     let app = &push.app;
 
     // A push that waited must still apply to the branch as it is now.
@@ -131,7 +137,10 @@ async fn deploy_push(state: &AppState, push: &PushContext, update: &RefUpdate, q
     };
     let expected = (update.old != ZERO_SHA).then(|| update.old.clone());
     if head != expected {
-        anyhow::bail!("{} moved while this push waited (someone else pushed); fetch, merge and push again", update.refname);
+        anyhow::bail!(
+            "{} moved while this push waited (someone else pushed); fetch, merge and push again",
+            update.refname
+        );
     }
 
     let source = {
@@ -175,7 +184,14 @@ async fn deploy_push(state: &AppState, push: &PushContext, update: &RefUpdate, q
     .await?;
     out.step(format!("Releasing v{} (image {})", release.version, built.image));
     for (process_type, defaults) in &app_json.formation {
-        db::formation::insert_default(&state.db, app.id, process_type, defaults.quantity.unwrap_or(0), defaults.memory_mb()?).await?;
+        db::formation::insert_default(
+            &state.db,
+            app.id,
+            process_type,
+            defaults.quantity.unwrap_or(0),
+            defaults.memory_mb()?,
+        )
+        .await?;
     }
     if let Err(err) = release_phase::run(state, app, &release, out).await {
         db::releases::mark_failed(&state.db, release.id).await?;

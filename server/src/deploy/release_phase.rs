@@ -18,7 +18,8 @@ pub async fn run(state: &AppState, app: &App, release: &Release, out: &Output) -
     let Some(Some(command)) = release.process_types.0.get("release") else { return Ok(()) };
     out.step(format!("Running release command: {command}"));
     let mut spec = container_spec(state, app, release, 0, "release", 1, None, None)?;
-    spec.name = format!("paas-{}-v{}-release-{}", app.name, release.version, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    spec.name =
+        format!("paas-{}-v{}-release-{}", app.name, release.version, &uuid::Uuid::new_v4().simple().to_string()[..8]);
     spec.one_off = true;
     let container = state.runtime.start(spec).await?;
 

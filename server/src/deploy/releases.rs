@@ -13,7 +13,13 @@ pub const MAX_QUANTITY: i32 = 50;
 
 /// Roll back to `target` (default: the newest succeeded release before the
 /// current one) as a new release with its image and config.
-pub async fn rollback(state: &AppState, app: &App, user: &User, target: Option<i32>, out: &Output) -> AppResult<Release> {
+pub async fn rollback(
+    state: &AppState,
+    app: &App,
+    user: &User,
+    target: Option<i32>,
+    out: &Output,
+) -> AppResult<Release> {
     let _lock = AppLock::acquire(&state.db, app, out).await?;
     let current = db::releases::current(&state.db, app.id)
         .await?
@@ -30,13 +36,19 @@ pub async fn rollback(state: &AppState, app: &App, user: &User, target: Option<i
             .ok_or_else(|| AppError::validation("release", "there is no earlier release that ran successfully"))?,
     };
     if target.status != "succeeded" {
-        return Err(AppError::validation("release", format!("v{} {}; roll back to a release that ran", target.version, target.status)));
+        return Err(AppError::validation(
+            "release",
+            format!("v{} {}; roll back to a release that ran", target.version, target.status),
+        ));
     }
     if target.id == current.id {
         return Err(AppError::validation("release", format!("v{} is already the current release", target.version)));
     }
     if !state.runtime.image_exists(&target.image).await? {
-        return Err(AppError::validation("release", format!("the image of v{} ({}) is gone; it cannot be rolled back to", target.version, target.image)));
+        return Err(AppError::validation(
+            "release",
+            format!("the image of v{} ({}) is gone; it cannot be rolled back to", target.version, target.image),
+        ));
     }
     let old_config = db::config_vars::get(&state.db, app.id).await?;
     db::config_vars::replace(&state.db, app.id, &config::unsnapshot(&target.config.0)?).await?;
@@ -91,7 +103,10 @@ pub async fn change_formation(
         }
         if !current.process_types.0.contains_key(process) {
             let known: Vec<&str> = current.process_types.0.keys().map(String::as_str).collect();
-            return Err(AppError::validation("type", format!("no process type {process:?} in v{} (it has {})", current.version, known.join(", "))));
+            return Err(AppError::validation(
+                "type",
+                format!("no process type {process:?} in v{} (it has {})", current.version, known.join(", ")),
+            ));
         }
         if change.quantity.is_some_and(|q| !(0..=MAX_QUANTITY).contains(&q)) {
             return Err(AppError::validation("quantity", format!("quantity must be 0 to {MAX_QUANTITY}")));
@@ -134,7 +149,13 @@ pub fn parse_memory(text: &str) -> Result<i32, String> {
         Some(n) => (n, 1024),
         None => (t.strip_suffix("mb").or_else(|| t.strip_suffix('m')).unwrap_or(&t), 1),
     };
-    number.trim().parse::<i32>().ok().and_then(|n| n.checked_mul(factor)).filter(|n| *n > 0).ok_or_else(|| format!("cannot read {text:?} as memory (e.g. 512m, 1g)"))
+    number
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("cannot read {text:?} as memory (e.g. 512m, 1g)"))
 }
 
 #[cfg(test)]

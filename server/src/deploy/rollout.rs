@@ -73,12 +73,19 @@ async fn run(state: &AppState, app: &App, release: &Release, deployment: i64, ou
 
     // starting
     let mut started: Vec<(String, i32, Container)> = Vec::new();
-    let runs = |f: &&db::formation::Formation| f.quantity > 0 && f.process_type != "release" && release.process_types.0.contains_key(&f.process_type);
+    let runs = |f: &&db::formation::Formation| {
+        f.quantity > 0 && f.process_type != "release" && release.process_types.0.contains_key(&f.process_type)
+    };
     for f in formation.iter().filter(runs) {
         for index in 1..=f.quantity {
             let spec = container_spec(state, app, release, deployment, &f.process_type, index, f.memory_mb, f.cpus)?;
             let container = state.runtime.start(spec).await?;
-            crate::logs::follow(state.clone(), app.name.clone(), format!("{}.{index}", f.process_type), container.id.clone());
+            crate::logs::follow(
+                state.clone(),
+                app.name.clone(),
+                format!("{}.{index}", f.process_type),
+                container.id.clone(),
+            );
             started.push((f.process_type.clone(), index, container));
         }
     }
@@ -92,7 +99,9 @@ async fn run(state: &AppState, app: &App, release: &Release, deployment: i64, ou
     for (process, index, container) in &started {
         let began = Instant::now();
         let result = if process == "web" {
-            check_web(state, container, &path, attempts, timeout).await.map(|checks| format!("healthy ({checks} checks, {:.1} s)", began.elapsed().as_secs_f64()))
+            check_web(state, container, &path, attempts, timeout)
+                .await
+                .map(|checks| format!("healthy ({checks} checks, {:.1} s)", began.elapsed().as_secs_f64()))
         } else {
             check_settled(state, container).await.map(|()| "up".to_string())
         };
@@ -120,7 +129,9 @@ async fn run(state: &AppState, app: &App, release: &Release, deployment: i64, ou
     let backends: Vec<_> = started
         .iter()
         .filter(|(p, _, _)| p == "web")
-        .filter_map(|(_, _, c)| c.host_port.map(|port| Backend::new(SocketAddr::from(([127, 0, 0, 1], port)), c.id.clone())))
+        .filter_map(|(_, _, c)| {
+            c.host_port.map(|port| Backend::new(SocketAddr::from(([127, 0, 0, 1], port)), c.id.clone()))
+        })
         .collect();
     out.step(format!("Switching traffic to v{}", release.version));
     let old_route = if backends.is_empty() {
@@ -180,7 +191,13 @@ pub fn container_spec(
     if process == "web" {
         env.push(("PORT".into(), CONTAINER_PORT.to_string()));
     }
-    let command = release.process_types.0.get(process).cloned().flatten().map(|cmd| vec!["/bin/sh".to_string(), "-c".to_string(), cmd]);
+    let command = release
+        .process_types
+        .0
+        .get(process)
+        .cloned()
+        .flatten()
+        .map(|cmd| vec!["/bin/sh".to_string(), "-c".to_string(), cmd]);
     Ok(ContainerSpec {
         name: format!("paas-{}-{}-{process}-{index}-d{deployment}", app.name, release_label(release)),
         image: release.image.clone(),
@@ -202,12 +219,21 @@ pub fn container_spec(
 
 /// Poll the web process over HTTP until enough consecutive non-5xx answers;
 /// returns the number of checks made.
-async fn check_web(state: &AppState, container: &Container, path: &str, needed: u32, timeout: Duration) -> anyhow::Result<u32> {
+async fn check_web(
+    state: &AppState,
+    container: &Container,
+    path: &str,
+    needed: u32,
+    timeout: Duration,
+) -> anyhow::Result<u32> {
     let port = match container.host_port {
         Some(port) => port,
         // The process may have died before the engine reported its port.
         None => match state.runtime.inspect(&container.id).await? {
-            Some(c) if !c.running => bail!("the process exited (code {}) before passing its health check on GET {path}", c.exit_code.unwrap_or(-1)),
+            Some(c) if !c.running => bail!(
+                "the process exited (code {}) before passing its health check on GET {path}",
+                c.exit_code.unwrap_or(-1)
+            ),
             Some(Container { host_port: Some(port), .. }) => port,
             _ => bail!("the container has no published port"),
         },
@@ -242,11 +268,17 @@ async fn check_web(state: &AppState, container: &Container, path: &str, needed: 
             }
             Err(err) => {
                 streak = 0;
-                last = format!("GET {path} on $PORT failed: {}", if err.is_connect() { "connection refused".to_string() } else { err.to_string() });
+                last = format!(
+                    "GET {path} on $PORT failed: {}",
+                    if err.is_connect() { "connection refused".to_string() } else { err.to_string() }
+                );
             }
         }
         if Instant::now() >= deadline {
-            bail!("health check failed: no {needed} consecutive non-5xx answers within {} s (last: {last})", timeout.as_secs());
+            bail!(
+                "health check failed: no {needed} consecutive non-5xx answers within {} s (last: {last})",
+                timeout.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(if streak > 0 { 100 } else { 250 })).await;
     }
@@ -256,7 +288,9 @@ async fn check_settled(state: &AppState, container: &Container) -> anyhow::Resul
     tokio::time::sleep(SETTLE).await;
     match state.runtime.inspect(&container.id).await? {
         Some(c) if c.running => Ok(()),
-        Some(c) => bail!("the process exited (code {}) within {} s of starting", c.exit_code.unwrap_or(-1), SETTLE.as_secs()),
+        Some(c) => {
+            bail!("the process exited (code {}) within {} s of starting", c.exit_code.unwrap_or(-1), SETTLE.as_secs())
+        }
         None => bail!("the container disappeared"),
     }
 }

@@ -17,7 +17,13 @@ use tokio_util::io::{ReaderStream, StreamReader};
 use crate::db::users::User;
 use crate::state::AppState;
 
-pub async fn run(state: &AppState, parts: &Parts, body: Body, user: &User, push_token: Option<&str>) -> anyhow::Result<Response> {
+pub async fn run(
+    state: &AppState,
+    parts: &Parts,
+    body: Body,
+    user: &User,
+    push_token: Option<&str>,
+) -> anyhow::Result<Response> {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let mut cmd = Command::new("git");
     cmd.arg("http-backend")

@@ -46,7 +46,8 @@ pub async fn pre_receive(State(state): State<AppState>, Json(request): Json<Hook
     tokio::spawn(async move {
         let output = Output::new(tx.clone());
         let quarantine = request.quarantine.map(std::path::PathBuf::from);
-        let (accepted, lock) = crate::deploy::handle_push(&state, &context, &request.updates, quarantine.as_deref(), &output).await;
+        let (accepted, lock) =
+            crate::deploy::handle_push(&state, &context, &request.updates, quarantine.as_deref(), &output).await;
         // Hold the app's lock until this push's git request ends (ref updated).
         if let Ok(mut pushes) = state.pushes.lock() {
             if let Some(push) = pushes.get_mut(&request.token) {

@@ -75,7 +75,9 @@ async fn serve(state: AppState, repo: String, needed: Role, request: Request) ->
         return (StatusCode::NOT_FOUND, "repositories are at /git/APP.git\n").into_response();
     };
     let (mut parts, body) = request.into_parts();
-    let user = match <CurrentUser as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await {
+    let user = match <CurrentUser as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state)
+        .await
+    {
         Ok(CurrentUser(user)) => user,
         Err(err) => return git_error(err),
     };
@@ -91,7 +93,10 @@ async fn serve(state: AppState, repo: String, needed: Role, request: Request) ->
     let token = push.then(|| {
         let token = crate::auth::token::generate();
         if let Ok(mut pushes) = state.pushes.lock() {
-            pushes.insert(token.clone(), Push { context: PushContext { app: app.clone(), user: user.clone() }, lock: None });
+            pushes.insert(
+                token.clone(),
+                Push { context: PushContext { app: app.clone(), user: user.clone() }, lock: None },
+            );
         }
         token
     });
@@ -116,9 +121,7 @@ fn git_error(err: AppError) -> Response {
     }
     let mut response = (status, format!("{}\n", err.public_message())).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"paas\""));
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"paas\""));
     }
     response
 }

@@ -56,7 +56,9 @@ impl LogHub {
     pub fn push(&self, app: &str, source: &str, text: &str) {
         let line = LogLine { at: Utc::now(), source: source.to_string(), text: text.trim_end().to_string() };
         let Ok(mut apps) = self.apps.lock() else { return };
-        let log = apps.entry(app.to_string()).or_insert_with(|| AppLog { lines: VecDeque::new(), live: broadcast::channel(1024).0 });
+        let log = apps
+            .entry(app.to_string())
+            .or_insert_with(|| AppLog { lines: VecDeque::new(), live: broadcast::channel(1024).0 });
         if log.lines.len() >= KEEP_LINES {
             log.lines.pop_front();
         }

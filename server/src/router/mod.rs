@@ -17,7 +17,8 @@ pub fn app(state: AppState) -> Router {
 
 /// The app a `Host` header names, if it is `APP.BASE_DOMAIN[:port]`.
 pub fn app_for_host(host: &str, base_domain: &str) -> Option<String> {
-    let host = host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host, |(h, _)| h);
+    let host =
+        host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host, |(h, _)| h);
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let app = host.strip_suffix(base_domain)?.strip_suffix('.')?;
     (!app.is_empty() && !app.contains('.')).then(|| app.to_string())

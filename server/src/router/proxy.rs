@@ -18,7 +18,11 @@ use crate::state::AppState;
 const HOP_BY_HOP: &[&str] =
     &["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding"];
 
-pub async fn forward(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
+pub async fn forward(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
     let host = request
         .headers()
         .get(header::HOST)
@@ -64,7 +68,8 @@ async fn proxy(state: &AppState, app: &str, host: &str, peer: SocketAddr, mut re
             Ok(uri) => uri,
             Err(_) => return plain(StatusCode::BAD_REQUEST, "Bad request target.\n".into()),
         };
-        let mut outgoing = axum::http::Request::builder().method(parts.method.clone()).uri(uri).version(axum::http::Version::HTTP_11);
+        let mut outgoing =
+            axum::http::Request::builder().method(parts.method.clone()).uri(uri).version(axum::http::Version::HTTP_11);
         if let Some(headers) = outgoing.headers_mut() {
             *headers = parts.headers.clone();
         }
@@ -84,7 +89,11 @@ async fn proxy(state: &AppState, app: &str, host: &str, peer: SocketAddr, mut re
                         tokio::spawn(async move {
                             let _guard = guard;
                             if let (Ok(client), Ok(backend)) = (client_upgrade.await, backend_upgrade.await) {
-                                let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(backend)).await;
+                                let _ = tokio::io::copy_bidirectional(
+                                    &mut TokioIo::new(client),
+                                    &mut TokioIo::new(backend),
+                                )
+                                .await;
                             }
                         });
                         let (parts, _) = response.into_parts();
@@ -142,10 +151,8 @@ fn prepare_headers(headers: &mut HeaderMap, peer: SocketAddr, host: &str, upgrad
 
 fn body_is_empty(headers: &HeaderMap, body: &Body) -> bool {
     use http_body::Body as _;
-    let declared_empty = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| v.trim() == "0");
+    let declared_empty =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_none_or(|v| v.trim() == "0");
     declared_empty && !headers.contains_key(header::TRANSFER_ENCODING) && body.size_hint().exact() == Some(0)
 }
 

@@ -29,9 +29,10 @@ impl DockerScheduler {
     /// an API version both sides speak.
     pub async fn connect(instance: String) -> anyhow::Result<Self> {
         let docker = Docker::connect_with_defaults().context("connecting to the Docker engine")?;
-        let docker = docker.negotiate_version().await.context(
-            "the Docker engine does not answer (is it installed and running? `scripts/serve` starts it)",
-        )?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .context("the Docker engine does not answer (is it installed and running? `scripts/serve` starts it)")?;
         Ok(Self { docker, instance })
     }
 }
@@ -56,8 +57,13 @@ impl Scheduler for DockerScheduler {
     ) -> anyhow::Result<()> {
         let mut labels = labels;
         labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
-        let options =
-            BuildImageOptionsBuilder::new().t(tag).rm(true).forcerm(true).labels(&labels).buildargs(&build_args).build();
+        let options = BuildImageOptionsBuilder::new()
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .labels(&labels)
+            .buildargs(&build_args)
+            .build();
         let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context)));
         let mut partial = String::new();
         while let Some(item) = stream.next().await {
@@ -100,7 +106,11 @@ impl Scheduler for DockerScheduler {
             ..Default::default()
         };
         let options = CreateContainerOptionsBuilder::new().name(&task.name).build();
-        let created = self.docker.create_container(Some(options), body).await.with_context(|| format!("creating {}", task.name))?;
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .with_context(|| format!("creating {}", task.name))?;
         for (path, tar) in task.uploads {
             let options = bollard::query_parameters::UploadToContainerOptionsBuilder::new().path(&path).build();
             self.docker
@@ -134,7 +144,8 @@ impl Scheduler for DockerScheduler {
         let (repo, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
         let mut labels = config.labels.clone();
         labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
-        let options = bollard::query_parameters::CommitContainerOptionsBuilder::new().container(id).repo(repo).tag(tag).build();
+        let options =
+            bollard::query_parameters::CommitContainerOptionsBuilder::new().container(id).repo(repo).tag(tag).build();
         let container_config = bollard::models::ContainerConfig {
             cmd: config.cmd,
             env: Some(config.env),
@@ -176,7 +187,11 @@ impl Scheduler for DockerScheduler {
             memory: spec.memory_mb.map(|mb| i64::from(mb) * 1024 * 1024),
             nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
             restart_policy: Some(RestartPolicy {
-                name: Some(if spec.one_off { RestartPolicyNameEnum::NO } else { RestartPolicyNameEnum::UNLESS_STOPPED }),
+                name: Some(if spec.one_off {
+                    RestartPolicyNameEnum::NO
+                } else {
+                    RestartPolicyNameEnum::UNLESS_STOPPED
+                }),
                 maximum_retry_count: None,
             }),
             init: Some(true),
@@ -207,11 +222,12 @@ impl Scheduler for DockerScheduler {
     }
 
     async fn inspect(&self, id: &str) -> anyhow::Result<Option<Container>> {
-        let info = match self.docker.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await {
-            Ok(info) => info,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
+        let info =
+            match self.docker.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await {
+                Ok(info) => info,
+                Err(e) if not_found(&e) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
         let state = info.state.unwrap_or_default();
         let host_port = info
             .network_settings
@@ -283,8 +299,7 @@ impl Scheduler for DockerScheduler {
         let id = id.to_string();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
         tokio::spawn(async move {
-            let options =
-                LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).since(since as i32).build();
+            let options = LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).since(since as i32).build();
             let mut stream = docker.logs(&id, Some(options));
             let mut partial = String::new();
             while let Some(Ok(chunk)) = stream.next().await {
