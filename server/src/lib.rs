@@ -14,6 +14,7 @@ pub mod error;
 pub mod git;
 pub mod logs;
 pub mod names;
+pub mod percent;
 pub mod reconcile;
 pub mod router;
 pub mod runtime;

@@ -4,7 +4,6 @@
 //! containers of no live deployment are removed; the routing table is rebuilt
 //! from the live deployments' running web containers.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::db;
@@ -39,26 +38,21 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
             live.insert(name.clone(), d.id.to_string());
         }
     }
+    // One look at the engine: stray containers go, the rest are grouped by app.
+    let mut kept: std::collections::HashMap<String, Vec<runtime::Container>> = std::collections::HashMap::new();
     for container in state.runtime.list(&[]).await? {
-        let Some(app) = container.label(runtime::LABEL_APP) else { continue };
-        if live.get(app).map(String::as_str) != container.label(runtime::LABEL_DEPLOYMENT) {
+        let Some(app) = container.label(runtime::LABEL_APP).map(str::to_string) else { continue };
+        if live.get(&app).map(String::as_str) != container.label(runtime::LABEL_DEPLOYMENT) {
             tracing::info!(container = %container.name, "removing a container of no live deployment");
             state.stop_container(&container.id, grace).await?;
+        } else {
+            kept.entry(app).or_default().push(container);
         }
     }
 
     for (_, name, release_id) in served {
-        let Some(deployment) = live.get(&name) else { continue };
-        let running = state
-            .runtime
-            .list(&[
-                (runtime::LABEL_APP, &name),
-                (runtime::LABEL_DEPLOYMENT, deployment),
-                (runtime::LABEL_PROCESS, "web"),
-            ])
-            .await?;
-        let all = state.runtime.list(&[(runtime::LABEL_APP, &name), (runtime::LABEL_DEPLOYMENT, deployment)]).await?;
-        for c in &all {
+        let containers = kept.remove(&name).unwrap_or_default();
+        for c in &containers {
             let process = format!(
                 "{}.{}",
                 c.label(runtime::LABEL_PROCESS).unwrap_or("?"),
@@ -66,22 +60,14 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
             );
             crate::logs::follow(state.clone(), name.clone(), process, c.id.clone());
         }
-        let backends: Vec<_> = running
-            .iter()
-            .filter(|c| c.running)
-            .filter_map(|c| {
-                c.host_port.map(|port| Backend::new(SocketAddr::from(([127, 0, 0, 1], port)), c.id.clone()))
-            })
-            .collect();
-        tracing::info!(app = %name, deployment = %deployment, backends = backends.len(), "routing restored");
+        let backends = Backend::for_web(containers.iter().filter(|c| c.running));
+        tracing::info!(app = %name, backends = backends.len(), "routing restored");
         if !backends.is_empty() {
             state.routes.switch(&name, AppRoute::new(release_id, backends));
         }
     }
     for (hostname, app) in db::domains::all(&state.db).await? {
-        if let Ok(mut domains) = state.domains.write() {
-            domains.insert(hostname, app);
-        }
+        state.routes.add_domain(&hostname, &app);
     }
     Ok(())
 }

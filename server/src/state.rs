@@ -42,8 +42,6 @@ pub struct Inner {
     stopping: Mutex<HashSet<String>>,
     /// The last crash seen per container: when, and why ("OOM", "exit 1").
     pub crashes: Mutex<HashMap<String, (chrono::DateTime<chrono::Utc>, String)>>,
-    /// Custom domain -> app name, for the router.
-    pub domains: std::sync::RwLock<HashMap<String, String>>,
 }
 
 pub struct Parts {
@@ -76,7 +74,6 @@ impl AppState {
             logs: LogHub::default(),
             stopping: Mutex::new(HashSet::new()),
             crashes: Mutex::new(HashMap::new()),
-            domains: std::sync::RwLock::new(HashMap::new()),
         }))
     }
 

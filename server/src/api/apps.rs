@@ -13,6 +13,7 @@ use super::audit::{self, Source};
 use super::ApiJson;
 use crate::auth::{app_access, team_access, CurrentUser, Role};
 use crate::db;
+use crate::db::apps::App;
 use crate::db::users::User;
 use crate::error::{AppError, AppResult};
 use crate::names;
@@ -72,29 +73,34 @@ pub async fn create_app(
     Source(source): Source,
     ApiJson(body): ApiJson<CreateApp>,
 ) -> AppResult<(StatusCode, Json<AppInfo>)> {
-    names::validate(&body.name, "app")?;
-    let team_name = match body.team {
-        Some(team) => team,
-        None => default_team(&state, &user).await?,
-    };
-    let (team, _) = team_access(&state, &user, &team_name, Role::Developer, "creating apps").await?;
-    let app = db::apps::create(&state.db, team.id, &body.name, user.id).await?;
-    tracing::info!(user = %user.email, app = %app.name, team = %team.name, "created app");
-    audit::record(
-        &state,
-        &user,
-        Some(team.id),
-        Some(&app.name),
-        "app.create",
-        format!("in team {}", team.name),
-        source,
-    )
-    .await?;
+    let app = create(&state, &user, &body.name, body.team, source).await?;
     Ok((StatusCode::CREATED, Json(AppInfo::new(&state, app))))
 }
 
+/// Create an app in `team` (or the caller's only team), and record it.
+/// Shared by the API and the dashboard.
+pub(crate) async fn create(
+    state: &AppState,
+    user: &User,
+    name: &str,
+    team: Option<String>,
+    source: &str,
+) -> AppResult<App> {
+    names::validate(name, "app")?;
+    let team_name = match team.filter(|t| !t.is_empty()) {
+        Some(team) => team,
+        None => default_team(state, user).await?,
+    };
+    let (team, _) = team_access(state, user, &team_name, Role::Developer, "creating apps").await?;
+    let app = db::apps::create(&state.db, team.id, name, user.id).await?;
+    tracing::info!(user = %user.email, app = %app.name, team = %team.name, "created app");
+    let detail = format!("in team {}", team.name);
+    audit::record(state, user, Some(team.id), Some(&app.name), "app.create", detail, source).await?;
+    Ok(app)
+}
+
 /// The one team the user can create apps in, when no team was named.
-pub(crate) async fn default_team(state: &AppState, user: &User) -> AppResult<String> {
+async fn default_team(state: &AppState, user: &User) -> AppResult<String> {
     let teams = db::teams::list_for_user(&state.db, user.id, user.is_admin).await?;
     let usable: Vec<_> = teams.into_iter().filter(|t| t.role >= Role::Developer).map(|t| t.name).collect();
     match usable.as_slice() {
@@ -133,9 +139,13 @@ pub async fn delete_app(
     Path(app): Path<String>,
 ) -> AppResult<StatusCode> {
     let (app, _) = app_access(&state, &user, &app, Role::Admin, "deleting apps").await?;
-    crate::deploy::destroy::destroy_app(&state, &app).await?;
-    tracing::info!(user = %user.email, app = %app.name, "deleted app");
-    state.logs.forget(&app.name);
-    audit::record(&state, &user, Some(app.team_id), Some(&app.name), "app.destroy", String::new(), source).await?;
+    destroy(&state, &user, &app, source).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Destroy an app and record it. Shared by the API and the dashboard.
+pub(crate) async fn destroy(state: &AppState, user: &User, app: &App, source: &str) -> AppResult<()> {
+    crate::deploy::destroy::destroy_app(state, app).await?;
+    tracing::info!(user = %user.email, app = %app.name, "deleted app");
+    audit::record(state, user, Some(app.team_id), Some(&app.name), "app.destroy", String::new(), source).await
 }

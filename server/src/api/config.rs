@@ -13,6 +13,9 @@ use utoipa_axum::routes;
 use super::audit::{self, Source};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
+use crate::db::apps::App;
+use crate::db::releases::Release;
+use crate::db::users::User;
 use crate::deploy::{config, Output};
 use crate::error::AppResult;
 use crate::state::AppState;
@@ -56,19 +59,23 @@ pub async fn update_config(
     ApiJson(changes): ApiJson<BTreeMap<String, Option<String>>>,
 ) -> AppResult<Json<ConfigUpdated>> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "changing config").await?;
-    let result = config::change(&state, &app, &user, &changes, &Output::discard()).await;
+    let release = change(&state, &user, &app, &changes, source).await?;
+    Ok(Json(ConfigUpdated { release: release.map(|r| r.version), config: config::reveal(&state, &app).await? }))
+}
+
+/// Change config vars and record it (names only, never values), whether or
+/// not the rollout came up. Shared by the API and the dashboard.
+pub(crate) async fn change(
+    state: &AppState,
+    user: &User,
+    app: &App,
+    changes: &BTreeMap<String, Option<String>>,
+    source: &str,
+) -> AppResult<Option<Release>> {
+    let result = config::change(state, app, user, changes, &Output::discard()).await;
     let keys: Vec<String> = changes.iter().map(|(k, v)| format!("{}{k}", if v.is_some() { "" } else { "-" })).collect();
     let outcome = if result.is_ok() { "" } else { " (failed, unchanged)" };
-    audit::record(
-        &state,
-        &user,
-        Some(app.team_id),
-        Some(&app.name),
-        "config.update",
-        format!("{}{outcome}", keys.join(" ")),
-        source,
-    )
-    .await?;
-    let release = result?;
-    Ok(Json(ConfigUpdated { release: release.map(|r| r.version), config: config::reveal(&state, &app).await? }))
+    let detail = format!("{}{outcome}", keys.join(" "));
+    audit::record(state, user, Some(app.team_id), Some(&app.name), "config.update", detail, source).await?;
+    result
 }

@@ -12,7 +12,9 @@ use super::audit::{self, Source};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
+use crate::db::apps::App;
 use crate::db::domains::Domain;
+use crate::db::users::User;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -48,13 +50,7 @@ pub async fn add_domain(
     ApiJson(body): ApiJson<AddDomain>,
 ) -> AppResult<(StatusCode, Json<Domain>)> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "adding domains").await?;
-    let hostname = validate_hostname(&body.hostname, &state.config.base_domain)?;
-    let domain = db::domains::add(&state.db, app.id, &hostname).await?;
-    if let Ok(mut domains) = state.domains.write() {
-        domains.insert(hostname.clone(), app.name.clone());
-    }
-    audit::record(&state, &user, Some(app.team_id), Some(&app.name), "domain.add", hostname, source).await?;
-    Ok((StatusCode::CREATED, Json(domain)))
+    Ok((StatusCode::CREATED, Json(add(&state, &user, &app, &body.hostname, source).await?)))
 }
 
 /// Stop routing a host name to the app.
@@ -67,15 +63,34 @@ pub async fn remove_domain(
     Path((app, hostname)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "removing domains").await?;
+    remove(&state, &user, &app, &hostname, source).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Attach a domain to an app, route it, record it. Shared by the API and the dashboard.
+pub(crate) async fn add(state: &AppState, user: &User, app: &App, hostname: &str, source: &str) -> AppResult<Domain> {
+    let hostname = validate_hostname(hostname, &state.config.base_domain)?;
+    let domain = db::domains::add(&state.db, app.id, &hostname).await?;
+    state.routes.add_domain(&hostname, &app.name);
+    audit::record(state, user, Some(app.team_id), Some(&app.name), "domain.add", hostname, source).await?;
+    Ok(domain)
+}
+
+/// Detach a domain; the lower-cased host name it removed.
+pub(crate) async fn remove(
+    state: &AppState,
+    user: &User,
+    app: &App,
+    hostname: &str,
+    source: &str,
+) -> AppResult<String> {
     let hostname = hostname.trim().trim_end_matches('.').to_ascii_lowercase();
     if !db::domains::remove(&state.db, app.id, &hostname).await? {
         return Err(AppError::not_found(format!("{hostname} is not a domain of {}", app.name)));
     }
-    if let Ok(mut domains) = state.domains.write() {
-        domains.remove(&hostname);
-    }
-    audit::record(&state, &user, Some(app.team_id), Some(&app.name), "domain.remove", hostname, source).await?;
-    Ok(StatusCode::NO_CONTENT)
+    state.routes.remove_domain(&hostname);
+    audit::record(state, user, Some(app.team_id), Some(&app.name), "domain.remove", hostname.clone(), source).await?;
+    Ok(hostname)
 }
 
 /// A lower-cased host name: DNS labels of letters, digits and hyphens, at

@@ -13,6 +13,8 @@ use super::audit::{self, Source};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
+use crate::db::apps::App;
+use crate::db::users::User;
 use crate::deploy::releases::{self, FormationChange};
 use crate::deploy::Output;
 use crate::error::{AppError, AppResult};
@@ -90,39 +92,42 @@ pub async fn update_formation(
         };
         changes.push((u.process_type.clone(), FormationChange { quantity: u.quantity, memory_mb, cpus: u.cpus }));
     }
+    let formation = update(&state, &user, &app, &changes, source).await?;
+    Ok(Json(formation.into_iter().map(Into::into).collect()))
+}
+
+/// Scale and resize, and record it. Shared by the API and the dashboard.
+pub(crate) async fn update(
+    state: &AppState,
+    user: &User,
+    app: &App,
+    changes: &[(String, FormationChange)],
+    source: &str,
+) -> AppResult<Vec<db::formation::Formation>> {
     if changes.is_empty() {
         return Err(AppError::validation("updates", "nothing to change"));
     }
-    let result = releases::change_formation(&state, &app, &changes, &Output::discard()).await;
-    let detail: Vec<String> = body
-        .updates
+    let result = releases::change_formation(state, app, changes, &Output::discard()).await;
+    let detail: Vec<String> = changes
         .iter()
-        .map(|u| {
-            let mut parts = vec![u.process_type.clone()];
-            if let Some(q) = u.quantity {
+        .map(|(process, c)| {
+            let mut parts = vec![process.clone()];
+            if let Some(q) = c.quantity {
                 parts.push(format!("={q}"));
             }
-            if let Some(m) = &u.memory {
-                parts.push(format!(" memory {m}"));
+            if let Some(m) = c.memory_mb {
+                parts.push(format!(" memory {m}MB"));
             }
-            if let Some(c) = u.cpus {
-                parts.push(format!(" cpus {c}"));
+            if let Some(cpus) = c.cpus {
+                parts.push(format!(" cpus {cpus}"));
             }
             parts.concat()
         })
         .collect();
     let outcome = if result.is_ok() { "" } else { " (failed, unchanged)" };
-    audit::record(
-        &state,
-        &user,
-        Some(app.team_id),
-        Some(&app.name),
-        "formation.update",
-        format!("{}{outcome}", detail.join(", ")),
-        source,
-    )
-    .await?;
-    Ok(Json(result?.into_iter().map(Into::into).collect()))
+    let detail = format!("{}{outcome}", detail.join(", "));
+    audit::record(state, user, Some(app.team_id), Some(&app.name), "formation.update", detail, source).await?;
+    result
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -153,7 +158,7 @@ pub async fn list_processes(
 }
 
 /// The app's processes as the engine runs them, sorted by name.
-pub async fn processes(state: &AppState, app: &crate::db::apps::App) -> AppResult<Vec<ProcessInfo>> {
+pub async fn processes(state: &AppState, app: &App) -> AppResult<Vec<ProcessInfo>> {
     let containers = state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await?;
     let crashes = state.crashes.lock().map(|c| c.clone()).unwrap_or_default();
     let mut processes: Vec<ProcessInfo> = containers
@@ -209,10 +214,20 @@ pub async fn restart_processes(
     ApiJson(body): ApiJson<Restart>,
 ) -> AppResult<Json<Vec<ProcessInfo>>> {
     let (app, _) = app_access(&state, &user, &name, Role::Developer, "restarting").await?;
-    let result = releases::restart(&state, &app, &Output::discard()).await;
-    let detail =
-        format!("{}{}", body.process_type.as_deref().unwrap_or("all"), if result.is_ok() { "" } else { " (failed)" });
-    audit::record(&state, &user, Some(app.team_id), Some(&app.name), "ps.restart", detail, source).await?;
-    result?;
-    list_processes(State(state), CurrentUser(user), Path(name)).await
+    restart(&state, &user, &app, body.process_type.as_deref(), source).await?;
+    Ok(Json(processes(&state, &app).await?))
+}
+
+/// Restart every process and record it. Shared by the API and the dashboard.
+pub(crate) async fn restart(
+    state: &AppState,
+    user: &User,
+    app: &App,
+    process_type: Option<&str>,
+    source: &str,
+) -> AppResult<()> {
+    let result = releases::restart(state, app, &Output::discard()).await;
+    let detail = format!("{}{}", process_type.unwrap_or("all"), if result.is_ok() { "" } else { " (failed)" });
+    audit::record(state, user, Some(app.team_id), Some(&app.name), "ps.restart", detail, source).await?;
+    result
 }

@@ -13,6 +13,9 @@ use super::audit::{self, Source};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
+use crate::db::apps::App;
+use crate::db::releases::Release;
+use crate::db::users::User;
 use crate::deploy::{releases, Output};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -108,15 +111,27 @@ pub async fn create_rollback(
     ApiJson(body): ApiJson<Rollback>,
 ) -> AppResult<(StatusCode, Json<ReleaseInfo>)> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "rolling back").await?;
-    let result = releases::rollback(&state, &app, &user, body.version, &Output::discard()).await;
-    let detail = match (&result, body.version) {
+    let release = rollback(&state, &user, &app, body.version, source).await?;
+    let id = release.id;
+    Ok((StatusCode::CREATED, Json(ReleaseInfo::new(release, Some(id)))))
+}
+
+/// Roll back and record it; the new release as stored after its rollout.
+/// Shared by the API and the dashboard.
+pub(crate) async fn rollback(
+    state: &AppState,
+    user: &User,
+    app: &App,
+    version: Option<i32>,
+    source: &str,
+) -> AppResult<Release> {
+    let result = releases::rollback(state, app, user, version, &Output::discard()).await;
+    let detail = match (&result, version) {
         (Ok(r), _) => format!("{} as v{}", r.description, r.version),
         (Err(e), Some(v)) => format!("to v{v} failed: {e}"),
         (Err(e), None) => format!("failed: {e}"),
     };
-    audit::record(&state, &user, Some(app.team_id), Some(&app.name), "release.rollback", detail, source).await?;
+    audit::record(state, user, Some(app.team_id), Some(&app.name), "release.rollback", detail, source).await?;
     let release = result?;
-    let release = db::releases::find(&state.db, release.id).await?.unwrap_or(release);
-    let id = release.id;
-    Ok((StatusCode::CREATED, Json(ReleaseInfo::new(release, Some(id)))))
+    Ok(db::releases::find(&state.db, release.id).await?.unwrap_or(release))
 }

@@ -15,6 +15,7 @@ use super::ApiJson;
 use crate::auth::{self, token, CurrentUser};
 use crate::db;
 use crate::db::tokens::ApiToken;
+use crate::db::users::User;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -46,8 +47,7 @@ impl axum::extract::FromRequestParts<AppState> for TokenCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
         let user = match auth::credentials(parts)? {
             auth::Credentials::Bearer(token) => auth::user_for_token(state, &token).await?,
-            auth::Credentials::Basic { user, password } if password.starts_with(token::PREFIX) => {
-                let _ = user;
+            auth::Credentials::Basic { password, .. } if password.starts_with(token::PREFIX) => {
                 auth::user_for_token(state, &password).await?
             }
             auth::Credentials::Basic { user, password } => auth::user_for_password(state, &user, &password).await?,
@@ -67,18 +67,34 @@ pub async fn create_token(
     Source(source): Source,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> AppResult<(StatusCode, Json<CreatedToken>)> {
-    let name = body.name.trim();
+    let (row, secret) = create(&state, &user, &body.name, source).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken { id: row.id, name: row.name, token: secret, created_at: row.created_at }),
+    ))
+}
+
+/// Make a named token for `user` and record it; the row and the secret (shown
+/// once). Shared by the API and the dashboard.
+pub(crate) async fn create(state: &AppState, user: &User, name: &str, source: &str) -> AppResult<(ApiToken, String)> {
+    let name = name.trim();
     if name.is_empty() || name.len() > 100 {
         return Err(AppError::validation("name", "token name must be 1 to 100 characters"));
     }
     let secret = token::generate();
     let row = db::tokens::create(&state.db, user.id, name, &token::hash(&secret)).await?;
     tracing::info!(user = %user.email, token_id = row.id, "created API token");
-    audit::record(&state, &user, None, None, "token.create", format!("{} ({})", row.name, row.id), source).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken { id: row.id, name: row.name, token: secret, created_at: row.created_at }),
-    ))
+    audit::record(state, user, None, None, "token.create", format!("{} ({})", row.name, row.id), source).await?;
+    Ok((row, secret))
+}
+
+/// Revoke one of `user`'s tokens and record it.
+pub(crate) async fn revoke(state: &AppState, user: &User, id: i64, source: &str) -> AppResult<()> {
+    if !db::tokens::revoke(&state.db, user.id, id).await? {
+        return Err(AppError::not_found(format!("no token with id {id}")));
+    }
+    tracing::info!(user = %user.email, token_id = id, "revoked API token");
+    audit::record(state, user, None, None, "token.revoke", id.to_string(), source).await
 }
 
 /// List your live API tokens (never their secrets).
@@ -99,11 +115,6 @@ pub async fn revoke_token(
     Source(source): Source,
     Path(id): Path<i64>,
 ) -> AppResult<StatusCode> {
-    if db::tokens::revoke(&state.db, user.id, id).await? {
-        tracing::info!(user = %user.email, token_id = id, "revoked API token");
-        audit::record(&state, &user, None, None, "token.revoke", id.to_string(), source).await?;
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(AppError::not_found(format!("no token with id {id}")))
-    }
+    revoke(&state, &user, id, source).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -131,20 +131,4 @@ impl Client {
     }
 }
 
-impl Client {
-    /// Percent-encode a value for a URL (query or path).
-    pub fn encode(value: &str) -> String {
-        segment(value)
-    }
-}
-
-/// Percent-encode one path segment (emails contain `@`, `+`).
-pub fn segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'@' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
+pub use crate::percent::encode as segment;

@@ -62,17 +62,22 @@ struct AppsPage {
 }
 
 pub async fn list_apps(State(state): State<AppState>, dash: DashUser) -> Result<Response, DashError> {
-    let mut rows = Vec::new();
-    for app in db::apps::list_visible(&state.db, dash.user.id, dash.user.is_admin).await? {
-        let current = db::releases::current(&state.db, app.id).await?;
-        rows.push(AppRow {
-            web_url: state.app_url(&app.name),
-            release: current.as_ref().map(|r| format!("v{}", r.version)).unwrap_or_else(|| "no release yet".into()),
-            deployed: current.map(|r| r.created_at.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default(),
-            name: app.name,
-            team: app.team_name,
-        });
-    }
+    let apps = db::apps::list_visible(&state.db, dash.user.id, dash.user.is_admin).await?;
+    let ids: Vec<i64> = apps.iter().map(|a| a.id).collect();
+    let mut current = db::releases::current_of(&state.db, &ids).await?;
+    let rows = apps
+        .into_iter()
+        .map(|app| {
+            let release = current.remove(&app.id);
+            AppRow {
+                web_url: state.app_url(&app.name),
+                release: release.as_ref().map(|r| format!("v{}", r.version)).unwrap_or_else(|| "no release yet".into()),
+                deployed: release.map(|r| r.created_at.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default(),
+                name: app.name,
+                team: app.team_name,
+            }
+        })
+        .collect();
     let teams = db::teams::list_for_user(&state.db, dash.user.id, dash.user.is_admin)
         .await?
         .into_iter()

@@ -42,8 +42,8 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{app}/rollback", post(ops::rollback))
         .route("/apps/{app}/builds", get(apps::list_builds))
         .route("/apps/{app}/builds/{id}", get(apps::show_build))
-        .route("/apps/{app}/config", get(apps::show_config).post(ops::set_config))
-        .route("/apps/{app}/config/unset", post(ops::unset_config))
+        .route("/apps/{app}/config", get(apps::show_config).post(ops::change_config))
+        .route("/apps/{app}/config/unset", post(ops::change_config))
         .route("/apps/{app}/domains", get(apps::list_domains).post(ops::add_domain))
         .route("/apps/{app}/domains/remove", post(ops::remove_domain))
         .route("/apps/{app}/logs", get(apps::show_logs))
@@ -100,7 +100,7 @@ impl FromRequestParts<AppState> for DashUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let session = Session::from_request_parts(parts, state).await.map_err(|(s, m)| (s, m).into_response())?;
         let next = parts.uri.to_string();
-        let to_login = || Redirect::to(&format!("/login?next={}", crate::cli::Client::encode(&next))).into_response();
+        let to_login = || Redirect::to(&format!("/login?next={}", crate::percent::encode(&next))).into_response();
         let user_id: Option<i64> = session.get(USER_KEY).await.ok().flatten();
         let Some(user_id) = user_id else { return Err(to_login()) };
         let user = db::users::find_by_id(&state.db, user_id).await.map_err(|e| DashError(e.into()).into_response())?;
@@ -125,6 +125,15 @@ impl DashUser {
             )));
         }
         Ok(())
+    }
+
+    /// Finish a form action: redirect with the outcome as a flash message, but
+    /// show refusals (403, 404) as an error page, as for any request.
+    pub async fn finish(&self, to: &str, result: Result<String, AppError>) -> Result<Response, DashError> {
+        match result {
+            Err(err @ (AppError::Forbidden(_) | AppError::NotFound(_))) => Err(DashError(err)),
+            other => Ok(self.redirect(to, other).await),
+        }
     }
 
     /// Redirect with a message for the next page.

@@ -1,4 +1,5 @@
-//! Dashboard pages for teams, members and API tokens.
+//! Dashboard pages for teams, members and API tokens. The actions call the
+//! same operations as the REST API (`api::teams`, `api::tokens`).
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -7,9 +8,8 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::{render, DashError, DashUser, Layout};
-use crate::api::audit;
-use crate::api::teams::{find_member, keep_one_owner, only_owners_touch_owners};
-use crate::auth::{team_access, token, Role};
+use crate::api;
+use crate::auth::{team_access, Role};
 use crate::db;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -40,16 +40,14 @@ pub async fn create_team(
     Form(form): Form<NameForm>,
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
-    let name = form.name.trim().to_string();
-    let result = async {
-        crate::names::validate(&name, "team")?;
-        let team = db::teams::create(&state.db, &name, dash.user.id).await?;
-        audit::record(&state, &dash.user, Some(team.id), None, "team.create", name.clone(), SOURCE).await?;
-        Ok::<_, AppError>(format!("Created team {name}; you are its owner."))
+    let name = form.name.trim();
+    match api::teams::create(&state, &dash.user, name, SOURCE).await {
+        Ok(team) => {
+            dash.finish(&format!("/teams/{}", team.name), Ok(format!("Created team {}; you are its owner.", team.name)))
+                .await
+        }
+        Err(err) => dash.finish("/teams", Err(err)).await,
     }
-    .await;
-    let to = if result.is_ok() { format!("/teams/{name}") } else { "/teams".to_string() };
-    Ok(dash.redirect(&to, result).await)
 }
 
 #[derive(Template)]
@@ -94,88 +92,38 @@ pub struct MemberForm {
 pub async fn add_member(
     State(state): State<AppState>,
     dash: DashUser,
-    Path(name): Path<String>,
+    Path(team): Path<String>,
     Form(form): Form<MemberForm>,
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
-    let (team, my_role) = team_access(&state, &dash.user, &name, Role::Admin, "adding members").await?;
-    let result = async {
-        let role = form.role.unwrap_or(Role::Developer);
-        only_owners_touch_owners(my_role, role)?;
-        let email = crate::api::users::normalize_email(&form.email)?;
-        let member = db::users::find_by_email(&state.db, &email).await?.ok_or_else(|| {
-            AppError::validation("email", format!("no user with email {email}; a server admin creates accounts"))
-        })?;
-        db::teams::add_member(&state.db, team.id, member.id, role).await?;
-        audit::record(
-            &state,
-            &dash.user,
-            Some(team.id),
-            None,
-            "team.member.add",
-            format!("{email} as {}", role.as_str()),
-            SOURCE,
-        )
-        .await?;
-        Ok(format!("Added {email} as {}.", role.as_str()))
-    }
-    .await;
-    Ok(dash.redirect(&format!("/teams/{name}"), result).await)
+    let role = form.role.unwrap_or(Role::Developer);
+    let result = api::teams::add(&state, &dash.user, &team, &form.email, role, SOURCE).await;
+    dash.finish(&format!("/teams/{team}"), result.map(|m| format!("Added {} as {}.", m.email, m.role.as_str()))).await
 }
 
 pub async fn change_member(
     State(state): State<AppState>,
     dash: DashUser,
-    Path(name): Path<String>,
+    Path(team): Path<String>,
     Form(form): Form<MemberForm>,
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
-    let (team, my_role) = team_access(&state, &dash.user, &name, Role::Admin, "changing roles").await?;
-    let result = async {
-        let role = form.role.ok_or_else(|| AppError::validation("role", "choose a role"))?;
-        let (member_id, current) = find_member(&state, team.id, &form.email).await?;
-        only_owners_touch_owners(my_role, current.max(role))?;
-        if current == Role::Owner && role != Role::Owner {
-            keep_one_owner(&state, team.id).await?;
-        }
-        db::teams::set_role(&state.db, team.id, member_id, role).await?;
-        audit::record(
-            &state,
-            &dash.user,
-            Some(team.id),
-            None,
-            "team.member.role",
-            format!("{} to {}", form.email, role.as_str()),
-            SOURCE,
-        )
-        .await?;
-        Ok(format!("{} is now {}.", form.email, role.as_str()))
-    }
-    .await;
-    Ok(dash.redirect(&format!("/teams/{name}"), result).await)
+    let result = match form.role {
+        Some(role) => api::teams::set_role(&state, &dash.user, &team, &form.email, role, SOURCE).await,
+        None => Err(AppError::validation("role", "choose a role")),
+    };
+    dash.finish(&format!("/teams/{team}"), result.map(|m| format!("{} is now {}.", m.email, m.role.as_str()))).await
 }
 
 pub async fn remove_member(
     State(state): State<AppState>,
     dash: DashUser,
-    Path(name): Path<String>,
+    Path(team): Path<String>,
     Form(form): Form<MemberForm>,
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
-    let (team, my_role) = team_access(&state, &dash.user, &name, Role::Admin, "removing members").await?;
-    let result = async {
-        let (member_id, current) = find_member(&state, team.id, &form.email).await?;
-        only_owners_touch_owners(my_role, current)?;
-        if current == Role::Owner {
-            keep_one_owner(&state, team.id).await?;
-        }
-        db::teams::remove_member(&state.db, team.id, member_id).await?;
-        audit::record(&state, &dash.user, Some(team.id), None, "team.member.remove", form.email.clone(), SOURCE)
-            .await?;
-        Ok(format!("Removed {}.", form.email))
-    }
-    .await;
-    Ok(dash.redirect(&format!("/teams/{name}"), result).await)
+    let result = api::teams::remove(&state, &dash.user, &team, &form.email, SOURCE).await;
+    dash.finish(&format!("/teams/{team}"), result.map(|()| format!("Removed {}.", form.email))).await
 }
 
 #[derive(Template)]
@@ -199,18 +147,13 @@ pub async fn create_token(
     Form(form): Form<NameForm>,
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
-    let name = form.name.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Ok(dash
-            .redirect("/tokens", Err(AppError::validation("name", "token name must be 1 to 100 characters")))
-            .await);
+    let result = api::tokens::create(&state, &dash.user, &form.name, SOURCE).await;
+    if let Ok((_, secret)) = &result {
+        // Kept in the session only until the next page shows it.
+        let _ = dash.session.insert("new_token", secret.clone()).await;
     }
-    let secret = token::generate();
-    let row = db::tokens::create(&state.db, dash.user.id, name, &token::hash(&secret)).await?;
-    audit::record(&state, &dash.user, None, None, "token.create", format!("{} ({})", row.name, row.id), SOURCE).await?;
-    // Kept in the session only until the next page shows it.
-    let _ = dash.session.insert("new_token", secret).await;
-    Ok(dash.redirect("/tokens", Ok(format!("Created token {}. Copy it now: it is shown only once.", row.name))).await)
+    let message = result.map(|(row, _)| format!("Created token {}. Copy it now: it is shown only once.", row.name));
+    dash.finish("/tokens", message).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,11 +168,6 @@ pub async fn revoke_token(
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
-    let result = if db::tokens::revoke(&state.db, dash.user.id, form.id).await? {
-        audit::record(&state, &dash.user, None, None, "token.revoke", form.id.to_string(), SOURCE).await?;
-        Ok(format!("Revoked token {}.", form.id))
-    } else {
-        Err(AppError::not_found(format!("no token with id {}", form.id)))
-    };
-    Ok(dash.redirect("/tokens", result).await)
+    let result = api::tokens::revoke(&state, &dash.user, form.id, SOURCE).await;
+    dash.finish("/tokens", result.map(|()| format!("Revoked token {}.", form.id))).await
 }

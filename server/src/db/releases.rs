@@ -102,3 +102,14 @@ pub async fn mark_failed(pool: &PgPool, release_id: i64) -> sqlx::Result<()> {
         .await?;
     Ok(())
 }
+
+/// The current releases of several apps in one query, by app id.
+pub async fn current_of(pool: &PgPool, app_ids: &[i64]) -> sqlx::Result<std::collections::HashMap<i64, Release>> {
+    let rows: Vec<Release> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM releases WHERE id IN (SELECT current_release_id FROM apps WHERE id = ANY($1))"
+    ))
+    .bind(app_ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.app_id, r)).collect())
+}

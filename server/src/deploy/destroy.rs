@@ -14,7 +14,7 @@ use crate::state::AppState;
 /// Waits for a deploy in progress to finish first.
 pub async fn destroy_app(state: &AppState, app: &App) -> anyhow::Result<()> {
     let _lock = AppLock::acquire(&state.db, app, &Output::discard()).await?;
-    state.routes.remove(&app.name);
+    state.routes.forget_app(&app.name);
     let grace = Duration::from_secs(state.config.stop_grace);
     for container in state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await? {
         state.stop_container(&container.id, grace).await?;
@@ -22,6 +22,7 @@ pub async fn destroy_app(state: &AppState, app: &App) -> anyhow::Result<()> {
     state.runtime.remove_images(&app.name).await?;
     state.runtime.remove_volume(&crate::build::buildpack::cache_volume(app)).await?;
     repo::remove(&state.repos_dir(), &app.name).await?;
+    state.logs.forget(&app.name);
     db::apps::delete(&state.db, app.id).await?;
     Ok(())
 }

@@ -7,7 +7,6 @@
 //! deployment's containers removed and the serving ones untouched.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -126,13 +125,7 @@ async fn run(state: &AppState, app: &App, release: &Release, deployment: i64, ou
 
     // switching
     db::deployments::set_phase(&state.db, deployment, Phase::Switching).await?;
-    let backends: Vec<_> = started
-        .iter()
-        .filter(|(p, _, _)| p == "web")
-        .filter_map(|(_, _, c)| {
-            c.host_port.map(|port| Backend::new(SocketAddr::from(([127, 0, 0, 1], port)), c.id.clone()))
-        })
-        .collect();
+    let backends = Backend::for_web(started.iter().map(|(_, _, c)| c));
     out.step(format!("Switching traffic to v{}", release.version));
     let old_route = if backends.is_empty() {
         state.routes.remove(&app.name)

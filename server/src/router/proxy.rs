@@ -32,7 +32,7 @@ pub async fn forward(
         .unwrap_or_default();
     let app = super::app_for_host(&host, &state.config.base_domain).or_else(|| {
         let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h).trim_end_matches('.').to_ascii_lowercase();
-        state.domains.read().ok().and_then(|d| d.get(&bare).cloned())
+        state.routes.app_for_domain(&bare)
     });
     let Some(app) = app else {
         return plain(StatusCode::NOT_FOUND, format!("No app is served at {host}.\n"));

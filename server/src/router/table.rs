@@ -20,6 +20,15 @@ impl Backend {
         Arc::new(Self { addr, container_id, inflight: AtomicUsize::new(0) })
     }
 
+    /// Backends for the web processes among `containers` (their published ports on 127.0.0.1).
+    pub fn for_web<'a>(containers: impl IntoIterator<Item = &'a crate::runtime::Container>) -> Vec<Arc<Self>> {
+        containers
+            .into_iter()
+            .filter(|c| c.label(crate::runtime::LABEL_PROCESS) == Some("web"))
+            .filter_map(|c| c.host_port.map(|port| Self::new(SocketAddr::from(([127, 0, 0, 1], port)), c.id.clone())))
+            .collect()
+    }
+
     pub fn inflight(&self) -> usize {
         self.inflight.load(Ordering::SeqCst)
     }
@@ -65,6 +74,8 @@ impl AppRoute {
 #[derive(Default)]
 pub struct RouteTable {
     apps: RwLock<HashMap<String, Arc<AppRoute>>>,
+    /// Custom domain -> app name.
+    domains: RwLock<HashMap<String, String>>,
 }
 
 impl RouteTable {
@@ -81,6 +92,28 @@ impl RouteTable {
     pub fn remove(&self, app: &str) -> Option<Arc<AppRoute>> {
         let mut apps = self.apps.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         apps.remove(app)
+    }
+
+    /// The app a custom domain points at.
+    pub fn app_for_domain(&self, host: &str) -> Option<String> {
+        self.domains.read().ok()?.get(host).cloned()
+    }
+
+    pub fn add_domain(&self, host: &str, app: &str) {
+        let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        domains.insert(host.to_string(), app.to_string());
+    }
+
+    pub fn remove_domain(&self, host: &str) {
+        let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        domains.remove(host);
+    }
+
+    /// Forget an app entirely: its backends and its domains.
+    pub fn forget_app(&self, app: &str) {
+        self.remove(app);
+        let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        domains.retain(|_, owner| owner != app);
     }
 }
 
