@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use paas_e2e::apps::{containers, AppRepo};
-use paas_e2e::TestServer;
+use paas_e2e::{wait_until, TestServer};
 use serde_json::json;
 
 async fn releases(server: &TestServer, token: &str, app: &str) -> Vec<serde_json::Value> {
@@ -16,18 +16,6 @@ async fn releases(server: &TestServer, token: &str, app: &str) -> Vec<serde_json
 }
 
 /// Wait for a condition with a deadline (no fixed sleeps).
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn first_push_serves_the_app_and_second_push_serves_v2() {
     let server = TestServer::start().await;

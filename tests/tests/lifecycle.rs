@@ -7,20 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use paas_e2e::apps::{containers, fixtures_dir};
-use paas_e2e::TestServer;
+use paas_e2e::{wait_until, TestServer};
 use serde_json::json;
-
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test]
 async fn config_vars_roll_out_as_releases_and_stay_out_of_server_logs() {
