@@ -2,7 +2,7 @@
 //! the build stack (source at /app, a per-app cache volume at /cache, config
 //! vars as files in /env), and commit the compiled /app onto the run stack.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
@@ -51,7 +51,7 @@ pub async fn build(
     app: &App,
     sha: &str,
     source: Source,
-    config: &HashMap<String, String>,
+    config: &BTreeMap<String, String>,
     out: &Output,
     log: &mut String,
 ) -> anyhow::Result<Compiled> {
@@ -234,7 +234,7 @@ fn buildpacks_tar() -> anyhow::Result<Bytes> {
 }
 
 /// Config vars as files in /env, as the buildpack API passes them.
-fn env_tar(config: &HashMap<String, String>) -> anyhow::Result<Bytes> {
+fn env_tar(config: &BTreeMap<String, String>) -> anyhow::Result<Bytes> {
     let files: Vec<(String, &[u8], u32)> =
         config.iter().map(|(k, v)| (format!("env/{k}"), v.as_bytes(), 0o600)).collect();
     let mut refs: Vec<(&str, &[u8], u32)> = files.iter().map(|(p, t, m)| (p.as_str(), *t, *m)).collect();

@@ -6,7 +6,7 @@
 pub mod buildpack;
 pub mod detect;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::bail;
 use bytes::Bytes;
@@ -34,13 +34,12 @@ pub async fn build(
     app: &App,
     sha: &str,
     source: Source,
+    config: &BTreeMap<String, String>,
     user_id: Option<i64>,
     out: &Output,
 ) -> anyhow::Result<Built> {
-    let config: HashMap<String, String> =
-        crate::deploy::config::reveal(state, app).await.map_err(|e| anyhow::anyhow!("{e}"))?.into_iter().collect();
     if !source.includes_file("Dockerfile") || config.contains_key("BUILDPACK_URL") {
-        return build_with_buildpacks(state, app, sha, source, &config, user_id, out).await;
+        return build_with_buildpacks(state, app, sha, source, config, user_id, out).await;
     }
     out.step(format!("Building {}@{} from Dockerfile", app.name, &sha[..7]));
     let build_id = db::builds::create(&state.db, app.id, sha, user_id).await?;
@@ -82,7 +81,7 @@ async fn build_with_buildpacks(
     app: &App,
     sha: &str,
     source: Source,
-    config: &HashMap<String, String>,
+    config: &BTreeMap<String, String>,
     user_id: Option<i64>,
     out: &Output,
 ) -> anyhow::Result<Built> {

@@ -32,13 +32,15 @@ pub fn unsnapshot(config: &BTreeMap<String, String>) -> anyhow::Result<Sealed> {
 
 /// The app's config in clear text (for members allowed to read it).
 pub async fn reveal(state: &AppState, app: &App) -> AppResult<BTreeMap<String, String>> {
-    let sealed = db::config_vars::get(&state.db, app.id).await?;
-    let mut clear = BTreeMap::new();
-    for (key, value) in sealed {
-        let text = state.secrets.open(&config_context(app.id, &key), &value)?;
-        clear.insert(key, text);
-    }
-    Ok(clear)
+    Ok(open(state, app, &db::config_vars::get(&state.db, app.id).await?)?)
+}
+
+/// Decrypt sealed config values already read.
+pub fn open(state: &AppState, app: &App, sealed: &Sealed) -> anyhow::Result<BTreeMap<String, String>> {
+    sealed
+        .iter()
+        .map(|(key, value)| Ok((key.clone(), state.secrets.open(&config_context(app.id, key), value)?)))
+        .collect()
 }
 
 pub fn validate_key(key: &str) -> AppResult<()> {

@@ -156,7 +156,10 @@ async fn deploy_push(
         None => app_json::AppJson::default(),
     };
     let dockerfile = source.includes_file("Dockerfile");
-    let built = crate::build::build(state, app, &update.new, source, Some(push.user.id), out).await?;
+    // Read the config once: the build sees it in clear, the release keeps it sealed.
+    let sealed = db::config_vars::get(&state.db, app.id).await?;
+    let clear = config::open(state, app, &sealed)?;
+    let built = crate::build::build(state, app, &update.new, source, &clear, Some(push.user.id), out).await?;
     // The Procfile wins; else what the buildpack proposes; else the image's own command.
     let process_types = match procfile_types {
         Some(types) => types,
@@ -166,7 +169,7 @@ async fn deploy_push(
     };
 
     let short = &update.new[..7];
-    let config = config::snapshot(&db::config_vars::get(&state.db, app.id).await?);
+    let config = config::snapshot(&sealed);
     let release = db::releases::create(
         &state.db,
         NewRelease {
