@@ -132,18 +132,15 @@ impl DashUser {
     pub async fn finish(&self, to: &str, result: Result<String, AppError>) -> Result<Response, DashError> {
         match result {
             Err(err @ (AppError::Forbidden(_) | AppError::NotFound(_))) => Err(DashError(err)),
-            other => Ok(self.redirect(to, other).await),
+            other => {
+                let flash = match other {
+                    Ok(message) => Flash { kind: "ok".into(), message },
+                    Err(err) => Flash { kind: "error".into(), message: err.public_message() },
+                };
+                let _ = self.session.insert(FLASH_KEY, flash).await;
+                Ok(Redirect::to(to).into_response())
+            }
         }
-    }
-
-    /// Redirect with a message for the next page.
-    pub async fn redirect(&self, to: &str, result: Result<String, AppError>) -> Response {
-        let flash = match result {
-            Ok(message) => Flash { kind: "ok".into(), message },
-            Err(err) => Flash { kind: "error".into(), message: err.public_message() },
-        };
-        let _ = self.session.insert(FLASH_KEY, flash).await;
-        Redirect::to(to).into_response()
     }
 }
 
