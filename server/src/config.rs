@@ -63,6 +63,20 @@ pub struct Config {
     #[arg(long, env = "PAAS_HEALTH_CHECKS", default_value_t = 3)]
     pub health_checks: u32,
 
+    /// Seconds between liveness checks of running web processes (0: none);
+    /// app.json's `healthchecks.web` entry of type `liveness` overrides it.
+    #[arg(long, env = "PAAS_LIVENESS_INTERVAL", default_value_t = 10)]
+    pub liveness_interval: u64,
+
+    /// Seconds a liveness check may take before it counts as failed.
+    #[arg(long, env = "PAAS_LIVENESS_TIMEOUT", default_value_t = 5)]
+    pub liveness_timeout: u64,
+
+    /// Consecutive failed liveness checks that take a web process out of
+    /// rotation and restart it.
+    #[arg(long, env = "PAAS_LIVENESS_FAILURES", default_value_t = 3)]
+    pub liveness_failures: u32,
+
     /// Image the buildpack stacks are built on (users' machines pull it once;
     /// anything Debian-like with apt works).
     #[arg(long, env = "PAAS_STACK_BASE", default_value = "debian:bookworm-slim")]

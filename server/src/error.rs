@@ -26,6 +26,9 @@ pub enum AppError {
     DeployFailed(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    /// The database cannot be reached at the moment.
+    #[error("the database is unavailable; try again in a moment")]
+    DatabaseUnavailable,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -50,6 +53,8 @@ impl AppError {
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::DeployFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Db(e) if crate::db::is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Db(_) | Self::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -63,6 +68,8 @@ impl AppError {
             Self::Validation { .. } => "validation_failed",
             Self::Conflict(_) => "conflict",
             Self::DeployFailed(_) => "deploy_failed",
+            Self::DatabaseUnavailable => "database_unavailable",
+            Self::Db(e) if crate::db::is_unavailable(e) => "database_unavailable",
             Self::Db(_) | Self::Other(_) => "internal_error",
         }
     }
@@ -70,6 +77,7 @@ impl AppError {
     /// The message shown to the client: server errors stay generic.
     pub fn public_message(&self) -> String {
         match self {
+            Self::Db(e) if crate::db::is_unavailable(e) => Self::DatabaseUnavailable.to_string(),
             Self::Db(_) | Self::Other(_) => "internal server error".to_string(),
             other => other.to_string(),
         }
@@ -85,7 +93,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code: bad_request, not_found, unauthorized, forbidden,
-    /// validation_failed, conflict, deploy_failed, internal_error.
+    /// validation_failed, conflict, deploy_failed, database_unavailable,
+    /// internal_error.
     pub code: String,
     pub message: String,
     /// The offending field, for validation errors.
@@ -126,10 +135,11 @@ impl From<axum::extract::rejection::JsonRejection> for AppError {
     }
 }
 
-/// Map a unique-constraint violation to `Conflict`, anything else to `Db`.
-pub fn conflict_on_unique(err: sqlx::Error, message: impl Into<String>) -> AppError {
-    match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => AppError::Conflict(message.into()),
-        _ => AppError::Db(err),
+impl From<crate::db::DbError> for AppError {
+    fn from(err: crate::db::DbError) -> Self {
+        match err {
+            crate::db::DbError::Conflict(message) => AppError::Conflict(message),
+            crate::db::DbError::Sql(err) => AppError::Db(err),
+        }
     }
 }

@@ -18,36 +18,20 @@ use crate::config::Config;
 use crate::crypto::Secrets;
 use crate::db;
 use crate::db::embedded::EmbeddedPostgres;
-use crate::runtime::DockerScheduler;
+use crate::health::Health;
+use crate::logs::LogHub;
+use crate::router::{RouteTable, RouterState};
+use crate::runtime::{DockerScheduler, Scheduler};
 use crate::state::{AppState, Parts};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    let began = std::time::Instant::now();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
     config.data_dir = std::fs::canonicalize(&config.data_dir)?;
-
-    let embedded = match &config.database_url {
-        Some(_) => None,
-        None => Some(EmbeddedPostgres::new(&config.data_dir, &config.pg_user)?),
-    };
-    let result = run_with_database(config, embedded.as_ref()).await;
-    if let Some(pg) = &embedded {
-        if let Err(err) = pg.stop().await {
-            tracing::error!(error = %format!("{err:#}"), "stopping the embedded PostgreSQL failed");
-        }
-    }
-    result
-}
-
-async fn run_with_database(config: Config, embedded: Option<&EmbeddedPostgres>) -> anyhow::Result<()> {
-    let options = match (embedded, &config.database_url) {
-        (Some(pg), _) => pg.start().await?,
-        (None, Some(url)) => url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?,
-        (None, None) => unreachable!("either embedded or DATABASE_URL"),
-    };
-    let pool = db::connect(options).await?;
+    let _lock = DataDirLock::take(&config.data_dir)?;
 
     let control = TcpListener::bind(config.listen)
         .await
@@ -57,48 +41,27 @@ async fn run_with_database(config: Config, embedded: Option<&EmbeddedPostgres>) 
         .with_context(|| format!("binding the router to {}", config.router_listen))?;
     let control_addr = control.local_addr()?;
     let router_addr = router.local_addr()?;
-    let public_url = config.public_url(control_addr);
 
-    bootstrap_admin(&pool, &config).await?;
+    let embedded = match &config.database_url {
+        Some(_) => None,
+        None => Some(Arc::new(EmbeddedPostgres::new(&config.data_dir, &config.pg_user)?)),
+    };
+    let options = match (&embedded, &config.database_url) {
+        (Some(pg), _) => pg.connect_options(),
+        (None, Some(url)) => url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?,
+        (None, None) => unreachable!("either embedded or DATABASE_URL"),
+    };
+    let pool = db::pool(options);
 
-    let instance = db::settings::instance_id(&pool).await?;
-    let (config_data_dir, config_secret_key) = (config.data_dir.clone(), config.secret_key.clone());
-    let runtime = DockerScheduler::connect(instance.clone()).await?;
-    let internal_url = format!(
-        "http://{}:{}",
-        if control_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { control_addr.ip().to_string() },
-        control_addr.port()
-    );
-    let state = AppState::new(Parts {
-        db: pool.clone(),
-        config,
-        public_url: public_url.clone(),
-        internal_url,
-        router_port: router_addr.port(),
-        runtime: Arc::new(runtime),
-        secrets: Secrets::load(&config_data_dir, config_secret_key.as_deref())?,
-    });
-    crate::logs::watch_crashes(state.clone());
-    crate::reconcile::recover(&state).await.context("restoring apps from the database and the engine")?;
-    let secure_cookies = state.public_url.starts_with("https://");
-    let sessions = crate::dashboard::session_layer(pool.clone(), secure_cookies).await?;
-    let control_app = with_request_ids(control_plane(state.clone(), sessions));
-    let router_app = with_request_ids(crate::router::app(state.clone()));
-
-    tracing::info!(control = %control_addr, router = %router_addr, url = %public_url, instance = %instance, "listening");
-    println!("paas is running: dashboard and API at {public_url}, apps at {}", state.app_url("APP"));
-
-    let shutdown = shutdown_signal();
+    // Serve what the last run routed, before anything else: app traffic is
+    // back while the database and the rest come up.
+    let routes = Arc::new(RouteTable::persisted(config.data_dir.join("routes.json")));
+    let logs = Arc::new(LogHub::default());
+    let restored_for = restore_routes(&routes).await;
+    let router_state = RouterState::new(routes.clone(), logs.clone(), pool.clone(), config.base_domain.clone());
     let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let mut rx_control = tx.subscribe();
     let mut rx_router = tx.subscribe();
-    let control_task = tokio::spawn(async move {
-        axum::serve(control, control_app)
-            .with_graceful_shutdown(async move {
-                let _ = rx_control.recv().await;
-            })
-            .await
-    });
+    let router_app = with_request_ids(crate::router::app(router_state));
     let router_task = tokio::spawn(async move {
         axum::serve(router, router_app.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async move {
@@ -106,20 +69,128 @@ async fn run_with_database(config: Config, embedded: Option<&EmbeddedPostgres>) 
             })
             .await
     });
-    shutdown.await;
-    tracing::info!("shutting down");
-    let _ = tx.send(());
-    // In-flight requests get a grace period; long-lived streams do not hold
-    // the shutdown hostage.
-    let drained = tokio::time::timeout(Duration::from_secs(10), async {
-        let _ = control_task.await;
-        let _ = router_task.await;
-    })
+    tracing::info!(router = %router_addr, apps = routes.apps().len(), ms = began.elapsed().as_millis() as u64, "router serving");
+
+    let result = run_with_database(
+        config,
+        Listeners { control, control_addr, router_addr },
+        Shared { pool: pool.clone(), routes, logs, restored_for, embedded: embedded.clone(), shutdown: tx.clone() },
+    )
     .await;
-    if drained.is_err() {
-        tracing::warn!("requests still open after 10 s; closing them");
+    let _ = tx.send(());
+    if tokio::time::timeout(Duration::from_secs(10), router_task).await.is_err() {
+        tracing::warn!("router requests still open after 10 s; closing them");
     }
     pool.close().await;
+    if let Some(pg) = &embedded {
+        if let Err(err) = pg.stop().await {
+            tracing::error!(error = %format!("{err:#}"), "stopping the embedded PostgreSQL failed");
+        }
+    }
+    result
+}
+
+struct Listeners {
+    control: TcpListener,
+    control_addr: std::net::SocketAddr,
+    router_addr: std::net::SocketAddr,
+}
+
+/// What the early start hands to the rest.
+struct Shared {
+    pool: sqlx::PgPool,
+    routes: Arc<RouteTable>,
+    logs: Arc<LogHub>,
+    /// The installation the restored routes were written for.
+    restored_for: Option<String>,
+    embedded: Option<Arc<EmbeddedPostgres>>,
+    shutdown: tokio::sync::broadcast::Sender<()>,
+}
+
+/// Load the routes snapshot, keeping the backends whose container still runs
+/// on the same address. Returns the installation it belongs to.
+async fn restore_routes(routes: &RouteTable) -> Option<String> {
+    let instance = routes.restore(|_, _| false)?;
+    let alive: std::collections::HashMap<String, Option<u16>> = match DockerScheduler::connect(instance.clone()).await {
+        Ok(engine) => match engine.list(&[]).await {
+            Ok(containers) => containers.into_iter().filter(|c| c.running).map(|c| (c.id, c.host_port)).collect(),
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "cannot list containers; the router starts empty");
+                return None;
+            }
+        },
+        Err(err) => {
+            tracing::warn!(error = %format!("{err:#}"), "the engine does not answer; the router starts empty");
+            return None;
+        }
+    };
+    routes.restore(|id, addr| alive.get(id).is_some_and(|port| *port == Some(addr.port())))
+}
+
+async fn run_with_database(config: Config, listeners: Listeners, shared: Shared) -> anyhow::Result<()> {
+    let Shared { pool, routes, logs, restored_for, embedded, shutdown } = shared;
+    if let Some(pg) = &embedded {
+        pg.start().await?;
+    }
+    db::migrate(&pool, Duration::from_secs(30)).await?;
+    let public_url = config.public_url(listeners.control_addr);
+    bootstrap_admin(&pool, &config).await?;
+
+    let instance = db::settings::instance_id(&pool).await?;
+    if restored_for.as_deref().is_some_and(|i| i != instance) {
+        tracing::warn!("the routes snapshot belongs to another installation; dropping it");
+        routes.clear();
+    }
+    routes.set_instance(&instance);
+    let (config_data_dir, config_secret_key) = (config.data_dir.clone(), config.secret_key.clone());
+    let runtime: Arc<dyn crate::runtime::Scheduler> = Arc::new(DockerScheduler::connect(instance.clone()).await?);
+    let control_addr = listeners.control_addr;
+    let internal_url = format!(
+        "http://{}:{}",
+        if control_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { control_addr.ip().to_string() },
+        control_addr.port()
+    );
+    let health = Arc::new(Health::default());
+    let state = AppState::new(Parts {
+        db: pool.clone(),
+        config,
+        public_url: public_url.clone(),
+        internal_url,
+        router_port: listeners.router_addr.port(),
+        runtime: runtime.clone(),
+        routes,
+        logs,
+        health: health.clone(),
+        secrets: Secrets::load(&config_data_dir, config_secret_key.as_deref())?,
+    });
+    crate::reconcile::recover::recover(&state).await.context("settling what the last run left unfinished")?;
+    crate::reconcile::spawn(state.clone());
+    let monitor = crate::health::monitor(health, pool.clone(), runtime, embedded);
+    let secure_cookies = state.public_url.starts_with("https://");
+    let sessions = crate::dashboard::session_layer(pool.clone(), secure_cookies).await?;
+    let control_app = with_request_ids(control_plane(state.clone(), sessions));
+
+    tracing::info!(control = %control_addr, router = %listeners.router_addr, url = %public_url, instance = %instance, "listening");
+    println!("paas is running: dashboard and API at {public_url}, apps at {}", state.app_url("APP"));
+
+    let mut rx_control = shutdown.subscribe();
+    let control_task = tokio::spawn(async move {
+        axum::serve(listeners.control, control_app)
+            .with_graceful_shutdown(async move {
+                let _ = rx_control.recv().await;
+            })
+            .await
+    });
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    // The supervisor must not restart the database being stopped.
+    monitor.abort();
+    let _ = shutdown.send(());
+    // In-flight requests get a grace period; long-lived streams do not hold
+    // the shutdown hostage.
+    if tokio::time::timeout(Duration::from_secs(10), control_task).await.is_err() {
+        tracing::warn!("requests still open after 10 s; closing them");
+    }
     Ok(())
 }
 
@@ -129,19 +200,42 @@ where
     S: tower_sessions::SessionStore + Clone,
 {
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(crate::health::healthz))
         .merge(crate::api::router())
         .merge(crate::git::router())
         .merge(crate::dashboard::router().layer(sessions))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::health::fail_fast))
         .with_state(state)
 }
 
-async fn healthz(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> (axum::http::StatusCode, &'static str) {
-    match sqlx::query("SELECT 1").execute(&state.db).await {
-        Ok(_) => (axum::http::StatusCode::OK, "ok\n"),
-        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n"),
+/// One server per data dir: a lock file held for the process's life.
+struct DataDirLock(#[allow(dead_code)] std::fs::File);
+
+impl DataDirLock {
+    fn take(data_dir: &std::path::Path) -> anyhow::Result<Self> {
+        use std::io::{Read, Seek, Write};
+        let path = data_dir.join("paas.lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        if file.try_lock().is_err() {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            anyhow::bail!(
+                "another paas server (pid {}) is running on the data dir {}; stop it first, or give this one \
+                 another --data-dir",
+                pid.trim(),
+                data_dir.display()
+            );
+        }
+        file.set_len(0)?;
+        file.rewind()?;
+        write!(file, "{}", std::process::id())?;
+        Ok(Self(file))
     }
 }
 

@@ -271,9 +271,13 @@ async fn server_killed_during_health_checks_undoes_the_rollout_on_restart() {
     assert!(!status.success(), "the push fails when the server dies");
 
     server.restart().await;
-    let left = containers("push-crash");
-    assert!(left.len() == 1 && left[0].contains(" v1 running"), "no orphan containers: {left:?}");
     assert_eq!(server.app_get("push-crash", "/").await, (200, "hello from v1\n".to_string()));
+    // The cut-short rollout's containers are removed in the background.
+    wait_until("no orphan containers", Duration::from_secs(20), || async {
+        let left = containers("push-crash");
+        left.len() == 1 && left[0].contains(" v1 running")
+    })
+    .await;
     let list = releases(&server, &token, "push-crash").await;
     assert_eq!(list[0]["status"], "failed", "{list:?}");
     assert_eq!(list[1]["current"], true);

@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,14 +10,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::{self, Source};
+use super::audit::Source;
+use super::operations::{accepted, Prefer};
 use super::ApiJson;
-use crate::auth::{app_access, team_access, CurrentUser, Role};
+use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
-use crate::db::apps::App;
-use crate::db::users::User;
-use crate::error::{AppError, AppResult};
-use crate::names;
+use crate::error::AppResult;
+use crate::ops::{self, Actor};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -73,47 +73,8 @@ pub async fn create_app(
     Source(source): Source,
     ApiJson(body): ApiJson<CreateApp>,
 ) -> AppResult<(StatusCode, Json<AppInfo>)> {
-    let app = create(&state, &user, &body.name, body.team, source).await?;
+    let app = ops::apps::create(&state, &Actor::new(user, source), &body.name, body.team).await?;
     Ok((StatusCode::CREATED, Json(AppInfo::new(&state, app))))
-}
-
-/// Create an app in `team` (or the caller's only team), and record it.
-/// Shared by the API and the dashboard.
-pub(crate) async fn create(
-    state: &AppState,
-    user: &User,
-    name: &str,
-    team: Option<String>,
-    source: &str,
-) -> AppResult<App> {
-    names::validate(name, "app")?;
-    let team_name = match team.filter(|t| !t.is_empty()) {
-        Some(team) => team,
-        None => default_team(state, user).await?,
-    };
-    let (team, _) = team_access(state, user, &team_name, Role::Developer, "creating apps").await?;
-    let app = db::apps::create(&state.db, team.id, name, user.id).await?;
-    tracing::info!(user = %user.email, app = %app.name, team = %team.name, "created app");
-    let detail = format!("in team {}", team.name);
-    audit::record(state, user, Some(team.id), Some(&app.name), "app.create", detail, source).await?;
-    Ok(app)
-}
-
-/// The one team the user can create apps in, when no team was named.
-async fn default_team(state: &AppState, user: &User) -> AppResult<String> {
-    let teams = db::teams::list_for_user(&state.db, user.id, user.is_admin).await?;
-    let usable: Vec<_> = teams.into_iter().filter(|t| t.role >= Role::Developer).map(|t| t.name).collect();
-    match usable.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(AppError::validation(
-            "team",
-            "you are in no team where you can create apps; create one with `paas teams:create`",
-        )),
-        many => Err(AppError::validation(
-            "team",
-            format!("name the team (--team): you can create apps in {}", many.join(", ")),
-        )),
-    }
 }
 
 /// One app.
@@ -129,23 +90,23 @@ pub async fn show_app(
 }
 
 /// Delete an app (admin role or above): its processes stop, its routes,
-/// repository and records go.
+/// repository and records go. With `Prefer: respond-async`: 202 and the
+/// operation.
 #[utoipa::path(delete, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)),
-    responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 204), (status = 202, body = super::operations::OperationInfo),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete_app(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Source(source): Source,
+    prefer: Prefer,
     Path(app): Path<String>,
-) -> AppResult<StatusCode> {
+) -> AppResult<Response> {
     let (app, _) = app_access(&state, &user, &app, Role::Admin, "deleting apps").await?;
-    destroy(&state, &user, &app, source).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Destroy an app and record it. Shared by the API and the dashboard.
-pub(crate) async fn destroy(state: &AppState, user: &User, app: &App, source: &str) -> AppResult<()> {
-    crate::deploy::destroy::destroy_app(state, app).await?;
-    tracing::info!(user = %user.email, app = %app.name, "deleted app");
-    audit::record(state, user, Some(app.team_id), Some(&app.name), "app.destroy", String::new(), source).await
+    let job = ops::apps::destroy(&state, &Actor::new(user, source), &app).await?;
+    if prefer.respond_async {
+        return accepted(&state, &app, job.id).await;
+    }
+    job.outcome().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

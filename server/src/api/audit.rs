@@ -47,11 +47,16 @@ pub async fn record(
     detail: String,
     source: &str,
 ) -> AppResult<()> {
-    db::audit::record(
-        &state.db,
-        NewEvent { user_id: user.id, actor: &user.email, team_id, app, action, detail, source },
-    )
-    .await?;
+    let event = NewEvent {
+        user_id: Some(user.id),
+        actor: user.email.clone(),
+        team_id,
+        app: app.map(str::to_string),
+        action: action.to_string(),
+        detail,
+        source: source.to_string(),
+    };
+    db::audit::record(&mut *state.db.acquire().await?, &event).await?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_builds)).routes(routes!(show_build))
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BuildInfo {
     pub id: i64,
     pub commit: String,
@@ -32,6 +32,21 @@ pub struct BuildInfo {
     pub log: Option<String>,
 }
 
+impl From<db::builds::Build> for BuildInfo {
+    fn from(b: db::builds::Build) -> Self {
+        Self {
+            id: b.id,
+            commit: b.commit,
+            status: b.status,
+            image: b.image,
+            author: b.author,
+            created_at: b.created_at,
+            finished_at: b.finished_at,
+            log: b.log,
+        }
+    }
+}
+
 /// An app's builds, newest first.
 #[utoipa::path(get, path = "/apps/{app}/builds", tag = "builds", params(("app" = String, Path)),
     responses((status = 200, body = Vec<BuildInfo>)))]
@@ -41,7 +56,7 @@ pub async fn list_builds(
     Path(app): Path<String>,
 ) -> AppResult<Json<Vec<BuildInfo>>> {
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing builds").await?;
-    Ok(Json(db::builds::list(&state.db, app.id).await?))
+    Ok(Json(db::builds::list(&state.db, app.id).await?.into_iter().map(Into::into).collect()))
 }
 
 /// One build with its log.
@@ -55,6 +70,6 @@ pub async fn show_build(
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing builds").await?;
     db::builds::find(&state.db, app.id, id)
         .await?
-        .map(Json)
+        .map(|b| Json(b.into()))
         .ok_or_else(|| AppError::not_found(format!("{} has no build {id}", app.name)))
 }

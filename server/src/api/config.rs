@@ -4,20 +4,20 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::{self, Source};
+use super::audit::Source;
+use super::operations::{accepted, Prefer};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
-use crate::db::apps::App;
-use crate::db::releases::Release;
-use crate::db::users::User;
-use crate::deploy::{config, Output};
+use crate::deploy::config;
 use crate::error::AppResult;
+use crate::ops::{self, Actor};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -47,35 +47,25 @@ pub struct ConfigUpdated {
 
 /// Set (string) or unset (null) config vars. A new release with the new config
 /// rolls out; if it does not come up healthy the config is left unchanged
-/// (422 deploy_failed).
+/// (422 deploy_failed). With `Prefer: respond-async`: 202 and the operation.
 #[utoipa::path(patch, path = "/apps/{app}/config", tag = "config", params(("app" = String, Path)),
     request_body = BTreeMap<String, Option<String>>,
-    responses((status = 200, body = ConfigUpdated), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = ConfigUpdated), (status = 202, body = super::operations::OperationInfo),
+        (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn update_config(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Source(source): Source,
+    prefer: Prefer,
     Path(app): Path<String>,
     ApiJson(changes): ApiJson<BTreeMap<String, Option<String>>>,
-) -> AppResult<Json<ConfigUpdated>> {
+) -> AppResult<Response> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "changing config").await?;
-    let release = change(&state, &user, &app, &changes, source).await?;
-    Ok(Json(ConfigUpdated { release: release.map(|r| r.version), config: config::reveal(&state, &app).await? }))
-}
-
-/// Change config vars and record it (names only, never values), whether or
-/// not the rollout came up. Shared by the API and the dashboard.
-pub(crate) async fn change(
-    state: &AppState,
-    user: &User,
-    app: &App,
-    changes: &BTreeMap<String, Option<String>>,
-    source: &str,
-) -> AppResult<Option<Release>> {
-    let result = config::change(state, app, user, changes, &Output::discard()).await;
-    let keys: Vec<String> = changes.iter().map(|(k, v)| format!("{}{k}", if v.is_some() { "" } else { "-" })).collect();
-    let outcome = if result.is_ok() { "" } else { " (failed, unchanged)" };
-    let detail = format!("{}{outcome}", keys.join(" "));
-    audit::record(state, user, Some(app.team_id), Some(&app.name), "config.update", detail, source).await?;
-    result
+    let job = ops::config::change(&state, &Actor::new(user, source), &app, changes).await?;
+    if prefer.respond_async {
+        return accepted(&state, &app, job.id).await;
+    }
+    let release = job.outcome().await?;
+    let config = config::reveal(&state, &app).await?;
+    Ok(Json(ConfigUpdated { release: release.map(|r| r.version), config }).into_response())
 }

@@ -8,14 +8,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::{self, Source};
+use super::audit::Source;
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
-use crate::db::apps::App;
 use crate::db::domains::Domain;
-use crate::db::users::User;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
+use crate::ops::{self, Actor};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -50,7 +49,8 @@ pub async fn add_domain(
     ApiJson(body): ApiJson<AddDomain>,
 ) -> AppResult<(StatusCode, Json<Domain>)> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "adding domains").await?;
-    Ok((StatusCode::CREATED, Json(add(&state, &user, &app, &body.hostname, source).await?)))
+    let domain = ops::domains::add(&state, &Actor::new(user, source), &app, &body.hostname).await?.outcome().await?;
+    Ok((StatusCode::CREATED, Json(domain)))
 }
 
 /// Stop routing a host name to the app.
@@ -63,73 +63,6 @@ pub async fn remove_domain(
     Path((app, hostname)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "removing domains").await?;
-    remove(&state, &user, &app, &hostname, source).await?;
+    ops::domains::remove(&state, &Actor::new(user, source), &app, &hostname).await?.outcome().await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Attach a domain to an app, route it, record it. Shared by the API and the dashboard.
-pub(crate) async fn add(state: &AppState, user: &User, app: &App, hostname: &str, source: &str) -> AppResult<Domain> {
-    let hostname = validate_hostname(hostname, &state.config.base_domain)?;
-    let domain = db::domains::add(&state.db, app.id, &hostname).await?;
-    state.routes.add_domain(&hostname, &app.name);
-    audit::record(state, user, Some(app.team_id), Some(&app.name), "domain.add", hostname, source).await?;
-    Ok(domain)
-}
-
-/// Detach a domain; the lower-cased host name it removed.
-pub(crate) async fn remove(
-    state: &AppState,
-    user: &User,
-    app: &App,
-    hostname: &str,
-    source: &str,
-) -> AppResult<String> {
-    let hostname = hostname.trim().trim_end_matches('.').to_ascii_lowercase();
-    if !db::domains::remove(&state.db, app.id, &hostname).await? {
-        return Err(AppError::not_found(format!("{hostname} is not a domain of {}", app.name)));
-    }
-    state.routes.remove_domain(&hostname);
-    audit::record(state, user, Some(app.team_id), Some(&app.name), "domain.remove", hostname.clone(), source).await?;
-    Ok(hostname)
-}
-
-/// A lower-cased host name: DNS labels of letters, digits and hyphens, at
-/// least two labels, not under the apps' base domain.
-pub fn validate_hostname(hostname: &str, base_domain: &str) -> AppResult<String> {
-    let host = hostname.trim().trim_end_matches('.').to_ascii_lowercase();
-    let fail = |why: &str| AppError::validation("hostname", format!("{hostname:?} is not a valid domain: {why}"));
-    if host.is_empty() || host.len() > 253 {
-        return Err(fail("it must be 1 to 253 characters"));
-    }
-    let labels: Vec<&str> = host.split('.').collect();
-    if labels.len() < 2 {
-        return Err(fail("it needs at least two labels, like www.example.com"));
-    }
-    for label in &labels {
-        let ok = !label.is_empty()
-            && label.len() <= 63
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !label.starts_with('-')
-            && !label.ends_with('-');
-        if !ok {
-            return Err(fail("each label is 1 to 63 letters, digits or inner hyphens"));
-        }
-    }
-    if host == base_domain || host.ends_with(&format!(".{base_domain}")) {
-        return Err(fail(&format!("names under {base_domain} belong to apps already")));
-    }
-    Ok(host)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::validate_hostname;
-
-    #[test]
-    fn hostnames() {
-        assert_eq!(validate_hostname("WWW.Example.com.", "paas.test").unwrap(), "www.example.com");
-        for bad in ["localhost", "a..b", "-a.com", "a_b.com", "x.paas.test", "exa mple.com"] {
-            assert!(validate_hostname(bad, "paas.test").is_err(), "{bad}");
-        }
-    }
 }

@@ -2,6 +2,7 @@
 //! Every change is a health-gated rollout.
 
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,15 +10,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::{self, Source};
+use super::audit::Source;
+use super::operations::{accepted, Prefer};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
 use crate::db::apps::App;
-use crate::db::users::User;
-use crate::deploy::releases::{self, FormationChange};
-use crate::deploy::Output;
+use crate::deploy::formation::{parse_memory, FormationChange};
 use crate::error::{AppError, AppResult};
+use crate::ops::{self, Actor};
 use crate::runtime;
 use crate::state::AppState;
 
@@ -73,61 +74,34 @@ pub struct FormationUpdates {
 }
 
 /// Scale (quantity) and resize (memory, cpus) process types; the current
-/// release rolls out with the new formation, or nothing changes (422).
+/// release rolls out with the new formation, or nothing changes (422). With
+/// `Prefer: respond-async`: 202 and the operation.
 #[utoipa::path(patch, path = "/apps/{app}/formation", tag = "processes", params(("app" = String, Path)), request_body = FormationUpdates,
-    responses((status = 200, body = Vec<FormationInfo>), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Vec<FormationInfo>), (status = 202, body = super::operations::OperationInfo),
+        (status = 422, body = crate::error::ErrorBody)))]
 pub async fn update_formation(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Source(source): Source,
+    prefer: Prefer,
     Path(app): Path<String>,
     ApiJson(body): ApiJson<FormationUpdates>,
-) -> AppResult<Json<Vec<FormationInfo>>> {
+) -> AppResult<Response> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "scaling").await?;
     let mut changes = Vec::new();
     for u in &body.updates {
         let memory_mb = match &u.memory {
-            Some(m) => Some(releases::parse_memory(m).map_err(|e| AppError::validation("memory", e))?),
+            Some(m) => Some(parse_memory(m).map_err(|e| AppError::validation("memory", e))?),
             None => None,
         };
         changes.push((u.process_type.clone(), FormationChange { quantity: u.quantity, memory_mb, cpus: u.cpus }));
     }
-    let formation = update(&state, &user, &app, &changes, source).await?;
-    Ok(Json(formation.into_iter().map(Into::into).collect()))
-}
-
-/// Scale and resize, and record it. Shared by the API and the dashboard.
-pub(crate) async fn update(
-    state: &AppState,
-    user: &User,
-    app: &App,
-    changes: &[(String, FormationChange)],
-    source: &str,
-) -> AppResult<Vec<db::formation::Formation>> {
-    if changes.is_empty() {
-        return Err(AppError::validation("updates", "nothing to change"));
+    let job = ops::formation::change(&state, &Actor::new(user, source), &app, changes).await?;
+    if prefer.respond_async {
+        return accepted(&state, &app, job.id).await;
     }
-    let result = releases::change_formation(state, app, changes, &Output::discard()).await;
-    let detail: Vec<String> = changes
-        .iter()
-        .map(|(process, c)| {
-            let mut parts = vec![process.clone()];
-            if let Some(q) = c.quantity {
-                parts.push(format!("={q}"));
-            }
-            if let Some(m) = c.memory_mb {
-                parts.push(format!(" memory {m}MB"));
-            }
-            if let Some(cpus) = c.cpus {
-                parts.push(format!(" cpus {cpus}"));
-            }
-            parts.concat()
-        })
-        .collect();
-    let outcome = if result.is_ok() { "" } else { " (failed, unchanged)" };
-    let detail = format!("{}{outcome}", detail.join(", "));
-    audit::record(state, user, Some(app.team_id), Some(&app.name), "formation.update", detail, source).await?;
-    result
+    let formation = job.outcome().await?;
+    Ok(Json(formation.into_iter().map(FormationInfo::from).collect::<Vec<_>>()).into_response())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -136,16 +110,20 @@ pub struct ProcessInfo {
     pub name: String,
     #[serde(rename = "type")]
     pub process_type: String,
-    /// up, crashed (OOM), crashed (exit N), starting.
+    /// up, starting, crashed (OOM|exit N|...), restarting [in N s],
+    /// unhealthy (why), restarting.
     pub state: String,
     pub release: String,
     pub started_at: Option<DateTime<Utc>>,
+    /// Restarts by the platform since the server started.
     pub restarts: i64,
-    /// The last crash seen, e.g. "OOM" or "exit 1".
+    /// The last crash seen: "OOM", "exit 1", "unhealthy", "gone".
     pub last_crash: Option<String>,
 }
 
-/// Every process of the app as the engine runs it now.
+/// Every process of the app: the engine's containers with what the reconcile
+/// loop knows of them (state, restarts, last crash), and the processes it
+/// is bringing back.
 #[utoipa::path(get, path = "/apps/{app}/ps", tag = "processes", params(("app" = String, Path)),
     responses((status = 200, body = Vec<ProcessInfo>)))]
 pub async fn list_processes(
@@ -157,42 +135,50 @@ pub async fn list_processes(
     Ok(Json(processes(&state, &app).await?))
 }
 
-/// The app's processes as the engine runs them, sorted by name.
+/// The app's processes, sorted by name.
 pub async fn processes(state: &AppState, app: &App) -> AppResult<Vec<ProcessInfo>> {
     let containers = state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await?;
-    let crashes = state.crashes.lock().map(|c| c.clone()).unwrap_or_default();
+    let mut known = state.processes.of(&app.name);
     let mut processes: Vec<ProcessInfo> = containers
         .into_iter()
+        .filter(|c| c.label(runtime::LABEL_DEPLOYMENT).is_some())
         .map(|c| {
             let process_type = c.label(runtime::LABEL_PROCESS).unwrap_or("?").to_string();
             let name = format!("{process_type}.{}", c.label(runtime::LABEL_INDEX).unwrap_or("?"));
-            let started_at = c
-                .started_at
-                .as_deref()
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&Utc));
-            let crash = crashes.get(&c.id).map(|(at, why)| (*at, why.clone()));
-            let oom_now = c.oom_killed.then(|| "OOM".to_string());
-            let last_crash = oom_now.or(crash.as_ref().map(|(_, why)| why.clone()));
-            let recent_crash = crash.as_ref().is_some_and(|(at, _)| Utc::now() - *at < chrono::Duration::seconds(60));
-            let state = match (c.running, &last_crash) {
-                (false, Some(why)) => format!("crashed ({why})"),
-                (false, None) => format!("crashed (exit {})", c.exit_code.unwrap_or(-1)),
-                (true, Some(why)) if recent_crash => format!("crashed ({why}), restarted"),
-                (true, _) => "up".to_string(),
+            let status = known.get(&name).filter(|s| s.container.as_deref() == Some(c.id.as_str())).cloned();
+            if status.is_some() {
+                known.remove(&name);
+            }
+            let state = match (&status, c.running) {
+                (Some(s), _) => s.state.clone(),
+                (None, true) => "up".to_string(),
+                (None, false) => format!("crashed (exit {})", c.exit_code.unwrap_or(-1)),
             };
             ProcessInfo {
                 name,
                 process_type,
                 state,
                 release: c.label(runtime::LABEL_RELEASE).unwrap_or("?").to_string(),
-                started_at,
-                restarts: c.restart_count,
-                last_crash,
+                started_at: c.started_at,
+                restarts: status.as_ref().map_or(0, |s| i64::from(s.restarts)),
+                last_crash: status.and_then(|s| s.last_crash),
             }
         })
         .collect();
-    processes.sort_by(|a, b| a.name.cmp(&b.name));
+    // Processes the loop is bringing back whose container is gone.
+    for (name, status) in known {
+        let process_type = name.split('.').next().unwrap_or("?").to_string();
+        processes.push(ProcessInfo {
+            name,
+            process_type,
+            state: status.state,
+            release: String::new(),
+            started_at: None,
+            restarts: i64::from(status.restarts),
+            last_crash: status.last_crash,
+        });
+    }
+    processes.sort_by(|a, b| a.name.cmp(&b.name).then(b.started_at.cmp(&a.started_at)));
     Ok(processes)
 }
 
@@ -203,31 +189,24 @@ pub struct Restart {
     pub process_type: Option<String>,
 }
 
-/// Restart the app's processes with the rolling, health-gated path.
+/// Restart the app's processes with the rolling, health-gated path. With
+/// `Prefer: respond-async`: 202 and the operation.
 #[utoipa::path(post, path = "/apps/{app}/ps/restart", tag = "processes", params(("app" = String, Path)), request_body = Restart,
-    responses((status = 200, body = Vec<ProcessInfo>), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Vec<ProcessInfo>), (status = 202, body = super::operations::OperationInfo),
+        (status = 422, body = crate::error::ErrorBody)))]
 pub async fn restart_processes(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Source(source): Source,
+    prefer: Prefer,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Restart>,
-) -> AppResult<Json<Vec<ProcessInfo>>> {
+) -> AppResult<Response> {
     let (app, _) = app_access(&state, &user, &name, Role::Developer, "restarting").await?;
-    restart(&state, &user, &app, body.process_type.as_deref(), source).await?;
-    Ok(Json(processes(&state, &app).await?))
-}
-
-/// Restart every process and record it. Shared by the API and the dashboard.
-pub(crate) async fn restart(
-    state: &AppState,
-    user: &User,
-    app: &App,
-    process_type: Option<&str>,
-    source: &str,
-) -> AppResult<()> {
-    let result = releases::restart(state, app, &Output::discard()).await;
-    let detail = format!("{}{}", process_type.unwrap_or("all"), if result.is_ok() { "" } else { " (failed)" });
-    audit::record(state, user, Some(app.team_id), Some(&app.name), "ps.restart", detail, source).await?;
-    result
+    let job = ops::formation::restart(&state, &Actor::new(user, source), &app, body.process_type.as_deref()).await?;
+    if prefer.respond_async {
+        return accepted(&state, &app, job.id).await;
+    }
+    job.outcome().await?;
+    Ok(Json(processes(&state, &app).await?).into_response())
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domains;
 pub mod formation;
 pub mod logs;
+pub mod operations;
 pub mod releases;
 pub mod teams;
 pub mod tokens;
@@ -60,6 +61,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             .merge(config::router())
             .merge(formation::router())
             .merge(logs::router())
+            .merge(operations::router())
             .merge(domains::router())
             .merge(builds::router())
             .merge(audit::router()),

@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,15 +10,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::{self, Source};
+use super::audit::Source;
+use super::operations::{accepted, Prefer};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
-use crate::db::apps::App;
-use crate::db::releases::Release;
-use crate::db::users::User;
-use crate::deploy::{releases, Output};
 use crate::error::{AppError, AppResult};
+use crate::ops::{self, Actor};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -44,7 +43,7 @@ pub struct ReleaseInfo {
 }
 
 impl ReleaseInfo {
-    fn new(r: db::releases::Release, current: Option<i64>) -> Self {
+    pub fn new(r: db::releases::Release, current: Option<i64>) -> Self {
         Self {
             current: Some(r.id) == current,
             version: r.version,
@@ -100,38 +99,24 @@ pub struct Rollback {
 }
 
 /// Roll back: a new release with an earlier release's image and config, rolled
-/// out like any deploy.
+/// out like any deploy. With `Prefer: respond-async`: 202 and the operation.
 #[utoipa::path(post, path = "/apps/{app}/rollback", tag = "releases", params(("app" = String, Path)), request_body = Rollback,
-    responses((status = 201, body = ReleaseInfo), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = ReleaseInfo), (status = 202, body = super::operations::OperationInfo),
+        (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_rollback(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Source(source): Source,
+    prefer: Prefer,
     Path(app): Path<String>,
     ApiJson(body): ApiJson<Rollback>,
-) -> AppResult<(StatusCode, Json<ReleaseInfo>)> {
+) -> AppResult<Response> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "rolling back").await?;
-    let release = rollback(&state, &user, &app, body.version, source).await?;
+    let job = ops::releases::rollback(&state, &Actor::new(user, source), &app, body.version).await?;
+    if prefer.respond_async {
+        return accepted(&state, &app, job.id).await;
+    }
+    let release = job.outcome().await?;
     let id = release.id;
-    Ok((StatusCode::CREATED, Json(ReleaseInfo::new(release, Some(id)))))
-}
-
-/// Roll back and record it; the new release as stored after its rollout.
-/// Shared by the API and the dashboard.
-pub(crate) async fn rollback(
-    state: &AppState,
-    user: &User,
-    app: &App,
-    version: Option<i32>,
-    source: &str,
-) -> AppResult<Release> {
-    let result = releases::rollback(state, app, user, version, &Output::discard()).await;
-    let detail = match (&result, version) {
-        (Ok(r), _) => format!("{} as v{}", r.description, r.version),
-        (Err(e), Some(v)) => format!("to v{v} failed: {e}"),
-        (Err(e), None) => format!("failed: {e}"),
-    };
-    audit::record(state, user, Some(app.team_id), Some(&app.name), "release.rollback", detail, source).await?;
-    let release = result?;
-    Ok(db::releases::find(&state.db, release.id).await?.unwrap_or(release))
+    Ok((StatusCode::CREATED, Json(ReleaseInfo::new(release, Some(id)))).into_response())
 }

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 use super::detect;
 use crate::db::apps::App;
 use crate::db::releases::ProcessTypes;
-use crate::deploy::Output;
-use crate::git::repo::Source;
+use crate::progress::Output;
+use crate::repos::Source;
 use crate::runtime::{ImageConfig, TaskSpec, LABEL_APP};
 use crate::state::AppState;
 
@@ -142,7 +142,7 @@ pub fn cache_volume(app: &App) -> String {
 /// is kept out of the push and parsed.
 async fn compile(state: &AppState, id: &str, out: &Output, log: &mut String) -> anyhow::Result<ProcessTypes> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let forward = out.raw();
+    let forward = out.clone();
     let collector = tokio::spawn(async move {
         let (mut log, mut release, mut in_release) = (String::new(), String::new(), false);
         while let Some(line) = rx.recv().await {
@@ -156,7 +156,7 @@ async fn compile(state: &AppState, id: &str, out: &Output, log: &mut String) -> 
             } else {
                 log.push_str(&line);
                 log.push('\n');
-                let _ = forward.send(line);
+                forward.raw(line);
             }
         }
         (log, release)

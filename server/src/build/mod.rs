@@ -13,8 +13,8 @@ use bytes::Bytes;
 
 use crate::db;
 use crate::db::apps::App;
-use crate::deploy::Output;
-use crate::git::repo::Source;
+use crate::progress::Output;
+use crate::repos::Source;
 use crate::state::AppState;
 
 pub struct Built {
@@ -51,13 +51,13 @@ pub async fn build(
 
     // Stream engine output to the push while keeping the whole log.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let forward = out.raw();
+    let forward = out.clone();
     let collector = tokio::spawn(async move {
         let mut log = String::new();
         while let Some(line) = rx.recv().await {
             log.push_str(&line);
             log.push('\n');
-            let _ = forward.send(line);
+            forward.raw(line);
         }
         log
     });

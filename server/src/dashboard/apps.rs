@@ -181,7 +181,7 @@ pub async fn list_releases(
 struct BuildsPage {
     layout: Layout,
     app: AppFrame,
-    builds: Vec<crate::api::builds::BuildInfo>,
+    builds: Vec<crate::db::builds::Build>,
 }
 
 pub async fn list_builds(
@@ -199,7 +199,7 @@ pub async fn list_builds(
 struct BuildPage {
     layout: Layout,
     app: AppFrame,
-    build: crate::api::builds::BuildInfo,
+    build: crate::db::builds::Build,
 }
 
 pub async fn show_build(

@@ -1,6 +1,7 @@
 //! Dashboard actions on an app: each checks the CSRF token and the role, then
-//! calls the same operation as the REST API (`api::*`, which records the
-//! audit event), and redirects with the outcome.
+//! starts the same operation as the REST API (`ops::*`), waits for its
+//! outcome and redirects with it. A browser that goes away mid-way changes
+//! nothing: the operation runs to its end.
 
 use std::collections::BTreeMap;
 
@@ -10,14 +11,16 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::{CsrfForm, DashError, DashUser};
-use crate::api;
 use crate::auth::{app_access, Role};
 use crate::db;
-use crate::deploy::releases::{self, FormationChange};
+use crate::deploy::formation::{parse_memory, FormationChange};
 use crate::error::AppError;
+use crate::ops::{self, Actor};
 use crate::state::AppState;
 
-const SOURCE: &str = "dashboard";
+fn actor(dash: &DashUser) -> Actor {
+    Actor::new(dash.user.clone(), "dashboard")
+}
 
 async fn app_for(
     state: &AppState,
@@ -51,7 +54,7 @@ impl FormationForm {
             .map_err(|_| AppError::validation("quantity", "the quantity must be a number"))?;
         let memory_mb = match self.memory.trim() {
             "" => None,
-            m => Some(releases::parse_memory(m).map_err(|e| AppError::validation("memory", e))?),
+            m => Some(parse_memory(m).map_err(|e| AppError::validation("memory", e))?),
         };
         let cpus = match self.cpus.trim() {
             "" => None,
@@ -70,7 +73,10 @@ pub async fn update_formation(
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "scaling").await?;
     let result = match form.change() {
         Ok(change) => {
-            api::formation::update(&state, &dash.user, &app, &[(form.process_type.clone(), change)], SOURCE).await
+            match ops::formation::change(&state, &actor(&dash), &app, vec![(form.process_type.clone(), change)]).await {
+                Ok(job) => job.outcome().await,
+                Err(err) => Err(err),
+            }
         }
         Err(err) => Err(err),
     };
@@ -88,7 +94,10 @@ pub async fn restart(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "restarting").await?;
-    let result = api::formation::restart(&state, &dash.user, &app, None, SOURCE).await;
+    let result = match ops::formation::restart(&state, &actor(&dash), &app, None).await {
+        Ok(job) => job.outcome().await,
+        Err(err) => Err(err),
+    };
     dash.finish(&format!("/apps/{name}"), result.map(|()| "Restarted every process.".to_string())).await
 }
 
@@ -105,7 +114,10 @@ pub async fn rollback(
     Form(form): Form<RollbackForm>,
 ) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "rolling back").await?;
-    let result = api::releases::rollback(&state, &dash.user, &app, Some(form.version), SOURCE).await;
+    let result = match ops::releases::rollback(&state, &actor(&dash), &app, Some(form.version)).await {
+        Ok(job) => job.outcome().await,
+        Err(err) => Err(err),
+    };
     let message = result.map(|r| format!("Rolled back to v{}: v{} is live.", form.version, r.version));
     dash.finish(&format!("/apps/{name}/releases"), message).await
 }
@@ -129,7 +141,10 @@ pub async fn change_config(
     let key = form.key.trim().to_string();
     let what = if form.value.is_some() { format!("Set {key}") } else { format!("Removed {key}") };
     let changes = BTreeMap::from([(key, form.value)]);
-    let result = api::config::change(&state, &dash.user, &app, &changes, SOURCE).await;
+    let result = match ops::config::change(&state, &actor(&dash), &app, changes).await {
+        Ok(job) => job.outcome().await,
+        Err(err) => Err(err),
+    };
     let message = result.map(|release| match release {
         Some(r) => format!("{what}: v{} is live.", r.version),
         None => format!("{what}; it applies to the first deploy."),
@@ -150,7 +165,10 @@ pub async fn add_domain(
     Form(form): Form<DomainForm>,
 ) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "adding domains").await?;
-    let result = api::domains::add(&state, &dash.user, &app, &form.hostname, SOURCE).await;
+    let result = match ops::domains::add(&state, &actor(&dash), &app, &form.hostname).await {
+        Ok(job) => job.outcome().await,
+        Err(err) => Err(err),
+    };
     dash.finish(&format!("/apps/{name}/domains"), result.map(|d| format!("Added {}.", d.hostname))).await
 }
 
@@ -161,7 +179,10 @@ pub async fn remove_domain(
     Form(form): Form<DomainForm>,
 ) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "removing domains").await?;
-    let result = api::domains::remove(&state, &dash.user, &app, &form.hostname, SOURCE).await;
+    let result = match ops::domains::remove(&state, &actor(&dash), &app, &form.hostname).await {
+        Ok(job) => job.outcome().await,
+        Err(err) => Err(err),
+    };
     dash.finish(&format!("/apps/{name}/domains"), result.map(|host| format!("Removed {host}."))).await
 }
 
@@ -182,7 +203,7 @@ pub async fn destroy(
         let err = AppError::validation("confirm", format!("type {} to confirm; nothing was destroyed", app.name));
         return dash.finish(&format!("/apps/{name}/settings"), Err(err)).await;
     }
-    api::apps::destroy(&state, &dash.user, &app, SOURCE).await?;
+    ops::apps::destroy(&state, &actor(&dash), &app).await?.outcome().await?;
     dash.finish("/", Ok(format!("Destroyed {}.", app.name))).await
 }
 
@@ -199,7 +220,7 @@ pub async fn create_app(
     Form(form): Form<CreateAppForm>,
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
-    match api::apps::create(&state, &dash.user, form.name.trim(), form.team, SOURCE).await {
+    match ops::apps::create(&state, &actor(&dash), form.name.trim(), form.team).await {
         Ok(app) => {
             dash.finish(&format!("/apps/{}", app.name), Ok(format!("Created {}. Push to it to deploy.", app.name)))
                 .await

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgPool};
 
-use crate::error::{conflict_on_unique, AppResult};
+use super::{conflict_on_unique, DbResult};
 
 /// An app row joined with its team's name.
 #[derive(Debug, Clone, FromRow)]
@@ -16,15 +16,26 @@ pub struct App {
 const SELECT: &str = "SELECT a.id, a.name, a.team_id, t.name AS team_name, a.created_at
                       FROM apps a JOIN teams t ON t.id = a.team_id";
 
-pub async fn create(pool: &PgPool, team_id: i64, name: &str, created_by: i64) -> AppResult<App> {
+/// Create an app, with the audit event saying so (its `app` is the new name).
+pub async fn create(
+    pool: &PgPool,
+    team_id: i64,
+    name: &str,
+    created_by: i64,
+    audit: &super::audit::NewEvent,
+) -> DbResult<App> {
+    let mut tx = pool.begin().await?;
     let id: i64 = sqlx::query_scalar("INSERT INTO apps (team_id, name, created_by) VALUES ($1, $2, $3) RETURNING id")
         .bind(team_id)
         .bind(name)
         .bind(created_by)
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| conflict_on_unique(e, format!("the name {name} is already taken")))?;
-    Ok(sqlx::query_as(&format!("{SELECT} WHERE a.id = $1")).bind(id).fetch_one(pool).await?)
+    super::audit::record(&mut tx, audit).await?;
+    let app = sqlx::query_as(&format!("{SELECT} WHERE a.id = $1")).bind(id).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(app)
 }
 
 pub async fn find_by_name(pool: &PgPool, name: &str) -> sqlx::Result<Option<App>> {
@@ -43,16 +54,19 @@ pub async fn list_visible(pool: &PgPool, user_id: i64, is_admin: bool) -> sqlx::
     .await
 }
 
-pub async fn delete(pool: &PgPool, id: i64) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM apps WHERE id = $1").bind(id).execute(pool).await?;
-    Ok(())
+/// Delete an app and everything that references it, with its audit event
+/// and the operation that does it committing.
+pub async fn delete(pool: &PgPool, id: i64, audit: &super::audit::NewEvent, operation: i64) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    super::audit::record(&mut tx, audit).await?;
+    super::operations::commit(&mut tx, operation).await?;
+    sqlx::query("DELETE FROM apps WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    tx.commit().await
 }
 
-/// Every app that serves a release: (app name, current release id).
-pub async fn list_served(pool: &PgPool) -> sqlx::Result<Vec<(i64, String, i64)>> {
-    sqlx::query_as("SELECT id, name, current_release_id FROM apps WHERE current_release_id IS NOT NULL")
-        .fetch_all(pool)
-        .await
+/// The names of every app.
+pub async fn names(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT name FROM apps").fetch_all(pool).await
 }
 
 pub async fn exists(pool: &PgPool, name: &str) -> sqlx::Result<bool> {

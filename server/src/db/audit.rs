@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool};
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
@@ -17,29 +17,33 @@ pub struct AuditEvent {
     pub source: String,
 }
 
-pub struct NewEvent<'a> {
-    pub user_id: i64,
-    pub actor: &'a str,
+/// One event to record. Details never hold secret values.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// None once the user was deleted.
+    pub user_id: Option<i64>,
+    pub actor: String,
     pub team_id: Option<i64>,
-    pub app: Option<&'a str>,
-    pub action: &'a str,
+    pub app: Option<String>,
+    pub action: String,
     pub detail: String,
-    pub source: &'a str,
+    pub source: String,
 }
 
-pub async fn record(pool: &PgPool, event: NewEvent<'_>) -> sqlx::Result<()> {
+/// Record an event inside the caller's transaction, beside the change it describes.
+pub async fn record(conn: &mut PgConnection, event: &NewEvent) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO audit_events (user_id, actor, team_id, app, action, detail, source)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(event.user_id)
-    .bind(event.actor)
+    .bind(&event.actor)
     .bind(event.team_id)
-    .bind(event.app)
-    .bind(event.action)
-    .bind(event.detail)
-    .bind(event.source)
-    .execute(pool)
+    .bind(&event.app)
+    .bind(&event.action)
+    .bind(&event.detail)
+    .bind(&event.source)
+    .execute(conn)
     .await?;
     Ok(())
 }

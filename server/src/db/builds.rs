@@ -1,4 +1,19 @@
-use sqlx::PgPool;
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgPool};
+
+/// A build as stored; `log` is read only for a single build.
+#[derive(Debug, Clone, FromRow)]
+pub struct Build {
+    pub id: i64,
+    pub commit: String,
+    /// building, succeeded or failed.
+    pub status: String,
+    pub image: Option<String>,
+    pub author: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub log: Option<String>,
+}
 
 pub async fn create(pool: &PgPool, app_id: i64, commit: &str, user_id: Option<i64>) -> sqlx::Result<i64> {
     sqlx::query_scalar("INSERT INTO builds (app_id, commit_sha, created_by) VALUES ($1, $2, $3) RETURNING id")
@@ -36,14 +51,14 @@ pub async fn fail_unfinished(pool: &PgPool) -> sqlx::Result<u64> {
 const COLUMNS: &str = "id, commit_sha AS commit, status::text AS status, image,
     (SELECT email FROM users WHERE users.id = builds.created_by) AS author, created_at, finished_at";
 
-pub async fn list(pool: &PgPool, app_id: i64) -> sqlx::Result<Vec<crate::api::builds::BuildInfo>> {
+pub async fn list(pool: &PgPool, app_id: i64) -> sqlx::Result<Vec<Build>> {
     sqlx::query_as(&format!("SELECT {COLUMNS}, NULL::text AS log FROM builds WHERE app_id = $1 ORDER BY id DESC"))
         .bind(app_id)
         .fetch_all(pool)
         .await
 }
 
-pub async fn find(pool: &PgPool, app_id: i64, id: i64) -> sqlx::Result<Option<crate::api::builds::BuildInfo>> {
+pub async fn find(pool: &PgPool, app_id: i64, id: i64) -> sqlx::Result<Option<Build>> {
     sqlx::query_as(&format!("SELECT {COLUMNS}, log FROM builds WHERE app_id = $1 AND id = $2"))
         .bind(app_id)
         .bind(id)

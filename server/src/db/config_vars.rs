@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 pub type Sealed = BTreeMap<String, Vec<u8>>;
 
@@ -15,17 +15,16 @@ pub async fn get(pool: &PgPool, app_id: i64) -> sqlx::Result<Sealed> {
     Ok(rows.into_iter().collect())
 }
 
-/// Replace the whole config in one transaction.
-pub async fn replace(pool: &PgPool, app_id: i64, config: &Sealed) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM config_vars WHERE app_id = $1").bind(app_id).execute(&mut *tx).await?;
+/// Replace the whole config, inside the caller's transaction.
+pub async fn replace(conn: &mut PgConnection, app_id: i64, config: &Sealed) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM config_vars WHERE app_id = $1").bind(app_id).execute(&mut *conn).await?;
     for (key, value) in config {
         sqlx::query("INSERT INTO config_vars (app_id, key, value) VALUES ($1, $2, $3)")
             .bind(app_id)
             .bind(key)
             .bind(value)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
     }
-    tx.commit().await
+    Ok(())
 }

@@ -56,6 +56,23 @@ impl EmbeddedPostgres {
         self.root.join("run")
     }
 
+    /// How the server connects to it (it need not run yet).
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.options(DB_NAME)
+    }
+
+    /// Whether the postmaster named in its pid file is alive (not a zombie).
+    /// Cheap: reads two small files.
+    pub fn is_alive(&self) -> bool {
+        let Ok(pid_file) = std::fs::read_to_string(self.pgdata().join("postmaster.pid")) else { return false };
+        let Some(pid) = pid_file.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) else { return false };
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state follows the command name in parentheses.
+            Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
+            Err(_) => false,
+        }
+    }
+
     /// Create the cluster if needed, start it unless it already runs, and make
     /// sure the application database exists.
     pub async fn start(&self) -> anyhow::Result<PgConnectOptions> {

@@ -7,7 +7,8 @@ use sqlx::{FromRow, PgPool};
 /// Process type -> command (`None`: the image's own command).
 pub type ProcessTypes = BTreeMap<String, Option<String>>;
 
-/// How a release's web processes are checked (app.json `healthchecks.web`).
+/// How a release's web processes are checked (app.json `healthchecks.web`):
+/// when they start, and while they run.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HealthCheck {
     /// Path to GET; default `/`.
@@ -16,6 +17,22 @@ pub struct HealthCheck {
     pub attempts: Option<u32>,
     /// Seconds allowed; default from the server config.
     pub timeout: Option<u64>,
+    /// The check of running processes; absent: the server's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<Liveness>,
+}
+
+/// A liveness check (app.json `healthchecks.web` entry of `"type": "liveness"`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Liveness {
+    /// Path to GET; default: the startup check's path.
+    pub path: Option<String>,
+    /// Seconds between checks; 0 turns liveness checks off.
+    pub interval: Option<u64>,
+    /// Seconds one check may take.
+    pub timeout: Option<u64>,
+    /// Consecutive failures that take a process out of rotation and restart it.
+    pub attempts: Option<u32>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -95,12 +112,22 @@ pub async fn current(pool: &PgPool, app_id: i64) -> sqlx::Result<Option<Release>
     .await
 }
 
-pub async fn mark_failed(pool: &PgPool, release_id: i64) -> sqlx::Result<()> {
+/// A pending release that will never run (its deploy failed or was cut short).
+pub async fn mark_failed<'e>(db: impl sqlx::PgExecutor<'e>, release_id: i64) -> sqlx::Result<()> {
     sqlx::query("UPDATE releases SET status = 'failed', finished_at = now() WHERE id = $1 AND status = 'pending'")
         .bind(release_id)
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(())
+}
+
+/// Releases a previous server process left pending: none of them can go live
+/// any more. Returns how many.
+pub async fn fail_pending(pool: &PgPool) -> sqlx::Result<u64> {
+    let done = sqlx::query("UPDATE releases SET status = 'failed', finished_at = now() WHERE status = 'pending'")
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 /// The current releases of several apps in one query, by app id.

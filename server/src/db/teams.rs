@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgPool};
 use utoipa::ToSchema;
 
-use crate::error::{conflict_on_unique, AppResult};
+use super::{conflict_on_unique, DbResult};
 
 /// A member's role in a team, weakest first so that `>=` means "at least".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, sqlx::Type, Serialize, Deserialize, ToSchema)]
@@ -50,7 +50,7 @@ pub struct Member {
 }
 
 /// Create a team with its first owner, atomically.
-pub async fn create(pool: &PgPool, name: &str, owner_id: i64) -> AppResult<Team> {
+pub async fn create(pool: &PgPool, name: &str, owner_id: i64) -> DbResult<Team> {
     let mut tx = pool.begin().await?;
     let team: Team = sqlx::query_as("INSERT INTO teams (name) VALUES ($1) RETURNING *")
         .bind(name)
@@ -108,7 +108,7 @@ pub async fn members(pool: &PgPool, team_id: i64) -> sqlx::Result<Vec<Member>> {
     .await
 }
 
-pub async fn add_member(pool: &PgPool, team_id: i64, user_id: i64, role: Role) -> AppResult<()> {
+pub async fn add_member(pool: &PgPool, team_id: i64, user_id: i64, role: Role) -> DbResult<()> {
     sqlx::query("INSERT INTO memberships (team_id, user_id, role) VALUES ($1, $2, $3)")
         .bind(team_id)
         .bind(user_id)

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgPool};
 
-use crate::error::{conflict_on_unique, AppResult};
+use super::{conflict_on_unique, DbResult};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct User {
@@ -12,7 +12,7 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn create(pool: &PgPool, email: &str, password_hash: &str, is_admin: bool) -> AppResult<User> {
+pub async fn create(pool: &PgPool, email: &str, password_hash: &str, is_admin: bool) -> DbResult<User> {
     sqlx::query_as("INSERT INTO users (email, password_hash, is_admin) VALUES ($1, $2, $3) RETURNING *")
         .bind(email)
         .bind(password_hash)

@@ -1,18 +1,14 @@
-//! Config vars: set and unset create a new release of the current image with
-//! the new config and roll it out. If the app does not come up with it, the
-//! config goes back to what it was and the running release keeps serving.
+//! Config vars: sealing and opening values, the snapshot a release keeps,
+//! key rules and how a change is described.
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
 
-use super::{lock::AppLock, release_from_current, Output};
 use crate::crypto::config_context;
 use crate::db;
 use crate::db::apps::App;
 use crate::db::config_vars::Sealed;
-use crate::db::releases::Release;
-use crate::db::users::User;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -60,57 +56,8 @@ pub fn validate_key(key: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// Apply `changes` (key -> Some(value) to set, None to unset). Returns the new
-/// release, or None when the app has no release yet (the config then applies
-/// to the first deploy).
-pub async fn change(
-    state: &AppState,
-    app: &App,
-    user: &User,
-    changes: &BTreeMap<String, Option<String>>,
-    out: &Output,
-) -> AppResult<Option<Release>> {
-    if changes.is_empty() {
-        return Err(AppError::validation("config", "no config vars given"));
-    }
-    for (key, value) in changes {
-        validate_key(key)?;
-        if value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_BYTES) {
-            return Err(AppError::validation(
-                "value",
-                format!("the value of {key} is larger than {MAX_VALUE_BYTES} bytes"),
-            ));
-        }
-    }
-    let _lock = AppLock::acquire(&state.db, app, out).await?;
-    let old = db::config_vars::get(&state.db, app.id).await?;
-    let mut new = old.clone();
-    for (key, value) in changes {
-        match value {
-            Some(v) => {
-                new.insert(key.clone(), state.secrets.seal(&config_context(app.id, key), v)?);
-            }
-            None => {
-                new.remove(key);
-            }
-        }
-    }
-    db::config_vars::replace(&state.db, app.id, &new).await?;
-    if db::releases::current(&state.db, app.id).await?.is_none() {
-        return Ok(None);
-    }
-    let description = describe(changes);
-    match release_from_current(state, app, user, &description, Some(snapshot(&new)), out).await {
-        Ok(release) => Ok(Some(release)),
-        Err(err) => {
-            db::config_vars::replace(&state.db, app.id, &old).await?;
-            Err(err)
-        }
-    }
-}
-
 /// "Set FOO, BAR config vars", "Unset FOO config vars", or both.
-fn describe(changes: &BTreeMap<String, Option<String>>) -> String {
+pub fn describe(changes: &BTreeMap<String, Option<String>>) -> String {
     let set: Vec<&str> = changes.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k.as_str()).collect();
     let unset: Vec<&str> = changes.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k.as_str()).collect();
     match (set.is_empty(), unset.is_empty()) {

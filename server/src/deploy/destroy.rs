@@ -1,28 +1,35 @@
-//! Destroying an app: nothing of it may keep running or routing.
+//! Destroying an app: nothing of it may keep running or routing. The rows go
+//! first (with the audit event, in one transaction, under the routing
+//! table's change lock), so the reconcile loop stops keeping the app alive
+//! the moment it is decided; then its containers, images, build cache and
+//! repository. Whatever a crash leaves running after that has no app and is
+//! removed by the reconcile loop.
 
 use std::time::Duration;
 
-use super::{lock::AppLock, Output};
 use crate::db;
 use crate::db::apps::App;
-use crate::git::repo;
+use crate::db::audit::NewEvent;
+use crate::repos;
 use crate::runtime;
 use crate::state::AppState;
 
-/// Stop routing, remove the containers, images, build cache and repository,
-/// then the rows.
-/// Waits for a deploy in progress to finish first.
-pub async fn destroy_app(state: &AppState, app: &App) -> anyhow::Result<()> {
-    let _lock = AppLock::acquire(&state.db, app, &Output::discard()).await?;
-    state.routes.forget_app(&app.name);
+/// The caller holds the app's lock; `operation` commits with the rows' end.
+pub async fn destroy_app(state: &AppState, app: &App, audit: &NewEvent, operation: i64) -> anyhow::Result<()> {
+    {
+        let _changing = state.routes.changing().await;
+        db::apps::delete(&state.db, app.id, audit, operation).await?;
+        state.routes.forget_app(&app.name);
+    }
     let grace = Duration::from_secs(state.config.stop_grace);
-    for container in state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await? {
-        state.stop_container(&container.id, grace).await?;
+    let containers = state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await?;
+    let stops = containers.iter().map(|c| state.runtime.stop_and_remove(&c.id, grace));
+    for result in futures_util::future::join_all(stops).await {
+        result?;
     }
     state.runtime.remove_images(&app.name).await?;
     state.runtime.remove_volume(&crate::build::buildpack::cache_volume(app)).await?;
-    repo::remove(&state.repos_dir(), &app.name).await?;
+    repos::remove(&state.repos_dir(), &app.name).await?;
     state.logs.forget(&app.name);
-    db::apps::delete(&state.db, app.id).await?;
     Ok(())
 }

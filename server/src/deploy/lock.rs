@@ -5,8 +5,8 @@
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
 
-use super::Output;
 use crate::db::apps::App;
+use crate::progress::Output;
 
 /// Namespace for the advisory lock key, so app ids don't collide with other locks.
 const LOCK_CLASS: i32 = 0x7061;

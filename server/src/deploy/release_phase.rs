@@ -9,18 +9,17 @@ use anyhow::bail;
 use futures_util::StreamExt;
 
 use super::rollout::container_spec;
-use super::Output;
 use crate::db::apps::App;
+use crate::db::formation::Formation;
 use crate::db::releases::Release;
+use crate::progress::Output;
 use crate::state::AppState;
 
 pub async fn run(state: &AppState, app: &App, release: &Release, out: &Output) -> anyhow::Result<()> {
     let Some(Some(command)) = release.process_types.0.get("release") else { return Ok(()) };
     out.step(format!("Running release command: {command}"));
-    let mut spec = container_spec(state, app, release, 0, "release", 1, None, None)?;
-    spec.name =
-        format!("paas-{}-v{}-release-{}", app.name, release.version, &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    spec.one_off = true;
+    let size = Formation { process_type: "release".into(), quantity: 1, memory_mb: None, cpus: None };
+    let spec = container_spec(state, app, release, None, "release", 1, &size)?;
     let container = state.runtime.start(spec).await?;
 
     let mut lines = state.runtime.follow_logs(&container.id, 0);
@@ -36,7 +35,7 @@ pub async fn run(state: &AppState, app: &App, release: &Release, out: &Output) -
     let limit = Duration::from_secs(state.config.release_timeout);
     let exit = tokio::time::timeout(limit, state.runtime.wait(&container.id)).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), streaming).await;
-    state.stop_container(&container.id, Duration::from_secs(1)).await?;
+    state.runtime.stop_and_remove(&container.id, Duration::from_secs(1)).await?;
     match exit {
         Err(_) => bail!("the release command did not finish within {} s", limit.as_secs()),
         Ok(Err(err)) => Err(err),

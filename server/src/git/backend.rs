@@ -22,8 +22,9 @@ pub async fn run(
     parts: &Parts,
     body: Body,
     user: &User,
-    push_token: Option<&str>,
+    push: Option<(String, tokio::sync::oneshot::Sender<()>)>,
 ) -> anyhow::Result<Response> {
+    let push_token = push.as_ref().map(|(token, _)| token.as_str());
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let mut cmd = Command::new("git");
     cmd.arg("http-backend")
@@ -94,8 +95,8 @@ pub async fn run(
             response = response.header(name, value);
         }
     }
-    // The child and the push's token live as long as the answer streams.
-    let cleanup = Cleanup { _child: child, state: state.clone(), token: push_token.map(str::to_string) };
+    // The child and the push's registration live as long as the answer streams.
+    let cleanup = Cleanup { _child: child, state: state.clone(), push };
     let stream = ReaderStream::new(reader).map_ok(move |chunk| {
         let _ = &cleanup;
         chunk
@@ -106,13 +107,14 @@ pub async fn run(
 struct Cleanup {
     _child: tokio::process::Child,
     state: AppState,
-    token: Option<String>,
+    /// Dropping the sender tells the push's deploy that git is done.
+    push: Option<(String, tokio::sync::oneshot::Sender<()>)>,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if let (Some(token), Ok(mut pushes)) = (self.token.take(), self.state.pushes.lock()) {
-            pushes.remove(&token);
+        if let Some((token, _ended)) = self.push.take() {
+            self.state.pushes.end(&token);
         }
     }
 }

@@ -15,7 +15,12 @@ use axum::Json;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::deploy::Output;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::Push;
+use crate::deploy::push::{Pushed, DEPLOY_BRANCHES, ZERO_SHA};
+use crate::ops::{self, Actor};
+use crate::progress::Output;
 use crate::state::AppState;
 
 const VERDICT_OK: &str = "\u{1}paas-hook:accept";
@@ -36,30 +41,72 @@ pub struct HookRequest {
     pub updates: Vec<RefUpdate>,
 }
 
-/// Server side: deploy what the push brings, streaming the output.
+/// Server side: deploy what the push brings, streaming the operation's
+/// progress, then the verdict.
 pub async fn pre_receive(State(state): State<AppState>, Json(request): Json<HookRequest>) -> Response {
-    let context = state.pushes.lock().ok().and_then(|pushes| pushes.get(&request.token).map(|p| p.context.clone()));
-    let Some(context) = context else {
+    let Some(push) = state.pushes.take(&request.token) else {
         return (StatusCode::FORBIDDEN, "unknown push\n").into_response();
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     tokio::spawn(async move {
-        let output = Output::new(tx.clone());
-        let quarantine = request.quarantine.map(std::path::PathBuf::from);
-        let (accepted, lock) =
-            crate::deploy::handle_push(&state, &context, &request.updates, quarantine.as_deref(), &output).await;
-        // Hold the app's lock until this push's git request ends (ref updated).
-        if let Ok(mut pushes) = state.pushes.lock() {
-            if let Some(push) = pushes.get_mut(&request.token) {
-                push.lock = lock;
-            }
-        }
+        let accepted = handle(&state, push, request, &tx).await;
         let _ = tx.send(if accepted { VERDICT_OK } else { VERDICT_REJECT }.to_string());
     });
     let stream = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx).map(|line| line.map(|l| Ok::<_, Infallible>(Bytes::from(format!("{l}\n")))))
     });
     Body::from_stream(stream).into_response()
+}
+
+/// Whether git should accept the push's ref updates: other branches are
+/// stored; the deploy branch is deployed by an operation whose lines go to
+/// `tx` as it runs.
+async fn handle(state: &AppState, push: Push, request: HookRequest, tx: &UnboundedSender<String>) -> bool {
+    let out = Output::new({
+        let tx = tx.clone();
+        move |line| {
+            let _ = tx.send(line);
+        }
+    });
+    let deploy = DEPLOY_BRANCHES.iter().find_map(|branch| request.updates.iter().find(|u| u.refname == *branch));
+    for update in request.updates.iter().filter(|u| !DEPLOY_BRANCHES.contains(&u.refname.as_str())) {
+        out.step(format!("Stored {} (only main or master deploys)", update.refname));
+    }
+    let Some(update) = deploy else { return true };
+    if update.new == ZERO_SHA {
+        out.error(format!("{} is the deploy branch of {}; it cannot be deleted", update.refname, push.app.name));
+        return false;
+    }
+    let pushed = Pushed {
+        refname: update.refname.clone(),
+        old: update.old.clone(),
+        new: update.new.clone(),
+        quarantine: request.quarantine.map(std::path::PathBuf::from),
+    };
+    let actor = Actor::new(push.user, "git");
+    let job = match ops::push::deploy_push(state, &actor, &push.app, pushed, push.ended).await {
+        Ok(job) => job,
+        Err(err) => {
+            out.error(format!("Push rejected: {}", err.public_message()));
+            return false;
+        }
+    };
+    match state.progress.follow(job.id) {
+        Some(mut lines) => {
+            while let Some(line) = lines.recv().await {
+                let _ = tx.send(line);
+            }
+        }
+        // It ended before we looked: its output is stored.
+        None => {
+            if let Ok(Some(op)) = crate::db::operations::find(&state.db, push.app.id, job.id).await {
+                for line in op.output.unwrap_or_default().lines() {
+                    let _ = tx.send(line.to_string());
+                }
+            }
+        }
+    }
+    job.outcome().await.is_ok()
 }
 
 /// Client side, run by git: exit 0 to accept the push, 1 to reject it.
@@ -108,6 +155,9 @@ pub async fn run_pre_receive() -> anyhow::Result<bool> {
     }
     match verdict {
         Some(accepted) => Ok(accepted),
-        None => bail!("the paas server stopped before the deploy finished; nothing was changed"),
+        None => bail!(
+            "the paas server stopped during the deploy. If the release went live, the server moves the branch to \
+             it when it starts again; `paas releases` tells which release runs"
+        ),
     }
 }

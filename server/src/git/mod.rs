@@ -6,7 +6,9 @@
 
 mod backend;
 pub mod hook;
-pub mod repo;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -21,18 +23,41 @@ use crate::db::users::User;
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// Who is pushing what; found again by the hook through a one-time token.
-#[derive(Debug, Clone)]
-pub struct PushContext {
+/// A push in progress, found again by its hook through a one-time token.
+pub struct Push {
     pub app: App,
     pub user: User,
+    /// Fires (closes) when the push's git request is over: the deploy holds
+    /// the app's lock until then, so the next push sees the branch as git
+    /// left it.
+    pub ended: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
-/// A push in progress. Its deploy lock is kept until git has updated the
-/// ref, so the next push of the app sees the branch as this one left it.
-pub struct Push {
-    pub context: PushContext,
-    pub lock: Option<crate::deploy::lock::AppLock>,
+/// Pushes in progress, by token.
+#[derive(Default)]
+pub struct Pushes(Mutex<HashMap<String, Push>>);
+
+impl Pushes {
+    /// Register a push; its token, and what to drop when its request ends.
+    fn begin(&self, app: App, user: User) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let token = crate::auth::token::generate();
+        let (ended_tx, ended) = tokio::sync::oneshot::channel();
+        if let Ok(mut pushes) = self.0.lock() {
+            pushes.insert(token.clone(), Push { app, user, ended: Some(ended) });
+        }
+        (token, ended_tx)
+    }
+
+    /// The push a hook presents the token of (once).
+    fn take(&self, token: &str) -> Option<Push> {
+        self.0.lock().ok()?.remove(token)
+    }
+
+    fn end(&self, token: &str) {
+        if let Ok(mut pushes) = self.0.lock() {
+            pushes.remove(token);
+        }
+    }
 }
 
 pub fn router() -> Router<AppState> {
@@ -86,26 +111,17 @@ async fn serve(state: AppState, repo: String, needed: Role, request: Request) ->
         Ok((app, _)) => app,
         Err(err) => return git_error(err),
     };
-    if let Err(err) = repo::ensure(&state.repos_dir(), &app.name).await {
+    if let Err(err) = crate::repos::ensure(&state.repos_dir(), &app.name).await {
         return git_error(AppError::Other(err));
     }
     let push = needed == Role::Developer && parts.uri.path().ends_with("/git-receive-pack");
-    let token = push.then(|| {
-        let token = crate::auth::token::generate();
-        if let Ok(mut pushes) = state.pushes.lock() {
-            pushes.insert(
-                token.clone(),
-                Push { context: PushContext { app: app.clone(), user: user.clone() }, lock: None },
-            );
-        }
-        token
-    });
-    let response = backend::run(&state, &parts, body, &user, token.as_deref()).await;
-    match response {
+    let registered = push.then(|| state.pushes.begin(app.clone(), user.clone()));
+    let token = registered.as_ref().map(|(token, _)| token.clone());
+    match backend::run(&state, &parts, body, &user, registered).await {
         Ok(response) => response,
         Err(err) => {
-            if let (Some(token), Ok(mut pushes)) = (token, state.pushes.lock()) {
-                pushes.remove(&token);
+            if let Some(token) = token {
+                state.pushes.end(&token);
             }
             git_error(AppError::Other(err))
         }

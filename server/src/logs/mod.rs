@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
-pub use follow::{follow, watch_crashes};
+pub use follow::follow;
 
 pub const KEEP_LINES: usize = 1500;
 

@@ -1,17 +1,50 @@
 //! The app router: a reverse proxy on its own listener. It routes by `Host`
 //! (`APP.BASE_DOMAIN`) to the app's healthy web containers, round robin,
-//! streaming bodies both ways over pooled connections.
+//! streaming bodies both ways over pooled connections. It needs only the
+//! routing table, the log hub and (for 404 versus 503) the database, so it
+//! serves from the moment the process starts.
 
 mod proxy;
 pub mod table;
 
+use std::sync::Arc;
+
+use axum::body::Body;
 use axum::Router;
+use hyper_util::client::legacy::connect::HttpConnector;
 
 pub use table::{AppRoute, Backend, RouteTable};
 
-use crate::state::AppState;
+use crate::logs::LogHub;
 
-pub fn app(state: AppState) -> Router {
+/// What the router reaches.
+#[derive(Clone)]
+pub struct RouterState(Arc<Inner>);
+
+pub struct Inner {
+    pub routes: Arc<RouteTable>,
+    pub logs: Arc<LogHub>,
+    pub db: sqlx::PgPool,
+    pub base_domain: String,
+    client: hyper_util::client::legacy::Client<HttpConnector, Body>,
+}
+
+impl RouterState {
+    pub fn new(routes: Arc<RouteTable>, logs: Arc<LogHub>, db: sqlx::PgPool, base_domain: String) -> Self {
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(HttpConnector::new());
+        Self(Arc::new(Inner { routes, logs, db, base_domain, client }))
+    }
+}
+
+impl std::ops::Deref for RouterState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+pub fn app(state: RouterState) -> Router {
     Router::new().fallback(proxy::forward).with_state(state)
 }
 

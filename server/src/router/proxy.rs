@@ -13,13 +13,13 @@ use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 
 use super::table::Backend;
-use crate::state::AppState;
+use super::RouterState;
 
 const HOP_BY_HOP: &[&str] =
     &["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding"];
 
 pub async fn forward(
-    State(state): State<AppState>,
+    State(state): State<RouterState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
@@ -30,7 +30,7 @@ pub async fn forward(
         .map(str::to_string)
         .or_else(|| request.uri().authority().map(|a| a.to_string()))
         .unwrap_or_default();
-    let app = super::app_for_host(&host, &state.config.base_domain).or_else(|| {
+    let app = super::app_for_host(&host, &state.base_domain).or_else(|| {
         let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h).trim_end_matches('.').to_ascii_lowercase();
         state.routes.app_for_domain(&bare)
     });
@@ -45,9 +45,25 @@ pub async fn forward(
     response
 }
 
-async fn proxy(state: &AppState, app: &str, host: &str, peer: SocketAddr, mut request: Request) -> Response {
+async fn proxy(state: &RouterState, app: &str, host: &str, peer: SocketAddr, mut request: Request) -> Response {
     let route = state.routes.get(app);
-    let backends = route.map(|r| r.pick_order()).unwrap_or_default();
+    let backends = route.as_ref().map(|r| r.pick_order()).unwrap_or_default();
+    if route.as_ref().is_some_and(|r| r.wanted == 0) {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, format!("{app} runs no web process (web is scaled to 0).\n"));
+    }
+    if route.is_some() && backends.is_empty() {
+        // A live release whose every web process is down or failing its
+        // health check: say so at once rather than hang.
+        let mut response = plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{app} has no healthy web process right now: each one is down or failing its health check, \
+                 and the platform is replacing them. Try again in a moment.\n"
+            ),
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    }
     if backends.is_empty() {
         return match crate::db::apps::exists(&state.db, app).await {
             Ok(true) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("{app} has no running release yet.\n")),
@@ -81,7 +97,7 @@ async fn proxy(state: &AppState, app: &str, host: &str, peer: SocketAddr, mut re
             return plain(StatusCode::BAD_REQUEST, "Bad request.\n".into());
         };
         let guard = backend.enter();
-        match state.proxy_client.request(outgoing).await {
+        match state.client.request(outgoing).await {
             Ok(mut response) => {
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     if let Some(client_upgrade) = client_upgrade {

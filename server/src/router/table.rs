@@ -1,12 +1,19 @@
-//! The live routing table: app name -> the backends of its current release.
-//! A switch replaces an app's entry in one step; in-flight counters let a
-//! rollout wait for the old backends to drain.
+//! The live routing table: app name -> the healthy web processes of its live
+//! deployment. Each entry carries the deployment it belongs to, and an entry
+//! is only ever replaced by one of the same or a later deployment, so a
+//! decision read from the database a moment ago can never undo a newer
+//! switch. Whoever decides routes from the database holds `changing()` while
+//! reading and switching. Every change is written to a snapshot file, from
+//! which a restarted server serves again before its database is up.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug)]
 pub struct Backend {
@@ -20,13 +27,9 @@ impl Backend {
         Arc::new(Self { addr, container_id, inflight: AtomicUsize::new(0) })
     }
 
-    /// Backends for the web processes among `containers` (their published ports on 127.0.0.1).
-    pub fn for_web<'a>(containers: impl IntoIterator<Item = &'a crate::runtime::Container>) -> Vec<Arc<Self>> {
-        containers
-            .into_iter()
-            .filter(|c| c.label(crate::runtime::LABEL_PROCESS) == Some("web"))
-            .filter_map(|c| c.host_port.map(|port| Self::new(SocketAddr::from(([127, 0, 0, 1], port)), c.id.clone())))
-            .collect()
+    /// The backend of a web container: its published port on 127.0.0.1.
+    pub fn for_container(c: &crate::runtime::Container) -> Option<Arc<Self>> {
+        c.host_port.map(|port| Self::new(SocketAddr::from(([127, 0, 0, 1], port)), c.id.clone()))
     }
 
     pub fn inflight(&self) -> usize {
@@ -50,14 +53,18 @@ impl Drop for InFlight {
 
 #[derive(Debug)]
 pub struct AppRoute {
-    pub release_id: i64,
+    /// The deployment whose processes these are.
+    pub deployment: i64,
+    /// How many web processes the app's formation runs (0: none on purpose).
+    pub wanted: usize,
+    /// The healthy ones; empty while `wanted > 0` means none is (503).
     pub backends: Vec<Arc<Backend>>,
     next: AtomicUsize,
 }
 
 impl AppRoute {
-    pub fn new(release_id: i64, backends: Vec<Arc<Backend>>) -> Self {
-        Self { release_id, backends, next: AtomicUsize::new(0) }
+    pub fn new(deployment: i64, wanted: usize, backends: Vec<Arc<Backend>>) -> Self {
+        Self { deployment, wanted, backends, next: AtomicUsize::new(0) }
     }
 
     /// Backends in the order to try them: round robin, then the rest.
@@ -69,6 +76,10 @@ impl AppRoute {
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         (0..n).map(|i| self.backends[(start + i) % n].clone()).collect()
     }
+
+    pub fn has(&self, container_id: &str) -> bool {
+        self.backends.iter().any(|b| b.container_id == container_id)
+    }
 }
 
 #[derive(Default)]
@@ -76,22 +87,42 @@ pub struct RouteTable {
     apps: RwLock<HashMap<String, Arc<AppRoute>>>,
     /// Custom domain -> app name.
     domains: RwLock<HashMap<String, String>>,
+    /// Held while deciding routes from the database (see the module doc).
+    changes: tokio::sync::Mutex<()>,
+    /// Where the table is written after each change, with the installation id.
+    snapshot: Option<(PathBuf, RwLock<String>)>,
 }
 
 impl RouteTable {
+    /// A table that keeps a snapshot of itself in `path`.
+    pub fn persisted(path: PathBuf) -> Self {
+        Self { snapshot: Some((path, RwLock::new(String::new()))), ..Default::default() }
+    }
+
+    /// Serialize decisions about routes taken from the database.
+    pub async fn changing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changes.lock().await
+    }
+
     pub fn get(&self, app: &str) -> Option<Arc<AppRoute>> {
         self.apps.read().ok()?.get(app).cloned()
     }
 
-    /// Point an app at new backends; returns the route it replaced.
-    pub fn switch(&self, app: &str, route: AppRoute) -> Option<Arc<AppRoute>> {
-        let mut apps = self.apps.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        apps.insert(app.to_string(), Arc::new(route))
-    }
-
-    pub fn remove(&self, app: &str) -> Option<Arc<AppRoute>> {
-        let mut apps = self.apps.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        apps.remove(app)
+    /// Point an app at the backends of a deployment; returns the route it
+    /// replaced, or `Err(current)` when the table already serves a later
+    /// deployment of the app.
+    pub fn switch(&self, app: &str, route: AppRoute) -> Result<Option<Arc<AppRoute>>, Arc<AppRoute>> {
+        let replaced = {
+            let mut apps = self.apps.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(current) = apps.get(app) {
+                if current.deployment > route.deployment {
+                    return Err(current.clone());
+                }
+            }
+            apps.insert(app.to_string(), Arc::new(route))
+        };
+        self.persist();
+        Ok(replaced)
     }
 
     /// The app a custom domain points at.
@@ -100,21 +131,151 @@ impl RouteTable {
     }
 
     pub fn add_domain(&self, host: &str, app: &str) {
-        let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        domains.insert(host.to_string(), app.to_string());
+        {
+            let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            domains.insert(host.to_string(), app.to_string());
+        }
+        self.persist();
     }
 
     pub fn remove_domain(&self, host: &str) {
-        let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        domains.remove(host);
+        {
+            let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            domains.remove(host);
+        }
+        self.persist();
+    }
+
+    /// Replace every custom domain (from the database, at start).
+    pub fn set_domains(&self, all: impl IntoIterator<Item = (String, String)>) {
+        {
+            let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            *domains = all.into_iter().collect();
+        }
+        self.persist();
     }
 
     /// Forget an app entirely: its backends and its domains.
-    pub fn forget_app(&self, app: &str) {
-        self.remove(app);
-        let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        domains.retain(|_, owner| owner != app);
+    pub fn forget_app(&self, app: &str) -> Option<Arc<AppRoute>> {
+        let removed = {
+            let mut apps = self.apps.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let removed = apps.remove(app);
+            let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            domains.retain(|_, owner| owner != app);
+            removed
+        };
+        self.persist();
+        removed
     }
+
+    /// Every app in the table.
+    pub fn apps(&self) -> Vec<String> {
+        self.apps.read().map(|apps| apps.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Drop everything (the snapshot belonged to another installation).
+    pub fn clear(&self) {
+        if let Ok(mut apps) = self.apps.write() {
+            apps.clear();
+        }
+        if let Ok(mut domains) = self.domains.write() {
+            domains.clear();
+        }
+        self.persist();
+    }
+
+    /// Which installation's containers the snapshot names.
+    pub fn set_instance(&self, instance: &str) {
+        if let Some((_, owner)) = &self.snapshot {
+            if let Ok(mut owner) = owner.write() {
+                *owner = instance.to_string();
+            }
+        }
+        self.persist();
+    }
+
+    /// Write the snapshot (a small file, replaced atomically).
+    fn persist(&self) {
+        let Some((path, instance)) = &self.snapshot else { return };
+        let snapshot = Snapshot {
+            instance: instance.read().map(|i| i.clone()).unwrap_or_default(),
+            apps: self
+                .apps
+                .read()
+                .map(|apps| {
+                    apps.iter()
+                        .map(|(name, route)| {
+                            let backends = route
+                                .backends
+                                .iter()
+                                .map(|b| SavedBackend { addr: b.addr, container: b.container_id.clone() })
+                                .collect();
+                            let saved = SavedRoute { deployment: route.deployment, wanted: route.wanted, backends };
+                            (name.clone(), saved)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            domains: self.domains.read().map(|d| d.clone()).unwrap_or_default(),
+        };
+        if snapshot.instance.is_empty() {
+            return;
+        }
+        let write = || -> std::io::Result<()> {
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_vec(&snapshot)?)?;
+            std::fs::rename(&tmp, path)
+        };
+        if let Err(err) = write() {
+            tracing::warn!(path = %path.display(), error = %err, "could not write the routes snapshot");
+        }
+    }
+
+    /// Load a snapshot written by an earlier run, keeping only backends whose
+    /// container `alive` says still runs on that address. Returns the
+    /// installation id it was written for.
+    pub fn restore(&self, alive: impl Fn(&str, SocketAddr) -> bool) -> Option<String> {
+        let (path, instance) = self.snapshot.as_ref()?;
+        let saved: Snapshot = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        {
+            let mut apps = self.apps.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (name, route) in saved.apps {
+                let backends = route
+                    .backends
+                    .into_iter()
+                    .filter(|b| alive(&b.container, b.addr))
+                    .map(|b| Backend::new(b.addr, b.container))
+                    .collect();
+                apps.insert(name, Arc::new(AppRoute::new(route.deployment, route.wanted, backends)));
+            }
+            let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            *domains = saved.domains;
+        }
+        if let Ok(mut owner) = instance.write() {
+            owner.clone_from(&saved.instance);
+        }
+        Some(saved.instance)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    instance: String,
+    apps: HashMap<String, SavedRoute>,
+    domains: HashMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedRoute {
+    deployment: i64,
+    wanted: usize,
+    backends: Vec<SavedBackend>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedBackend {
+    addr: SocketAddr,
+    container: String,
 }
 
 /// Wait until no request is in flight on any of the backends, or the timeout.
@@ -136,19 +297,55 @@ pub async fn drain(backends: &[Arc<Backend>], timeout: Duration) -> bool {
 mod tests {
     use super::*;
 
+    fn backend(port: u16) -> Arc<Backend> {
+        Backend::new(SocketAddr::from(([127, 0, 0, 1], port)), format!("c{port}"))
+    }
+
     #[test]
     fn round_robin_visits_every_backend() {
-        let backends: Vec<_> =
-            (0..3).map(|i| Backend::new(SocketAddr::from(([127, 0, 0, 1], 1000 + i)), format!("c{i}"))).collect();
-        let route = AppRoute::new(1, backends);
+        let route = AppRoute::new(1, 3, (0..3).map(|i| backend(1000 + i)).collect());
         let firsts: Vec<u16> = (0..3).map(|_| route.pick_order()[0].addr.port()).collect();
         assert_eq!(firsts, vec![1000, 1001, 1002]);
         assert_eq!(route.pick_order().len(), 3);
     }
 
+    #[test]
+    fn an_older_deployment_never_replaces_a_newer_one() {
+        let table = RouteTable::default();
+        assert!(table.switch("a", AppRoute::new(5, 1, vec![backend(1)])).is_ok());
+        let refused = table.switch("a", AppRoute::new(4, 1, vec![backend(2)]));
+        assert_eq!(refused.err().map(|r| r.deployment), Some(5));
+        assert!(table.get("a").is_some_and(|r| r.has("c1")));
+        assert!(table.switch("a", AppRoute::new(5, 1, vec![])).is_ok(), "the same deployment may change");
+        assert!(table.switch("a", AppRoute::new(6, 1, vec![backend(3)])).is_ok());
+    }
+
+    #[test]
+    fn a_snapshot_restores_only_live_backends() {
+        let dir = tempfile_dir();
+        let path = dir.join("routes.json");
+        let table = RouteTable::persisted(path.clone());
+        table.set_instance("inst");
+        table.switch("a", AppRoute::new(3, 2, vec![backend(10), backend(11)])).unwrap();
+        table.add_domain("www.example.com", "a");
+        let restored = RouteTable::persisted(path);
+        assert_eq!(restored.restore(|id, _| id == "c11").as_deref(), Some("inst"));
+        let route = restored.get("a").unwrap();
+        assert_eq!(route.deployment, 3);
+        assert_eq!(route.backends.iter().map(|b| b.addr.port()).collect::<Vec<_>>(), vec![11]);
+        assert_eq!(restored.app_for_domain("www.example.com").as_deref(), Some("a"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("paas-routes-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[tokio::test]
     async fn drain_waits_for_in_flight_requests() {
-        let backend = Backend::new(SocketAddr::from(([127, 0, 0, 1], 1)), "c".into());
+        let backend = backend(1);
         let guard = backend.enter();
         assert!(!drain(std::slice::from_ref(&backend), Duration::from_millis(60)).await);
         drop(guard);

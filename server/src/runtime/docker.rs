@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, ContainerSummaryStateEnum, HostConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -39,6 +42,39 @@ impl DockerScheduler {
 
 fn port_key() -> String {
     format!("{CONTAINER_PORT}/tcp")
+}
+
+/// A container as a listing shows it: enough for the reconcile loop without
+/// inspecting each one.
+fn from_summary(summary: ContainerSummary) -> Option<Container> {
+    let running = summary.state == Some(ContainerSummaryStateEnum::RUNNING);
+    let host_port = summary.ports.unwrap_or_default().into_iter().find_map(|p| {
+        (p.private_port == CONTAINER_PORT && p.ip.as_deref().is_none_or(|ip| ip == "127.0.0.1"))
+            .then_some(p.public_port)
+            .flatten()
+    });
+    // "Exited (137) 3 seconds ago"
+    let exit_code = summary
+        .status
+        .as_deref()
+        .and_then(|s| s.strip_prefix("Exited ("))
+        .and_then(|s| s.split(')').next())
+        .and_then(|code| code.parse().ok());
+    Some(Container {
+        id: summary.id?,
+        name: summary
+            .names
+            .unwrap_or_default()
+            .first()
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_default(),
+        labels: summary.labels.unwrap_or_default(),
+        running,
+        host_port: if running { host_port } else { None },
+        exit_code: if running { None } else { exit_code },
+        oom_killed: false,
+        started_at: summary.created.and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+    })
 }
 
 fn not_found(err: &bollard::errors::Error) -> bool {
@@ -186,14 +222,9 @@ impl Scheduler for DockerScheduler {
             port_bindings: Some(port_bindings),
             memory: spec.memory_mb.map(|mb| i64::from(mb) * 1024 * 1024),
             nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
-            restart_policy: Some(RestartPolicy {
-                name: Some(if spec.one_off {
-                    RestartPolicyNameEnum::NO
-                } else {
-                    RestartPolicyNameEnum::UNLESS_STOPPED
-                }),
-                maximum_retry_count: None,
-            }),
+            // The reconcile loop replaces processes that die (with backoff, on
+            // a fresh container); an engine restart would come back unrouted.
+            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
             init: Some(true),
             ..Default::default()
         };
@@ -241,10 +272,13 @@ impl Scheduler for DockerScheduler {
             labels: config.labels.unwrap_or_default(),
             running: state.running.unwrap_or(false),
             host_port,
-            exit_code: state.exit_code,
+            exit_code: state.exit_code.filter(|_| !state.running.unwrap_or(false)),
             oom_killed: state.oom_killed.unwrap_or(false),
-            started_at: state.started_at.filter(|s| !s.starts_with("0001-")),
-            restart_count: info.restart_count.unwrap_or(0),
+            started_at: state
+                .started_at
+                .filter(|s| !s.starts_with("0001-"))
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
+                .map(|t| t.with_timezone(&chrono::Utc)),
         }))
     }
 
@@ -283,15 +317,12 @@ impl Scheduler for DockerScheduler {
         let filters = HashMap::from([("label".to_string(), filter)]);
         let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
         let summaries = self.docker.list_containers(Some(options)).await?;
-        let mut containers = Vec::new();
-        for summary in summaries {
-            if let Some(id) = summary.id {
-                if let Some(container) = self.inspect(&id).await? {
-                    containers.push(container);
-                }
-            }
-        }
-        Ok(containers)
+        Ok(summaries.into_iter().filter_map(from_summary).collect())
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.docker.ping().await?;
+        Ok(())
     }
 
     fn follow_logs(&self, id: &str, since: i64) -> futures_util::stream::BoxStream<'static, String> {
@@ -327,7 +358,7 @@ impl Scheduler for DockerScheduler {
             loop {
                 let filters = HashMap::from([
                     ("type".to_string(), vec!["container".to_string()]),
-                    ("event".to_string(), vec!["die".to_string(), "oom".to_string()]),
+                    ("event".to_string(), vec!["die".to_string(), "oom".to_string(), "destroy".to_string()]),
                     ("label".to_string(), vec![format!("{LABEL_INSTANCE}={instance}")]),
                 ]);
                 let options = bollard::query_parameters::EventsOptionsBuilder::new().filters(&filters).build();

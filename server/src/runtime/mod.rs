@@ -39,8 +39,6 @@ pub struct ContainerSpec {
     pub publish_port: bool,
     pub memory_mb: Option<i32>,
     pub cpus: Option<f64>,
-    /// A one-off process (the release phase): never restarted.
-    pub one_off: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -51,12 +49,13 @@ pub struct Container {
     pub running: bool,
     /// The 127.0.0.1 port `CONTAINER_PORT` is published on.
     pub host_port: Option<u16>,
+    /// Known once it exited.
     pub exit_code: Option<i64>,
+    /// Known from `inspect` only (a listing leaves it false).
     pub oom_killed: bool,
-    /// When the current run of the process started (RFC 3339), if it did.
-    pub started_at: Option<String>,
-    /// How often the engine restarted the process after it exited.
-    pub restart_count: i64,
+    /// When the process started (a listing gives the creation time, which
+    /// is the same: the engine never restarts a container by itself).
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Container {
@@ -92,7 +91,7 @@ pub struct ImageConfig {
 #[derive(Debug, Clone)]
 pub struct ContainerEvent {
     pub id: String,
-    /// `die` or `oom`.
+    /// `die`, `oom` or `destroy`.
     pub action: String,
     pub exit_code: Option<i64>,
     pub labels: HashMap<String, String>,
@@ -125,8 +124,12 @@ pub trait Scheduler: Send + Sync {
     /// Whether an image exists locally.
     async fn image_exists(&self, image: &str) -> anyhow::Result<bool>;
 
-    /// Create and start a container (replacing a stopped leftover of the same
-    /// name); returns it as inspected after start.
+    /// Whether the engine answers.
+    async fn ping(&self) -> anyhow::Result<()>;
+
+    /// Create and start a container (replacing a leftover of the same name).
+    /// The engine never restarts it: the reconcile loop decides that. Returns
+    /// it as inspected after start.
     async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container>;
 
     async fn inspect(&self, id: &str) -> anyhow::Result<Option<Container>>;
@@ -137,7 +140,8 @@ pub trait Scheduler: Send + Sync {
     /// SIGTERM, then SIGKILL after `grace`, then remove. Missing is fine.
     async fn stop_and_remove(&self, id: &str, grace: Duration) -> anyhow::Result<()>;
 
-    /// This installation's containers (running or not) carrying all the given labels.
+    /// This installation's containers (running or not) carrying all the given
+    /// labels, from one listing call.
     async fn list(&self, labels: &[(&str, &str)]) -> anyhow::Result<Vec<Container>>;
 
     /// The last `lines` lines of a container's output.
@@ -148,7 +152,8 @@ pub trait Scheduler: Send + Sync {
     fn follow_logs(&self, id: &str, since: i64) -> futures_util::stream::BoxStream<'static, String>;
 
     /// This installation's container exits as they happen: `die` with its exit
-    /// code, `oom` when the kernel killed a process for its memory limit.
+    /// code, `oom` when the kernel killed a process for its memory limit,
+    /// `destroy` when a container was removed.
     fn events(&self) -> futures_util::stream::BoxStream<'static, ContainerEvent>;
 
     /// Remove a named volume (scoped to this installation); missing is fine.

@@ -1,5 +1,8 @@
-//! Bare repositories in `DATA_DIR/repos/APP.git`, and reading what a push
-//! brought (git2, with the push's quarantined objects added as an alternate).
+//! Bare repositories in `DATA_DIR/repos/APP.git`: creating and removing them,
+//! reading what a push brought (git2, with the push's quarantined objects
+//! added as an alternate), keeping those objects before git accepts the push,
+//! and moving a branch to a commit that went live. Used by `git/` (smart
+//! HTTP) and `deploy/` (the push pipeline).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -60,6 +63,50 @@ pub fn branch_head(repo_dir: &Path, refname: &str) -> anyhow::Result<Option<Stri
     let repo = Repository::open_bare(repo_dir)?;
     let id = repo.refname_to_id(refname).ok();
     Ok(id.map(|id| id.to_string()))
+}
+
+/// Copy a push's quarantined objects into the repository, so its commit stays
+/// readable whatever git decides about the push. Existing files are kept;
+/// packs are copied before their indexes.
+pub fn keep_objects(repo_dir: &Path, quarantine: &Path) -> anyhow::Result<()> {
+    copy_objects(quarantine, &repo_dir.join("objects"))
+}
+
+fn copy_objects(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let mut entries: Vec<_> =
+        std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))?.collect::<Result<_, _>>()?;
+    // An index makes its pack visible: copy indexes last.
+    entries.sort_by_key(|e| e.path().extension().is_some_and(|x| x == "idx"));
+    for entry in entries {
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            if entry.file_name() == "info" {
+                continue;
+            }
+            std::fs::create_dir_all(&target)?;
+            copy_objects(&entry.path(), &target)?;
+        } else if !target.exists() {
+            let tmp = to.join(format!(".{}.tmp", entry.file_name().to_string_lossy()));
+            std::fs::copy(entry.path(), &tmp)?;
+            std::fs::rename(&tmp, &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Move a branch from `old` (the zero id: it did not exist) to `new`, only if
+/// it still points at `old`. Returns whether it moved.
+pub fn move_branch(repo_dir: &Path, refname: &str, old: &str, new: &str) -> anyhow::Result<bool> {
+    let repo = Repository::open_bare(repo_dir)?;
+    let current = repo.refname_to_id(refname).ok().map(|id| id.to_string());
+    let expected = (old.chars().any(|c| c != '0')).then(|| old.to_string());
+    if current != expected {
+        return Ok(false);
+    }
+    let target = Oid::from_str(new)?;
+    repo.find_commit(target).with_context(|| format!("commit {new} is not in the repository"))?;
+    repo.reference(refname, target, true, "paas: the push went live")?;
+    Ok(true)
 }
 
 /// What the build needs from a pushed commit.

@@ -1,0 +1,66 @@
+//! Creating and destroying apps.
+
+use super::{launch, Actor, Job, Plan};
+use crate::auth::{team_access, Role};
+use crate::db;
+use crate::db::apps::App;
+use crate::db::audit::NewEvent;
+use crate::deploy::destroy::destroy_app;
+use crate::deploy::lock::AppLock;
+use crate::error::{AppError, AppResult};
+use crate::names;
+use crate::state::AppState;
+
+/// Create an app in `team` (or the caller's only team where they may), with
+/// its audit event in the same transaction.
+pub async fn create(state: &AppState, actor: &Actor, name: &str, team: Option<String>) -> AppResult<App> {
+    names::validate(name, "app")?;
+    let team_name = match team.filter(|t| !t.is_empty()) {
+        Some(team) => team,
+        None => default_team(state, actor).await?,
+    };
+    let (team, _) = team_access(state, &actor.user, &team_name, Role::Developer, "creating apps").await?;
+    let event = NewEvent {
+        user_id: Some(actor.user.id),
+        actor: actor.user.email.clone(),
+        team_id: Some(team.id),
+        app: Some(name.to_string()),
+        action: "app.create".into(),
+        detail: format!("in team {}", team.name),
+        source: actor.source.to_string(),
+    };
+    let app = db::apps::create(&state.db, team.id, name, actor.user.id, &event).await?;
+    tracing::info!(user = %actor.user.email, app = %app.name, team = %team.name, "created app");
+    Ok(app)
+}
+
+/// The one team the user can create apps in, when no team was named.
+async fn default_team(state: &AppState, actor: &Actor) -> AppResult<String> {
+    let teams = db::teams::list_for_user(&state.db, actor.user.id, actor.user.is_admin).await?;
+    let usable: Vec<_> = teams.into_iter().filter(|t| t.role >= Role::Developer).map(|t| t.name).collect();
+    match usable.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(AppError::validation(
+            "team",
+            "you are in no team where you can create apps; create one with `paas teams:create`",
+        )),
+        many => Err(AppError::validation(
+            "team",
+            format!("name the team (--team): you can create apps in {}", many.join(", ")),
+        )),
+    }
+}
+
+/// Destroy an app: once a deploy in progress finished, its rows go (the
+/// reconcile loop stops keeping it alive), then its containers, images,
+/// build cache and repository.
+pub async fn destroy(state: &AppState, actor: &Actor, app: &App) -> AppResult<Job<()>> {
+    let plan = Plan { action: "app.destroy", summary: String::new(), push: None };
+    launch(state, app, actor, plan, move |op| async move {
+        let _lock = AppLock::acquire(&op.state.db, &op.app, &op.out).await?;
+        destroy_app(&op.state, &op.app, &op.audit(""), op.id).await?;
+        tracing::info!(user = %op.actor.user.email, app = %op.app.name, "destroyed app");
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,727 @@
+//! The control loop: it owns the truth of what runs. Driven by the engine's
+//! events (a process died, was OOM-killed, was removed), by its own tasks'
+//! reports and by a periodic sweep, it compares what each app's live
+//! deployment wants (PostgreSQL: the current release and the formation) with
+//! what the engine runs, and acts:
+//!
+//! - a process that died or is missing is started anew on a fresh container,
+//!   at once the first time, then after growing cool-offs (`backoff`); `ps`
+//!   says `crashed (...)` with the reason while it waits;
+//! - a running web process is checked over HTTP on an interval (liveness);
+//!   one that fails too often is taken out of rotation at once, drained,
+//!   stopped and started anew;
+//! - the routing table always equals the set of healthy web processes of the
+//!   live deployment (an app whose every web process is down answers 503);
+//! - containers of no live deployment are removed once no operation of
+//!   their app runs (the leftovers of a crash), those of destroyed apps at
+//!   once.
+//!
+//! A pass reads the database and installs routes under the routing table's
+//! change lock, the same lock a rollout's switch takes, so it never routes a
+//! deployment older than the one a rollout just switched to. Rollouts in
+//! progress are left alone; their own containers are theirs until they end.
+
+mod backoff;
+mod processes;
+pub mod recover;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+pub use processes::{ProcessStatus, Processes};
+
+use crate::db;
+use crate::db::formation::Formation;
+use crate::db::releases::Release;
+use crate::deploy::health::{self, Liveness, Startup};
+use crate::deploy::rollout::container_spec;
+use crate::router::{table, AppRoute, Backend};
+use crate::runtime::{self, Container, ContainerEvent};
+use crate::state::AppState;
+
+/// How often the loop compares the world with the database unprompted.
+const SWEEP: Duration = Duration::from_secs(2);
+
+/// Start the loop (after `recover::recover`).
+pub fn spawn(state: AppState) {
+    tokio::spawn(async move {
+        let (tx, rx) = unbounded_channel();
+        let mut keeper = Keeper {
+            started: chrono::Utc::now(),
+            state,
+            slots: HashMap::new(),
+            exits: HashMap::new(),
+            removing: HashSet::new(),
+            live: HashMap::new(),
+            tx,
+        };
+        keeper.run(rx).await;
+    });
+}
+
+/// (app, `web.1`)
+type SlotKey = (String, String);
+
+/// What runs in the background for a slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Task {
+    /// A running container we did not start being checked before routing it.
+    Check,
+    /// A new container being started (and checked) in place of the old one.
+    Replace,
+}
+
+/// One process the live deployment wants (`web.1`), across its containers.
+struct Slot {
+    deployment: i64,
+    process_type: String,
+    index: i32,
+    container: Option<String>,
+    port: Option<u16>,
+    /// Since when it passed its check and may be routed.
+    healthy_since: Option<Instant>,
+    task: Option<Task>,
+    /// The container whose end was recorded as a crash (once each).
+    crashed: Option<String>,
+    /// Consecutive crashes, for the backoff.
+    crashes: u32,
+    restarts: u32,
+    last_crash: Option<String>,
+    retry_at: Option<Instant>,
+    /// Failed its liveness checks: out of rotation, to be replaced.
+    unhealthy: Option<String>,
+    probe: Option<tokio::task::AbortHandle>,
+}
+
+impl Slot {
+    fn new(deployment: i64, process_type: &str, index: i32) -> Self {
+        Self {
+            deployment,
+            process_type: process_type.to_string(),
+            index,
+            container: None,
+            port: None,
+            healthy_since: None,
+            task: None,
+            crashed: None,
+            crashes: 0,
+            restarts: 0,
+            last_crash: None,
+            retry_at: None,
+            unhealthy: None,
+            probe: None,
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("{}.{}", self.process_type, self.index)
+    }
+
+    fn stop_probe(&mut self) {
+        if let Some(probe) = self.probe.take() {
+            probe.abort();
+        }
+    }
+
+    /// `ps`'s words for it.
+    fn status(&self, now: Instant) -> ProcessStatus {
+        let crash = self.last_crash.clone().unwrap_or_default();
+        let state = match (&self.unhealthy, self.task, self.healthy_since, &self.crashed) {
+            (Some(why), _, _, _) => format!("unhealthy ({why}), restarting"),
+            (None, _, Some(_), _) => "up".to_string(),
+            (None, Some(Task::Replace), None, Some(_)) => format!("crashed ({crash}), restarting"),
+            (None, _, None, Some(_)) => match self.retry_at.map(|t| t.saturating_duration_since(now)) {
+                Some(wait) if wait >= Duration::from_secs(1) => {
+                    format!("crashed ({crash}), restarting in {} s", wait.as_secs())
+                }
+                _ => format!("crashed ({crash}), restarting"),
+            },
+            (None, _, None, None) => "starting".to_string(),
+        };
+        ProcessStatus {
+            container: self.container.clone(),
+            state,
+            restarts: self.restarts,
+            last_crash: self.last_crash.clone(),
+        }
+    }
+}
+
+/// Why a process ended: a short form for `ps`, a sentence for the log.
+struct Crash {
+    short: String,
+    long: String,
+}
+
+impl Crash {
+    fn from_exit(reason: &str) -> Self {
+        match reason {
+            "OOM" => Crash { short: "OOM".into(), long: "killed for exceeding its memory limit (OOM)".into() },
+            other => match other.strip_prefix("exit ") {
+                Some(code) => Crash { short: other.into(), long: format!("exited with code {code}") },
+                None => Crash { short: other.into(), long: other.into() },
+            },
+        }
+    }
+}
+
+/// The live deployment of an app as the last pass saw it.
+struct Live {
+    deployment: i64,
+    release: Arc<Release>,
+    formation: Vec<Formation>,
+    startup: Startup,
+    liveness: Option<Liveness>,
+    /// Web processes the formation runs.
+    wanted_web: usize,
+}
+
+/// What background tasks tell the loop.
+enum Report {
+    Checked { key: SlotKey, container: String, result: Result<(), String> },
+    Replaced { key: SlotKey, deployment: i64, result: Result<(String, Option<u16>), (Option<String>, String)> },
+    Unhealthy { key: SlotKey, container: String, reason: String },
+    Removed { container: String },
+}
+
+struct Keeper {
+    state: AppState,
+    /// When this server started: one-off containers older than that, of an
+    /// app with no operation running, were left by a crash.
+    started: chrono::DateTime<chrono::Utc>,
+    slots: HashMap<SlotKey, Slot>,
+    /// Why containers ended, from the engine's events.
+    exits: HashMap<String, String>,
+    /// Stray containers being removed.
+    removing: HashSet<String>,
+    live: HashMap<String, Live>,
+    tx: UnboundedSender<Report>,
+}
+
+impl Keeper {
+    async fn run(&mut self, mut reports: UnboundedReceiver<Report>) {
+        let mut events = self.state.runtime.events();
+        let mut next_pass = Instant::now();
+        let mut failing = false;
+        loop {
+            let wake = self.next_retry().map_or(next_pass, |t| t.min(next_pass));
+            let mut due = false;
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake.into()) => due = true,
+                Some(event) = events.next() => {
+                    self.on_event(event);
+                    due = true;
+                }
+                Some(report) = reports.recv() => self.on_report(report).await,
+            }
+            // Take whatever else is already queued before acting.
+            while let Some(Some(event)) = events.next().now_or_never() {
+                self.on_event(event);
+                due = true;
+            }
+            while let Ok(report) = reports.try_recv() {
+                self.on_report(report).await;
+            }
+            if !due && Instant::now() < next_pass {
+                continue;
+            }
+            match self.pass().await {
+                Ok(()) if failing => {
+                    tracing::info!("the reconcile loop works again");
+                    failing = false;
+                }
+                Ok(()) => {}
+                Err(err) if !failing => {
+                    tracing::warn!(error = %format!("{err:#}"), "a reconcile pass failed; retrying");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            next_pass = Instant::now() + SWEEP;
+        }
+    }
+
+    fn next_retry(&self) -> Option<Instant> {
+        self.slots.values().filter(|s| s.task.is_none()).filter_map(|s| s.retry_at).min()
+    }
+
+    fn on_event(&mut self, event: ContainerEvent) {
+        match event.action.as_str() {
+            "oom" => {
+                self.exits.insert(event.id, "OOM".into());
+            }
+            "die" => {
+                let code = event.exit_code.unwrap_or(-1);
+                self.exits.entry(event.id).or_insert_with(|| format!("exit {code}"));
+            }
+            _ => {}
+        }
+    }
+
+    /// Compare and act, for every app.
+    async fn pass(&mut self) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let _changing = state.routes.changing().await;
+        let desired = db::deployments::desired(&state.db).await?;
+        let max_deployment = db::deployments::max_id(&state.db).await?;
+        let names: HashSet<String> = db::apps::names(&state.db).await?.into_iter().collect();
+        let busy: HashSet<String> = db::operations::busy_apps(&state.db).await?.into_iter().collect();
+        let ids: Vec<i64> = desired.iter().map(|d| d.app_id).collect();
+        let mut releases = db::releases::current_of(&state.db, &ids).await?;
+        let mut formations = db::formation::all(&state.db).await?;
+        let containers = state.runtime.list(&[]).await?;
+        let now = Instant::now();
+
+        let mut by_app: HashMap<String, Vec<Container>> = HashMap::new();
+        for c in containers {
+            if let Some(app) = c.label(runtime::LABEL_APP) {
+                by_app.entry(app.to_string()).or_default().push(c);
+            }
+        }
+        // Forget what ended events told about containers that are gone.
+        let known: HashSet<&str> = by_app.values().flatten().map(|c| c.id.as_str()).collect();
+        self.exits.retain(|id, _| known.contains(id.as_str()));
+
+        let mut strays: Vec<Container> = Vec::new();
+        let mut kept_apps = HashSet::new();
+        for want in &desired {
+            let (Some(deployment), Some(release)) = (want.deployment_id, releases.remove(&want.app_id)) else {
+                continue;
+            };
+            kept_apps.insert(want.app.clone());
+            let formation = formations.remove(&want.app_id).unwrap_or_default();
+            let (startup, liveness) = health::checks(&state.config, &release);
+            let wanted_web = if release.process_types.0.contains_key("web") {
+                formation.iter().find(|f| f.process_type == "web").map_or(0, |f| f.quantity.max(0) as usize)
+            } else {
+                0
+            };
+            let live = Live { deployment, release: Arc::new(release), formation, startup, liveness, wanted_web };
+            let containers = by_app.remove(&want.app).unwrap_or_default();
+            let route = state.routes.get(&want.app);
+            // Until the table serves this deployment, what it serves stays.
+            let settled = route.as_ref().is_none_or(|r| r.deployment == deployment);
+            let cleanable = settled && !busy.contains(&want.app);
+            let (ours, others): (Vec<Container>, Vec<Container>) = containers
+                .into_iter()
+                .partition(|c| c.label(runtime::LABEL_DEPLOYMENT) == Some(deployment.to_string().as_str()));
+            for c in others {
+                if cleanable && self.is_leftover(&c, max_deployment) {
+                    strays.push(c);
+                }
+            }
+            let extra = self.keep_app(&want.app, &live, ours, route.as_deref(), now);
+            if cleanable {
+                strays.extend(extra);
+            }
+            self.live.insert(want.app.clone(), live);
+            self.route(&want.app, true);
+        }
+        // Apps with nothing live: a destroyed app's containers go at once;
+        // those of an app that has not gone live yet only once no operation
+        // of it runs.
+        for (app, containers) in by_app {
+            let gone = !names.contains(&app);
+            if !gone && busy.contains(&app) {
+                continue;
+            }
+            strays.extend(containers.into_iter().filter(|c| gone || self.is_leftover(c, max_deployment)));
+        }
+        self.slots.retain(|(app, _), slot| {
+            let keep = kept_apps.contains(app);
+            if !keep {
+                slot.stop_probe();
+            }
+            keep
+        });
+        self.live.retain(|app, _| kept_apps.contains(app));
+        for app in state.routes.apps() {
+            if !names.contains(&app) {
+                state.routes.forget_app(&app);
+            }
+        }
+        state.processes.retain(|app| kept_apps.contains(app));
+        for c in strays {
+            self.remove(c);
+        }
+        Ok(())
+    }
+
+    /// Whether a container that is not of a live deployment was left behind:
+    /// of a deployment that ended (not one newer than this pass knows), or a
+    /// one-off created before this server started.
+    fn is_leftover(&self, c: &Container, max_deployment: i64) -> bool {
+        match c.label(runtime::LABEL_DEPLOYMENT).map(str::parse::<i64>) {
+            Some(Ok(d)) => d <= max_deployment,
+            Some(Err(_)) => true,
+            None => c.started_at.is_some_and(|t| t < self.started),
+        }
+    }
+
+    /// Keep one app's live deployment whole; returns its containers nothing wants.
+    fn keep_app(
+        &mut self,
+        app: &str,
+        live: &Live,
+        ours: Vec<Container>,
+        route: Option<&AppRoute>,
+        now: Instant,
+    ) -> Vec<Container> {
+        let mut ours: HashMap<(String, i32), Container> = ours
+            .into_iter()
+            .filter_map(|c| {
+                let process = c.label(runtime::LABEL_PROCESS)?.to_string();
+                let index = c.label(runtime::LABEL_INDEX)?.parse().ok()?;
+                Some(((process, index), c))
+            })
+            .collect();
+        let mut wanted = HashSet::new();
+        for f in &live.formation {
+            if f.process_type == "release" || !live.release.process_types.0.contains_key(&f.process_type) {
+                continue;
+            }
+            for index in 1..=f.quantity {
+                let key = (app.to_string(), format!("{}.{index}", f.process_type));
+                wanted.insert(key.1.clone());
+                let slot =
+                    self.slots.entry(key.clone()).or_insert_with(|| Slot::new(live.deployment, &f.process_type, index));
+                if slot.deployment != live.deployment {
+                    slot.stop_probe();
+                    *slot = Slot::new(live.deployment, &f.process_type, index);
+                }
+                let container = ours.remove(&(f.process_type.clone(), index));
+                self.keep_slot(&key, container, live, f, route, now);
+            }
+        }
+        let mut statuses = HashMap::new();
+        for ((a, name), slot) in self.slots.iter_mut() {
+            if a == app && !wanted.contains(name) {
+                slot.stop_probe();
+            }
+        }
+        self.slots.retain(|(a, name), _| a != app || wanted.contains(name));
+        for ((a, name), slot) in &self.slots {
+            if a == app {
+                statuses.insert(name.clone(), slot.status(now));
+            }
+        }
+        self.state.processes.set(app, statuses);
+        ours.into_values().collect()
+    }
+
+    fn keep_slot(
+        &mut self,
+        key: &SlotKey,
+        container: Option<Container>,
+        live: &Live,
+        size: &Formation,
+        route: Option<&AppRoute>,
+        now: Instant,
+    ) {
+        enum Act {
+            Nothing,
+            Check(Container),
+            Probe(String, u16, Liveness),
+            Replace(Option<String>),
+        }
+        let act = {
+            let Some(slot) = self.slots.get_mut(key) else { return };
+            if slot.task == Some(Task::Replace) {
+                return;
+            }
+            match container {
+                Some(c) if c.running && slot.unhealthy.is_none() => {
+                    if slot.container.as_deref() != Some(c.id.as_str()) {
+                        // Not the container we knew: adopt it. A web process the
+                        // table routes was checked (by its rollout, or before
+                        // the server restarted); another running process is up.
+                        slot.stop_probe();
+                        slot.container = Some(c.id.clone());
+                        slot.crashed = None;
+                        let checked = slot.process_type != "web" || route.is_some_and(|r| r.has(&c.id));
+                        slot.healthy_since = checked.then_some(now);
+                    }
+                    slot.port = c.host_port;
+                    if slot.healthy_since.is_none() && slot.task.is_none() {
+                        slot.task = Some(Task::Check);
+                        Act::Check(c)
+                    } else if slot.healthy_since.is_some() && slot.probe.is_none() && slot.process_type == "web" {
+                        match (&live.liveness, c.host_port) {
+                            (Some(liveness), Some(port)) => Act::Probe(c.id.clone(), port, liveness.clone()),
+                            _ => Act::Nothing,
+                        }
+                    } else {
+                        Act::Nothing
+                    }
+                }
+                container => {
+                    if slot.task.is_some() {
+                        return;
+                    }
+                    let id = container.as_ref().map(|c| c.id.clone()).or_else(|| slot.container.clone());
+                    let marker = id.clone().unwrap_or_else(|| "(none)".into());
+                    if slot.crashed.as_deref() != Some(marker.as_str()) {
+                        let crash = match &container {
+                            Some(c) => Crash::from_exit(
+                                &self
+                                    .exits
+                                    .get(&c.id)
+                                    .cloned()
+                                    .unwrap_or_else(|| format!("exit {}", c.exit_code.unwrap_or(-1))),
+                            ),
+                            None => Crash { short: "gone".into(), long: "its container disappeared".into() },
+                        };
+                        record_crash(&self.state, &key.0, slot, &marker, crash, now);
+                    }
+                    if slot.retry_at.is_none_or(|t| now >= t) {
+                        slot.task = Some(Task::Replace);
+                        Act::Replace(id)
+                    } else {
+                        Act::Nothing
+                    }
+                }
+            }
+        };
+        match act {
+            Act::Nothing => {}
+            Act::Check(c) => self.check(key.clone(), c, live),
+            Act::Probe(id, port, liveness) => {
+                let handle = self.probe(key.clone(), id, port, liveness);
+                if let Some(slot) = self.slots.get_mut(key) {
+                    slot.probe = Some(handle);
+                }
+            }
+            Act::Replace(old) => self.replace(key.clone(), live, size.clone(), old),
+        }
+    }
+
+    /// Check a running container we did not start ourselves.
+    fn check(&self, key: SlotKey, container: Container, live: &Live) {
+        let (state, tx, startup) = (self.state.clone(), self.tx.clone(), live.startup.clone());
+        let web = container.label(runtime::LABEL_PROCESS) == Some("web");
+        tokio::spawn(async move {
+            let result = if web {
+                health::startup(state.runtime.as_ref(), &container, &startup).await.map(|_| ())
+            } else {
+                health::settled(state.runtime.as_ref(), &container).await
+            };
+            let result = result.map_err(|e| format!("{e:#}"));
+            let _ = tx.send(Report::Checked { key, container: container.id, result });
+        });
+    }
+
+    /// Start a process anew: drain and stop the old container if it still
+    /// runs, start a fresh one, check it.
+    fn replace(&self, key: SlotKey, live: &Live, size: Formation, old: Option<String>) {
+        let (state, tx) = (self.state.clone(), self.tx.clone());
+        let (release, deployment, startup) = (live.release.clone(), live.deployment, live.startup.clone());
+        let backend = old.as_ref().and_then(|id| {
+            state.routes.get(&key.0).and_then(|r| r.backends.iter().find(|b| &b.container_id == id).cloned())
+        });
+        let Some(slot) = self.slots.get(&key) else { return };
+        let (process, index) = (slot.process_type.clone(), slot.index);
+        tokio::spawn(async move {
+            let result = async {
+                if let Some(old) = old {
+                    if let Some(backend) = backend {
+                        table::drain(&[backend], Duration::from_secs(state.config.drain_timeout)).await;
+                    }
+                    let grace = Duration::from_secs(state.config.stop_grace);
+                    state.runtime.stop_and_remove(&old, grace).await.map_err(|e| (None, format!("{e:#}")))?;
+                }
+                let app = db::apps::find_by_name(&state.db, &key.0)
+                    .await
+                    .map_err(|e| (None, e.to_string()))?
+                    .ok_or((None, "the app is gone".to_string()))?;
+                let spec = container_spec(&state, &app, &release, Some(deployment), &process, index, &size)
+                    .map_err(|e| (None, format!("{e:#}")))?;
+                let container = state.runtime.start(spec).await.map_err(|e| (None, format!("{e:#}")))?;
+                crate::logs::follow(&state, &app.name, &key.1, &container.id);
+                let checked = if process == "web" {
+                    health::startup(state.runtime.as_ref(), &container, &startup).await.map(|_| ())
+                } else {
+                    health::settled(state.runtime.as_ref(), &container).await
+                };
+                match checked {
+                    Ok(()) => Ok((container.id, container.host_port)),
+                    Err(e) => Err((Some(container.id), format!("{e:#}"))),
+                }
+            }
+            .await;
+            let _ = tx.send(Report::Replaced { key, deployment, result });
+        });
+    }
+
+    /// Check a routed web process on an interval until it fails too often.
+    fn probe(&self, key: SlotKey, container: String, port: u16, check: Liveness) -> tokio::task::AbortHandle {
+        let tx = self.tx.clone();
+        let task = tokio::spawn(async move {
+            let client = health::client(check.timeout);
+            let mut failures = 0;
+            loop {
+                tokio::time::sleep(check.interval).await;
+                match health::probe(&client, port, &check.path).await {
+                    Ok(()) => failures = 0,
+                    Err(why) => {
+                        failures += 1;
+                        if failures >= check.failures {
+                            let reason = format!("{why}, {failures} checks in a row");
+                            let _ = tx.send(Report::Unhealthy { key, container, reason });
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        task.abort_handle()
+    }
+
+    fn remove(&mut self, c: Container) {
+        if !self.removing.insert(c.id.clone()) {
+            return;
+        }
+        tracing::info!(container = %c.name, "removing a container of no live deployment");
+        let (state, tx) = (self.state.clone(), self.tx.clone());
+        let grace = Duration::from_secs(if c.running { state.config.stop_grace } else { 1 });
+        tokio::spawn(async move {
+            if let Err(err) = state.runtime.stop_and_remove(&c.id, grace).await {
+                tracing::warn!(container = %c.name, error = %format!("{err:#}"), "could not remove a stray container");
+            }
+            let _ = tx.send(Report::Removed { container: c.id });
+        });
+    }
+
+    async fn on_report(&mut self, report: Report) {
+        let now = Instant::now();
+        let app = match &report {
+            Report::Checked { key, .. } | Report::Replaced { key, .. } | Report::Unhealthy { key, .. } => key.0.clone(),
+            Report::Removed { container } => {
+                self.removing.remove(container);
+                return;
+            }
+        };
+        match report {
+            Report::Checked { key, container, result } => {
+                let Some(slot) = self.slots.get_mut(&key) else { return };
+                if slot.task == Some(Task::Check) {
+                    slot.task = None;
+                }
+                if slot.container.as_deref() != Some(container.as_str()) {
+                    return;
+                }
+                match result {
+                    Ok(()) => slot.healthy_since = Some(now),
+                    Err(why) => {
+                        let crash =
+                            Crash { short: "unhealthy".into(), long: format!("failed its health check: {why}") };
+                        record_crash(&self.state, &key.0, slot, &container, crash, now);
+                        slot.unhealthy = Some(why);
+                    }
+                }
+            }
+            Report::Replaced { key, deployment, result } => {
+                let Some(slot) = self.slots.get_mut(&key) else { return };
+                if slot.deployment != deployment {
+                    return;
+                }
+                slot.task = None;
+                slot.unhealthy = None;
+                slot.stop_probe();
+                match result {
+                    Ok((id, port)) => {
+                        slot.container = Some(id.clone());
+                        slot.port = port;
+                        slot.crashed = None;
+                        slot.retry_at = None;
+                        slot.healthy_since = Some(now);
+                        slot.restarts += 1;
+                        let line = format!("{} restarted", key.1);
+                        tracing::info!(app = %key.0, process = %key.1, "restarted a process");
+                        self.state.logs.push(&key.0, "paas", &line);
+                    }
+                    Err((id, why)) => {
+                        slot.container = id.clone();
+                        slot.healthy_since = None;
+                        let marker = id.unwrap_or_else(|| "(none)".into());
+                        let crash =
+                            Crash { short: "failed to start".into(), long: format!("could not be started: {why}") };
+                        record_crash(&self.state, &key.0, slot, &marker, crash, now);
+                    }
+                }
+            }
+            Report::Unhealthy { key, container, reason } => {
+                let Some(slot) = self.slots.get_mut(&key) else { return };
+                if slot.container.as_deref() != Some(container.as_str()) || slot.crashed.as_deref() == Some(&container)
+                {
+                    return;
+                }
+                slot.probe = None;
+                let crash = Crash {
+                    short: "unhealthy".into(),
+                    long: format!("failed its liveness check ({reason}): out of rotation, restarting"),
+                };
+                record_crash(&self.state, &key.0, slot, &container, crash, now);
+                slot.unhealthy = Some(reason);
+            }
+            Report::Removed { .. } => {}
+        }
+        self.route(&app, false);
+        let statuses = self.slots.iter().filter(|((a, _), _)| *a == app).map(|((_, n), s)| (n.clone(), s.status(now)));
+        self.state.processes.set(&app, statuses.collect());
+    }
+
+    /// Point the app's route at its healthy web processes, if that changes it;
+    /// never for a deployment older than the table's. Outside a pass (which
+    /// read the database under the change lock) only an app the table has is
+    /// touched, so a destroyed app is never routed again.
+    fn route(&self, app: &str, may_add: bool) {
+        let Some(live) = self.live.get(app) else { return };
+        let current = self.state.routes.get(app);
+        if current.as_ref().is_some_and(|r| r.deployment > live.deployment) || (current.is_none() && !may_add) {
+            return;
+        }
+        let mut backends: Vec<Arc<Backend>> = Vec::new();
+        for ((a, _), slot) in &self.slots {
+            let healthy = slot.healthy_since.is_some() && slot.unhealthy.is_none() && slot.task != Some(Task::Replace);
+            if a != app || slot.process_type != "web" || !healthy || slot.deployment != live.deployment {
+                continue;
+            }
+            let (Some(id), Some(port)) = (&slot.container, slot.port) else { continue };
+            let kept = current.as_ref().and_then(|r| r.backends.iter().find(|b| &b.container_id == id).cloned());
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            backends.push(kept.filter(|b| b.addr == addr).unwrap_or_else(|| Backend::new(addr, id.clone())));
+        }
+        backends.sort_by(|a, b| a.container_id.cmp(&b.container_id));
+        let same = current.as_ref().is_some_and(|r| {
+            r.deployment == live.deployment
+                && r.wanted == live.wanted_web
+                && r.backends.len() == backends.len()
+                && backends.iter().all(|b| r.has(&b.container_id))
+        });
+        if !same {
+            let _ = self.state.routes.switch(app, AppRoute::new(live.deployment, live.wanted_web, backends));
+        }
+    }
+}
+
+/// A process ended (or cannot serve): count it for the backoff, say so in the
+/// app's log, and take it out of rotation.
+fn record_crash(state: &AppState, app: &str, slot: &mut Slot, marker: &str, crash: Crash, now: Instant) {
+    let ran_for = slot.healthy_since.map(|t| now.saturating_duration_since(t));
+    let (count, wait) = backoff::after_crash(slot.crashes, ran_for);
+    slot.crashes = count;
+    slot.retry_at = Some(now + wait);
+    slot.crashed = Some(marker.to_string());
+    slot.last_crash = Some(crash.short.clone());
+    slot.healthy_since = None;
+    slot.stop_probe();
+    let when =
+        if wait.is_zero() { "restarting now".to_string() } else { format!("restarting in {} s", wait.as_secs()) };
+    let name = slot.name();
+    tracing::warn!(app = %app, process = %name, reason = %crash.long, "a process crashed");
+    state.logs.push(app, "paas", &format!("{name} crashed: {}; {when}", crash.long));
+}
