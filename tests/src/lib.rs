@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub mod apps;
 pub mod browser;
+pub mod load;
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
@@ -37,6 +38,8 @@ pub struct TestServer {
     pub instance: String,
     /// How many times the server was started on this data dir.
     starts: usize,
+    /// Environment added to every start.
+    env: Vec<(String, String)>,
     pub http: reqwest::Client,
 }
 
@@ -44,19 +47,25 @@ impl TestServer {
     /// A server on a fresh database in the shared test cluster if there is
     /// one, else on its own embedded cluster.
     pub async fn start() -> Self {
+        Self::start_with_env(&[]).await
+    }
+
+    /// As `start`, with environment variables added to every start (settings
+    /// such as `PAAS_STOP_GRACE`).
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Self {
         let database_url = match std::env::var("PAAS_TEST_DATABASE_URL") {
             Ok(admin_url) if !admin_url.is_empty() => Some(fresh_database(&admin_url).await),
             _ => None,
         };
-        Self::start_with(database_url).await
+        Self::start_with(database_url, env).await
     }
 
     /// A server that runs its own embedded PostgreSQL in its data dir.
     pub async fn start_embedded() -> Self {
-        Self::start_with(None).await
+        Self::start_with(None, &[]).await
     }
 
-    async fn start_with(database_url: Option<String>) -> Self {
+    async fn start_with(database_url: Option<String>, env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::Builder::new().prefix("paas-test-").tempdir().expect("temp dir");
         // An embedded PostgreSQL runs as an unprivileged user who must reach it.
         use std::os::unix::fs::PermissionsExt;
@@ -69,6 +78,7 @@ impl TestServer {
             router_addr: String::new(),
             instance: String::new(),
             starts: 0,
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             http: reqwest::Client::new(),
         };
         server.spawn().await.expect("starting paas serve");
@@ -93,15 +103,16 @@ impl TestServer {
         (1..=self.starts).map(|n| std::fs::read_to_string(self.log_path(n, "stderr")).unwrap_or_default()).collect()
     }
 
-    async fn spawn(&mut self) -> anyhow::Result<()> {
-        self.starts += 1;
-        let n = self.starts;
-        let stdout = std::fs::File::create(self.log_path(n, "stdout"))?;
-        let stderr_path = self.log_path(n, "stderr");
-        let stderr = std::fs::File::create(&stderr_path)?;
+    /// The command line of `paas serve` for this server's data dir (and, once
+    /// it ran, its addresses: a restarted server keeps them).
+    pub fn serve_command(&self) -> Command {
+        let (listen, router) = match self.url.strip_prefix("http://") {
+            Some(control) => (control.to_string(), self.router_addr.clone()),
+            None => ("127.0.0.1:0".to_string(), "127.0.0.1:0".to_string()),
+        };
         let mut cmd = Command::new(paas_bin());
         cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--router-listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--listen", &listen, "--router-listen", &router, "--log-format", "json"])
             .arg("--data-dir")
             .arg(self.data_path().join("data"))
             .env("PAAS_ADMIN_EMAIL", ADMIN_EMAIL)
@@ -113,12 +124,27 @@ impl TestServer {
             .env("PAAS_STOP_GRACE", "2")
             .env("PAAS_STACK_BASE", apps::DEBIAN_BASE)
             .env_remove("DATABASE_URL")
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
         if let Some(url) = &self.database_url {
             cmd.env("DATABASE_URL", url);
         }
+        cmd
+    }
+
+    /// The pid of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        self.starts += 1;
+        let n = self.starts;
+        let stdout = std::fs::File::create(self.log_path(n, "stdout"))?;
+        let stderr_path = self.log_path(n, "stderr");
+        let stderr = std::fs::File::create(&stderr_path)?;
+        let mut cmd = self.serve_command();
+        cmd.stdout(stdout).stderr(stderr);
         let child = cmd.spawn().with_context(|| format!("spawning {}", paas_bin().display()))?;
         self.child = Some(child);
 
@@ -164,12 +190,33 @@ impl TestServer {
         let _ = child.wait();
     }
 
-    /// Start again on the same data dir and database.
+    /// Start again on the same data dir, database and addresses.
     pub async fn restart(&mut self) {
         if self.child.is_some() {
             self.stop().await;
         }
         self.spawn().await.expect("restarting paas serve");
+    }
+
+    /// Start again (after `kill`), not waiting for it: the child, to poll.
+    pub fn respawn_in_background(&mut self) {
+        self.starts += 1;
+        let n = self.starts;
+        let stdout = std::fs::File::create(self.log_path(n, "stdout")).expect("stdout file");
+        let stderr = std::fs::File::create(self.log_path(n, "stderr")).expect("stderr file");
+        let mut cmd = self.serve_command();
+        cmd.stdout(stdout).stderr(stderr);
+        self.child = Some(cmd.spawn().expect("spawning paas serve"));
+    }
+
+    /// Wait for a respawned server's `listening` line.
+    pub async fn wait_listening(&self) {
+        let path = self.log_path(self.starts, "stderr");
+        crate::wait_until("the server to listen", Duration::from_secs(60), || {
+            let found = find_listening_line(&path).is_some();
+            async move { found }
+        })
+        .await;
     }
 
     // ---- git and router helpers ----

@@ -246,44 +246,6 @@ async fn concurrent_pushes_to_one_app_are_serialized() {
 }
 
 #[tokio::test]
-async fn server_killed_during_health_checks_undoes_the_rollout_on_restart() {
-    let (mut server, token, repo) = TestServer::with_deployed_app("push-crash").await;
-
-    // v2 boots slowly, so the rollout sits in its health checks.
-    repo.write(
-        "Dockerfile",
-        "FROM paas-test/busybox:latest\nCOPY www /www\nCMD [\"sh\", \"-c\", \"sleep 30; exec httpd -f -p $PORT -h /www\"]\n",
-    );
-    repo.write("www/index.html", "hello from v2\n");
-    repo.commit("slow v2");
-    let mut push = repo
-        .push_command(&server.git_url("push-crash", &token), "main")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("v2's container to start", Duration::from_secs(60), || async {
-        containers("push-crash").iter().any(|c| c.contains(" v2 "))
-    })
-    .await;
-    server.kill();
-    let status = push.wait().unwrap();
-    assert!(!status.success(), "the push fails when the server dies");
-
-    server.restart().await;
-    assert_eq!(server.app_get("push-crash", "/").await, (200, "hello from v1\n".to_string()));
-    // The cut-short rollout's containers are removed in the background.
-    wait_until("no orphan containers", Duration::from_secs(20), || async {
-        let left = containers("push-crash");
-        left.len() == 1 && left[0].contains(" v1 running")
-    })
-    .await;
-    let list = releases(&server, &token, "push-crash").await;
-    assert_eq!(list[0]["status"], "failed", "{list:?}");
-    assert_eq!(list[1]["current"], true);
-}
-
-#[tokio::test]
 async fn app_containers_keep_serving_while_the_server_restarts() {
     let (mut server, _token, _repo) = TestServer::with_deployed_app("push-restart").await;
     let before = containers("push-restart");
@@ -345,4 +307,48 @@ async fn destroying_an_app_stops_its_containers_and_routes() {
     assert_eq!(status, 204);
     assert!(containers("push-destroy").is_empty());
     assert_eq!(server.app_get("push-destroy", "/").await.0, 404);
+}
+
+#[tokio::test]
+async fn a_push_without_a_web_process_is_refused_while_the_app_serves_web() {
+    let (server, token, repo) = TestServer::with_deployed_app("push-noweb").await;
+    repo.write("Procfile", "worker: while true; do sleep 1; done\n");
+    repo.commit("only a worker");
+    let (ok, output) = repo.push(&server.git_url("push-noweb", &token));
+    assert!(!ok, "{output}");
+    assert!(output.contains("this release has no web process type, but push-noweb runs 1 web process"), "{output}");
+    assert!(output.contains("paas ps:scale web=0"), "{output}");
+    assert_eq!(server.app_get("push-noweb", "/").await, (200, "hello from v1\n".to_string()), "v1 keeps serving");
+
+    // Said on purpose, it is allowed.
+    let (status, body) = server
+        .call(
+            "PATCH",
+            "/apps/push-noweb/formation",
+            &token,
+            Some(json!({ "updates": [{ "type": "web", "quantity": 0 }] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (ok, output) = repo.push(&server.git_url("push-noweb", &token));
+    assert!(ok, "{output}");
+    let (status, page) = server.app_get("push-noweb", "/").await;
+    assert_eq!(status, 503);
+    assert!(page.contains("runs no web process"), "{page}");
+}
+
+#[tokio::test]
+async fn a_web_process_that_exits_during_its_health_check_fails_the_deploy_at_once() {
+    let (server, token, repo) = TestServer::with_deployed_app("push-exits").await;
+    repo.write("Procfile", "web: echo 'cannot reach the database'; exit 7\n");
+    repo.commit("exits at once");
+    let began = Instant::now();
+    let (ok, output) = repo.push(&server.git_url("push-exits", &token));
+    let took = began.elapsed();
+    assert!(!ok, "{output}");
+    assert!(output.contains("the process exited (code 7) before passing its health check"), "{output}");
+    assert!(output.contains("cannot reach the database"), "its last log lines are shown: {output}");
+    // The test server's health timeout is 8 s; an exit must not wait it out.
+    assert!(took < Duration::from_secs(8), "the push waited {took:?}");
+    assert_eq!(server.app_get("push-exits", "/").await, (200, "hello from v1\n".to_string()));
 }

@@ -2,11 +2,10 @@
 //! releases, rollback, scaling, limits, restarts, logs, domains, builds,
 //! audit. Changes that affect what runs must never drop a request.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use paas_e2e::apps::{containers, fixtures_dir};
+use paas_e2e::load::Load;
 use paas_e2e::{wait_until, TestServer};
 use serde_json::json;
 
@@ -19,6 +18,13 @@ async fn config_vars_roll_out_as_releases_and_stay_out_of_server_logs() {
 
     let out = server.cli_ok(cfg, &["config:set", &format!("GREETING={secret}"), "OTHER=x", "-a", "life-config"]);
     assert!(out.contains("done, v2"), "{out}");
+    assert!(out.contains("-----> Switching traffic to v2"), "the CLI streams the operation's progress: {out}");
+    let out = server.cli_ok(cfg, &["operations", "-a", "life-config"]);
+    assert!(
+        out.lines().any(|l| l.contains("config.update") && l.contains("succeeded") && l.contains("GREETING OTHER")),
+        "{out}"
+    );
+    assert!(!out.contains(secret), "{out}");
     let (_, page) = server.app_get("life-config", "/cgi-bin/config").await;
     assert!(page.contains(&format!("GREETING={secret}")), "the app sees the new value: {page}");
     assert!(page.contains("DYNO=web.1"), "{page}");
@@ -88,37 +94,7 @@ async fn config_scale_restart_and_rollback_have_zero_downtime() {
     repo.commit("v2");
     assert!(repo.push(&server.git_url("life-zero", &token)).0);
 
-    let done = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let mut loops = Vec::new();
-    for _ in 0..2 {
-        let (done, ok, failed, failures) = (done.clone(), ok.clone(), failed.clone(), failures.clone());
-        let router = server.router_addr.clone();
-        loops.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            let deadline = Instant::now() + Duration::from_secs(240);
-            // Bounded: at most 50,000 requests or 240 s.
-            for _ in 0..50_000 {
-                if done.load(Ordering::SeqCst) || Instant::now() > deadline {
-                    break;
-                }
-                match client.get(format!("http://{router}/")).header("host", "life-zero.paas.test").send().await {
-                    Ok(r) if r.status() == 200 => {
-                        ok.fetch_add(1, Ordering::SeqCst);
-                    }
-                    Ok(r) => {
-                        failed.fetch_add(1, Ordering::SeqCst);
-                        failures.lock().unwrap().push(format!("status {}", r.status()));
-                    }
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::SeqCst);
-                        failures.lock().unwrap().push(e.to_string());
-                    }
-                }
-            }
-        }));
-    }
+    let load = Load::start(&server.router_addr, "life-zero", "/", 2);
     let steps: Vec<(&str, &str, serde_json::Value)> = vec![
         ("PATCH", "/apps/life-zero/config", json!({ "GREETING": "hi" })),
         ("PATCH", "/apps/life-zero/formation", json!({ "updates": [{ "type": "web", "quantity": 2 }] })),
@@ -127,21 +103,12 @@ async fn config_scale_restart_and_rollback_have_zero_downtime() {
         ("POST", "/apps/life-zero/rollback", json!({ "version": 1 })),
     ];
     for (method, path, body) in steps {
-        let before = ok.load(Ordering::SeqCst);
         let (status, answer) = server.call(method, path, &token, Some(body)).await;
         assert!(status < 300, "{method} {path}: {status} {answer}");
-        wait_until("requests after the step", Duration::from_secs(10), || {
-            let ok = ok.clone();
-            async move { ok.load(Ordering::SeqCst) > before + 10 }
-        })
-        .await;
+        load.wait_for(10, Duration::from_secs(10)).await;
     }
-    done.store(true, Ordering::SeqCst);
-    for l in loops {
-        l.await.unwrap();
-    }
-    let failed = failed.load(Ordering::SeqCst);
-    assert_eq!(failed, 0, "{failed} failed requests of {}: {:?}", ok.load(Ordering::SeqCst), failures.lock().unwrap());
+    let (ok, failures) = load.stop().await;
+    assert!(failures.is_empty(), "{} failed requests of {ok}: {failures:?}", failures.len());
     assert_eq!(
         server.app_get("life-zero", "/").await,
         (200, "hello from v1\n".to_string()),

@@ -139,13 +139,19 @@ pub async fn list_processes(
 pub async fn processes(state: &AppState, app: &App) -> AppResult<Vec<ProcessInfo>> {
     let containers = state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await?;
     let mut known = state.processes.of(&app.name);
+    let listed: std::collections::HashSet<String> = containers.iter().map(|c| c.id.clone()).collect();
     let mut processes: Vec<ProcessInfo> = containers
         .into_iter()
         .filter(|c| c.label(runtime::LABEL_DEPLOYMENT).is_some())
         .map(|c| {
             let process_type = c.label(runtime::LABEL_PROCESS).unwrap_or("?").to_string();
             let name = format!("{process_type}.{}", c.label(runtime::LABEL_INDEX).unwrap_or("?"));
-            let status = known.get(&name).filter(|s| s.container.as_deref() == Some(c.id.as_str())).cloned();
+            // What the loop knows of this process, whose own container may
+            // already be gone (a replacement starting in its place).
+            let status = known
+                .get(&name)
+                .filter(|s| s.container.as_ref().is_none_or(|id| id == &c.id || !listed.contains(id)))
+                .cloned();
             if status.is_some() {
                 known.remove(&name);
             }

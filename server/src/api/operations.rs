@@ -138,7 +138,7 @@ pub async fn show_operation(
         .await?
         .ok_or_else(|| AppError::not_found(format!("{} has no operation {id}", app.name)))?;
     let mut info = OperationInfo::from(op);
-    if info.status == "running" {
+    if info.finished_at.is_none() {
         info.output = state.progress.follow(id).map(|mut lines| {
             let mut text = String::new();
             while let Ok(line) = lines.try_recv() {

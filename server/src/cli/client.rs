@@ -109,6 +109,14 @@ impl Client {
         self.send(self.request(Method::DELETE, path)).await
     }
 
+    /// Ask for a change without waiting for it: the operation (202), or the
+    /// finished result when the server answered at once.
+    pub async fn start(&self, method: Method, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let request = self.request(method.clone(), path).header("prefer", "respond-async");
+        let request = if method == Method::DELETE { request } else { request.json(body) };
+        self.send(request).await
+    }
+
     async fn send(&self, request: RequestBuilder) -> anyhow::Result<Value> {
         let response =
             request.send().await.with_context(|| format!("could not reach the paas server at {}", self.server))?;

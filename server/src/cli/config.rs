@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::bail;
+use reqwest::Method;
 use serde_json::Value;
 
 use super::app_arg::AppArg;
@@ -106,9 +107,11 @@ pub async fn unset(args: UnsetArgs) -> anyhow::Result<()> {
 }
 
 async fn finish(app: &str, changes: serde_json::Map<String, Value>) -> anyhow::Result<()> {
-    match Client::from_credentials()?.patch(&format!("/apps/{}/config", segment(app)), &Value::Object(changes)).await {
-        Ok(result) => {
-            match result["release"].as_i64() {
+    let client = Client::from_credentials()?;
+    let path = format!("/apps/{}/config", segment(app));
+    match super::operations::run(&client, Method::PATCH, &path, &Value::Object(changes), app).await {
+        Ok(op) => {
+            match op["release"].as_i64() {
                 Some(v) => eprintln!("done, v{v}"),
                 None => eprintln!("done (applies to the first deploy)"),
             }

@@ -28,23 +28,12 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
         print!("{}", client.get_text(&format!("/apps/{}/logs?lines={}{filter}", segment(&app), args.num)).await?);
         return Ok(());
     }
-    let mut response =
+    let response =
         client.get_stream(&format!("/apps/{}/logs/stream?lines={}{filter}", segment(&app), args.num)).await?;
-    let mut pending = String::new();
     let mut stdout = std::io::stdout();
-    loop {
-        let chunk = tokio::select! {
-            chunk = response.chunk() => chunk?,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        };
-        let Some(chunk) = chunk else { return Ok(()) };
-        pending.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = pending.find('\n') {
-            let line: String = pending.drain(..=end).collect();
-            if let Some(data) = line.trim_end_matches(['\r', '\n']).strip_prefix("data:") {
-                writeln!(stdout, "{}", data.strip_prefix(' ').unwrap_or(data))?;
-                stdout.flush()?;
-            }
-        }
+    let print = super::sse::read(response, |_, line| writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_ok());
+    tokio::select! {
+        result = print => result,
+        _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }

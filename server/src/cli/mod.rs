@@ -9,8 +9,10 @@ mod credentials;
 mod domains;
 mod login;
 mod logs;
+mod operations;
 mod ps;
 mod releases;
+mod sse;
 mod teams;
 mod tokens;
 
@@ -95,6 +97,11 @@ pub enum Command {
     /// Show a build's log
     #[command(name = "builds:info")]
     BuildsInfo(releases::BuildInfoArgs),
+    /// List the app's operations (every change, with its outcome)
+    Operations(app_arg::AppListArgs),
+    /// Show an operation with its output
+    #[command(name = "operations:info")]
+    OperationsInfo(operations::InfoArgs),
     /// List the app's processes
     Ps(app_arg::AppListArgs),
     /// Scale process types: web=2 worker=1
@@ -168,6 +175,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Rollback(args) => releases::rollback(args).await,
         Command::Builds(args) => releases::builds(args).await,
         Command::BuildsInfo(args) => releases::build_info(args).await,
+        Command::Operations(args) => operations::list(args).await,
+        Command::OperationsInfo(args) => operations::info(args).await,
         Command::Ps(args) => ps::list(args).await,
         Command::PsScale(args) => ps::scale(args).await,
         Command::PsResize(args) => ps::resize(args).await,

@@ -1,6 +1,7 @@
 //! `paas ps`, `ps:scale`, `ps:resize`, `ps:restart`.
 
 use anyhow::bail;
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::app_arg::{AppArg, AppListArgs as ListArgs};
@@ -86,12 +87,12 @@ pub async fn list(args: ListArgs) -> anyhow::Result<()> {
 
 async fn update(app: &str, updates: Value, what: &str) -> anyhow::Result<()> {
     eprint!("{what} \u{2b22} {app}... ");
-    match Client::from_credentials()?
-        .patch(&format!("/apps/{}/formation", segment(app)), &json!({ "updates": updates }))
-        .await
-    {
-        Ok(formation) => {
+    let client = Client::from_credentials()?;
+    let path = format!("/apps/{}/formation", segment(app));
+    match super::operations::run(&client, Method::PATCH, &path, &json!({ "updates": updates }), app).await {
+        Ok(_) => {
             eprintln!("done");
+            let formation = client.get(&path).await?;
             let now: Vec<String> = formation
                 .as_array()
                 .into_iter()
@@ -131,13 +132,12 @@ pub async fn resize(args: ResizeArgs) -> anyhow::Result<()> {
 pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
     eprint!("Restarting \u{2b22} {app}... ");
-    match Client::from_credentials()?
-        .post(&format!("/apps/{}/ps/restart", segment(&app)), &json!({ "type": args.process_type }))
-        .await
-    {
-        Ok(processes) => {
+    let client = Client::from_credentials()?;
+    let path = format!("/apps/{}/ps/restart", segment(&app));
+    match super::operations::run(&client, Method::POST, &path, &json!({ "type": args.process_type }), &app).await {
+        Ok(_) => {
             eprintln!("done");
-            print_processes(&app, &processes);
+            print_processes(&app, &client.get(&format!("/apps/{}/ps", segment(&app))).await?);
             Ok(())
         }
         Err(err) => {

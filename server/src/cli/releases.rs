@@ -1,5 +1,6 @@
 //! `paas releases`, `releases:info`, `rollback`, `builds`, `builds:info`.
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::app_arg::{AppArg, AppListArgs as ListArgs};
@@ -100,12 +101,12 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
     let version = args.release.as_deref().map(parse_version).transpose()?;
     eprint!("Rolling back \u{2b22} {app} to {}... ", args.release.as_deref().unwrap_or("the previous release"));
-    match Client::from_credentials()?
-        .post(&format!("/apps/{}/rollback", segment(&app)), &json!({ "version": version }))
-        .await
-    {
-        Ok(release) => {
-            eprintln!("done, v{}", release["version"]);
+    let client = Client::from_credentials()?;
+    let path = format!("/apps/{}/rollback", segment(&app));
+    match super::operations::run(&client, Method::POST, &path, &json!({ "version": version }), &app).await {
+        Ok(op) => {
+            eprintln!("done, v{}", op["release"]);
+            let release = client.get(&format!("/apps/{}/releases/{}", segment(&app), op["release"])).await?;
             println!("{}", field(&release, "description"));
             Ok(())
         }

@@ -130,17 +130,17 @@ impl Slot {
     /// `ps`'s words for it.
     fn status(&self, now: Instant) -> ProcessStatus {
         let crash = self.last_crash.clone().unwrap_or_default();
-        let state = match (&self.unhealthy, self.task, self.healthy_since, &self.crashed) {
-            (Some(why), _, _, _) => format!("unhealthy ({why}), restarting"),
-            (None, _, Some(_), _) => "up".to_string(),
-            (None, Some(Task::Replace), None, Some(_)) => format!("crashed ({crash}), restarting"),
-            (None, _, None, Some(_)) => match self.retry_at.map(|t| t.saturating_duration_since(now)) {
-                Some(wait) if wait >= Duration::from_secs(1) => {
-                    format!("crashed ({crash}), restarting in {} s", wait.as_secs())
-                }
-                _ => format!("crashed ({crash}), restarting"),
-            },
-            (None, _, None, None) => "starting".to_string(),
+        let restarting = match self.retry_at.map(|t| t.saturating_duration_since(now)) {
+            Some(wait) if wait >= Duration::from_secs(1) && self.task.is_none() => {
+                format!("restarting in {} s", wait.as_secs())
+            }
+            _ => "restarting".to_string(),
+        };
+        let state = match (&self.unhealthy, self.healthy_since, &self.crashed) {
+            (Some(why), _, _) => format!("unhealthy ({why}), {restarting}"),
+            (None, Some(_), _) => "up".to_string(),
+            (None, None, Some(_)) => format!("crashed ({crash}), {restarting}"),
+            (None, None, None) => "starting".to_string(),
         };
         ProcessStatus {
             container: self.container.clone(),
@@ -433,8 +433,11 @@ impl Keeper {
             if slot.task == Some(Task::Replace) {
                 return;
             }
+            // A container the engine said died is dead, even if a listing
+            // taken a moment later still shows it running.
+            let died = container.as_ref().is_some_and(|c| self.exits.contains_key(&c.id));
             match container {
-                Some(c) if c.running && slot.unhealthy.is_none() => {
+                Some(c) if c.running && !died && slot.unhealthy.is_none() => {
                     if slot.container.as_deref() != Some(c.id.as_str()) {
                         // Not the container we knew: adopt it. A web process the
                         // table routes was checked (by its rollout, or before

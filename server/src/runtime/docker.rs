@@ -48,6 +48,7 @@ fn port_key() -> String {
 /// inspecting each one.
 fn from_summary(summary: ContainerSummary) -> Option<Container> {
     let running = summary.state == Some(ContainerSummaryStateEnum::RUNNING);
+    let engine_state = summary.state.map(|s| s.to_string()).unwrap_or_default();
     let host_port = summary.ports.unwrap_or_default().into_iter().find_map(|p| {
         (p.private_port == CONTAINER_PORT && p.ip.as_deref().is_none_or(|ip| ip == "127.0.0.1"))
             .then_some(p.public_port)
@@ -72,6 +73,7 @@ fn from_summary(summary: ContainerSummary) -> Option<Container> {
         running,
         host_port: if running { host_port } else { None },
         exit_code: if running { None } else { exit_code },
+        engine_state,
         oom_killed: false,
         started_at: summary.created.and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
     })
@@ -273,6 +275,7 @@ impl Scheduler for DockerScheduler {
             running: state.running.unwrap_or(false),
             host_port,
             exit_code: state.exit_code.filter(|_| !state.running.unwrap_or(false)),
+            engine_state: state.status.map(|s| s.to_string()).unwrap_or_default(),
             oom_killed: state.oom_killed.unwrap_or(false),
             started_at: state
                 .started_at

@@ -51,6 +51,8 @@ pub struct Container {
     pub host_port: Option<u16>,
     /// Known once it exited.
     pub exit_code: Option<i64>,
+    /// The engine's word for it: running, paused, exited, created, dead.
+    pub engine_state: String,
     /// Known from `inspect` only (a listing leaves it false).
     pub oom_killed: bool,
     /// When the process started (a listing gives the creation time, which
