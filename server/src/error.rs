@@ -105,7 +105,8 @@ pub struct ErrorDetail {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // An unavailable database is reported once by the health monitor.
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(error = ?self, "request failed");
         }
         let field = match &self {

@@ -82,12 +82,26 @@ fn set(flag: &AtomicBool, up: bool, what: &str) {
     }
 }
 
-/// While the database is down, refuse at once what would need it.
+/// While the database is down, refuse at once what would need it: JSON for
+/// the API, text for git, a page for the dashboard.
 pub async fn fail_fast(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if state.health.database_up() || request.uri().path() == "/healthz" {
+    let path = request.uri().path();
+    if state.health.database_up() || path == "/healthz" || path.starts_with("/static/") {
         return next.run(request).await;
     }
-    AppError::DatabaseUnavailable.into_response()
+    let message = AppError::DatabaseUnavailable.to_string();
+    let retry = [(axum::http::header::RETRY_AFTER, "2")];
+    if path.starts_with("/api/") {
+        (retry, AppError::DatabaseUnavailable).into_response()
+    } else if path.starts_with("/git/") || path.starts_with("/internal/") {
+        (StatusCode::SERVICE_UNAVAILABLE, retry, format!("{message}\n")).into_response()
+    } else {
+        let page = format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>paas: unavailable</title>\
+             <link rel=\"stylesheet\" href=\"/static/style.css\"><main><h1>503</h1><p>{message}</p></main></html>"
+        );
+        (StatusCode::SERVICE_UNAVAILABLE, retry, axum::response::Html(page)).into_response()
+    }
 }
 
 #[derive(Serialize)]

@@ -1,7 +1,7 @@
-//! Name rules for apps and teams. An app name becomes a DNS label
+//! Name rules for apps, teams and email addresses. An app name becomes a DNS label
 //! (`APP.BASE_DOMAIN`), so both follow DNS label rules.
 
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 
 pub const MAX_LEN: usize = 30;
 
@@ -49,6 +49,19 @@ pub fn validate(name: &str, what: &str) -> Result<(), AppError> {
         return Err(fail("is reserved"));
     }
     Ok(())
+}
+
+/// Lower-case and sanity-check an email address.
+pub fn email(email: &str) -> AppResult<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::validation("email", format!("{email:?} is not an email address")))
+    }
 }
 
 #[cfg(test)]

@@ -110,17 +110,21 @@ struct Shared {
 /// Load the routes snapshot, keeping the backends whose container still runs
 /// on the same address. Returns the installation it belongs to.
 async fn restore_routes(routes: &RouteTable) -> Option<String> {
-    let instance = routes.restore(|_, _| false)?;
-    let alive: std::collections::HashMap<String, Option<u16>> = match DockerScheduler::connect(instance.clone()).await {
-        Ok(engine) => match engine.list(&[]).await {
-            Ok(containers) => containers.into_iter().filter(|c| c.running).map(|c| (c.id, c.host_port)).collect(),
-            Err(err) => {
-                tracing::warn!(error = %format!("{err:#}"), "cannot list containers; the router starts empty");
-                return None;
-            }
-        },
-        Err(err) => {
-            tracing::warn!(error = %format!("{err:#}"), "the engine does not answer; the router starts empty");
+    let instance = routes.saved_instance()?;
+    // The engine gets a moment, not the router's start: without it the
+    // router starts empty and the reconcile loop fills it.
+    let listed = tokio::time::timeout(Duration::from_secs(2), async {
+        DockerScheduler::connect(instance.clone()).await?.list(&[]).await
+    })
+    .await;
+    let alive: std::collections::HashMap<String, Option<u16>> = match listed {
+        Ok(Ok(containers)) => containers.into_iter().filter(|c| c.running).map(|c| (c.id, c.host_port)).collect(),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %format!("{err:#}"), "cannot list containers; the router starts empty");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!("the engine did not answer within 2 s; the router starts empty");
             return None;
         }
     };
@@ -256,8 +260,7 @@ async fn bootstrap_admin(pool: &sqlx::PgPool, config: &Config) -> anyhow::Result
     if db::users::count(pool).await? > 0 {
         return Ok(());
     }
-    let email = crate::api::users::normalize_email(&config.admin_email)
-        .map_err(|e| anyhow::anyhow!("PAAS_ADMIN_EMAIL: {e}"))?;
+    let email = crate::names::email(&config.admin_email).map_err(|e| anyhow::anyhow!("PAAS_ADMIN_EMAIL: {e}"))?;
     let (secret, generated) = match config.admin_password.as_deref().filter(|p| !p.is_empty()) {
         Some(p) if p.chars().count() < password::MIN_LENGTH => {
             anyhow::bail!("PAAS_ADMIN_PASSWORD must be at least {} characters", password::MIN_LENGTH)
@@ -266,8 +269,10 @@ async fn bootstrap_admin(pool: &sqlx::PgPool, config: &Config) -> anyhow::Result
         None => (password::generate(), true),
     };
     let hash = password::hash(secret.clone()).await?;
-    let user = db::users::create(pool, &email, &hash, true).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    db::teams::create(pool, "main", user.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut tx = pool.begin().await?;
+    let user = db::users::create(&mut tx, &email, &hash, true).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    db::teams::create(&mut tx, "main", user.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    tx.commit().await?;
     tracing::info!(email = %email, "created the first admin user and team `main`");
     // Printed to stdout, outside the log stream, exactly once.
     println!();

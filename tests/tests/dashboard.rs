@@ -66,6 +66,26 @@ async fn dashboard_journey_config_scale_rollback_logs() {
     browser.wait_for_text("Rolled back to v1", WAIT).await;
     assert_eq!(server.app_get("dash-app", "/").await, (200, "hello from v1\n".to_string()));
 
+    // Every change is an operation, listed on the overview with its output.
+    browser.goto(&format!("{}/apps/dash-app", server.url)).await;
+    browser.wait_for_text("release.rollback to v1", WAIT).await;
+    let response = server
+        .http
+        .post(server.api("/apps/dash-app/ps/restart"))
+        .bearer_auth(&token)
+        .header("prefer", "respond-async")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202, "respond-async answers at once");
+    let op: serde_json::Value = response.json().await.unwrap();
+    browser.goto(&format!("{}/apps/dash-app/operations/{}", server.url, op["id"])).await;
+    // Live while it runs; the page shows the outcome once it ends.
+    browser.wait_for_text("Switching traffic to v4", WAIT).await;
+    browser.wait_for_text("succeeded", WAIT).await;
+    browser.screenshot("06-operation").await;
+
     // A line the app logs shows up in the live view.
     browser.goto(&format!("{}/apps/dash-app/logs", server.url)).await;
     browser.wait_for_text("live", WAIT).await;

@@ -142,9 +142,10 @@ async fn a_web_process_answering_500_leaves_rotation_and_is_restarted_with_no_fa
     let restarted: Vec<&Value> = list.iter().filter(|p| p["restarts"] == 1).collect();
     assert_eq!(restarted.len(), 1, "one process was restarted: {list:?}");
     assert_eq!(restarted[0]["last_crash"], "unhealthy", "{list:?}");
-    let home = server.cli_home(&token);
-    let logs = server.cli_ok(home.path(), &["logs", "-n", "1500", "--ps", "paas", "-a", "heal-sick"]);
-    assert!(logs.contains("failed its liveness check (GET /cgi-bin/health answered 500"), "{logs}");
+    // The app's log ring has long moved on (the load loop's access lines);
+    // the server's log keeps the reason.
+    let logs = server.all_logs();
+    assert!(logs.contains("failed its liveness check (GET /cgi-bin/health answered 500"), "the reason is logged");
 }
 
 #[tokio::test]

@@ -40,6 +40,13 @@ document.addEventListener("DOMContentLoaded", () => {
     const button = input.form.querySelector("button[type=submit]");
     input.addEventListener("input", () => { button.disabled = input.value !== input.dataset.mustMatch; });
   });
+  // A running operation's output, live; the page reloads when it ends.
+  const output = document.getElementById("op-output");
+  if (output && output.dataset.source) {
+    const source = new EventSource(output.dataset.source);
+    source.onmessage = (event) => { output.append(event.data + "\n"); };
+    source.addEventListener("end", () => { source.close(); window.location.reload(); });
+  }
   // Live logs over server-sent events, with a process filter and pause.
   const log = document.getElementById("log");
   if (log) {

@@ -12,8 +12,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
-use crate::db::audit::{AuditEvent, NewEvent};
-use crate::db::users::User;
+use crate::db::audit::AuditEvent;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -35,29 +34,6 @@ impl FromRequestParts<AppState> for Source {
             _ => "api",
         }))
     }
-}
-
-/// Record one mutating action. Details must never hold secret values.
-pub async fn record(
-    state: &AppState,
-    user: &User,
-    team_id: Option<i64>,
-    app: Option<&str>,
-    action: &str,
-    detail: String,
-    source: &str,
-) -> AppResult<()> {
-    let event = NewEvent {
-        user_id: Some(user.id),
-        actor: user.email.clone(),
-        team_id,
-        app: app.map(str::to_string),
-        action: action.to_string(),
-        detail,
-        source: source.to_string(),
-    };
-    db::audit::record(&mut *state.db.acquire().await?, &event).await?;
-    Ok(())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -15,11 +15,10 @@ use super::operations::{accepted, Prefer};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
-use crate::db::apps::App;
 use crate::deploy::formation::{parse_memory, FormationChange};
 use crate::error::{AppError, AppResult};
 use crate::ops::{self, Actor};
-use crate::runtime;
+use crate::reconcile::processes;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -121,6 +120,20 @@ pub struct ProcessInfo {
     pub last_crash: Option<String>,
 }
 
+impl From<processes::Process> for ProcessInfo {
+    fn from(p: processes::Process) -> Self {
+        Self {
+            name: p.name,
+            process_type: p.process_type,
+            state: p.state,
+            release: p.release,
+            started_at: p.started_at,
+            restarts: i64::from(p.restarts),
+            last_crash: p.last_crash,
+        }
+    }
+}
+
 /// Every process of the app: the engine's containers with what the reconcile
 /// loop knows of them (state, restarts, last crash), and the processes it
 /// is bringing back.
@@ -132,60 +145,7 @@ pub async fn list_processes(
     Path(app): Path<String>,
 ) -> AppResult<Json<Vec<ProcessInfo>>> {
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing processes").await?;
-    Ok(Json(processes(&state, &app).await?))
-}
-
-/// The app's processes, sorted by name.
-pub async fn processes(state: &AppState, app: &App) -> AppResult<Vec<ProcessInfo>> {
-    let containers = state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await?;
-    let mut known = state.processes.of(&app.name);
-    let listed: std::collections::HashSet<String> = containers.iter().map(|c| c.id.clone()).collect();
-    let mut processes: Vec<ProcessInfo> = containers
-        .into_iter()
-        .filter(|c| c.label(runtime::LABEL_DEPLOYMENT).is_some())
-        .map(|c| {
-            let process_type = c.label(runtime::LABEL_PROCESS).unwrap_or("?").to_string();
-            let name = format!("{process_type}.{}", c.label(runtime::LABEL_INDEX).unwrap_or("?"));
-            // What the loop knows of this process, whose own container may
-            // already be gone (a replacement starting in its place).
-            let status = known
-                .get(&name)
-                .filter(|s| s.container.as_ref().is_none_or(|id| id == &c.id || !listed.contains(id)))
-                .cloned();
-            if status.is_some() {
-                known.remove(&name);
-            }
-            let state = match (&status, c.running) {
-                (Some(s), _) => s.state.clone(),
-                (None, true) => "up".to_string(),
-                (None, false) => format!("crashed (exit {})", c.exit_code.unwrap_or(-1)),
-            };
-            ProcessInfo {
-                name,
-                process_type,
-                state,
-                release: c.label(runtime::LABEL_RELEASE).unwrap_or("?").to_string(),
-                started_at: c.started_at,
-                restarts: status.as_ref().map_or(0, |s| i64::from(s.restarts)),
-                last_crash: status.and_then(|s| s.last_crash),
-            }
-        })
-        .collect();
-    // Processes the loop is bringing back whose container is gone.
-    for (name, status) in known {
-        let process_type = name.split('.').next().unwrap_or("?").to_string();
-        processes.push(ProcessInfo {
-            name,
-            process_type,
-            state: status.state,
-            release: String::new(),
-            started_at: None,
-            restarts: i64::from(status.restarts),
-            last_crash: status.last_crash,
-        });
-    }
-    processes.sort_by(|a, b| a.name.cmp(&b.name).then(b.started_at.cmp(&a.started_at)));
-    Ok(processes)
+    Ok(Json(processes::view(&state, &app).await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -214,5 +174,6 @@ pub async fn restart_processes(
         return accepted(&state, &app, job.id).await;
     }
     job.outcome().await?;
-    Ok(Json(processes(&state, &app).await?).into_response())
+    let list: Vec<ProcessInfo> = processes::view(&state, &app).await?.into_iter().map(Into::into).collect();
+    Ok(Json(list).into_response())
 }

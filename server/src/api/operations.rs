@@ -23,6 +23,7 @@ use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
 use crate::db::apps::App;
 use crate::error::{AppError, AppResult};
+use crate::ops;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -166,39 +167,19 @@ pub async fn stream_operation(
     if db::operations::find(&state.db, app.id, id).await?.is_none() {
         return Err(AppError::not_found(format!("{} has no operation {id}", app.name)));
     }
-    let live = state.progress.follow(id);
-    let stream = async_stream(state, app, id, live);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
-}
-
-fn async_stream(
-    state: AppState,
-    app: App,
-    id: i64,
-    live: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    tokio::spawn(async move {
-        let streamed = live.is_some();
-        if let Some(mut lines) = live {
-            while let Some(line) = lines.recv().await {
-                if tx.send(Event::default().event("line").data(line)).is_err() {
-                    return;
-                }
-            }
-        }
-        // Ended: its stored row says how (and holds its output if we came late).
-        let Ok(Some(op)) = db::operations::find(&state.db, app.id, id).await else { return };
-        if !streamed {
-            for line in op.output.as_deref().unwrap_or_default().lines() {
-                let _ = tx.send(Event::default().event("line").data(line));
-            }
-        }
-        let mut info = OperationInfo::from(op);
-        info.output = None;
-        if let Ok(json) = serde_json::to_string(&info) {
-            let _ = tx.send(Event::default().event("end").data(json));
-        }
+    let mut events = ops::watch(&state, app.id, id);
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        events.poll_recv(cx).map(|event| {
+            event.map(|event| {
+                Ok(match event {
+                    ops::Event::Line(line) => Event::default().event("line").data(line),
+                    ops::Event::End(op) => {
+                        let info = OperationInfo::from(*op);
+                        Event::default().event("end").data(serde_json::to_string(&info).unwrap_or_default())
+                    }
+                })
+            })
+        })
     });
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -10,13 +10,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::{self, Source};
+use super::audit::Source;
 use super::ApiJson;
 use crate::auth::{self, token, CurrentUser};
 use crate::db;
 use crate::db::tokens::ApiToken;
-use crate::db::users::User;
 use crate::error::{AppError, AppResult};
+use crate::ops::{self, Actor};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -67,34 +67,11 @@ pub async fn create_token(
     Source(source): Source,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> AppResult<(StatusCode, Json<CreatedToken>)> {
-    let (row, secret) = create(&state, &user, &body.name, source).await?;
+    let (row, secret) = ops::tokens::create(&state, &Actor::new(user, source), &body.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken { id: row.id, name: row.name, token: secret, created_at: row.created_at }),
     ))
-}
-
-/// Make a named token for `user` and record it; the row and the secret (shown
-/// once). Shared by the API and the dashboard.
-pub(crate) async fn create(state: &AppState, user: &User, name: &str, source: &str) -> AppResult<(ApiToken, String)> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Err(AppError::validation("name", "token name must be 1 to 100 characters"));
-    }
-    let secret = token::generate();
-    let row = db::tokens::create(&state.db, user.id, name, &token::hash(&secret)).await?;
-    tracing::info!(user = %user.email, token_id = row.id, "created API token");
-    audit::record(state, user, None, None, "token.create", format!("{} ({})", row.name, row.id), source).await?;
-    Ok((row, secret))
-}
-
-/// Revoke one of `user`'s tokens and record it.
-pub(crate) async fn revoke(state: &AppState, user: &User, id: i64, source: &str) -> AppResult<()> {
-    if !db::tokens::revoke(&state.db, user.id, id).await? {
-        return Err(AppError::not_found(format!("no token with id {id}")));
-    }
-    tracing::info!(user = %user.email, token_id = id, "revoked API token");
-    audit::record(state, user, None, None, "token.revoke", id.to_string(), source).await
 }
 
 /// List your live API tokens (never their secrets).
@@ -115,6 +92,6 @@ pub async fn revoke_token(
     Source(source): Source,
     Path(id): Path<i64>,
 ) -> AppResult<StatusCode> {
-    revoke(&state, &user, id, source).await?;
+    ops::tokens::revoke(&state, &Actor::new(user, source), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,12 +9,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::{self, Source};
+use super::audit::Source;
 use super::ApiJson;
 use crate::auth::{password, CurrentUser};
 use crate::db;
 use crate::db::teams::TeamWithRole;
 use crate::error::{AppError, AppResult};
+use crate::ops::Actor;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -70,7 +71,7 @@ pub async fn create_user(
     if !caller.is_admin {
         return Err(AppError::Forbidden("only server admins can create users".into()));
     }
-    let email = normalize_email(&body.email)?;
+    let email = crate::names::email(&body.email)?;
     let (password, generated) = match body.password {
         Some(p) if p.chars().count() < password::MIN_LENGTH => {
             return Err(AppError::validation(
@@ -82,24 +83,14 @@ pub async fn create_user(
         None => (password::generate(), true),
     };
     let hash = password::hash(password.clone()).await?;
-    let user = db::users::create(&state.db, &email, &hash, body.is_admin).await?;
-    tracing::info!(by = %caller.email, user = %user.email, "created user");
-    audit::record(&state, &caller, None, None, "user.create", user.email.clone(), source).await?;
+    let actor = Actor::new(caller, source);
+    let mut tx = state.db.begin().await?;
+    let user = db::users::create(&mut tx, &email, &hash, body.is_admin).await?;
+    db::audit::record(&mut tx, &actor.user_event("user.create", user.email.clone())).await?;
+    tx.commit().await?;
+    tracing::info!(by = %actor.user.email, user = %user.email, "created user");
     Ok((
         StatusCode::CREATED,
         Json(CreatedUser { email: user.email, is_admin: user.is_admin, password: generated.then_some(password) }),
     ))
-}
-
-/// Lower-case and sanity-check an email address.
-pub fn normalize_email(email: &str) -> AppResult<String> {
-    let email = email.trim().to_lowercase();
-    let valid = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
-        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
-    if valid {
-        Ok(email)
-    } else {
-        Err(AppError::validation("email", format!("{email:?} is not an email address")))
-    }
 }

@@ -11,11 +11,11 @@ use futures_util::Stream;
 use serde::Deserialize;
 
 use super::{render, DashError, DashUser, Layout};
-use crate::api::formation::ProcessInfo;
 use crate::auth::{app_access, Role};
 use crate::db;
 use crate::db::apps::App;
 use crate::error::AppError;
+use crate::reconcile::processes::{self, Process};
 use crate::state::AppState;
 
 /// What the app pages' frame shows: the app, its URL, the tab, the caller's powers.
@@ -31,7 +31,12 @@ pub struct AppFrame {
     pub can_admin: bool,
 }
 
-async fn frame(state: &AppState, dash: &DashUser, name: &str, tab: &'static str) -> Result<(App, AppFrame), DashError> {
+pub(super) async fn frame(
+    state: &AppState,
+    dash: &DashUser,
+    name: &str,
+    tab: &'static str,
+) -> Result<(App, AppFrame), DashError> {
     let (app, role) = app_access(state, &dash.user, name, Role::Viewer, "viewing apps").await?;
     let frame = AppFrame {
         name: app.name.clone(),
@@ -101,8 +106,9 @@ struct OverviewPage {
     app: AppFrame,
     release: String,
     release_description: String,
-    processes: Vec<ProcessInfo>,
+    processes: Vec<Process>,
     formation: Vec<FormationRow>,
+    operations: Vec<super::operations::OperationRow>,
 }
 
 pub async fn show_app(
@@ -112,7 +118,7 @@ pub async fn show_app(
 ) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "overview").await?;
     let current = db::releases::current(&state.db, app.id).await?;
-    let processes = crate::api::formation::processes(&state, &app).await?;
+    let processes = processes::view(&state, &app).await?;
     let formation = db::formation::list(&state.db, app.id)
         .await?
         .into_iter()
@@ -130,6 +136,7 @@ pub async fn show_app(
         release_description: current.map(|r| r.description).unwrap_or_default(),
         processes,
         formation,
+        operations: super::operations::recent(&state, app.id).await?,
     })
 }
 

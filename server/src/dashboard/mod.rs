@@ -5,6 +5,7 @@
 
 mod apps;
 mod auth;
+mod operations;
 mod ops;
 mod teams;
 
@@ -49,6 +50,8 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{app}/logs", get(apps::show_logs))
         .route("/apps/{app}/logs/events", get(apps::log_events))
         .route("/apps/{app}/activity", get(apps::show_activity))
+        .route("/apps/{app}/operations/{id}", get(operations::show_operation))
+        .route("/apps/{app}/operations/{id}/events", get(operations::operation_events))
         .route("/apps/{app}/settings", get(apps::show_settings))
         .route("/apps/{app}/destroy", post(ops::destroy))
         .route("/teams", get(teams::list_teams).post(teams::create_team))

@@ -1,5 +1,5 @@
 //! Dashboard pages for teams, members and API tokens. The actions call the
-//! same operations as the REST API (`api::teams`, `api::tokens`).
+//! same operations as the REST API (`ops::teams`, `ops::tokens`).
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -8,13 +8,15 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::{render, DashError, DashUser, Layout};
-use crate::api;
 use crate::auth::{team_access, Role};
 use crate::db;
 use crate::error::AppError;
+use crate::ops::{self, Actor};
 use crate::state::AppState;
 
-const SOURCE: &str = "dashboard";
+fn actor(dash: &DashUser) -> Actor {
+    Actor::new(dash.user.clone(), "dashboard")
+}
 
 #[derive(Template)]
 #[template(path = "teams/list.html")]
@@ -41,7 +43,7 @@ pub async fn create_team(
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
     let name = form.name.trim();
-    match api::teams::create(&state, &dash.user, name, SOURCE).await {
+    match ops::teams::create(&state, &actor(&dash), name).await {
         Ok(team) => {
             dash.finish(&format!("/teams/{}", team.name), Ok(format!("Created team {}; you are its owner.", team.name)))
                 .await
@@ -97,7 +99,7 @@ pub async fn add_member(
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
     let role = form.role.unwrap_or(Role::Developer);
-    let result = api::teams::add(&state, &dash.user, &team, &form.email, role, SOURCE).await;
+    let result = ops::teams::add(&state, &actor(&dash), &team, &form.email, role).await;
     dash.finish(&format!("/teams/{team}"), result.map(|m| format!("Added {} as {}.", m.email, m.role.as_str()))).await
 }
 
@@ -109,7 +111,7 @@ pub async fn change_member(
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
     let result = match form.role {
-        Some(role) => api::teams::set_role(&state, &dash.user, &team, &form.email, role, SOURCE).await,
+        Some(role) => ops::teams::set_role(&state, &actor(&dash), &team, &form.email, role).await,
         None => Err(AppError::validation("role", "choose a role")),
     };
     dash.finish(&format!("/teams/{team}"), result.map(|m| format!("{} is now {}.", m.email, m.role.as_str()))).await
@@ -122,7 +124,7 @@ pub async fn remove_member(
     Form(form): Form<MemberForm>,
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
-    let result = api::teams::remove(&state, &dash.user, &team, &form.email, SOURCE).await;
+    let result = ops::teams::remove(&state, &actor(&dash), &team, &form.email).await;
     dash.finish(&format!("/teams/{team}"), result.map(|()| format!("Removed {}.", form.email))).await
 }
 
@@ -147,7 +149,7 @@ pub async fn create_token(
     Form(form): Form<NameForm>,
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
-    let result = api::tokens::create(&state, &dash.user, &form.name, SOURCE).await;
+    let result = ops::tokens::create(&state, &actor(&dash), &form.name).await;
     if let Ok((_, secret)) = &result {
         // Kept in the session only until the next page shows it.
         let _ = dash.session.insert("new_token", secret.clone()).await;
@@ -168,6 +170,6 @@ pub async fn revoke_token(
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
-    let result = api::tokens::revoke(&state, &dash.user, form.id, SOURCE).await;
+    let result = ops::tokens::revoke(&state, &actor(&dash), form.id).await;
     dash.finish("/tokens", result.map(|()| format!("Revoked token {}.", form.id))).await
 }

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool};
 use utoipa::ToSchema;
 
 use super::{conflict_on_unique, DbResult};
@@ -49,20 +49,18 @@ pub struct Member {
     pub created_at: DateTime<Utc>,
 }
 
-/// Create a team with its first owner, atomically.
-pub async fn create(pool: &PgPool, name: &str, owner_id: i64) -> DbResult<Team> {
-    let mut tx = pool.begin().await?;
+/// Create a team with its first owner (inside the caller's transaction).
+pub async fn create(conn: &mut PgConnection, name: &str, owner_id: i64) -> DbResult<Team> {
     let team: Team = sqlx::query_as("INSERT INTO teams (name) VALUES ($1) RETURNING *")
         .bind(name)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await
         .map_err(|e| conflict_on_unique(e, format!("a team named {name} already exists")))?;
     sqlx::query("INSERT INTO memberships (team_id, user_id, role) VALUES ($1, $2, 'owner')")
         .bind(team.id)
         .bind(owner_id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-    tx.commit().await?;
     Ok(team)
 }
 
@@ -108,32 +106,32 @@ pub async fn members(pool: &PgPool, team_id: i64) -> sqlx::Result<Vec<Member>> {
     .await
 }
 
-pub async fn add_member(pool: &PgPool, team_id: i64, user_id: i64, role: Role) -> DbResult<()> {
+pub async fn add_member(conn: &mut PgConnection, team_id: i64, user_id: i64, role: Role) -> DbResult<()> {
     sqlx::query("INSERT INTO memberships (team_id, user_id, role) VALUES ($1, $2, $3)")
         .bind(team_id)
         .bind(user_id)
         .bind(role)
-        .execute(pool)
+        .execute(conn)
         .await
         .map_err(|e| conflict_on_unique(e, "that user is already a member of the team"))?;
     Ok(())
 }
 
-pub async fn set_role(pool: &PgPool, team_id: i64, user_id: i64, role: Role) -> sqlx::Result<()> {
+pub async fn set_role(conn: &mut PgConnection, team_id: i64, user_id: i64, role: Role) -> sqlx::Result<()> {
     sqlx::query("UPDATE memberships SET role = $3 WHERE team_id = $1 AND user_id = $2")
         .bind(team_id)
         .bind(user_id)
         .bind(role)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(())
 }
 
-pub async fn remove_member(pool: &PgPool, team_id: i64, user_id: i64) -> sqlx::Result<()> {
+pub async fn remove_member(conn: &mut PgConnection, team_id: i64, user_id: i64) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM memberships WHERE team_id = $1 AND user_id = $2")
         .bind(team_id)
         .bind(user_id)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool};
 use utoipa::ToSchema;
 
 use super::users::User;
@@ -14,7 +14,8 @@ pub struct ApiToken {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-pub async fn create(pool: &PgPool, user_id: i64, name: &str, token_hash: &str) -> sqlx::Result<ApiToken> {
+/// Store a token's hash (inside the caller's transaction).
+pub async fn create(conn: &mut PgConnection, user_id: i64, name: &str, token_hash: &str) -> sqlx::Result<ApiToken> {
     sqlx::query_as(
         "INSERT INTO api_tokens (user_id, name, token_hash) VALUES ($1, $2, $3)
          RETURNING id, name, created_at, last_used_at",
@@ -22,7 +23,7 @@ pub async fn create(pool: &PgPool, user_id: i64, name: &str, token_hash: &str) -
     .bind(user_id)
     .bind(name)
     .bind(token_hash)
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await
 }
 
@@ -62,12 +63,12 @@ pub async fn list(pool: &PgPool, user_id: i64) -> sqlx::Result<Vec<ApiToken>> {
 }
 
 /// Revoke one of the user's tokens; false when there was no such live token.
-pub async fn revoke(pool: &PgPool, user_id: i64, token_id: i64) -> sqlx::Result<bool> {
+pub async fn revoke(conn: &mut PgConnection, user_id: i64, token_id: i64) -> sqlx::Result<bool> {
     let done =
         sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
             .bind(token_id)
             .bind(user_id)
-            .execute(pool)
+            .execute(conn)
             .await?;
     Ok(done.rows_affected() == 1)
 }

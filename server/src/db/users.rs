@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{conflict_on_unique, DbResult};
 
@@ -12,12 +12,13 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn create(pool: &PgPool, email: &str, password_hash: &str, is_admin: bool) -> DbResult<User> {
+/// Create a user (inside the caller's transaction).
+pub async fn create(conn: &mut PgConnection, email: &str, password_hash: &str, is_admin: bool) -> DbResult<User> {
     sqlx::query_as("INSERT INTO users (email, password_hash, is_admin) VALUES ($1, $2, $3) RETURNING *")
         .bind(email)
         .bind(password_hash)
         .bind(is_admin)
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await
         .map_err(|e| conflict_on_unique(e, format!("a user with email {email} already exists")))
 }

@@ -21,13 +21,8 @@ pub async fn create(state: &AppState, actor: &Actor, name: &str, team: Option<St
     };
     let (team, _) = team_access(state, &actor.user, &team_name, Role::Developer, "creating apps").await?;
     let event = NewEvent {
-        user_id: Some(actor.user.id),
-        actor: actor.user.email.clone(),
-        team_id: Some(team.id),
         app: Some(name.to_string()),
-        action: "app.create".into(),
-        detail: format!("in team {}", team.name),
-        source: actor.source.to_string(),
+        ..actor.team_event(team.id, "app.create", format!("in team {}", team.name))
     };
     let app = db::apps::create(&state.db, team.id, name, actor.user.id, &event).await?;
     tracing::info!(user = %actor.user.email, app = %app.name, team = %team.name, "created app");

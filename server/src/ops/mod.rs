@@ -18,6 +18,8 @@ pub mod formation;
 mod progress;
 pub mod push;
 pub mod releases;
+pub mod teams;
+pub mod tokens;
 
 use std::future::Future;
 
@@ -47,17 +49,27 @@ impl Actor {
         Self { user, source }
     }
 
-    /// An audit event by this actor about `app`.
-    pub fn event(&self, app: &App, action: &str, detail: impl Into<String>) -> NewEvent {
+    /// An audit event by this actor about a team (no app).
+    pub fn team_event(&self, team_id: i64, action: &str, detail: impl Into<String>) -> NewEvent {
+        NewEvent { team_id: Some(team_id), ..self.user_event(action, detail) }
+    }
+
+    /// An audit event by this actor about no team or app (tokens, users).
+    pub fn user_event(&self, action: &str, detail: impl Into<String>) -> NewEvent {
         NewEvent {
             user_id: Some(self.user.id),
             actor: self.user.email.clone(),
-            team_id: Some(app.team_id),
-            app: Some(app.name.clone()),
+            team_id: None,
+            app: None,
             action: action.to_string(),
             detail: detail.into(),
             source: self.source.to_string(),
         }
+    }
+
+    /// An audit event by this actor about `app`.
+    pub fn event(&self, app: &App, action: &str, detail: impl Into<String>) -> NewEvent {
+        NewEvent { team_id: Some(app.team_id), app: Some(app.name.clone()), ..self.user_event(action, detail) }
     }
 }
 
@@ -124,6 +136,40 @@ impl<T> Job<T> {
     pub async fn outcome(self) -> AppResult<T> {
         self.outcome.await.unwrap_or_else(|_| Err(AppError::Other(anyhow!("the operation ended without a result"))))
     }
+}
+
+/// What a watcher of an operation sees.
+pub enum Event {
+    Line(String),
+    /// It ended (or had ended): its stored row, without the output.
+    End(Box<db::operations::Operation>),
+}
+
+/// An operation's progress lines (those so far first) and then its end. A
+/// watcher that comes after the end gets the stored output.
+pub fn watch(state: &AppState, app_id: i64, id: i64) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let live = state.progress.follow(id);
+    let state = state.clone();
+    tokio::spawn(async move {
+        let streamed = live.is_some();
+        if let Some(mut lines) = live {
+            while let Some(line) = lines.recv().await {
+                if tx.send(Event::Line(line)).is_err() {
+                    return;
+                }
+            }
+        }
+        let Ok(Some(mut op)) = db::operations::find(&state.db, app_id, id).await else { return };
+        let output = op.output.take().unwrap_or_default();
+        if !streamed {
+            for line in output.lines() {
+                let _ = tx.send(Event::Line(line.to_string()));
+            }
+        }
+        let _ = tx.send(Event::End(Box::new(op)));
+    });
+    rx
 }
 
 /// What to record about an operation before it starts.

@@ -22,7 +22,7 @@
 //! progress are left alone; their own containers are theirs until they end.
 
 mod backoff;
-mod processes;
+pub mod processes;
 pub mod recover;
 
 use std::collections::{HashMap, HashSet};
@@ -273,7 +273,10 @@ impl Keeper {
         let ids: Vec<i64> = desired.iter().map(|d| d.app_id).collect();
         let mut releases = db::releases::current_of(&state.db, &ids).await?;
         let mut formations = db::formation::all(&state.db).await?;
-        let containers = state.runtime.list(&[]).await?;
+        // The routing lock is held: an engine that hangs must not hold it long.
+        let containers = tokio::time::timeout(Duration::from_secs(10), state.runtime.list(&[]))
+            .await
+            .map_err(|_| anyhow::anyhow!("the engine did not list containers within 10 s"))??;
         let now = Instant::now();
 
         let mut by_app: HashMap<String, Vec<Container>> = HashMap::new();

@@ -1,8 +1,15 @@
-//! What the reconcile loop knows of each process it keeps, for `ps` and the
-//! dashboard: its state in words, its restarts, its last crash.
+//! What the reconcile loop knows of each process it keeps, and `ps`: the
+//! engine's containers of an app with that knowledge (state in words,
+//! restarts, last crash), for the API and the dashboard.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use crate::db::apps::App;
+use crate::runtime;
+use crate::state::AppState;
 
 /// One process (`web.1`) of an app's live deployment.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,4 +49,70 @@ impl Processes {
             apps.retain(|app, _| keep(app));
         }
     }
+}
+
+/// One line of `ps`.
+#[derive(Debug, Clone)]
+pub struct Process {
+    /// `web.1`.
+    pub name: String,
+    pub process_type: String,
+    pub state: String,
+    /// `v3`; empty for a process whose container is gone.
+    pub release: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub restarts: u32,
+    pub last_crash: Option<String>,
+}
+
+/// The app's processes, sorted by name: its containers (not one-offs), and
+/// the processes the loop is bringing back whose container is gone.
+pub async fn view(state: &AppState, app: &App) -> anyhow::Result<Vec<Process>> {
+    let containers = state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await?;
+    let mut known = state.processes.of(&app.name);
+    let listed: HashSet<String> = containers.iter().map(|c| c.id.clone()).collect();
+    let mut processes: Vec<Process> = containers
+        .into_iter()
+        .filter(|c| c.label(runtime::LABEL_DEPLOYMENT).is_some())
+        .map(|c| {
+            let process_type = c.label(runtime::LABEL_PROCESS).unwrap_or("?").to_string();
+            let name = format!("{process_type}.{}", c.label(runtime::LABEL_INDEX).unwrap_or("?"));
+            // What the loop knows of this process, whose own container may
+            // already be gone (a replacement starting in its place).
+            let status = known
+                .get(&name)
+                .filter(|s| s.container.as_ref().is_none_or(|id| id == &c.id || !listed.contains(id)))
+                .cloned();
+            if status.is_some() {
+                known.remove(&name);
+            }
+            let state = match (&status, c.running) {
+                (Some(s), _) => s.state.clone(),
+                (None, true) => "up".to_string(),
+                (None, false) => format!("crashed (exit {})", c.exit_code.unwrap_or(-1)),
+            };
+            Process {
+                name,
+                process_type,
+                state,
+                release: c.label(runtime::LABEL_RELEASE).unwrap_or("?").to_string(),
+                started_at: c.started_at,
+                restarts: status.as_ref().map_or(0, |s| s.restarts),
+                last_crash: status.and_then(|s| s.last_crash),
+            }
+        })
+        .collect();
+    for (name, status) in known {
+        processes.push(Process {
+            process_type: name.split('.').next().unwrap_or("?").to_string(),
+            name,
+            state: status.state,
+            release: String::new(),
+            started_at: None,
+            restarts: status.restarts,
+            last_crash: status.last_crash,
+        });
+    }
+    processes.sort_by(|a, b| a.name.cmp(&b.name).then(b.started_at.cmp(&a.started_at)));
+    Ok(processes)
 }

@@ -231,6 +231,13 @@ impl RouteTable {
         }
     }
 
+    /// The installation the snapshot on disk was written for, if there is one.
+    pub fn saved_instance(&self) -> Option<String> {
+        let (path, _) = self.snapshot.as_ref()?;
+        let saved: Snapshot = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        Some(saved.instance)
+    }
+
     /// Load a snapshot written by an earlier run, keeping only backends whose
     /// container `alive` says still runs on that address. Returns the
     /// installation id it was written for.
