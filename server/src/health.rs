@@ -65,7 +65,7 @@ pub fn monitor(
                     }
                 }
             }
-            let database = tokio::time::timeout(EVERY, sqlx::query("SELECT 1").execute(&db)).await;
+            let database = tokio::time::timeout(EVERY, crate::db::locks::ping(&db)).await;
             set(&health.database, matches!(database, Ok(Ok(_))), "the database");
             let engine = tokio::time::timeout(EVERY, runtime.ping()).await;
             set(&health.engine, matches!(engine, Ok(Ok(()))), "the Docker engine");
@@ -115,7 +115,7 @@ pub struct Report {
 /// `GET /healthz`: 200 when every part answers, else 503; the body says which.
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Report>) {
     let word = |up: bool| if up { "ok" } else { "unavailable" };
-    let database = tokio::time::timeout(EVERY, sqlx::query("SELECT 1").execute(&state.db)).await;
+    let database = tokio::time::timeout(EVERY, crate::db::locks::ping(&state.db)).await;
     let database = matches!(database, Ok(Ok(_)));
     let engine = state.health.engine_up();
     let all = database && engine;

@@ -174,8 +174,9 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
     let sessions = crate::dashboard::session_layer(pool.clone(), secure_cookies).await?;
     let control_app = with_request_ids(control_plane(state.clone(), sessions));
 
-    tracing::info!(control = %control_addr, router = %listeners.router_addr, url = %public_url, instance = %instance, "listening");
+    // Stdout first: whoever waits for the `listening` line finds it written.
     println!("paas is running: dashboard and API at {public_url}, apps at {}", state.app_url("APP"));
+    tracing::info!(control = %control_addr, router = %listeners.router_addr, url = %public_url, instance = %instance, "listening");
 
     let mut rx_control = shutdown.subscribe();
     let control_task = tokio::spawn(async move {

@@ -46,6 +46,13 @@ async fn deploy_healing(server: &TestServer, token: &str, app: &str, files: &[(&
     repo
 }
 
+/// Scale a process type through the API.
+async fn scale(server: &TestServer, token: &str, app: &str, process: &str, quantity: i32) {
+    let body = json!({ "updates": [{ "type": process, "quantity": quantity }] });
+    let (status, answer) = server.call("PATCH", &format!("/apps/{app}/formation"), token, Some(body)).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
 /// Wait until the app answers 200 through the router; how long it took.
 async fn serves_again(server: &TestServer, app: &str, within: Duration) -> Duration {
     let began = Instant::now();
@@ -109,15 +116,7 @@ async fn a_web_process_answering_500_leaves_rotation_and_is_restarted_with_no_fa
         {"type": "liveness", "path": "/cgi-bin/health", "interval": 1, "timeout": 2, "attempts": 2}
     ]}}"#;
     deploy_healing(&server, &token, "heal-sick", &[("app.json", app_json)]).await;
-    let (status, body) = server
-        .call(
-            "PATCH",
-            "/apps/heal-sick/formation",
-            &token,
-            Some(json!({ "updates": [{ "type": "web", "quantity": 2 }] })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    scale(&server, &token, "heal-sick", "web", 2).await;
     let webs = running("heal-sick", "web");
     assert_eq!(webs.len(), 2, "{webs:?}");
 
@@ -157,15 +156,7 @@ async fn a_hanging_web_process_leaves_rotation_and_is_replaced() {
         {"type": "liveness", "path": "/cgi-bin/health", "interval": 1, "timeout": 1, "attempts": 2}
     ]}}"#;
     deploy_healing(&server, &token, "heal-hang", &[("app.json", app_json)]).await;
-    let (status, body) = server
-        .call(
-            "PATCH",
-            "/apps/heal-hang/formation",
-            &token,
-            Some(json!({ "updates": [{ "type": "web", "quantity": 2 }] })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    scale(&server, &token, "heal-hang", "web", 2).await;
     let webs = running("heal-hang", "web");
     // Alive, but its health check never answers.
     docker(&["exec", &webs[0], "touch", "/tmp/hang"]);
@@ -241,15 +232,7 @@ async fn a_crashing_worker_is_restarted_and_its_crash_shows_in_ps() {
     let token = server.admin_token().await;
     let procfile = "web: exec httpd -f -p $PORT -h /www\nworker: echo worker up; sleep 3; echo worker dies; exit 4\n";
     deploy_healing(&server, &token, "heal-worker", &[("Procfile", procfile)]).await;
-    let (status, body) = server
-        .call(
-            "PATCH",
-            "/apps/heal-worker/formation",
-            &token,
-            Some(json!({ "updates": [{ "type": "worker", "quantity": 1 }] })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    scale(&server, &token, "heal-worker", "worker", 1).await;
     wait_until("the worker to crash and be restarted", Duration::from_secs(20), || async {
         ps(&server, &token, "heal-worker")
             .await

@@ -1,8 +1,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgPool};
 
-/// A build as stored; `log` is read only for a single build.
-#[derive(Debug, Clone, FromRow)]
+/// A build as stored.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct Build {
     pub id: i64,
     pub commit: String,
@@ -12,6 +12,8 @@ pub struct Build {
     pub author: Option<String>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The whole build output (only on a single build).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
 }
 

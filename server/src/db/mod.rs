@@ -10,6 +10,7 @@ pub mod deployments;
 pub mod domains;
 pub mod embedded;
 pub mod formation;
+pub mod locks;
 pub mod operations;
 pub mod releases;
 pub mod settings;
@@ -35,7 +36,7 @@ pub fn pool(options: PgConnectOptions) -> PgPool {
 pub async fn migrate(pool: &PgPool, patience: Duration) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + patience;
     loop {
-        match sqlx::query("SELECT 1").execute(pool).await {
+        match locks::ping(pool).await {
             Ok(_) => break,
             Err(err) if std::time::Instant::now() >= deadline => {
                 return Err(err).context("connecting to PostgreSQL");

@@ -76,6 +76,14 @@ pub fn plan(
     Ok(rows)
 }
 
+/// How many web processes a release runs with this formation.
+pub fn web_quantity(formation: &[Formation], types: &ProcessTypes) -> usize {
+    if !types.contains_key("web") {
+        return 0;
+    }
+    formation.iter().find(|f| f.process_type == "web").map_or(0, |f| f.quantity.max(0) as usize)
+}
+
 /// Memory as `512m`, `1g`, `256` (MB).
 pub fn parse_memory(text: &str) -> Result<i32, String> {
     let t = text.trim().to_ascii_lowercase();

@@ -167,8 +167,7 @@ async fn go_live(
     )
     .await
     .context("recording the switch")?;
-    let wanted = change.formation.iter().find(|f| f.process_type == "web").map_or(0, |f| f.quantity.max(0) as usize);
-    let wanted = if release.process_types.0.contains_key("web") { wanted } else { 0 };
+    let wanted = super::formation::web_quantity(&change.formation, &release.process_types.0);
     Ok(match state.routes.switch(&app.name, AppRoute::new(deployment, wanted, backends)) {
         Ok(old) => old,
         Err(newer) => {

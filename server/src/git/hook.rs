@@ -91,19 +91,10 @@ async fn handle(state: &AppState, push: Push, request: HookRequest, tx: &Unbound
             return false;
         }
     };
-    match state.progress.follow(job.id) {
-        Some(mut lines) => {
-            while let Some(line) = lines.recv().await {
-                let _ = tx.send(line);
-            }
-        }
-        // It ended before we looked: its output is stored.
-        None => {
-            if let Ok(Some(op)) = crate::db::operations::find(&state.db, push.app.id, job.id).await {
-                for line in op.output.unwrap_or_default().lines() {
-                    let _ = tx.send(line.to_string());
-                }
-            }
+    let mut events = ops::watch(state, push.app.id, job.id);
+    while let Some(event) = events.recv().await {
+        if let ops::Event::Line(line) = event {
+            let _ = tx.send(line);
         }
     }
     job.outcome().await.is_ok()

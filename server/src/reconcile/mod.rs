@@ -37,6 +37,7 @@ pub use processes::{ProcessStatus, Processes};
 use crate::db;
 use crate::db::formation::Formation;
 use crate::db::releases::Release;
+use crate::deploy::formation::web_quantity;
 use crate::deploy::health::{self, Liveness, Startup};
 use crate::deploy::rollout::container_spec;
 use crate::router::{table, AppRoute, Backend};
@@ -298,11 +299,7 @@ impl Keeper {
             kept_apps.insert(want.app.clone());
             let formation = formations.remove(&want.app_id).unwrap_or_default();
             let (startup, liveness) = health::checks(&state.config, &release);
-            let wanted_web = if release.process_types.0.contains_key("web") {
-                formation.iter().find(|f| f.process_type == "web").map_or(0, |f| f.quantity.max(0) as usize)
-            } else {
-                0
-            };
+            let wanted_web = web_quantity(&formation, &release.process_types.0);
             let live = Live { deployment, release: Arc::new(release), formation, startup, liveness, wanted_web };
             let containers = by_app.remove(&want.app).unwrap_or_default();
             let route = state.routes.get(&want.app);
