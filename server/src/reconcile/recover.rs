@@ -8,7 +8,8 @@
 //!   failed: nothing can take it live any more.
 //! - An operation still `running` never reached its commit point: it failed
 //!   ("interrupted"), with an audit event saying nothing changed. One that
-//!   committed (went live) but did not finish is finished.
+//!   committed (went live) but did not finish is finished; a destroy that
+//!   committed removes the app's images and repository it had not yet.
 //! - The consistency rule for git: if an app's current release was made by a
 //!   push, its branch points at that push's commit. A push that went live as
 //!   the server died was rejected by git, which kept the branch where it
@@ -69,6 +70,14 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
             db::audit::record(&mut tx, &event).await?;
         }
         tx.commit().await?;
+        // A destroy that committed (the rows are gone) finishes its cleanup;
+        // the reconcile loop removes the containers.
+        if committed && op.kind == "app.destroy" {
+            if let Err(err) = state.runtime.remove_images(&op.app).await {
+                tracing::warn!(app = %op.app, error = %format!("{err:#}"), "could not remove a destroyed app's images");
+            }
+            crate::repos::remove(&state.repos_dir(), &op.app).await?;
+        }
     }
     for push in db::operations::live_pushes(&state.db).await? {
         if let (Some(app), Some(refname), Some(old), Some(new)) =
