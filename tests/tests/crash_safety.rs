@@ -323,3 +323,33 @@ async fn the_router_serves_again_within_a_second_of_a_server_restart() {
         server.wait_listening().await;
     }
 }
+
+#[tokio::test]
+async fn a_push_whose_git_client_went_away_still_goes_live_and_the_branch_follows() {
+    let (server, token, repo, v1) = deployed("crash-client-push", &[]).await;
+    // A slow boot keeps the deploy busy after the client is gone.
+    repo.write("Procfile", "web: sleep 3; exec httpd -f -p $PORT -h /www\n");
+    repo.write("www/index.html", "healing v2\n");
+    repo.commit("v2 boots slowly");
+    let v2 = repo.head();
+    let mut push = push_in_background(&repo, &server, "crash-client-push", &token);
+    wait_until("v2's process to start", Duration::from_secs(30), || async {
+        containers("crash-client-push").iter().any(|c| c.contains(" v2 "))
+    })
+    .await;
+    // Ctrl-C of `git push`: the client goes away mid-deploy.
+    push.kill().unwrap();
+    let _ = push.wait();
+    wait_until("v2 to go live", Duration::from_secs(30), || async {
+        server.app_get("crash-client-push", "/").await.1 == "healing v2\n"
+    })
+    .await;
+    wait_until("the branch to follow what is live", Duration::from_secs(150), || async {
+        remote_main(&server, "crash-client-push", &token) == v2
+    })
+    .await;
+    assert_ne!(v1, v2);
+    let (_, ops) = server.call("GET", "/apps/crash-client-push/operations", &token, None).await;
+    assert_eq!(ops[0]["kind"], "deploy");
+    assert_eq!(ops[0]["status"], "succeeded", "{ops}");
+}
