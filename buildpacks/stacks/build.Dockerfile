@@ -1,6 +1,7 @@
-# The build stack: the run stack plus what buildpacks compile with.
+# The build stack: the run stack plus what buildpacks compile with, and git
+# to fetch buildpacks given by URL.
 ARG RUN_IMAGE
 FROM ${RUN_IMAGE}
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv npm golang-go \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv npm golang-go git \
  && rm -rf /var/lib/apt/lists/*

@@ -82,6 +82,34 @@ pub struct Config {
     #[arg(long, env = "PAAS_STACK_BASE", default_value = "debian:bookworm-slim")]
     pub stack_base: String,
 
+    /// Memory limit of a process whose type sets none (`ps:resize`), like
+    /// Heroku's standard dyno: 512m.
+    #[arg(long, env = "PAAS_DEFAULT_MEMORY", default_value = "512m", value_parser = memory_mb)]
+    pub default_memory: i32,
+
+    /// CPU quota, in cores, of a process whose type sets none.
+    #[arg(long, env = "PAAS_DEFAULT_CPUS", default_value_t = 1.0)]
+    pub default_cpus: f64,
+
+    /// How many processes and threads one process (container) may run.
+    #[arg(long, env = "PAAS_DEFAULT_PIDS", default_value_t = 512)]
+    pub default_pids: i64,
+
+    /// Memory limit of a build (each build container or Dockerfile step).
+    #[arg(long, env = "PAAS_BUILD_MEMORY", default_value = "2g", value_parser = memory_mb)]
+    pub build_memory: i32,
+
+    /// Let app containers reach the control plane (an app that drives paas's
+    /// API). By default requests from app networks are refused.
+    #[arg(long, env = "PAAS_APPS_REACH_CONTROL_PLANE")]
+    pub apps_reach_control_plane: bool,
+
+    /// CA bundle (PEM) given to builds, so they trust an intercepting proxy or
+    /// a private registry. Default: the host's
+    /// /etc/ssl/certs/ca-certificates.crt, when it exists.
+    #[arg(long, env = "PAAS_BUILD_CA_FILE")]
+    pub build_ca_file: Option<PathBuf>,
+
     /// Seconds the release phase (a Procfile `release` command) may run.
     #[arg(long, env = "PAAS_RELEASE_TIMEOUT", default_value_t = 300)]
     pub release_timeout: u64,
@@ -104,7 +132,35 @@ pub struct Config {
     pub admin_email: String,
 }
 
+/// Memory as `512m`, `1g`, `256` (MB).
+pub fn memory_mb(text: &str) -> Result<i32, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let (number, factor) = match t.strip_suffix("gb").or_else(|| t.strip_suffix('g')) {
+        Some(n) => (n, 1024),
+        None => (t.strip_suffix("mb").or_else(|| t.strip_suffix('m')).unwrap_or(&t), 1),
+    };
+    number
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("cannot read {text:?} as memory (e.g. 512m, 1g)"))
+}
+
+/// The host's CA bundle on Debian and Ubuntu.
+const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 impl Config {
+    /// The CA bundle builds are given, if any.
+    pub fn build_ca_file(&self) -> Option<PathBuf> {
+        match &self.build_ca_file {
+            Some(path) if path.as_os_str().is_empty() => None,
+            Some(path) => Some(path.clone()),
+            None => Some(PathBuf::from(HOST_CA_BUNDLE)),
+        }
+    }
+
     /// The URL printed to users for the control plane.
     pub fn public_url(&self, bound: SocketAddr) -> String {
         if let Some(url) = &self.public_url {

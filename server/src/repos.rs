@@ -117,6 +117,7 @@ pub struct Source {
     pub procfile: Option<String>,
     pub app_json: Option<String>,
     pub dot_buildpacks: Option<String>,
+    pub dockerfile: Option<String>,
 }
 
 impl Source {
@@ -162,6 +163,7 @@ pub fn read_commit(repo_dir: &Path, quarantine: Option<&Path>, sha: &str) -> any
     let mut procfile = None;
     let mut app_json = None;
     let mut dot_buildpacks = None;
+    let mut dockerfile = None;
     for (path, id, mode) in entries {
         let blob = repo.find_blob(id)?;
         let mut header = tar::Header::new_gnu();
@@ -187,11 +189,14 @@ pub fn read_commit(repo_dir: &Path, quarantine: Option<&Path>, sha: &str) -> any
         if path == ".buildpacks" {
             dot_buildpacks = Some(String::from_utf8_lossy(blob.content()).into_owned());
         }
+        if path == "Dockerfile" {
+            dockerfile = Some(String::from_utf8_lossy(blob.content()).into_owned());
+        }
         files.push(path);
     }
     let tar = builder.into_inner()?;
     if files.is_empty() {
         bail!("the pushed commit has no files");
     }
-    Ok(Source { tar, files, procfile, app_json, dot_buildpacks })
+    Ok(Source { tar, files, procfile, app_json, dot_buildpacks, dockerfile })
 }

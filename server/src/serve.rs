@@ -148,6 +148,7 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
     routes.set_instance(&instance);
     let (config_data_dir, config_secret_key) = (config.data_dir.clone(), config.secret_key.clone());
     let runtime: Arc<dyn crate::runtime::Scheduler> = Arc::new(DockerScheduler::connect(instance.clone()).await?);
+    runtime.subnets().await.context("listing the apps' networks")?;
     let control_addr = listeners.control_addr;
     let internal_url = format!(
         "http://{}:{}",
@@ -180,7 +181,7 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
 
     let mut rx_control = shutdown.subscribe();
     let control_task = tokio::spawn(async move {
-        axum::serve(listeners.control, control_app)
+        axum::serve(listeners.control, control_app.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = rx_control.recv().await;
             })
@@ -210,7 +211,25 @@ where
         .merge(crate::git::router())
         .merge(crate::dashboard::router().layer(sessions))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::health::fail_fast))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), refuse_app_networks))
         .with_state(state)
+}
+
+/// App containers do not reach the control plane (unless the server allows
+/// it): a request from one of the apps' networks is refused.
+async fn refuse_app_networks(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let from_app = peer.is_some_and(|ip| state.runtime.known_subnets().iter().any(|net| net.contains(ip)));
+    if from_app && !state.config.apps_reach_control_plane {
+        return (axum::http::StatusCode::FORBIDDEN, "the control plane is not reachable from app containers\n")
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// One server per data dir: a lock file held for the process's life.

@@ -167,8 +167,9 @@ pub fn containers(app: &str) -> Vec<String> {
     names
 }
 
-/// Remove every container and app image an installation made (the shared
-/// buildpack stack images stay, as they would on a real machine).
+/// Remove every container, network, volume and app image an installation
+/// made (the shared buildpack stack images stay, as they would on a real
+/// machine).
 pub fn remove_instance(instance: &str) {
     let label = format!("label=paas.instance={instance}");
     let ids = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output();
@@ -191,6 +192,18 @@ pub fn remove_instance(instance: &str) {
             let _ = Command::new("docker")
                 .args(["volume", "rm", "-f"])
                 .args(&names)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+    let networks = Command::new("docker").args(["network", "ls", "-q", "--filter", &label]).output();
+    if let Ok(out) = networks {
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+        if !ids.is_empty() {
+            let _ = Command::new("docker")
+                .args(["network", "rm"])
+                .args(&ids)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();

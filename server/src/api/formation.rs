@@ -15,7 +15,7 @@ use super::operations::{accepted, Prefer};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
-use crate::deploy::formation::{parse_memory, FormationChange};
+use crate::deploy::formation::{parse_limit, parse_memory, FormationChange};
 use crate::error::{AppError, AppResult};
 use crate::ops::{self, Actor};
 use crate::reconcile::processes;
@@ -33,16 +33,39 @@ pub struct FormationInfo {
     #[serde(rename = "type")]
     pub process_type: String,
     pub quantity: i32,
-    /// Memory limit in MB; null: none.
-    pub memory_mb: Option<i32>,
-    /// CPU limit in cores; null: none.
-    pub cpus: Option<f64>,
+    /// Memory limit in MB of each process.
+    pub memory_mb: i32,
+    /// Whether that is the server's default (no `ps:resize` set one).
+    pub memory_default: bool,
+    /// CPU quota in cores of each process.
+    pub cpus: f64,
+    pub cpus_default: bool,
+    /// How many processes and threads each may run (the server's setting).
+    pub pids: i64,
 }
 
-impl From<db::formation::Formation> for FormationInfo {
-    fn from(f: db::formation::Formation) -> Self {
-        Self { process_type: f.process_type, quantity: f.quantity, memory_mb: f.memory_mb, cpus: f.cpus }
+impl FormationInfo {
+    fn new(config: &crate::config::Config, f: db::formation::Formation) -> Self {
+        let limits = crate::deploy::rollout::limits(config, &f);
+        Self {
+            memory_default: f.memory_mb.is_none(),
+            cpus_default: f.cpus.is_none(),
+            process_type: f.process_type,
+            quantity: f.quantity,
+            memory_mb: limits.memory_mb,
+            cpus: limits.cpus,
+            pids: limits.pids,
+        }
     }
+}
+
+/// A limit's value: a number, or "default" for the server's.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum CpuLimit {
+    Cores(f64),
+    /// "default"
+    Keyword(String),
 }
 
 /// Process types with their quantity and limits.
@@ -54,7 +77,8 @@ pub async fn list_formation(
     Path(app): Path<String>,
 ) -> AppResult<Json<Vec<FormationInfo>>> {
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing processes").await?;
-    Ok(Json(db::formation::list(&state.db, app.id).await?.into_iter().map(Into::into).collect()))
+    let rows = db::formation::list(&state.db, app.id).await?;
+    Ok(Json(rows.into_iter().map(|f| FormationInfo::new(&state.config, f)).collect()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -62,9 +86,10 @@ pub struct FormationUpdate {
     #[serde(rename = "type")]
     pub process_type: String,
     pub quantity: Option<i32>,
-    /// e.g. "512m", "1g".
+    /// e.g. "512m", "1g", or "default" (the server's).
     pub memory: Option<String>,
-    pub cpus: Option<f64>,
+    /// Cores, e.g. 0.5, or "default" (the server's).
+    pub cpus: Option<CpuLimit>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -90,17 +115,26 @@ pub async fn update_formation(
     let mut changes = Vec::new();
     for u in &body.updates {
         let memory_mb = match &u.memory {
-            Some(m) => Some(parse_memory(m).map_err(|e| AppError::validation("memory", e))?),
+            Some(m) => Some(parse_limit(m, parse_memory).map_err(|e| AppError::validation("memory", e))?),
             None => None,
         };
-        changes.push((u.process_type.clone(), FormationChange { quantity: u.quantity, memory_mb, cpus: u.cpus }));
+        let cpus = match &u.cpus {
+            Some(CpuLimit::Cores(c)) => Some(Some(*c)),
+            Some(CpuLimit::Keyword(k)) if k.eq_ignore_ascii_case("default") => Some(None),
+            Some(CpuLimit::Keyword(k)) => {
+                return Err(AppError::validation("cpus", format!("cpus must be a number or \"default\", not {k:?}")));
+            }
+            None => None,
+        };
+        changes.push((u.process_type.clone(), FormationChange { quantity: u.quantity, memory_mb, cpus }));
     }
     let job = ops::formation::change(&state, &Actor::new(user, source), &app, changes).await?;
     if prefer.respond_async {
         return accepted(&state, &app, job.id).await;
     }
     let formation = job.outcome().await?;
-    Ok(Json(formation.into_iter().map(FormationInfo::from).collect::<Vec<_>>()).into_response())
+    let rows: Vec<FormationInfo> = formation.into_iter().map(|f| FormationInfo::new(&state.config, f)).collect();
+    Ok(Json(rows).into_response())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -13,7 +13,7 @@ use crate::db::apps::App;
 use crate::db::releases::ProcessTypes;
 use crate::progress::Output;
 use crate::repos::Source;
-use crate::runtime::{ImageConfig, TaskSpec, LABEL_APP};
+use crate::runtime::{app_network, BuildSpec, ImageConfig, TaskSpec, LABEL_APP};
 use crate::state::AppState;
 
 const RELEASE_MARKER: &str = "---paas-release---";
@@ -60,14 +60,14 @@ pub async fn build(
     let names = detect::detect(&source, config.get("BUILDPACK_URL").map(String::as_str)).map_err(|e| anyhow!(e))?;
     out.step(format!("Building {}@{} with buildpacks: {}", app.name, &sha[..7], names.join(", ")));
     let (run_stack, build_stack) = ensure_stacks(state, out).await?;
-    // Buildpacks from git go in as custom-N; the shipped ones by name.
-    let mut custom = Vec::new();
+    // Buildpacks from git go in as custom-N, cloned by the driver inside the
+    // build container (never by the server); the shipped ones by name.
+    let mut fetches = Vec::new();
     let mut slots = Vec::new();
     for name in &names {
         if detect::is_git_url(name) {
-            let slot = format!("custom-{}", custom.len() + 1);
-            out.step(format!("Fetching buildpack {name}"));
-            custom.push(fetch_buildpack(name, &slot).await?);
+            let slot = format!("custom-{}", fetches.len() + 1);
+            fetches.push(format!("{slot} {name}"));
             slots.push(slot);
         } else {
             slots.push(name.clone());
@@ -79,16 +79,26 @@ pub async fn build(
         ("/".into(), buildpacks_tar()?),
         ("/".into(), env_tar(config)?),
     ];
-    uploads.extend(custom.into_iter().map(|tar| ("/".to_string(), tar)));
+    let mut env = vec![
+        ("PAAS_BUILDPACKS".to_string(), slots.join(" ")),
+        ("PAAS_BUILDPACK_FETCH".to_string(), fetches.join("\n")),
+        ("STACK".to_string(), "paas-bookworm".to_string()),
+    ];
+    if let Some(bundle) = trust_bundle(state).await? {
+        uploads.push(("/".into(), tar_of(&[(TRUST_BUNDLE.trim_start_matches('/'), &bundle, 0o644)])?));
+        env.extend(TRUST_VARS.iter().map(|var| (var.to_string(), TRUST_BUNDLE.to_string())));
+    }
 
     let task = TaskSpec {
         name: format!("paas-build-{}-{}", app.name, &sha[..12]),
         image: build_stack,
         command: Some(vec!["/bin/sh".into(), "/buildpacks/build.sh".into()]),
-        env: vec![("PAAS_BUILDPACKS".into(), slots.join(" ")), ("STACK".into(), "paas-bookworm".into())],
+        env,
         uploads,
         volumes: vec![(cache_volume(app), "/cache".into())],
         labels: HashMap::from([(LABEL_APP.to_string(), app.name.clone())]),
+        network: app_network(&app.name),
+        limits: Some(super::build_limits(&state.config)),
     };
     let id = state.runtime.create_task(task).await?;
     let result = compile(state, &id, out, log).await;
@@ -109,6 +119,7 @@ pub async fn build(
             // Never started; the commands come from the process types.
             command: Some(vec!["/bin/true".into()]),
             uploads: vec![("/".into(), slug)],
+            network: app_network(&app.name),
             ..Default::default()
         })
         .await?;
@@ -221,7 +232,8 @@ async fn build_stack(
             forward.line(line);
         }
     });
-    let result = state.runtime.build_image(context, tag, HashMap::new(), args, tx).await;
+    let spec = BuildSpec { tag: tag.to_string(), build_args: args, ..Default::default() };
+    let result = state.runtime.build_image(context, spec, tx).await;
     let _ = printer.await;
     result.with_context(|| format!("building the stack image {tag}"))
 }
@@ -244,51 +256,30 @@ fn env_tar(config: &BTreeMap<String, String>) -> anyhow::Result<Bytes> {
     tar_of(&refs)
 }
 
-/// Clone a buildpack (`URL` or `URL#ref`) with git and pack it as
-/// /buildpacks/SLOT, keeping its executable bits.
-async fn fetch_buildpack(url: &str, slot: &str) -> anyhow::Result<Bytes> {
-    let (repo, reference) = match url.split_once('#') {
-        Some((repo, reference)) => (repo.to_string(), Some(reference.to_string())),
-        None => (url.to_string(), None),
-    };
-    let dir = std::env::temp_dir().join(format!("paas-buildpack-{}", uuid::Uuid::new_v4().simple()));
-    let mut cmd = tokio::process::Command::new("git");
-    cmd.args(["clone", "--quiet", "--depth", "1"]).env("GIT_TERMINAL_PROMPT", "0");
-    if let Some(reference) = &reference {
-        cmd.args(["--branch", reference]);
+/// Where builds find the certificate authorities they trust.
+const TRUST_BUNDLE: &str = "/etc/paas/ca-certificates.crt";
+/// The variables that point the usual tools at it (git, curl, pip, requests,
+/// npm, Node.js, Go and OpenSSL users).
+const TRUST_VARS: &[&str] = &[
+    "SSL_CERT_FILE",
+    "GIT_SSL_CAINFO",
+    "CURL_CA_BUNDLE",
+    "PIP_CERT",
+    "REQUESTS_CA_BUNDLE",
+    "NPM_CONFIG_CAFILE",
+    "NODE_EXTRA_CA_CERTS",
+];
+
+/// The build trust settings: the CA bundle builds are given (the host's, or
+/// `--build-ca-file`), so they reach registries behind an intercepting proxy
+/// or a private CA. None when there is no bundle to give.
+async fn trust_bundle(state: &AppState) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(path) = state.config.build_ca_file() else { return Ok(None) };
+    match tokio::fs::read(&path).await {
+        Ok(bundle) => Ok(Some(bundle)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && state.config.build_ca_file.is_none() => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading the build CA bundle {}", path.display())),
     }
-    let output = cmd.arg(&repo).arg(&dir).output().await.context("running git clone")?;
-    if !output.status.success() {
-        let _ = tokio::fs::remove_dir_all(&dir).await;
-        bail!("could not fetch the buildpack {url}: {}", String::from_utf8_lossy(&output.stderr).trim());
-    }
-    let slot = slot.to_string();
-    let packed = tokio::task::spawn_blocking(move || -> anyhow::Result<Bytes> {
-        let mut builder = tar::Builder::new(Vec::new());
-        builder.follow_symlinks(false);
-        let mut walk = vec![dir.clone()];
-        while let Some(current) = walk.pop() {
-            for entry in std::fs::read_dir(&current)? {
-                let entry = entry?;
-                let path = entry.path();
-                if entry.file_name() == ".git" {
-                    continue;
-                }
-                let inside = path.strip_prefix(&dir)?;
-                let target = std::path::Path::new("buildpacks").join(&slot).join(inside);
-                if entry.file_type()?.is_dir() {
-                    walk.push(path);
-                } else {
-                    builder.append_path_with_name(&path, &target)?;
-                }
-            }
-        }
-        let tar = builder.into_inner()?;
-        std::fs::remove_dir_all(&dir)?;
-        Ok(Bytes::from(tar))
-    })
-    .await??;
-    Ok(packed)
 }
 
 /// An empty directory, to unpack a tar into.

@@ -61,12 +61,25 @@ fn one_named(name: &str, from: &str) -> Result<String, String> {
     if is_shipped(name) || is_git_url(name) {
         return Ok(name.to_string());
     }
-    Err(format!("{from}: there is no buildpack named {name:?}; the shipped ones are {}, or give a git URL", names()))
+    if let Some((scheme, _)) = name.split_once("://") {
+        return Err(format!(
+            "{from}: {scheme}:// buildpack URLs are refused; give an https:// git URL (with #ref for a branch or \
+             tag) or one of the shipped buildpacks: {}",
+            names()
+        ));
+    }
+    Err(format!(
+        "{from}: there is no buildpack named {name:?}; the shipped ones are {}, or give an https:// git URL",
+        names()
+    ))
 }
 
-/// A buildpack given as a git repository (`URL` or `URL#ref`).
+/// A buildpack given as a git repository (`https://URL` or `https://URL#ref`):
+/// fetched inside the build container, over https only.
 pub fn is_git_url(name: &str) -> bool {
-    ["https://", "http://", "git://", "ssh://", "file://"].iter().any(|scheme| name.starts_with(scheme))
+    name.strip_prefix("https://").is_some_and(|rest| {
+        !rest.is_empty() && !rest.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\'' || c == '"')
+    })
 }
 
 fn names() -> String {
@@ -118,6 +131,11 @@ mod tests {
             ["https://example.com/bp.git#v2"]
         );
         assert!(detect(&fixture("python"), Some("ruby")).unwrap_err().contains("no buildpack named"));
+        for refused in ["file:///var/lib/paas/repos/other.git", "http://example.com/bp.git", "git://x/y", "ssh://x/y"] {
+            let err = detect(&fixture("python"), Some(refused)).unwrap_err();
+            assert!(err.contains("buildpack URLs are refused") && err.contains("https://"), "{refused}: {err}");
+        }
+        assert!(detect(&fixture("python"), Some("https://example.com/a b")).is_err(), "no spaces in a URL");
         struct Listed;
         impl SourceView for Listed {
             fn includes_file(&self, _: &str) -> bool {

@@ -5,6 +5,7 @@
 
 pub mod buildpack;
 pub mod detect;
+pub mod dockerfile;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,6 +16,7 @@ use crate::db;
 use crate::db::apps::App;
 use crate::progress::Output;
 use crate::repos::Source;
+use crate::runtime::BuildSpec;
 use crate::state::AppState;
 
 pub struct Built {
@@ -22,6 +24,13 @@ pub struct Built {
     pub image: String,
     /// Process types the buildpack proposes (a Procfile overrides them).
     pub default_process_types: crate::db::releases::ProcessTypes,
+}
+
+/// What a build may use: the build memory limit, every core, more processes
+/// than an app's.
+pub fn build_limits(config: &crate::config::Config) -> crate::runtime::Limits {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    crate::runtime::Limits { memory_mb: config.build_memory, cpus: cores as f64, pids: 4096 }
 }
 
 pub fn image_tag(app: &str, sha: &str) -> String {
@@ -42,6 +51,12 @@ pub async fn build(
         return build_with_buildpacks(state, app, sha, source, config, user_id, out).await;
     }
     out.step(format!("Building {}@{} from Dockerfile", app.name, &sha[..7]));
+    if let Some(text) = &source.dockerfile {
+        for image in dockerfile::images(text) {
+            let labels = state.runtime.image_labels(&image).await?;
+            dockerfile::check(&app.name, &image, labels.as_ref()).map_err(|e| anyhow::anyhow!(e))?;
+        }
+    }
     let build_id = db::builds::create(&state.db, app.id, sha, user_id).await?;
     let image = image_tag(&app.name, sha);
     let labels = HashMap::from([
@@ -61,7 +76,14 @@ pub async fn build(
         }
         log
     });
-    let result = state.runtime.build_image(Bytes::from(source.tar), &image, labels, HashMap::new(), tx).await;
+    let spec = BuildSpec {
+        tag: image.clone(),
+        labels,
+        network: Some(crate::runtime::app_network(&app.name)),
+        memory_mb: Some(state.config.build_memory),
+        ..Default::default()
+    };
+    let result = state.runtime.build_image(Bytes::from(source.tar), spec, tx).await;
     let mut log = collector.await.unwrap_or_default();
     match result {
         Ok(()) => {

@@ -21,12 +21,12 @@ pub struct ScaleArgs {
 pub struct ResizeArgs {
     /// The process type, e.g. web
     pub process_type: String,
-    /// Memory limit, e.g. 512m or 1g
+    /// Memory limit, e.g. 512m or 1g; `default` for the server's
     #[arg(long)]
     pub memory: Option<String>,
-    /// CPU limit in cores, e.g. 0.5
+    /// CPU quota in cores, e.g. 0.5; `default` for the server's
     #[arg(long)]
-    pub cpus: Option<f64>,
+    pub cpus: Option<String>,
     #[command(flatten)]
     pub app: AppArg,
 }
@@ -74,8 +74,10 @@ pub async fn list(args: ListArgs) -> anyhow::Result<()> {
         .into_iter()
         .flatten()
         .map(|f| {
-            let mem = f["memory_mb"].as_i64().map(|m| format!(" {m}MB")).unwrap_or_default();
-            let cpu = f["cpus"].as_f64().map(|c| format!(" {c}cpu")).unwrap_or_default();
+            let mark = |default: &Value| if default.as_bool() == Some(true) { "(default)" } else { "" };
+            let mem =
+                f["memory_mb"].as_i64().map(|m| format!(" {m}MB{}", mark(&f["memory_default"]))).unwrap_or_default();
+            let cpu = f["cpus"].as_f64().map(|c| format!(" {c}cpu{}", mark(&f["cpus_default"]))).unwrap_or_default();
             format!("{}={}{mem}{cpu}", field(f, "type"), f["quantity"])
         })
         .collect();
@@ -125,7 +127,15 @@ pub async fn resize(args: ResizeArgs) -> anyhow::Result<()> {
     if args.memory.is_none() && args.cpus.is_none() {
         bail!("give --memory and/or --cpus");
     }
-    let body = json!([{ "type": args.process_type, "memory": args.memory, "cpus": args.cpus }]);
+    let cpus = match args.cpus.as_deref() {
+        None => Value::Null,
+        Some(c) if c.eq_ignore_ascii_case("default") => json!("default"),
+        Some(c) => match c.parse::<f64>() {
+            Ok(cores) => json!(cores),
+            Err(_) => bail!("--cpus takes a number of cores, like 0.5, or default"),
+        },
+    };
+    let body = json!([{ "type": args.process_type, "memory": args.memory, "cpus": cpus }]);
     update(&app, body, &format!("Resizing {} of", args.process_type)).await
 }
 

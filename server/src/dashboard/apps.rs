@@ -97,6 +97,9 @@ pub struct FormationRow {
     pub quantity: i32,
     pub memory: String,
     pub cpus: String,
+    /// The server's defaults, shown where the type sets none.
+    pub default_memory: String,
+    pub default_cpus: String,
 }
 
 #[derive(Template)]
@@ -127,6 +130,8 @@ pub async fn show_app(
             quantity: f.quantity,
             memory: f.memory_mb.map(|m| format!("{m}m")).unwrap_or_default(),
             cpus: f.cpus.map(|c| c.to_string()).unwrap_or_default(),
+            default_memory: format!("{}m", state.config.default_memory),
+            default_cpus: state.config.default_cpus.to_string(),
         })
         .collect();
     render(&OverviewPage {

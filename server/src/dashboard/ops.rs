@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{CsrfForm, DashError, DashUser};
 use crate::auth::{app_access, Role};
 use crate::db;
-use crate::deploy::formation::{parse_memory, FormationChange};
+use crate::deploy::formation::{parse_limit, parse_memory, FormationChange};
 use crate::error::AppError;
 use crate::ops::{self, Actor};
 use crate::state::AppState;
@@ -45,7 +45,8 @@ pub struct FormationForm {
 }
 
 impl FormationForm {
-    /// The form's text fields as a formation change; blank means "no limit given".
+    /// The form's text fields as a formation change; blank means "no change",
+    /// `default` the server's default.
     fn change(&self) -> Result<FormationChange, AppError> {
         let quantity = self
             .quantity
@@ -54,11 +55,14 @@ impl FormationForm {
             .map_err(|_| AppError::validation("quantity", "the quantity must be a number"))?;
         let memory_mb = match self.memory.trim() {
             "" => None,
-            m => Some(parse_memory(m).map_err(|e| AppError::validation("memory", e))?),
+            m => Some(parse_limit(m, parse_memory).map_err(|e| AppError::validation("memory", e))?),
         };
         let cpus = match self.cpus.trim() {
             "" => None,
-            c => Some(c.parse::<f64>().map_err(|_| AppError::validation("cpus", "cpus must be a number like 0.5"))?),
+            c => Some(
+                parse_limit(c, |c| c.parse::<f64>().map_err(|e| e.to_string()))
+                    .map_err(|_| AppError::validation("cpus", "cpus must be a number like 0.5, or default"))?,
+            ),
         };
         Ok(FormationChange { quantity: Some(quantity), memory_mb, cpus })
     }

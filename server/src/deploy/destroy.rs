@@ -27,6 +27,9 @@ pub async fn destroy_app(state: &AppState, app: &App, audit: &NewEvent, operatio
     for result in futures_util::future::join_all(stops).await {
         result?;
     }
+    if let Err(err) = state.runtime.remove_network(&runtime::app_network(&app.name)).await {
+        tracing::warn!(app = %app.name, error = %format!("{err:#}"), "could not remove the app's network");
+    }
     state.runtime.remove_images(&app.name).await?;
     state.runtime.remove_volume(&crate::build::buildpack::cache_volume(app)).await?;
     repos::remove(&state.repos_dir(), &app.name).await?;

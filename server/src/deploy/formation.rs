@@ -9,12 +9,13 @@ use crate::db::releases::ProcessTypes;
 
 pub const MAX_QUANTITY: i32 = 50;
 
-/// What a formation change asks for, per process type.
+/// What a formation change asks for, per process type. For a limit: None
+/// keeps it, `Some(None)` goes back to the server's default.
 #[derive(Debug, Clone, Default)]
 pub struct FormationChange {
     pub quantity: Option<i32>,
-    pub memory_mb: Option<i32>,
-    pub cpus: Option<f64>,
+    pub memory_mb: Option<Option<i32>>,
+    pub cpus: Option<Option<f64>>,
 }
 
 /// First quantity and memory of a process type (app.json `formation`).
@@ -56,11 +57,11 @@ pub fn plan(
         if let Some(q) = change.quantity {
             row.quantity = q;
         }
-        if change.memory_mb.is_some() {
-            row.memory_mb = change.memory_mb;
+        if let Some(memory) = change.memory_mb {
+            row.memory_mb = memory;
         }
-        if change.cpus.is_some() {
-            row.cpus = change.cpus;
+        if let Some(cpus) = change.cpus {
+            row.cpus = cpus;
         }
     }
     let web_now = current.iter().find(|f| f.process_type == "web").map_or(0, |f| f.quantity);
@@ -84,20 +85,14 @@ pub fn web_quantity(formation: &[Formation], types: &ProcessTypes) -> usize {
     formation.iter().find(|f| f.process_type == "web").map_or(0, |f| f.quantity.max(0) as usize)
 }
 
-/// Memory as `512m`, `1g`, `256` (MB).
-pub fn parse_memory(text: &str) -> Result<i32, String> {
-    let t = text.trim().to_ascii_lowercase();
-    let (number, factor) = match t.strip_suffix("gb").or_else(|| t.strip_suffix('g')) {
-        Some(n) => (n, 1024),
-        None => (t.strip_suffix("mb").or_else(|| t.strip_suffix('m')).unwrap_or(&t), 1),
-    };
-    number
-        .trim()
-        .parse::<i32>()
-        .ok()
-        .and_then(|n| n.checked_mul(factor))
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("cannot read {text:?} as memory (e.g. 512m, 1g)"))
+pub use crate::config::memory_mb as parse_memory;
+
+/// A limit as a user writes it: a value, or `default` (the server's).
+pub fn parse_limit<T>(text: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+    match text.trim() {
+        t if t.eq_ignore_ascii_case("default") => Ok(None),
+        t => parse(t).map(Some),
+    }
 }
 
 /// Whether a change asks for something the engine can run.
@@ -105,11 +100,11 @@ pub fn check_change(change: &FormationChange) -> Result<(), (&'static str, Strin
     if change.quantity.is_some_and(|q| !(0..=MAX_QUANTITY).contains(&q)) {
         return Err(("quantity", format!("quantity must be 0 to {MAX_QUANTITY}")));
     }
-    if change.memory_mb.is_some_and(|m| !(6..=1024 * 1024).contains(&m)) {
+    if change.memory_mb.flatten().is_some_and(|m| !(6..=1024 * 1024).contains(&m)) {
         return Err(("memory", "memory must be at least 6 MB".into()));
     }
-    if change.cpus.is_some_and(|c| !(c > 0.0 && c <= 256.0)) {
-        return Err(("cpus", "cpus must be above 0".into()));
+    if change.cpus.flatten().is_some_and(|c| !(0.01..=256.0).contains(&c)) {
+        return Err(("cpus", "cpus must be 0.01 to 256".into()));
     }
     Ok(())
 }

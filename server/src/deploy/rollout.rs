@@ -283,7 +283,16 @@ pub fn container_spec(
         env,
         labels,
         publish_port: process == "web",
-        memory_mb: size.memory_mb,
-        cpus: size.cpus,
+        network: runtime::app_network(&app.name),
+        limits: limits(&state.config, size),
     })
+}
+
+/// A process type's limits: what its formation sets, else the server's defaults.
+pub fn limits(config: &crate::config::Config, size: &Formation) -> runtime::Limits {
+    runtime::Limits {
+        memory_mb: size.memory_mb.unwrap_or(config.default_memory),
+        cpus: size.cpus.unwrap_or(config.default_cpus),
+        pids: config.default_pids,
+    }
 }

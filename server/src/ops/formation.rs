@@ -64,11 +64,15 @@ fn describe(process: &str, c: &FormationChange) -> String {
     if let Some(q) = c.quantity {
         parts.push(format!("={q}"));
     }
-    if let Some(m) = c.memory_mb {
-        parts.push(format!(" memory {m}MB"));
+    match c.memory_mb {
+        Some(Some(m)) => parts.push(format!(" memory {m}MB")),
+        Some(None) => parts.push(" memory default".into()),
+        None => {}
     }
-    if let Some(cpus) = c.cpus {
-        parts.push(format!(" cpus {cpus}"));
+    match c.cpus {
+        Some(Some(cpus)) => parts.push(format!(" cpus {cpus}")),
+        Some(None) => parts.push(" cpus default".into()),
+        None => {}
     }
     parts.concat()
 }

@@ -9,7 +9,7 @@
 //! - An operation still `running` never reached its commit point: it failed
 //!   ("interrupted"), with an audit event saying nothing changed. One that
 //!   committed (went live) but did not finish is finished; a destroy that
-//!   committed removes the app's images and repository it had not yet.
+//!   committed removes the app's images, network and repository.
 //! - The consistency rule for git: if an app's current release was made by a
 //!   push, its branch points at that push's commit. A push that went live as
 //!   the server died was rejected by git, which kept the branch where it
@@ -75,6 +75,9 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
         if committed && op.kind == "app.destroy" {
             if let Err(err) = state.runtime.remove_images(&op.app).await {
                 tracing::warn!(app = %op.app, error = %format!("{err:#}"), "could not remove a destroyed app's images");
+            }
+            if let Err(err) = state.runtime.remove_network(&crate::runtime::app_network(&op.app)).await {
+                tracing::warn!(app = %op.app, error = %format!("{err:#}"), "could not remove a destroyed app's network");
             }
             crate::repos::remove(&state.repos_dir(), &op.app).await?;
         }

@@ -19,12 +19,26 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::{Container, ContainerSpec, ImageConfig, Scheduler, TaskSpec, CONTAINER_PORT, LABEL_INSTANCE};
+use super::{
+    BuildSpec, Container, ContainerSpec, ImageConfig, Limits, Scheduler, Subnet, TaskSpec, CONTAINER_PORT,
+    LABEL_INSTANCE,
+};
+
+/// Capabilities a web app never needs: raw sockets (spoofing on the
+/// network), device nodes, the audit log, file capabilities, changing its
+/// own capability sets, chroot.
+const CAP_DROP: &[&str] = &["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SETPCAP", "SYS_CHROOT"];
+/// Labels a network with the logical name it was asked for.
+const LABEL_NETWORK: &str = "paas.network";
 
 pub struct DockerScheduler {
     docker: Docker,
     /// Stamped on every container and image this installation makes.
     instance: String,
+    /// Networks known to exist (so each start does not ask the engine).
+    networks: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Their address ranges.
+    subnets: std::sync::RwLock<Vec<Subnet>>,
 }
 
 impl DockerScheduler {
@@ -36,8 +50,72 @@ impl DockerScheduler {
             .negotiate_version()
             .await
             .context("the Docker engine does not answer (is it installed and running? `scripts/serve` starts it)")?;
-        Ok(Self { docker, instance })
+        Ok(Self { docker, instance, networks: Default::default(), subnets: Default::default() })
     }
+
+    fn scoped(&self, name: &str) -> String {
+        format!("{}-{name}", self.instance)
+    }
+
+    /// Container names are engine-wide: each installation's carry a short
+    /// prefix of its own (`paas-1a2b3c4d-APP-v3-web-1-d7`).
+    fn container_name(&self, name: &str) -> String {
+        let short = &self.instance[..self.instance.len().min(8)];
+        match name.strip_prefix("paas-") {
+            Some(rest) => format!("paas-{short}-{rest}"),
+            None => format!("{short}-{name}"),
+        }
+    }
+
+    /// The engine's name of a network, created (a bridge of its own) if missing.
+    async fn ensure_network(&self, name: &str) -> anyhow::Result<String> {
+        let scoped = self.scoped(name);
+        if self.networks.lock().is_ok_and(|known| known.contains(&scoped)) {
+            return Ok(scoped);
+        }
+        let inspect = || bollard::query_parameters::InspectNetworkOptions::default();
+        match self.docker.inspect_network(&scoped, Some(inspect())).await {
+            Ok(_) => {}
+            Err(e) if not_found(&e) => {
+                let request = bollard::models::NetworkCreateRequest {
+                    name: scoped.clone(),
+                    driver: Some("bridge".into()),
+                    labels: Some(HashMap::from([
+                        (LABEL_INSTANCE.to_string(), self.instance.clone()),
+                        (LABEL_NETWORK.to_string(), name.to_string()),
+                    ])),
+                    ..Default::default()
+                };
+                match self.docker.create_network(request).await {
+                    Ok(_) => {}
+                    // Another start made it first.
+                    Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {}
+                    Err(e) => return Err(e).with_context(|| format!("creating the network {scoped}")),
+                }
+                let made = self.docker.inspect_network(&scoped, Some(inspect())).await?;
+                let ranges = made.ipam.and_then(|i| i.config).unwrap_or_default();
+                if let Ok(mut subnets) = self.subnets.write() {
+                    subnets.extend(ranges.into_iter().filter_map(|c| Subnet::parse(&c.subnet?)));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Ok(mut known) = self.networks.lock() {
+            known.insert(scoped.clone());
+        }
+        Ok(scoped)
+    }
+}
+
+/// Memory, CPU, pids and privilege limits for a container.
+fn confine(host: &mut HostConfig, limits: &Limits) {
+    host.memory = Some(i64::from(limits.memory_mb) * 1024 * 1024);
+    // No swap beyond the memory limit.
+    host.memory_swap = host.memory;
+    host.nano_cpus = Some((limits.cpus * 1e9) as i64);
+    host.pids_limit = Some(limits.pids);
+    host.security_opt = Some(vec!["no-new-privileges".to_string()]);
+    host.cap_drop = Some(CAP_DROP.iter().map(|c| c.to_string()).collect());
 }
 
 fn port_key() -> String {
@@ -88,20 +166,26 @@ impl Scheduler for DockerScheduler {
     async fn build_image(
         &self,
         context: Bytes,
-        tag: &str,
-        labels: HashMap<String, String>,
-        build_args: HashMap<String, String>,
+        spec: BuildSpec,
         output: UnboundedSender<String>,
     ) -> anyhow::Result<()> {
-        let mut labels = labels;
+        let mut labels = spec.labels;
         labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
-        let options = BuildImageOptionsBuilder::new()
-            .t(tag)
+        let mut options = BuildImageOptionsBuilder::new()
+            .t(&spec.tag)
             .rm(true)
             .forcerm(true)
             .labels(&labels)
-            .buildargs(&build_args)
-            .build();
+            .buildargs(&spec.build_args);
+        if let Some(network) = &spec.network {
+            options = options.networkmode(&self.ensure_network(network).await?);
+        }
+        if let Some(mb) = spec.memory_mb {
+            // The API takes bytes as a 32-bit number.
+            let bytes = (i64::from(mb) * 1024 * 1024).min(i64::from(i32::MAX)) as i32;
+            options = options.memory(bytes).memswap(-1);
+        }
+        let options = options.build();
         let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context)));
         let mut partial = String::new();
         while let Some(item) = stream.next().await {
@@ -128,33 +212,40 @@ impl Scheduler for DockerScheduler {
     }
 
     async fn create_task(&self, task: TaskSpec) -> anyhow::Result<String> {
-        if let Some(old) = self.inspect(&task.name).await? {
+        let name = self.container_name(&task.name);
+        if let Some(old) = self.inspect(&name).await? {
             self.stop_and_remove(&old.id, Duration::from_secs(1)).await?;
         }
         let mut labels = task.labels.clone();
         labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
         let binds: Vec<String> =
             task.volumes.iter().map(|(volume, path)| format!("{}-{volume}:{path}", self.instance)).collect();
+        let mut host_config = HostConfig {
+            binds: Some(binds),
+            init: Some(true),
+            network_mode: Some(self.ensure_network(&task.network).await?),
+            ..Default::default()
+        };
+        if let Some(limits) = &task.limits {
+            confine(&mut host_config, limits);
+        }
         let body = ContainerCreateBody {
             image: Some(task.image.clone()),
             cmd: task.command.clone(),
             env: Some(task.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(labels),
-            host_config: Some(HostConfig { binds: Some(binds), init: Some(true), ..Default::default() }),
+            host_config: Some(host_config),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::new().name(&task.name).build();
-        let created = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .with_context(|| format!("creating {}", task.name))?;
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created =
+            self.docker.create_container(Some(options), body).await.with_context(|| format!("creating {name}"))?;
         for (path, tar) in task.uploads {
             let options = bollard::query_parameters::UploadToContainerOptionsBuilder::new().path(&path).build();
             self.docker
                 .upload_to_container(&created.id, Some(options), bollard::body_full(tar))
                 .await
-                .with_context(|| format!("copying files to {path} in {}", task.name))?;
+                .with_context(|| format!("copying files to {path} in {name}"))?;
         }
         Ok(created.id)
     }
@@ -195,19 +286,20 @@ impl Scheduler for DockerScheduler {
         Ok(())
     }
 
-    async fn image_exists(&self, image: &str) -> anyhow::Result<bool> {
+    async fn image_labels(&self, image: &str) -> anyhow::Result<Option<HashMap<String, String>>> {
         match self.docker.inspect_image(image).await {
-            Ok(_) => Ok(true),
-            Err(e) if not_found(&e) => Ok(false),
+            Ok(info) => Ok(Some(info.config.and_then(|c| c.labels).unwrap_or_default())),
+            Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
     async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container> {
         // Idempotent: a leftover with this name (from an interrupted rollout) goes first.
-        if let Some(old) = self.inspect(&spec.name).await? {
+        let name = self.container_name(&spec.name);
+        if let Some(old) = self.inspect(&name).await? {
             if old.label(LABEL_INSTANCE) != Some(self.instance.as_str()) {
-                return Err(anyhow!("a container named {} exists and belongs to something else", spec.name));
+                return Err(anyhow!("a container named {name} exists and belongs to something else"));
             }
             self.stop_and_remove(&old.id, Duration::from_secs(1)).await?;
         }
@@ -220,16 +312,16 @@ impl Scheduler for DockerScheduler {
             );
             exposed.insert(port_key(), HashMap::new());
         }
-        let host_config = HostConfig {
+        let mut host_config = HostConfig {
             port_bindings: Some(port_bindings),
-            memory: spec.memory_mb.map(|mb| i64::from(mb) * 1024 * 1024),
-            nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
             // The reconcile loop replaces processes that die (with backoff, on
             // a fresh container); an engine restart would come back unrouted.
             restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
             init: Some(true),
+            network_mode: Some(self.ensure_network(&spec.network).await?),
             ..Default::default()
         };
+        confine(&mut host_config, &spec.limits);
         let mut labels = spec.labels.clone();
         labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
         let body = ContainerCreateBody {
@@ -241,17 +333,17 @@ impl Scheduler for DockerScheduler {
             host_config: Some(host_config),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
         let created = self
             .docker
             .create_container(Some(options), body)
             .await
-            .with_context(|| format!("creating container {}", spec.name))?;
+            .with_context(|| format!("creating container {name}"))?;
         self.docker
             .start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
-            .with_context(|| format!("starting container {}", spec.name))?;
-        self.inspect(&created.id).await?.ok_or_else(|| anyhow!("container {} vanished after start", spec.name))
+            .with_context(|| format!("starting container {name}"))?;
+        self.inspect(&created.id).await?.ok_or_else(|| anyhow!("container {name} vanished after start"))
     }
 
     async fn inspect(&self, id: &str) -> anyhow::Result<Option<Container>> {
@@ -387,6 +479,38 @@ impl Scheduler for DockerScheduler {
             }
         });
         Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+    }
+
+    async fn remove_network(&self, name: &str) -> anyhow::Result<()> {
+        let scoped = self.scoped(name);
+        if let Ok(mut known) = self.networks.lock() {
+            known.remove(&scoped);
+        }
+        match self.docker.remove_network(&scoped).await {
+            Ok(()) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing the network {scoped}")),
+        }
+    }
+
+    async fn subnets(&self) -> anyhow::Result<Vec<Subnet>> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_INSTANCE}={}", self.instance)])]);
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::new().filters(&filters).build();
+        let networks = self.docker.list_networks(Some(options)).await?;
+        let subnets: Vec<Subnet> = networks
+            .into_iter()
+            .filter_map(|n| n.ipam?.config)
+            .flatten()
+            .filter_map(|c| Subnet::parse(&c.subnet?))
+            .collect();
+        if let Ok(mut known) = self.subnets.write() {
+            known.clone_from(&subnets);
+        }
+        Ok(subnets)
+    }
+
+    fn known_subnets(&self) -> Vec<Subnet> {
+        self.subnets.read().map(|s| s.clone()).unwrap_or_default()
     }
 
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()> {

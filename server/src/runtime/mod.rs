@@ -24,6 +24,13 @@ pub const LABEL_DEPLOYMENT: &str = "paas.deployment";
 /// Which paas installation owns a container; each installation sees only its own.
 pub const LABEL_INSTANCE: &str = "paas.instance";
 
+/// The network of an app's processes, release phase and builds: a bridge of
+/// its own, so no other app's containers reach them. (A team network for
+/// apps that opt in can join them later as a second network.)
+pub fn app_network(app: &str) -> String {
+    format!("app-{app}")
+}
+
 /// The port an app's web process is told to listen on inside its container.
 pub const CONTAINER_PORT: u16 = 5000;
 
@@ -37,8 +44,20 @@ pub struct ContainerSpec {
     pub labels: HashMap<String, String>,
     /// Publish `CONTAINER_PORT` on an ephemeral 127.0.0.1 port.
     pub publish_port: bool,
-    pub memory_mb: Option<i32>,
-    pub cpus: Option<f64>,
+    /// The network it joins (scoped to this installation; created when
+    /// missing); containers of other networks cannot reach it.
+    pub network: String,
+    pub limits: Limits,
+}
+
+/// What a container may use of the machine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub memory_mb: i32,
+    /// A CPU quota in cores.
+    pub cpus: f64,
+    /// How many processes (and threads) it may run.
+    pub pids: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +98,9 @@ pub struct TaskSpec {
     /// (volume name, mount path). Names are scoped to this installation.
     pub volumes: Vec<(String, String)>,
     pub labels: HashMap<String, String>,
+    /// The network it joins (scoped, created when missing).
+    pub network: String,
+    pub limits: Option<Limits>,
 }
 
 /// What an image built from a container runs with.
@@ -90,6 +112,40 @@ pub struct ImageConfig {
     pub labels: HashMap<String, String>,
 }
 
+/// An address range, `10.1.0.0/16`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Subnet {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Subnet {
+    pub fn parse(cidr: &str) -> Option<Self> {
+        let (addr, prefix) = cidr.split_once('/')?;
+        Some(Self { addr: addr.parse().ok()?, prefix: prefix.parse().ok()? })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (std::net::IpAddr::V4(net), std::net::IpAddr::V4(ip)) => {
+                let bits = u32::from(self.prefix.min(32));
+                let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (std::net::IpAddr::V6(net), std::net::IpAddr::V6(ip)) => {
+                let bits = u32::from(self.prefix.min(128));
+                let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ContainerEvent {
     pub id: String,
@@ -99,17 +155,34 @@ pub struct ContainerEvent {
     pub labels: HashMap<String, String>,
 }
 
+/// An image build from a tar of the build context.
+#[derive(Debug, Clone, Default)]
+pub struct BuildSpec {
+    pub tag: String,
+    pub labels: HashMap<String, String>,
+    pub build_args: HashMap<String, String>,
+    /// The network its steps run on (scoped, created when missing); None:
+    /// the engine's default.
+    pub network: Option<String>,
+    /// Memory of each build step, in MB.
+    pub memory_mb: Option<i32>,
+}
+
 #[async_trait]
 pub trait Scheduler: Send + Sync {
     /// Build an image from a tar of the build context, streaming output lines.
-    async fn build_image(
-        &self,
-        context: Bytes,
-        tag: &str,
-        labels: HashMap<String, String>,
-        build_args: HashMap<String, String>,
-        output: UnboundedSender<String>,
-    ) -> anyhow::Result<()>;
+    async fn build_image(&self, context: Bytes, spec: BuildSpec, output: UnboundedSender<String>)
+        -> anyhow::Result<()>;
+
+    /// Remove a network (scoped to this installation); missing is fine.
+    async fn remove_network(&self, name: &str) -> anyhow::Result<()>;
+
+    /// The address ranges of this installation's networks (where app
+    /// containers connect from), asked of the engine; `known_subnets` keeps
+    /// them, and those of networks made since.
+    async fn subnets(&self) -> anyhow::Result<Vec<Subnet>>;
+
+    fn known_subnets(&self) -> Vec<Subnet>;
 
     /// Create a container for a task and copy its files in, without starting it.
     async fn create_task(&self, task: TaskSpec) -> anyhow::Result<String>;
@@ -124,7 +197,12 @@ pub trait Scheduler: Send + Sync {
     async fn commit(&self, id: &str, tag: &str, config: ImageConfig) -> anyhow::Result<()>;
 
     /// Whether an image exists locally.
-    async fn image_exists(&self, image: &str) -> anyhow::Result<bool>;
+    async fn image_exists(&self, image: &str) -> anyhow::Result<bool> {
+        Ok(self.image_labels(image).await?.is_some())
+    }
+
+    /// An image's labels, or None when the engine does not have it.
+    async fn image_labels(&self, image: &str) -> anyhow::Result<Option<HashMap<String, String>>>;
 
     /// Whether the engine answers.
     async fn ping(&self) -> anyhow::Result<()>;
@@ -163,4 +241,20 @@ pub trait Scheduler: Send + Sync {
 
     /// Remove the images of an app that no container uses.
     async fn remove_images(&self, app: &str) -> anyhow::Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Subnet;
+
+    #[test]
+    fn subnets_contain_their_addresses() {
+        let net = Subnet::parse("172.18.0.0/16").unwrap();
+        assert!(net.contains("172.18.3.4".parse().unwrap()));
+        assert!(net.contains("::ffff:172.18.0.2".parse().unwrap()), "IPv4 as IPv6");
+        assert!(!net.contains("172.19.0.1".parse().unwrap()));
+        assert!(!net.contains("127.0.0.1".parse().unwrap()));
+        assert!(Subnet::parse("fd00::/8").unwrap().contains("fd12::1".parse().unwrap()));
+        assert!(Subnet::parse("nonsense").is_none());
+    }
 }

@@ -1,0 +1,157 @@
+//! One team can never read, reach or starve another team's apps: tried as
+//! an attacker in another team would, against the real server and engine.
+
+use std::process::Command;
+
+use paas_e2e::apps::AppRepo;
+use paas_e2e::TestServer;
+use serde_json::json;
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker");
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The running web container of an app.
+fn web_container(app: &str) -> String {
+    let ids = docker(&["ps", "-q", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.process=web"]);
+    ids.lines().next().unwrap_or_default().to_string()
+}
+
+/// A server with team `alpha` (app `{tag}-alpha`, deployed by its admin) and
+/// team `beta`, whose developer gets the returned token and app `{tag}-beta`.
+async fn two_teams(tag: &str) -> (TestServer, String, String, AppRepo) {
+    let (alpha_app, beta_app) = (format!("{tag}-alpha"), format!("{tag}-beta"));
+    let server = TestServer::start().await;
+    let admin = server.admin_token().await;
+    let (status, body) = server.call("POST", "/teams", &admin, Some(json!({ "name": "alpha" }))).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) =
+        server.call("POST", "/apps", &admin, Some(json!({ "name": alpha_app, "team": "alpha" }))).await;
+    assert_eq!(status, 201, "{body}");
+    let alpha_repo = AppRepo::from_fixture("hello");
+    alpha_repo.write("www/secret.html", "alpha's secret\n");
+    alpha_repo.commit("a secret");
+    let (ok, output) = alpha_repo.push(&server.git_url(&alpha_app, &admin));
+    assert!(ok, "{output}");
+
+    let beta = server.user_token(&admin, "mallory@example.com").await;
+    let (status, body) = server.call("POST", "/teams", &beta, Some(json!({ "name": "beta" }))).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server.call("POST", "/apps", &beta, Some(json!({ "name": beta_app, "team": "beta" }))).await;
+    assert_eq!(status, 201, "{body}");
+    (server, admin, beta, alpha_repo)
+}
+
+#[tokio::test]
+async fn a_buildpack_url_other_than_https_is_refused_and_the_host_is_never_read() {
+    let (server, _admin, beta, _) = two_teams("iso-bp").await;
+    let other_repo = server.data_path().join("data/repos/iso-bp-alpha.git");
+    assert!(other_repo.exists());
+    for (how, url) in
+        [("BUILDPACK_URL", format!("file://{}", other_repo.display())), (".buildpacks", "file:///etc".into())]
+    {
+        let repo = AppRepo::from_fixture("static");
+        if how == "BUILDPACK_URL" {
+            let (status, body) =
+                server.call("PATCH", "/apps/iso-bp-beta/config", &beta, Some(json!({ "BUILDPACK_URL": url }))).await;
+            assert_eq!(status, 200, "{body}");
+        } else {
+            let (status, body) =
+                server.call("PATCH", "/apps/iso-bp-beta/config", &beta, Some(json!({ "BUILDPACK_URL": null }))).await;
+            assert_eq!(status, 200, "{body}");
+            repo.write(".buildpacks", &format!("{url}\n"));
+            repo.commit("a file:// buildpack");
+        }
+        let (ok, output) = repo.push(&server.git_url("iso-bp-beta", &beta));
+        assert!(!ok, "{how}: {output}");
+        assert!(output.contains("file:// buildpack URLs are refused; give an https:// git URL"), "{how}: {output}");
+        assert!(!output.contains("alpha's secret") && !output.contains("hello from v1"), "{how}: {output}");
+    }
+    for url in ["http://example.com/bp.git", "ssh://git@example.com/bp.git", "git://example.com/bp.git"] {
+        let (status, body) =
+            server.call("PATCH", "/apps/iso-bp-beta/config", &beta, Some(json!({ "BUILDPACK_URL": url }))).await;
+        assert_eq!(status, 200, "{body}");
+        let (ok, output) = AppRepo::from_fixture("static").push(&server.git_url("iso-bp-beta", &beta));
+        assert!(!ok && output.contains("buildpack URLs are refused"), "{url}: {output}");
+    }
+}
+
+#[tokio::test]
+async fn apps_cannot_reach_each_other_from_their_processes_or_their_builds() {
+    let (server, _admin, beta, _) = two_teams("iso-net").await;
+    let alpha = web_container("iso-net-alpha");
+    let alpha_ip = docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", &alpha]);
+    let alpha_ip = alpha_ip.split_whitespace().next().expect("alpha has an address").to_string();
+    let networks = docker(&["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", &alpha]);
+    assert!(!networks.split_whitespace().any(|n| n == "bridge"), "not on the engine's shared bridge: {networks}");
+
+    // A build step of beta tries alpha's process directly.
+    let repo = AppRepo::from_fixture("hello");
+    let dockerfile = format!(
+        "FROM paas-test/busybox:latest\nCOPY www /www\n\
+         RUN if wget -q -T 3 -O /dev/stdout http://{alpha_ip}:5000/secret.html; then echo REACHED; else echo UNREACHABLE; fi\n\
+         CMD [\"sh\", \"-c\", \"exec httpd -f -p $PORT -h /www\"]\n"
+    );
+    repo.write("Dockerfile", &dockerfile);
+    repo.commit("probe alpha from the build");
+    let (ok, output) = repo.push(&server.git_url("iso-net-beta", &beta));
+    assert!(ok, "{output}");
+    assert!(output.contains("UNREACHABLE") && !output.contains("alpha's secret"), "{output}");
+
+    // And beta's running process tries too.
+    let beta_web = web_container("iso-net-beta");
+    let probe = Command::new("docker")
+        .args(["exec", &beta_web, "wget", "-q", "-T", "3", "-O", "/dev/stdout"])
+        .arg(format!("http://{alpha_ip}:5000/secret.html"))
+        .output()
+        .unwrap();
+    assert!(!probe.status.success(), "beta's process reached alpha: {}", String::from_utf8_lossy(&probe.stdout));
+    assert_eq!(
+        server.app_get("iso-net-alpha", "/secret.html").await,
+        (200, "alpha's secret\n".to_string()),
+        "the router still does"
+    );
+}
+
+#[tokio::test]
+async fn a_build_from_another_apps_image_is_refused() {
+    let (server, _admin, beta, alpha_repo) = two_teams("iso-from").await;
+    let alpha_image = format!("paas/iso-from-alpha:{}", alpha_repo.head());
+    let alpha_id = docker(&["image", "inspect", "-f", "{{.Id}}", &alpha_image]);
+    for base in [alpha_image.as_str(), alpha_id.as_str()] {
+        let repo = AppRepo::from_fixture("hello");
+        repo.write("Dockerfile", &format!("ARG BASE={base}\nFROM $BASE\nCMD [\"cat\", \"/www/secret.html\"]\n"));
+        repo.commit("build on alpha's image");
+        let (ok, output) = repo.push(&server.git_url("iso-from-beta", &beta));
+        assert!(!ok, "{output}");
+        assert!(output.contains("which is another app's image"), "{base}: {output}");
+    }
+    // Its own images and base images are fine.
+    let (ok, output) = AppRepo::from_fixture("hello").push(&server.git_url("iso-from-beta", &beta));
+    assert!(ok, "{output}");
+}
+
+#[tokio::test]
+async fn every_process_gets_default_limits_and_resize_goes_back_to_them() {
+    let (server, token, _repo) = TestServer::with_deployed_app("iso-limits").await;
+    let inspect = |what: &str| docker(&["inspect", "-f", what, &web_container("iso-limits")]);
+    assert_eq!(inspect("{{.HostConfig.Memory}}"), (512u64 * 1024 * 1024).to_string(), "512 MiB by default");
+    assert_eq!(inspect("{{.HostConfig.NanoCpus}}"), "1000000000", "one core by default");
+    assert_eq!(inspect("{{.HostConfig.PidsLimit}}"), "512");
+    assert!(inspect("{{.HostConfig.SecurityOpt}}").contains("no-new-privileges"));
+    let dropped = inspect("{{.HostConfig.CapDrop}}");
+    assert!(dropped.contains("NET_RAW") && dropped.contains("MKNOD"), "{dropped}");
+
+    let home = server.cli_home(&token);
+    server.cli_ok(home.path(), &["ps:resize", "web", "--memory", "64m", "--cpus", "0.5", "-a", "iso-limits"]);
+    assert_eq!(inspect("{{.HostConfig.Memory}}"), (64u64 * 1024 * 1024).to_string());
+    let out = server.cli_ok(home.path(), &["ps", "-a", "iso-limits"]);
+    assert!(out.contains("web=1 64MB 0.5cpu"), "{out}");
+    server.cli_ok(home.path(), &["ps:resize", "web", "--memory", "default", "--cpus", "default", "-a", "iso-limits"]);
+    assert_eq!(inspect("{{.HostConfig.Memory}}"), (512u64 * 1024 * 1024).to_string(), "back to the default");
+    assert_eq!(inspect("{{.HostConfig.NanoCpus}}"), "1000000000");
+    let out = server.cli_ok(home.path(), &["ps", "-a", "iso-limits"]);
+    assert!(out.contains("web=1 512MB(default) 1cpu(default)"), "{out}");
+}
