@@ -24,6 +24,11 @@ pub enum AppError {
     /// A rollout did not come up; the running release keeps serving.
     #[error("{0}")]
     DeployFailed(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// Held off for a while (the password throttle).
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     /// The database cannot be reached at the moment.
@@ -53,6 +58,8 @@ impl AppError {
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::DeployFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Db(e) if crate::db::is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Db(_) | Self::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -68,6 +75,8 @@ impl AppError {
             Self::Validation { .. } => "validation_failed",
             Self::Conflict(_) => "conflict",
             Self::DeployFailed(_) => "deploy_failed",
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::PayloadTooLarge(_) => "payload_too_large",
             Self::DatabaseUnavailable => "database_unavailable",
             Self::Db(e) if crate::db::is_unavailable(e) => "database_unavailable",
             Self::Db(_) | Self::Other(_) => "internal_error",
@@ -93,8 +102,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable code: bad_request, not_found, unauthorized, forbidden,
-    /// validation_failed, conflict, deploy_failed, database_unavailable,
-    /// internal_error.
+    /// validation_failed, conflict, deploy_failed, too_many_requests, payload_too_large,
+    /// database_unavailable, internal_error.
     pub code: String,
     pub message: String,
     /// The offending field, for validation errors.
@@ -113,6 +122,10 @@ impl IntoResponse for AppError {
             Self::Validation { field, .. } => Some(field.clone()),
             _ => None,
         };
+        let retry_after = match &self {
+            Self::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         let body =
             ErrorBody { error: ErrorDetail { code: self.code().to_string(), message: self.public_message(), field } };
         let mut response = (status, Json(body)).into_response();
@@ -121,6 +134,9 @@ impl IntoResponse for AppError {
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer realm=\"paas\""),
             );
+        }
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
     }

@@ -12,6 +12,7 @@ pub mod db;
 pub mod deploy;
 pub mod error;
 pub mod git;
+pub mod guard;
 pub mod health;
 pub mod logs;
 pub mod names;

@@ -211,6 +211,7 @@ where
         .merge(crate::git::router())
         .merge(crate::dashboard::router().layer(sessions))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::health::fail_fast))
+        .layer(axum::middleware::from_fn(crate::guard::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), refuse_app_networks))
         .with_state(state)
 }

@@ -37,6 +37,8 @@ pub struct Inner {
     pub processes: crate::reconcile::Processes,
     /// Whether the database and the engine answer.
     pub health: Arc<Health>,
+    /// The password throttle.
+    pub throttle: crate::auth::throttle::Throttle,
     /// This binary, run by git hooks.
     pub paas_bin: PathBuf,
     /// The key config values are encrypted with.
@@ -72,6 +74,7 @@ impl AppState {
             progress: Default::default(),
             processes: Default::default(),
             health: parts.health,
+            throttle: Default::default(),
             paas_bin,
             secrets: parts.secrets,
         }))

@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::Source;
 use super::operations::{accepted, Prefer};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
@@ -70,10 +69,9 @@ pub async fn list_apps(State(state): State<AppState>, CurrentUser(user): Current
 pub async fn create_app(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     ApiJson(body): ApiJson<CreateApp>,
 ) -> AppResult<(StatusCode, Json<AppInfo>)> {
-    let app = ops::apps::create(&state, &Actor::new(user, source), &body.name, body.team).await?;
+    let app = ops::apps::create(&state, &Actor::new(user, "api"), &body.name, body.team).await?;
     Ok((StatusCode::CREATED, Json(AppInfo::new(&state, app))))
 }
 
@@ -98,12 +96,11 @@ pub async fn show_app(
 pub async fn delete_app(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     prefer: Prefer,
     Path(app): Path<String>,
 ) -> AppResult<Response> {
     let (app, _) = app_access(&state, &user, &app, Role::Admin, "deleting apps").await?;
-    let job = ops::apps::destroy(&state, &Actor::new(user, source), &app).await?;
+    let job = ops::apps::destroy(&state, &Actor::new(user, "api"), &app).await?;
     if prefer.respond_async {
         return accepted(&state, &app, job.id).await;
     }

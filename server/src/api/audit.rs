@@ -1,9 +1,9 @@
-//! The audit log: who changed what, from where. Recording is a helper every
-//! mutating handler calls; reading is for team admins (their teams) and
-//! server admins (everything).
+//! Reading the audit log: team admins see their teams', server admins
+//! everything. Events are written by the operations that make the changes,
+//! with the interface the change came through (`api`, `dashboard`, `git`):
+//! set by the server, never by a header.
 
-use axum::extract::{FromRequestParts, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -18,22 +18,6 @@ use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_audit_events))
-}
-
-/// Where a request came from: `X-Paas-Source: cli|dashboard`, else `api`.
-pub struct Source(pub &'static str);
-
-impl FromRequestParts<AppState> for Source {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> AppResult<Self> {
-        let header = parts.headers.get("x-paas-source").and_then(|v| v.to_str().ok());
-        Ok(Source(match header {
-            Some("cli") => "cli",
-            Some("dashboard") => "dashboard",
-            _ => "api",
-        }))
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -56,10 +40,12 @@ pub async fn list_audit_events(
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let teams: Option<Vec<i64>> =
         if user.is_admin { None } else { Some(db::teams::admin_team_ids(&state.db, user.id).await?) };
-    if let Some(app) = &query.app {
-        app_access(&state, &user, app, Role::Admin, "reading the audit log").await?;
-    } else if teams.as_ref().is_some_and(|t| t.is_empty()) {
-        return Err(AppError::Forbidden("the audit log is for team admins and owners".into()));
-    }
-    Ok(Json(db::audit::list(&state.db, teams.as_deref(), query.app.as_deref(), limit).await?))
+    let app_id = match &query.app {
+        Some(app) => Some(app_access(&state, &user, app, Role::Admin, "reading the audit log").await?.0.id),
+        None if teams.as_ref().is_some_and(|t| t.is_empty()) => {
+            return Err(AppError::Forbidden("the audit log is for team admins and owners".into()));
+        }
+        None => None,
+    };
+    Ok(Json(db::audit::list(&state.db, teams.as_deref(), app_id, limit).await?))
 }

@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::Source;
 use super::operations::{accepted, Prefer};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
@@ -55,13 +54,12 @@ pub struct ConfigUpdated {
 pub async fn update_config(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     prefer: Prefer,
     Path(app): Path<String>,
     ApiJson(changes): ApiJson<BTreeMap<String, Option<String>>>,
 ) -> AppResult<Response> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "changing config").await?;
-    let job = ops::config::change(&state, &Actor::new(user, source), &app, changes).await?;
+    let job = ops::config::change(&state, &Actor::new(user, "api"), &app, changes).await?;
     if prefer.respond_async {
         return accepted(&state, &app, job.id).await;
     }

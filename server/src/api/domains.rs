@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::Source;
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
@@ -44,12 +43,11 @@ pub async fn list_domains(
 pub async fn add_domain(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     Path(app): Path<String>,
     ApiJson(body): ApiJson<AddDomain>,
 ) -> AppResult<(StatusCode, Json<Domain>)> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "adding domains").await?;
-    let domain = ops::domains::add(&state, &Actor::new(user, source), &app, &body.hostname).await?.outcome().await?;
+    let domain = ops::domains::add(&state, &Actor::new(user, "api"), &app, &body.hostname).await?.outcome().await?;
     Ok((StatusCode::CREATED, Json(domain)))
 }
 
@@ -59,10 +57,9 @@ pub async fn add_domain(
 pub async fn remove_domain(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     Path((app, hostname)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "removing domains").await?;
-    ops::domains::remove(&state, &Actor::new(user, source), &app, &hostname).await?.outcome().await?;
+    ops::domains::remove(&state, &Actor::new(user, "api"), &app, &hostname).await?.outcome().await?;
     Ok(StatusCode::NO_CONTENT)
 }

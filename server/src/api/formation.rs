@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::Source;
 use super::operations::{accepted, Prefer};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
@@ -106,7 +105,6 @@ pub struct FormationUpdates {
 pub async fn update_formation(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     prefer: Prefer,
     Path(app): Path<String>,
     ApiJson(body): ApiJson<FormationUpdates>,
@@ -128,7 +126,7 @@ pub async fn update_formation(
         };
         changes.push((u.process_type.clone(), FormationChange { quantity: u.quantity, memory_mb, cpus }));
     }
-    let job = ops::formation::change(&state, &Actor::new(user, source), &app, changes).await?;
+    let job = ops::formation::change(&state, &Actor::new(user, "api"), &app, changes).await?;
     if prefer.respond_async {
         return accepted(&state, &app, job.id).await;
     }
@@ -197,13 +195,12 @@ pub struct Restart {
 pub async fn restart_processes(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     prefer: Prefer,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Restart>,
 ) -> AppResult<Response> {
     let (app, _) = app_access(&state, &user, &name, Role::Developer, "restarting").await?;
-    let job = ops::formation::restart(&state, &Actor::new(user, source), &app, body.process_type.as_deref()).await?;
+    let job = ops::formation::restart(&state, &Actor::new(user, "api"), &app, body.process_type.as_deref()).await?;
     if prefer.respond_async {
         return accepted(&state, &app, job.id).await;
     }

@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::Source;
 use super::operations::{accepted, Prefer};
 use super::ApiJson;
 use crate::auth::{app_access, CurrentUser, Role};
@@ -106,13 +105,12 @@ pub struct Rollback {
 pub async fn create_rollback(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     prefer: Prefer,
     Path(app): Path<String>,
     ApiJson(body): ApiJson<Rollback>,
 ) -> AppResult<Response> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "rolling back").await?;
-    let job = ops::releases::rollback(&state, &Actor::new(user, source), &app, body.version).await?;
+    let job = ops::releases::rollback(&state, &Actor::new(user, "api"), &app, body.version).await?;
     if prefer.respond_async {
         return accepted(&state, &app, job.id).await;
     }

@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::Source;
 use super::ApiJson;
 use crate::auth::{team_access, CurrentUser, Role};
 use crate::db;
@@ -56,10 +55,9 @@ pub async fn list_teams(
 pub async fn create_team(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     ApiJson(body): ApiJson<CreateTeam>,
 ) -> AppResult<(StatusCode, Json<TeamWithRole>)> {
-    let team = ops::teams::create(&state, &Actor::new(user, source), &body.name).await?;
+    let team = ops::teams::create(&state, &Actor::new(user, "api"), &body.name).await?;
     Ok((StatusCode::CREATED, Json(TeamWithRole { name: team.name, role: Role::Owner, created_at: team.created_at })))
 }
 
@@ -81,11 +79,10 @@ pub async fn list_members(
 pub async fn add_member(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     Path(team): Path<String>,
     ApiJson(body): ApiJson<AddMember>,
 ) -> AppResult<(StatusCode, Json<Member>)> {
-    let member = ops::teams::add(&state, &Actor::new(user, source), &team, &body.email, body.role).await?;
+    let member = ops::teams::add(&state, &Actor::new(user, "api"), &team, &body.email, body.role).await?;
     Ok((StatusCode::CREATED, Json(member)))
 }
 
@@ -96,11 +93,10 @@ pub async fn add_member(
 pub async fn change_member(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     Path((team, email)): Path<(String, String)>,
     ApiJson(body): ApiJson<ChangeMember>,
 ) -> AppResult<Json<Member>> {
-    Ok(Json(ops::teams::set_role(&state, &Actor::new(user, source), &team, &email, body.role).await?))
+    Ok(Json(ops::teams::set_role(&state, &Actor::new(user, "api"), &team, &email, body.role).await?))
 }
 
 /// Remove a member from a team. Anyone may leave a team themselves.
@@ -110,9 +106,8 @@ pub async fn change_member(
 pub async fn remove_member(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     Path((team, email)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
-    ops::teams::remove(&state, &Actor::new(user, source), &team, &email).await?;
+    ops::teams::remove(&state, &Actor::new(user, "api"), &team, &email).await?;
     Ok(StatusCode::NO_CONTENT)
 }

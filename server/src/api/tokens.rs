@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::Source;
 use super::ApiJson;
 use crate::auth::{self, token, CurrentUser};
 use crate::db;
@@ -50,7 +49,9 @@ impl axum::extract::FromRequestParts<AppState> for TokenCaller {
             auth::Credentials::Basic { password, .. } if password.starts_with(token::PREFIX) => {
                 auth::user_for_token(state, &password).await?
             }
-            auth::Credentials::Basic { user, password } => auth::user_for_password(state, &user, &password).await?,
+            auth::Credentials::Basic { user, password } => {
+                auth::user_for_password(state, &user, &password, auth::client_address(parts)).await?
+            }
         };
         Ok(TokenCaller(user))
     }
@@ -64,10 +65,9 @@ impl axum::extract::FromRequestParts<AppState> for TokenCaller {
 pub async fn create_token(
     State(state): State<AppState>,
     TokenCaller(user): TokenCaller,
-    Source(source): Source,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> AppResult<(StatusCode, Json<CreatedToken>)> {
-    let (row, secret) = ops::tokens::create(&state, &Actor::new(user, source), &body.name).await?;
+    let (row, secret) = ops::tokens::create(&state, &Actor::new(user, "api"), &body.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken { id: row.id, name: row.name, token: secret, created_at: row.created_at }),
@@ -89,9 +89,8 @@ pub async fn list_tokens(
 pub async fn revoke_token(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Source(source): Source,
     Path(id): Path<i64>,
 ) -> AppResult<StatusCode> {
-    ops::tokens::revoke(&state, &Actor::new(user, source), id).await?;
+    ops::tokens::revoke(&state, &Actor::new(user, "api"), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::audit::Source;
 use super::ApiJson;
 use crate::auth::{password, CurrentUser};
 use crate::db;
@@ -65,7 +64,6 @@ pub struct CreatedUser {
 pub async fn create_user(
     State(state): State<AppState>,
     CurrentUser(caller): CurrentUser,
-    Source(source): Source,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> AppResult<(StatusCode, Json<CreatedUser>)> {
     if !caller.is_admin {
@@ -83,7 +81,7 @@ pub async fn create_user(
         None => (password::generate(), true),
     };
     let hash = password::hash(password.clone()).await?;
-    let actor = Actor::new(caller, source);
+    let actor = Actor::new(caller, "api");
     let mut tx = state.db.begin().await?;
     let user = db::users::create(&mut tx, &email, &hash, body.is_admin).await?;
     db::audit::record(&mut tx, &actor.user_event("user.create", user.email.clone())).await?;

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod password;
+pub mod throttle;
 pub mod token;
 
 use axum::extract::FromRequestParts;
@@ -68,18 +69,54 @@ pub async fn user_for_token(state: &AppState, token: &str) -> Result<User, AppEr
     Ok(user)
 }
 
-/// Check an email and password; the same error whether the user exists or not.
-pub async fn user_for_password(state: &AppState, email: &str, password: &str) -> Result<User, AppError> {
-    let wrong = || AppError::Unauthorized("wrong email or password".into());
-    let user = db::users::find_by_email(&state.db, &email.trim().to_lowercase()).await?;
-    let Some(user) = user else {
-        // Spend the same time as a real check so timing does not reveal users.
-        let _ = password::verify(password.to_string(), password::DUMMY_HASH.to_string()).await;
-        return Err(wrong());
-    };
-    if password::verify(password.to_string(), user.password_hash.clone()).await? {
-        Ok(user)
-    } else {
-        Err(wrong())
+/// Check an email and password from `client`; the same error whether the
+/// user exists or not. Every password check goes through here, and through
+/// the one throttle: too many failures for an account from one address (or
+/// from one address at all) are refused (429) without checking.
+pub async fn user_for_password(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client: std::net::IpAddr,
+) -> Result<User, AppError> {
+    let email = email.trim().to_lowercase();
+    let now = std::time::Instant::now();
+    if let Some(wait) = state.throttle.wait(&email, client, now) {
+        return Err(AppError::TooManyRequests {
+            message: format!(
+                "too many failed logins for this account from your address; try again in {} minutes",
+                wait.as_secs() / 60 + 1
+            ),
+            retry_after: wait.as_secs().max(1),
+        });
     }
+    let wrong = || AppError::Unauthorized("wrong email or password".into());
+    let user = db::users::find_by_email(&state.db, &email).await?;
+    let correct = match &user {
+        Some(user) => password::verify(password.to_string(), user.password_hash.clone()).await?,
+        None => {
+            // Spend the same time as a real check so timing does not reveal users.
+            let _ = password::verify(password.to_string(), password::DUMMY_HASH.to_string()).await;
+            false
+        }
+    };
+    match user.filter(|_| correct) {
+        Some(user) => {
+            state.throttle.succeeded(&email, client);
+            Ok(user)
+        }
+        None => {
+            state.throttle.failed(&email, client, now);
+            Err(wrong())
+        }
+    }
+}
+
+/// The address a request came from (the connection's peer).
+pub fn client_address(parts: &Parts) -> std::net::IpAddr {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }

@@ -33,11 +33,8 @@ impl Client {
     }
 
     fn new(server: &str, auth: Auth) -> Self {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("x-paas-source", reqwest::header::HeaderValue::from_static("cli"));
         let http = reqwest::Client::builder()
             .user_agent(concat!("paas-cli/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers)
             .build()
             .unwrap_or_default();
         Self { http, server: server.trim_end_matches('/').to_string(), auth }

@@ -318,8 +318,7 @@ pub async fn show_activity(
 ) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "activity").await?;
     // As in the API, the audit log is for team admins and owners.
-    let events =
-        if frame.can_admin { db::audit::list(&state.db, None, Some(&app.name), 200).await? } else { Vec::new() };
+    let events = if frame.can_admin { db::audit::list(&state.db, None, Some(app.id), 200).await? } else { Vec::new() };
     render(&ActivityPage { layout: dash.layout(format!("{} activity", app.name)).await, app: frame, events })
 }
 

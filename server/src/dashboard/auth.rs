@@ -1,12 +1,11 @@
 //! Logging in and out of the dashboard. Sessions live in Postgres; the
-//! session id is rotated at login; failed logins are rate limited per email.
+//! session id is rotated at login; failed logins go through the one password
+//! throttle (`auth::throttle`), shared with the API.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
@@ -17,12 +16,6 @@ use tower_sessions_sqlx_store::PostgresStore;
 use super::{render, DashError, DashUser, CSRF_KEY, USER_KEY};
 use crate::error::AppError;
 use crate::state::AppState;
-
-const MAX_FAILURES: u32 = 5;
-const FAILURE_WINDOW: Duration = Duration::from_secs(300);
-
-/// Failed logins per email: how many, since when.
-static FAILURES: Mutex<Option<HashMap<String, (u32, Instant)>>> = Mutex::new(None);
 
 /// The session layer: HttpOnly, SameSite=Lax cookies, Secure when the server
 /// is reached over https; sessions end after 12 hours without use.
@@ -75,27 +68,13 @@ pub struct LoginForm {
 
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     session: Session,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, DashError> {
-    let email = form.email.trim().to_lowercase();
     let next = safe_next(form.next.as_deref());
-    if let Some(wait) = locked_out(&email) {
-        let page = LoginPage {
-            next,
-            error: Some(format!(
-                "Too many failed logins for this email; try again in {} minutes.",
-                wait.as_secs() / 60 + 1
-            )),
-            notice: None,
-        };
-        let mut response = render(&page)?;
-        *response.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
-        return Ok(response);
-    }
-    match crate::auth::user_for_password(&state, &email, &form.password).await {
+    match crate::auth::user_for_password(&state, &form.email, &form.password, peer.ip()).await {
         Ok(user) => {
-            forget_failures(&email);
             // A fresh session id at login: a planted cookie gains nothing.
             session.cycle_id().await.map_err(|e| anyhow::anyhow!("{e}"))?;
             session.insert(USER_KEY, user.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -103,10 +82,11 @@ pub async fn login(
             tracing::info!(user = %user.email, "dashboard login");
             Ok(Redirect::to(&next).into_response())
         }
-        Err(AppError::Unauthorized(message)) => {
-            record_failure(&email);
+        Err(err @ (AppError::Unauthorized(_) | AppError::TooManyRequests { .. })) => {
+            let status = err.status();
+            let message = format!("{}.", capitalized(&err.public_message()));
             let mut response = render(&LoginPage { next, error: Some(message), notice: None })?;
-            *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+            *response.status_mut() = status;
             Ok(response)
         }
         Err(err) => Err(err.into()),
@@ -119,38 +99,26 @@ pub async fn logout(dash: DashUser, Form(form): Form<super::CsrfForm>) -> Result
     Ok(Redirect::to("/login?logged_out=1").into_response())
 }
 
-/// Only local paths, so the login form cannot send users elsewhere.
+/// Only paths of this site, so the login form cannot send users elsewhere:
+/// `/` then anything but a second slash or backslash, and no control or
+/// space characters (browsers drop tabs and newlines from URLs, which would
+/// turn `/<TAB>/evil.example` into `//evil.example`).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.starts_with('/')
+                && !n[1..].starts_with(['/', '\\'])
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') =>
+        {
+            n.to_string()
+        }
         _ => "/".to_string(),
     }
 }
 
-fn locked_out(email: &str) -> Option<Duration> {
-    let failures = FAILURES.lock().ok()?;
-    let (count, since) = failures.as_ref()?.get(email)?;
-    let elapsed = since.elapsed();
-    (*count >= MAX_FAILURES && elapsed < FAILURE_WINDOW).then(|| FAILURE_WINDOW - elapsed)
-}
-
-fn record_failure(email: &str) {
-    if let Ok(mut failures) = FAILURES.lock() {
-        let map = failures.get_or_insert_with(HashMap::new);
-        let entry = map.entry(email.to_string()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= FAILURE_WINDOW {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
-    }
-}
-
-fn forget_failures(email: &str) {
-    if let Ok(mut failures) = FAILURES.lock() {
-        if let Some(map) = failures.as_mut() {
-            map.remove(email);
-        }
-    }
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -163,5 +131,8 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+        for bad in ["/\t/evil.example", "/\n/evil.example", "/\\evil.example", "/a\r\nSet-Cookie: x=1", "/ /x"] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
     }
 }

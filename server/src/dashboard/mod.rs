@@ -122,7 +122,7 @@ impl DashUser {
 
     /// Every form carries the session's CSRF token; a request without it is refused.
     pub fn check_csrf(&self, token: &str) -> Result<(), DashError> {
-        if self.csrf.is_empty() || token != self.csrf {
+        if self.csrf.is_empty() || !crate::auth::token::same(token.as_bytes(), self.csrf.as_bytes()) {
             return Err(DashError(AppError::Forbidden(
                 "the form expired or did not come from this site; reload and try again".into(),
             )));

@@ -32,7 +32,8 @@ pub async fn create(
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| conflict_on_unique(e, format!("the name {name} is already taken")))?;
-    super::audit::record(&mut tx, audit).await?;
+    let audit = super::audit::NewEvent { app_id: Some(id), ..audit.clone() };
+    super::audit::record(&mut tx, &audit).await?;
     let app = sqlx::query_as(&format!("{SELECT} WHERE a.id = $1")).bind(id).fetch_one(&mut *tx).await?;
     tx.commit().await?;
     Ok(app)

@@ -13,7 +13,7 @@ pub struct AuditEvent {
     /// e.g. `app.create`, `config.set`, `ps.scale`, `deploy`.
     pub action: String,
     pub detail: String,
-    /// api, cli, git or dashboard.
+    /// api, dashboard or git: the interface the change came through.
     pub source: String,
 }
 
@@ -25,6 +25,8 @@ pub struct NewEvent {
     pub actor: String,
     pub team_id: Option<i64>,
     pub app: Option<String>,
+    /// The app's id, when the event is about an app that exists.
+    pub app_id: Option<i64>,
     pub action: String,
     pub detail: String,
     pub source: String,
@@ -33,8 +35,8 @@ pub struct NewEvent {
 /// Record an event inside the caller's transaction, beside the change it describes.
 pub async fn record(conn: &mut PgConnection, event: &NewEvent) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO audit_events (user_id, actor, team_id, app, action, detail, source)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit_events (user_id, actor, team_id, app, action, detail, source, app_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(event.user_id)
     .bind(&event.actor)
@@ -43,25 +45,28 @@ pub async fn record(conn: &mut PgConnection, event: &NewEvent) -> sqlx::Result<(
     .bind(&event.action)
     .bind(&event.detail)
     .bind(&event.source)
+    .bind(event.app_id)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Newest first. `teams`: only events of these teams (None: all, for server admins).
+/// Newest first. `teams`: only events of these teams (None: all, for server
+/// admins); `app_id`: only this app's (by id: a reused name has none of the
+/// old app's history).
 pub async fn list(
     pool: &PgPool,
     teams: Option<&[i64]>,
-    app: Option<&str>,
+    app_id: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<AuditEvent>> {
     sqlx::query_as(
         "SELECT id, at, actor, app, action, detail, source FROM audit_events
-         WHERE ($1::bigint[] IS NULL OR team_id = ANY($1)) AND ($2::text IS NULL OR app = $2)
+         WHERE ($1::bigint[] IS NULL OR team_id = ANY($1)) AND ($2::bigint IS NULL OR app_id = $2)
          ORDER BY id DESC LIMIT $3",
     )
     .bind(teams)
-    .bind(app)
+    .bind(app_id)
     .bind(limit)
     .fetch_all(pool)
     .await

@@ -61,6 +61,7 @@ impl Actor {
             actor: self.user.email.clone(),
             team_id: None,
             app: None,
+            app_id: None,
             action: action.to_string(),
             detail: detail.into(),
             source: self.source.to_string(),
@@ -69,7 +70,12 @@ impl Actor {
 
     /// An audit event by this actor about `app`.
     pub fn event(&self, app: &App, action: &str, detail: impl Into<String>) -> NewEvent {
-        NewEvent { team_id: Some(app.team_id), app: Some(app.name.clone()), ..self.user_event(action, detail) }
+        NewEvent {
+            team_id: Some(app.team_id),
+            app: Some(app.name.clone()),
+            app_id: Some(app.id),
+            ..self.user_event(action, detail)
+        }
     }
 }
 

@@ -63,6 +63,7 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
                 actor: op.actor.clone(),
                 team_id: op.team_id,
                 app: Some(op.app.clone()),
+                app_id: op.app_id,
                 action: op.kind.clone(),
                 detail: format!("{} (interrupted, unchanged)", op.summary).trim_start().to_string(),
                 source: op.source.clone(),
