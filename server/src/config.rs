@@ -11,7 +11,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct Config {
     /// Address of the control plane (REST API, dashboard, git endpoints).
     #[arg(long, env = "PAAS_LISTEN", default_value = "0.0.0.0:5000")]
@@ -110,6 +110,37 @@ pub struct Config {
     #[arg(long, env = "PAAS_BUILD_CA_FILE")]
     pub build_ca_file: Option<PathBuf>,
 
+    /// Seconds a build may run before it is stopped and the push refused
+    /// (Heroku's limit is 15 minutes).
+    #[arg(long, env = "PAAS_BUILD_TIMEOUT", default_value_t = 900)]
+    pub build_timeout: u64,
+
+    /// Seconds a change waits for the app's deploy lock (another deploy in
+    /// progress) before it gives up.
+    #[arg(long, env = "PAAS_LOCK_TIMEOUT", default_value_t = 1500)]
+    pub lock_timeout: u64,
+
+    /// Seconds any one database statement may run.
+    #[arg(long, env = "PAAS_DB_STATEMENT_TIMEOUT", default_value_t = 30)]
+    pub db_statement_timeout: u64,
+
+    /// Seconds the router waits for an app to start answering a request
+    /// before it answers 504 (Heroku's router gives 30).
+    #[arg(long, env = "PAAS_PROXY_TIMEOUT", default_value_t = 30)]
+    pub proxy_timeout: u64,
+
+    /// Seconds an idle connection to an app process is kept for reuse.
+    #[arg(long, env = "PAAS_PROXY_IDLE_TIMEOUT", default_value_t = 60)]
+    pub proxy_idle_timeout: u64,
+
+    /// Largest push accepted, e.g. 500m (Heroku's limit on a slug's source).
+    #[arg(long, env = "PAAS_MAX_PUSH_SIZE", default_value = "500m", value_parser = memory_mb)]
+    pub max_push_mb: i32,
+
+    /// Seconds a git request (fetch or push, with its deploy) may take.
+    #[arg(long, env = "PAAS_GIT_TIMEOUT", default_value_t = 3600)]
+    pub git_timeout: u64,
+
     /// Seconds the release phase (a Procfile `release` command) may run.
     #[arg(long, env = "PAAS_RELEASE_TIMEOUT", default_value_t = 300)]
     pub release_timeout: u64,
@@ -130,6 +161,24 @@ pub struct Config {
     /// Email of the admin user created on first start.
     #[arg(long, env = "PAAS_ADMIN_EMAIL", default_value = "admin@localhost")]
     pub admin_email: String,
+}
+
+/// Secrets show as `<redacted>`: a config printed in a log or a panic gives
+/// none away.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |set: bool| if set { "<redacted>" } else { "<unset>" };
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("router_listen", &self.router_listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &hidden(self.database_url.is_some()))
+            .field("admin_password", &hidden(self.admin_password.is_some()))
+            .field("secret_key", &hidden(self.secret_key.is_some()))
+            .field("base_domain", &self.base_domain)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Memory as `512m`, `1g`, `256` (MB).
@@ -188,4 +237,33 @@ fn default_data_dir() -> PathBuf {
 pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: super::Config,
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let cli = Cli::parse_from([
+            "paas",
+            "--database-url",
+            "postgres://u:hunter2@db/paas",
+            "--admin-password",
+            "hunter3",
+            "--secret-key",
+            "c2VjcmV0",
+        ]);
+        let shown = format!("{:?}", cli.config);
+        for secret in ["hunter2", "hunter3", "c2VjcmV0"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("<redacted>"));
+    }
 }

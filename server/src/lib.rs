@@ -24,5 +24,6 @@ pub mod repos;
 pub mod router;
 pub mod runtime;
 pub mod serve;
+pub mod spill;
 pub mod state;
 pub mod telemetry;

@@ -42,3 +42,11 @@ impl Output {
         (self.0)(text.into());
     }
 }
+
+/// A duration for people: `45 s`, `15 minutes`.
+pub fn span(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        s if s < 120 => format!("{s} s"),
+        s => format!("{} minutes", s / 60),
+    }
+}

@@ -111,8 +111,8 @@ pub fn move_branch(repo_dir: &Path, refname: &str, old: &str, new: &str) -> anyh
 
 /// What the build needs from a pushed commit.
 pub struct Source {
-    /// A tar of the commit's tree.
-    pub tar: Vec<u8>,
+    /// A tar of the commit's tree, on disk.
+    pub tar: crate::spill::Spill,
     pub files: Vec<String>,
     pub procfile: Option<String>,
     pub app_json: Option<String>,
@@ -142,8 +142,9 @@ impl crate::build::detect::SourceView for Source {
 }
 
 /// Read a pushed commit (objects may still be in the push's quarantine) and
-/// pack its tree as a tar, preserving executable bits and symlinks.
-pub fn read_commit(repo_dir: &Path, quarantine: Option<&Path>, sha: &str) -> anyhow::Result<Source> {
+/// pack its tree as a tar in a file of `spill_dir` (one blob in memory at a
+/// time), preserving executable bits and symlinks.
+pub fn read_commit(repo_dir: &Path, quarantine: Option<&Path>, sha: &str, spill_dir: &Path) -> anyhow::Result<Source> {
     let repo = Repository::open_bare(repo_dir)?;
     if let Some(dir) = quarantine {
         repo.odb()?.add_disk_alternate(&dir.to_string_lossy())?;
@@ -158,7 +159,8 @@ pub fn read_commit(repo_dir: &Path, quarantine: Option<&Path>, sha: &str) -> any
         }
         TreeWalkResult::Ok
     })?;
-    let mut builder = tar::Builder::new(Vec::new());
+    let tar = crate::spill::Spill::new(spill_dir, "source")?;
+    let mut builder = tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(tar.path())?));
     let mut files = Vec::new();
     let mut procfile = None;
     let mut app_json = None;
@@ -194,7 +196,8 @@ pub fn read_commit(repo_dir: &Path, quarantine: Option<&Path>, sha: &str) -> any
         }
         files.push(path);
     }
-    let tar = builder.into_inner()?;
+    use std::io::Write;
+    builder.into_inner()?.flush()?;
     if files.is_empty() {
         bail!("the pushed commit has no files");
     }

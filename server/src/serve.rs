@@ -51,14 +51,19 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         (None, Some(url)) => url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?,
         (None, None) => unreachable!("either embedded or DATABASE_URL"),
     };
-    let pool = db::pool(options);
+    let pool = db::pool(options, Duration::from_secs(config.db_statement_timeout));
 
     // Serve what the last run routed, before anything else: app traffic is
     // back while the database and the rest come up.
     let routes = Arc::new(RouteTable::persisted(config.data_dir.join("routes.json")));
     let logs = Arc::new(LogHub::default());
     let restored_for = restore_routes(&routes).await;
-    let router_state = RouterState::new(routes.clone(), logs.clone(), pool.clone(), config.base_domain.clone());
+    let timeouts = crate::router::Timeouts {
+        response: Duration::from_secs(config.proxy_timeout),
+        idle: Duration::from_secs(config.proxy_idle_timeout),
+    };
+    let router_state =
+        RouterState::new(routes.clone(), logs.clone(), pool.clone(), config.base_domain.clone(), timeouts);
     let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut rx_router = tx.subscribe();
     let router_app = with_request_ids(crate::router::app(router_state));
@@ -168,6 +173,7 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
         health: health.clone(),
         secrets: Secrets::load(&config_data_dir, config_secret_key.as_deref())?,
     });
+    crate::spill::clear(&state.spill_dir());
     crate::reconcile::recover::recover(&state).await.context("settling what the last run left unfinished")?;
     crate::reconcile::spawn(state.clone());
     let monitor = crate::health::monitor(health, pool.clone(), runtime, embedded);

@@ -92,6 +92,11 @@ impl AppState {
     pub fn repos_dir(&self) -> PathBuf {
         self.config.data_dir.join("repos")
     }
+
+    /// Where large transient files go (`spill`).
+    pub fn spill_dir(&self) -> PathBuf {
+        self.config.data_dir.join("tmp")
+    }
 }
 
 impl Deref for AppState {

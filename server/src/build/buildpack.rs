@@ -13,7 +13,7 @@ use crate::db::apps::App;
 use crate::db::releases::ProcessTypes;
 use crate::progress::Output;
 use crate::repos::Source;
-use crate::runtime::{app_network, BuildSpec, ImageConfig, TaskSpec, LABEL_APP};
+use crate::runtime::{app_network, BuildSpec, ImageConfig, Payload, TaskSpec, LABEL_APP};
 use crate::state::AppState;
 
 const RELEASE_MARKER: &str = "---paas-release---";
@@ -73,11 +73,11 @@ pub async fn build(
             slots.push(name.clone());
         }
     }
-    let mut uploads = vec![
-        ("/".into(), dir_tar("app")?),
-        ("/app".into(), Bytes::from(source.tar)),
-        ("/".into(), buildpacks_tar()?),
-        ("/".into(), env_tar(config)?),
+    let mut uploads: Vec<(String, Payload)> = vec![
+        ("/".into(), dir_tar("app")?.into()),
+        ("/app".into(), Payload::File(source.tar)),
+        ("/".into(), buildpacks_tar()?.into()),
+        ("/".into(), env_tar(config)?.into()),
     ];
     let mut env = vec![
         ("PAAS_BUILDPACKS".to_string(), slots.join(" ")),
@@ -85,7 +85,7 @@ pub async fn build(
         ("STACK".to_string(), "paas-bookworm".to_string()),
     ];
     if let Some(bundle) = trust_bundle(state).await? {
-        uploads.push(("/".into(), tar_of(&[(TRUST_BUNDLE.trim_start_matches('/'), &bundle, 0o644)])?));
+        uploads.push(("/".into(), tar_of(&[(TRUST_BUNDLE.trim_start_matches('/'), &bundle, 0o644)])?.into()));
         env.extend(TRUST_VARS.iter().map(|var| (var.to_string(), TRUST_BUNDLE.to_string())));
     }
 
@@ -101,10 +101,14 @@ pub async fn build(
         limits: Some(super::build_limits(&state.config)),
     };
     let id = state.runtime.create_task(task).await?;
-    let result = compile(state, &id, out, log).await;
+    let limit = std::time::Duration::from_secs(state.config.build_timeout);
+    // On timeout the container is stopped and removed below, like any failure.
+    let result = tokio::time::timeout(limit, compile(state, &id, out, log))
+        .await
+        .unwrap_or_else(|_| Err(super::too_long(limit)));
     let slug = match &result {
-        Ok(_) => state.runtime.download(&id, "/app").await,
-        Err(_) => Ok(Bytes::new()),
+        Ok(_) => state.runtime.download(&id, "/app", &state.spill_dir()).await,
+        Err(_) => Ok(Bytes::new().into()),
     };
     state.runtime.stop_and_remove(&id, std::time::Duration::from_secs(1)).await?;
     let default_process_types = result?;
@@ -233,7 +237,7 @@ async fn build_stack(
         }
     });
     let spec = BuildSpec { tag: tag.to_string(), build_args: args, ..Default::default() };
-    let result = state.runtime.build_image(context, spec, tx).await;
+    let result = state.runtime.build_image(context.into(), spec, tx).await;
     let _ = printer.await;
     result.with_context(|| format!("building the stack image {tag}"))
 }

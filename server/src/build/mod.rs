@@ -10,13 +10,12 @@ pub mod dockerfile;
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::bail;
-use bytes::Bytes;
 
 use crate::db;
 use crate::db::apps::App;
 use crate::progress::Output;
 use crate::repos::Source;
-use crate::runtime::BuildSpec;
+use crate::runtime::{BuildSpec, Payload};
 use crate::state::AppState;
 
 pub struct Built {
@@ -31,6 +30,10 @@ pub struct Built {
 pub fn build_limits(config: &crate::config::Config) -> crate::runtime::Limits {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     crate::runtime::Limits { memory_mb: config.build_memory, cpus: cores as f64, pids: 4096 }
+}
+
+fn too_long(limit: std::time::Duration) -> anyhow::Error {
+    anyhow::anyhow!("the build took longer than {} (the build timeout) and was stopped", crate::progress::span(limit))
 }
 
 pub fn image_tag(app: &str, sha: &str) -> String {
@@ -83,7 +86,11 @@ pub async fn build(
         memory_mb: Some(state.config.build_memory),
         ..Default::default()
     };
-    let result = state.runtime.build_image(Bytes::from(source.tar), spec, tx).await;
+    let limit = std::time::Duration::from_secs(state.config.build_timeout);
+    // Dropping the build's stream on timeout makes the engine cancel it.
+    let result = tokio::time::timeout(limit, state.runtime.build_image(Payload::File(source.tar), spec, tx))
+        .await
+        .unwrap_or_else(|_| Err(too_long(limit)));
     let mut log = collector.await.unwrap_or_default();
     match result {
         Ok(()) => {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Credentials {
     pub server: String,
     pub email: String,
@@ -22,6 +22,12 @@ pub fn path() -> anyhow::Result<PathBuf> {
         _ => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?).join(".config"),
     };
     Ok(base.join("paas").join("credentials.json"))
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("server", &self.server).finish_non_exhaustive()
+    }
 }
 
 pub fn load() -> anyhow::Result<Credentials> {

@@ -11,12 +11,6 @@ pub async fn try_lock_app(conn: &mut PgConnection, app_id: i64) -> sqlx::Result<
     sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)").bind(APP_CLASS).bind(app_id as i32).fetch_one(conn).await
 }
 
-/// Wait for an app's lock.
-pub async fn lock_app(conn: &mut PgConnection, app_id: i64) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_advisory_lock($1, $2)").bind(APP_CLASS).bind(app_id as i32).execute(conn).await?;
-    Ok(())
-}
-
 pub async fn unlock_app(conn: &mut PgConnection, app_id: i64) -> sqlx::Result<()> {
     sqlx::query("SELECT pg_advisory_unlock($1, $2)").bind(APP_CLASS).bind(app_id as i32).execute(conn).await?;
     Ok(())

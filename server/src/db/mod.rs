@@ -26,8 +26,11 @@ use sqlx::PgPool;
 
 /// A pool that connects when first used (the database may still be
 /// starting). Waiting for a connection is bounded, so a database that went
-/// away makes requests fail rather than hang.
-pub fn pool(options: PgConnectOptions) -> PgPool {
+/// away makes requests fail rather than hang, and so is every statement
+/// (`statement_timeout`): nothing here waits in the database for long (locks
+/// are polled, see `locks`).
+pub fn pool(options: PgConnectOptions, statement_timeout: Duration) -> PgPool {
+    let options = options.options([("statement_timeout", format!("{}ms", statement_timeout.as_millis()))]);
     PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(3)).connect_lazy_with(options)
 }
 

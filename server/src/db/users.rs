@@ -3,7 +3,7 @@ use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{conflict_on_unique, DbResult};
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Clone, FromRow)]
 pub struct User {
     pub id: i64,
     pub email: String,
@@ -13,6 +13,17 @@ pub struct User {
 }
 
 /// Create a user (inside the caller's transaction).
+/// The password hash stays out of logs.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("is_admin", &self.is_admin)
+            .finish_non_exhaustive()
+    }
+}
+
 pub async fn create(conn: &mut PgConnection, email: &str, password_hash: &str, is_admin: bool) -> DbResult<User> {
     sqlx::query_as("INSERT INTO users (email, password_hash, is_admin) VALUES ($1, $2, $3) RETURNING *")
         .bind(email)

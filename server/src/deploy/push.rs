@@ -55,8 +55,9 @@ pub async fn deploy(
     }
 
     let source = {
-        let (dir, quarantine, sha) = (repo_dir.clone(), pushed.quarantine.clone(), pushed.new.clone());
-        tokio::task::spawn_blocking(move || repos::read_commit(&dir, quarantine.as_deref(), &sha)).await??
+        let (dir, quarantine, sha, spill) =
+            (repo_dir.clone(), pushed.quarantine.clone(), pushed.new.clone(), state.spill_dir());
+        tokio::task::spawn_blocking(move || repos::read_commit(&dir, quarantine.as_deref(), &sha, &spill)).await??
     };
     let procfile_types: Option<ProcessTypes> = match &source.procfile {
         Some(text) => Some(procfile::parse(text).map_err(|e| anyhow!("Procfile: {e}"))?),

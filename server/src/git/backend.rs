@@ -17,6 +17,11 @@ use tokio_util::io::{ReaderStream, StreamReader};
 use crate::db::users::User;
 use crate::state::AppState;
 
+/// A request body larger than the push size limit.
+#[derive(Debug, thiserror::Error)]
+#[error("the push is larger than the limit of {0} MB; push less at a time, or ask for a larger PAAS_MAX_PUSH_SIZE")]
+pub struct TooLarge(pub i32);
+
 pub async fn run(
     state: &AppState,
     parts: &Parts,
@@ -26,6 +31,11 @@ pub async fn run(
 ) -> anyhow::Result<Response> {
     let push_token = push.as_ref().map(|(token, _)| token.as_str());
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let limit_mb = state.config.max_push_mb;
+    let limit = u64::try_from(limit_mb).unwrap_or(0) * 1024 * 1024;
+    if header("content-length").parse::<u64>().is_ok_and(|n| n > limit) {
+        return Err(TooLarge(limit_mb).into());
+    }
     let mut cmd = Command::new("git");
     cmd.arg("http-backend")
         .env_clear()
@@ -57,12 +67,18 @@ pub async fn run(
     }
     let mut child = cmd.spawn().context("starting git http-backend (is git installed?)")?;
 
-    // Feed the request body in the background while we read the answer.
+    // Feed the request body in the background while we read the answer;
+    // past the size limit git gets a cut-off pack and refuses it.
     let mut stdin = child.stdin.take().context("http-backend stdin")?;
     let body_stream = body.into_data_stream().map_err(std::io::Error::other);
+    let app = parts.uri.path().to_string();
     tokio::spawn(async move {
-        let mut reader = StreamReader::new(body_stream);
-        let _ = tokio::io::copy(&mut reader, &mut stdin).await;
+        let reader = StreamReader::new(body_stream);
+        let mut limited = tokio::io::AsyncReadExt::take(reader, limit + 1);
+        let copied = tokio::io::copy(&mut limited, &mut stdin).await.unwrap_or(0);
+        if copied > limit {
+            tracing::warn!(request = %app, limit_mb, "refused a push larger than the push size limit");
+        }
         let _ = stdin.shutdown().await;
     });
     let stderr = child.stderr.take().context("http-backend stderr")?;
@@ -95,8 +111,22 @@ pub async fn run(
             response = response.header(name, value);
         }
     }
-    // The child and the push's registration live as long as the answer streams.
-    let cleanup = Cleanup { _child: child, state: state.clone(), push };
+    // The child runs until it ends, the client goes away (the answer's stream
+    // is dropped), or the git timeout.
+    let (gone, client_gone) = tokio::sync::oneshot::channel::<()>();
+    let limit = std::time::Duration::from_secs(state.config.git_timeout);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = child.wait() => return,
+            _ = client_gone => {}
+            _ = tokio::time::sleep(limit) => {
+                tracing::warn!(seconds = limit.as_secs(), "a git request took longer than the git timeout; stopping it");
+            }
+        }
+        let _ = child.kill().await;
+    });
+    // The push's registration lives as long as the answer streams.
+    let cleanup = Cleanup { _gone: gone, state: state.clone(), push };
     let stream = ReaderStream::new(reader).map_ok(move |chunk| {
         let _ = &cleanup;
         chunk
@@ -105,7 +135,8 @@ pub async fn run(
 }
 
 struct Cleanup {
-    _child: tokio::process::Child,
+    /// Dropping it tells the child's keeper that the client is gone.
+    _gone: tokio::sync::oneshot::Sender<()>,
     state: AppState,
     /// Dropping the sender tells the push's deploy that git is done.
     push: Option<(String, tokio::sync::oneshot::Sender<()>)>,

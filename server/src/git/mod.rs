@@ -123,7 +123,10 @@ async fn serve(state: AppState, repo: String, needed: Role, request: Request) ->
             if let Some(token) = token {
                 state.pushes.end(&token);
             }
-            git_error(AppError::Other(err))
+            match err.downcast::<backend::TooLarge>() {
+                Ok(too_large) => git_error(AppError::PayloadTooLarge(too_large.to_string())),
+                Err(err) => git_error(AppError::Other(err)),
+            }
         }
     }
 }

@@ -6,7 +6,6 @@ use crate::db;
 use crate::db::apps::App;
 use crate::db::audit::NewEvent;
 use crate::deploy::destroy::destroy_app;
-use crate::deploy::lock::AppLock;
 use crate::error::{AppError, AppResult};
 use crate::names;
 use crate::state::AppState;
@@ -52,7 +51,7 @@ async fn default_team(state: &AppState, actor: &Actor) -> AppResult<String> {
 pub async fn destroy(state: &AppState, actor: &Actor, app: &App) -> AppResult<Job<()>> {
     let plan = Plan { action: "app.destroy", summary: String::new(), push: None };
     launch(state, app, actor, plan, move |op| async move {
-        let _lock = AppLock::acquire(&op.state.db, &op.app, &op.out).await?;
+        let _lock = op.lock().await?;
         destroy_app(&op.state, &op.app, &op.audit(""), op.id).await?;
         tracing::info!(user = %op.actor.user.email, app = %op.app.name, "destroyed app");
         Ok(())

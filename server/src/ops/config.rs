@@ -11,7 +11,6 @@ use crate::db;
 use crate::db::apps::App;
 use crate::db::releases::Release;
 use crate::deploy::config::{describe, snapshot, validate_key, MAX_VALUE_BYTES};
-use crate::deploy::lock::AppLock;
 use crate::deploy::{self, Change, Derived};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -42,7 +41,7 @@ pub async fn change(
     let plan = Plan { action: "config.update", summary, push: None };
     launch(state, app, actor, plan, move |op| async move {
         let state = &op.state;
-        let _lock = AppLock::acquire(&state.db, &op.app, &op.out).await?;
+        let _lock = op.lock().await?;
         let mut config = db::config_vars::get(&state.db, op.app.id).await?;
         for (key, value) in &changes {
             match value {

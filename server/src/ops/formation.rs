@@ -9,7 +9,6 @@ use crate::db;
 use crate::db::apps::App;
 use crate::db::formation::Formation;
 use crate::deploy::formation::{check_change, plan, FormationChange};
-use crate::deploy::lock::AppLock;
 use crate::deploy::{rollout, Change};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -42,7 +41,7 @@ pub async fn change(
     let plan_op = Plan { action: "formation.update", summary, push: None };
     launch(state, app, actor, plan_op, move |op| async move {
         let state = &op.state;
-        let _lock = AppLock::acquire(&state.db, &op.app, &op.out).await?;
+        let _lock = op.lock().await?;
         let current = db::releases::current(&state.db, op.app.id)
             .await?
             .ok_or_else(|| AppError::validation("formation", "the app has no release any more"))?;
@@ -85,7 +84,7 @@ pub async fn restart(state: &AppState, actor: &Actor, app: &App, process_type: O
     let plan_op = Plan { action: "ps.restart", summary: process_type.unwrap_or("all").to_string(), push: None };
     launch(state, app, actor, plan_op, move |op| async move {
         let state = &op.state;
-        let _lock = AppLock::acquire(&state.db, &op.app, &op.out).await?;
+        let _lock = op.lock().await?;
         let current = db::releases::current(&state.db, op.app.id)
             .await?
             .ok_or_else(|| AppError::validation("release", "the app has no release any more"))?;

@@ -94,6 +94,17 @@ pub struct Op {
 }
 
 impl Op {
+    /// Take the app's deploy lock (one change of what runs at a time),
+    /// waiting at most the server's lock timeout.
+    pub async fn lock(&self) -> AppResult<crate::deploy::lock::AppLock> {
+        let patience = std::time::Duration::from_secs(self.state.config.lock_timeout);
+        use crate::deploy::lock::{AppLock, LockError};
+        AppLock::acquire(&self.state.db, &self.app, patience, &self.out).await.map_err(|e| match e {
+            LockError::TimedOut(message) => AppError::Conflict(message),
+            LockError::Db(e) => AppError::Db(e),
+        })
+    }
+
     /// The audit event of this operation's change, `detail` added to its summary.
     pub fn audit(&self, detail: &str) -> NewEvent {
         let text = match (self.summary.is_empty(), detail.is_empty()) {

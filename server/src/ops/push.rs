@@ -13,7 +13,6 @@ use tokio::sync::oneshot;
 use super::{launch, Actor, Job, Plan};
 use crate::db;
 use crate::db::apps::App;
-use crate::deploy::lock::AppLock;
 use crate::deploy::push::{deploy, Pushed};
 use crate::error::{AppError, AppResult};
 use crate::repos;
@@ -36,7 +35,7 @@ pub async fn deploy_push(
     let plan = Plan { action: "deploy", summary, push: Some(refs) };
     launch(state, app, actor, plan, move |op| async move {
         let state = &op.state;
-        let lock = AppLock::acquire(&state.db, &op.app, &op.out).await?;
+        let lock = op.lock().await?;
         let result = deploy(state, &op.app, &pushed, op.actor.user.id, op.id, op.audit(""), &op.out).await;
         if let Err(err) = &result {
             op.out.error(format!("Push rejected: {err:#}"));

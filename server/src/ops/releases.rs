@@ -10,7 +10,6 @@ use crate::db::apps::App;
 use crate::db::releases::Release;
 use crate::deploy::config::unsnapshot;
 use crate::deploy::formation::plan;
-use crate::deploy::lock::AppLock;
 use crate::deploy::{self, Change, Derived};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -56,7 +55,7 @@ pub async fn rollback(state: &AppState, actor: &Actor, app: &App, version: Optio
     let plan_op = Plan { action: "release.rollback", summary: format!("to v{}", chosen.version), push: None };
     launch(state, app, actor, plan_op, move |op| async move {
         let state = &op.state;
-        let _lock = AppLock::acquire(&state.db, &op.app, &op.out).await?;
+        let _lock = op.lock().await?;
         let (_, target) = target(state, &op.app, Some(chosen.version)).await?;
         let now = db::formation::list(&state.db, op.app.id).await?;
         let formation = plan(&op.app.name, &now, &target.process_types.0, &BTreeMap::new(), &[])

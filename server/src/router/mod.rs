@@ -8,6 +8,7 @@ mod proxy;
 pub mod table;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::Router;
@@ -26,14 +27,41 @@ pub struct Inner {
     pub logs: Arc<LogHub>,
     pub db: sqlx::PgPool,
     pub base_domain: String,
+    /// How long an app may take to start answering a request.
+    pub response_timeout: Duration,
     client: hyper_util::client::legacy::Client<HttpConnector, Body>,
 }
 
+/// How long the router waits, and keeps idle connections to processes.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Until a process starts answering (its response headers).
+    pub response: Duration,
+    /// An idle pooled connection to a process is closed after this.
+    pub idle: Duration,
+}
+
+/// Idle pooled connections kept per process at most.
+const MAX_IDLE_PER_BACKEND: usize = 64;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl RouterState {
-    pub fn new(routes: Arc<RouteTable>, logs: Arc<LogHub>, db: sqlx::PgPool, base_domain: String) -> Self {
+    pub fn new(
+        routes: Arc<RouteTable>,
+        logs: Arc<LogHub>,
+        db: sqlx::PgPool,
+        base_domain: String,
+        timeouts: Timeouts,
+    ) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.set_nodelay(true);
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(HttpConnector::new());
-        Self(Arc::new(Inner { routes, logs, db, base_domain, client }))
+            .pool_idle_timeout(timeouts.idle)
+            .pool_max_idle_per_host(MAX_IDLE_PER_BACKEND)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector);
+        Self(Arc::new(Inner { routes, logs, db, base_domain, response_timeout: timeouts.response, client }))
     }
 }
 

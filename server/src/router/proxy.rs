@@ -97,7 +97,15 @@ async fn proxy(state: &RouterState, app: &str, host: &str, peer: SocketAddr, mut
             return plain(StatusCode::BAD_REQUEST, "Bad request.\n".into());
         };
         let guard = backend.enter();
-        match state.client.request(outgoing).await {
+        let answered = match tokio::time::timeout(state.response_timeout, state.client.request(outgoing)).await {
+            Ok(answered) => answered,
+            Err(_) => {
+                tracing::warn!(app = %app, backend = %backend.addr, "the app did not answer in time");
+                let text = format!("{app} did not answer within {} s.\n", state.response_timeout.as_secs());
+                return plain(StatusCode::GATEWAY_TIMEOUT, text);
+            }
+        };
+        match answered {
             Ok(mut response) => {
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     if let Some(client_upgrade) = client_upgrade {

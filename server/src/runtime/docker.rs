@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
-    BuildSpec, Container, ContainerSpec, ImageConfig, Limits, Scheduler, Subnet, TaskSpec, CONTAINER_PORT,
+    BuildSpec, Container, ContainerSpec, ImageConfig, Limits, Payload, Scheduler, Subnet, TaskSpec, CONTAINER_PORT,
     LABEL_INSTANCE,
 };
 
@@ -107,6 +107,23 @@ impl DockerScheduler {
     }
 }
 
+/// A request body for the engine: bytes at once, or a file streamed.
+async fn payload_stream(
+    payload: Payload,
+) -> anyhow::Result<futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>>> {
+    Ok(match payload {
+        Payload::Bytes(bytes) => Box::pin(futures_util::stream::once(async move { Ok(bytes) })),
+        Payload::File(spill) => {
+            let file = tokio::fs::File::open(spill.path()).await?;
+            // The stream keeps the spill file until the engine has it all.
+            Box::pin(tokio_util::io::ReaderStream::new(file).map(move |chunk| {
+                let _keep = &spill;
+                chunk
+            }))
+        }
+    })
+}
+
 /// Memory, CPU, pids and privilege limits for a container.
 fn confine(host: &mut HostConfig, limits: &Limits) {
     host.memory = Some(i64::from(limits.memory_mb) * 1024 * 1024);
@@ -165,7 +182,7 @@ fn not_found(err: &bollard::errors::Error) -> bool {
 impl Scheduler for DockerScheduler {
     async fn build_image(
         &self,
-        context: Bytes,
+        context: Payload,
         spec: BuildSpec,
         output: UnboundedSender<String>,
     ) -> anyhow::Result<()> {
@@ -186,7 +203,8 @@ impl Scheduler for DockerScheduler {
             options = options.memory(bytes).memswap(-1);
         }
         let options = options.build();
-        let mut stream = self.docker.build_image(options, None, Some(bollard::body_full(context)));
+        let mut stream =
+            self.docker.build_image(options, None, Some(bollard::body_try_stream(payload_stream(context).await?)));
         let mut partial = String::new();
         while let Some(item) = stream.next().await {
             let info = match item {
@@ -243,7 +261,7 @@ impl Scheduler for DockerScheduler {
         for (path, tar) in task.uploads {
             let options = bollard::query_parameters::UploadToContainerOptionsBuilder::new().path(&path).build();
             self.docker
-                .upload_to_container(&created.id, Some(options), bollard::body_full(tar))
+                .upload_to_container(&created.id, Some(options), bollard::body_try_stream(payload_stream(tar).await?))
                 .await
                 .with_context(|| format!("copying files to {path} in {name}"))?;
         }
@@ -259,14 +277,17 @@ impl Scheduler for DockerScheduler {
         self.wait(id).await
     }
 
-    async fn download(&self, id: &str, path: &str) -> anyhow::Result<Bytes> {
+    async fn download(&self, id: &str, path: &str, spill_dir: &std::path::Path) -> anyhow::Result<Payload> {
+        use tokio::io::AsyncWriteExt;
         let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new().path(path).build();
         let mut stream = self.docker.download_from_container(id, Some(options));
-        let mut tar = Vec::new();
+        let spill = crate::spill::Spill::new(spill_dir, "download")?;
+        let mut file = tokio::fs::File::create(spill.path()).await?;
         while let Some(chunk) = stream.next().await {
-            tar.extend_from_slice(&chunk?);
+            file.write_all(&chunk?).await?;
         }
-        Ok(Bytes::from(tar))
+        file.flush().await?;
+        Ok(Payload::File(spill))
     }
 
     async fn commit(&self, id: &str, tag: &str, config: ImageConfig) -> anyhow::Result<()> {

@@ -34,7 +34,7 @@ pub fn app_network(app: &str) -> String {
 /// The port an app's web process is told to listen on inside its container.
 pub const CONTAINER_PORT: u16 = 5000;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ContainerSpec {
     pub name: String,
     pub image: String,
@@ -87,14 +87,14 @@ impl Container {
 
 /// A container made for a build step rather than to serve: files are copied
 /// in before it starts; named volumes persist between builds (caches).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct TaskSpec {
     pub name: String,
     pub image: String,
     pub command: Option<Vec<String>>,
     pub env: Vec<(String, String)>,
     /// (directory in the container, tar to unpack there).
-    pub uploads: Vec<(String, Bytes)>,
+    pub uploads: Vec<(String, Payload)>,
     /// (volume name, mount path). Names are scoped to this installation.
     pub volumes: Vec<(String, String)>,
     pub labels: HashMap<String, String>,
@@ -155,6 +155,66 @@ pub struct ContainerEvent {
     pub labels: HashMap<String, String>,
 }
 
+/// Bytes for the engine: small ones in memory, large ones in a file that is
+/// streamed from disk.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    Bytes(Bytes),
+    File(crate::spill::Spill),
+}
+
+impl Payload {
+    pub fn len(&self) -> u64 {
+        match self {
+            Payload::Bytes(b) => b.len() as u64,
+            Payload::File(f) => f.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Bytes> for Payload {
+    fn from(bytes: Bytes) -> Self {
+        Payload::Bytes(bytes)
+    }
+}
+
+/// Environment values hold decrypted config: a spec shows their names only.
+struct Names<'a>(&'a [(String, String)]);
+
+impl std::fmt::Debug for Names<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(k, _)| k)).finish()
+    }
+}
+
+impl std::fmt::Debug for ContainerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerSpec")
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("env", &Names(&self.env))
+            .field("network", &self.network)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for TaskSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskSpec")
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("env", &Names(&self.env))
+            .field("uploads", &self.uploads.iter().map(|(path, tar)| (path, tar.len())).collect::<Vec<_>>())
+            .field("network", &self.network)
+            .finish_non_exhaustive()
+    }
+}
+
 /// An image build from a tar of the build context.
 #[derive(Debug, Clone, Default)]
 pub struct BuildSpec {
@@ -171,8 +231,12 @@ pub struct BuildSpec {
 #[async_trait]
 pub trait Scheduler: Send + Sync {
     /// Build an image from a tar of the build context, streaming output lines.
-    async fn build_image(&self, context: Bytes, spec: BuildSpec, output: UnboundedSender<String>)
-        -> anyhow::Result<()>;
+    async fn build_image(
+        &self,
+        context: Payload,
+        spec: BuildSpec,
+        output: UnboundedSender<String>,
+    ) -> anyhow::Result<()>;
 
     /// Remove a network (scoped to this installation); missing is fine.
     async fn remove_network(&self, name: &str) -> anyhow::Result<()>;
@@ -190,8 +254,8 @@ pub trait Scheduler: Send + Sync {
     /// Start a created task, stream its output lines, wait; its exit code.
     async fn run_task(&self, id: &str, output: UnboundedSender<String>) -> anyhow::Result<i64>;
 
-    /// A directory of a container, as a tar.
-    async fn download(&self, id: &str, path: &str) -> anyhow::Result<Bytes>;
+    /// A directory of a container, as a tar written to a file in `spill_dir`.
+    async fn download(&self, id: &str, path: &str, spill_dir: &std::path::Path) -> anyhow::Result<Payload>;
 
     /// Make an image of a container's filesystem with the given run config.
     async fn commit(&self, id: &str, tag: &str, config: ImageConfig) -> anyhow::Result<()>;
@@ -245,7 +309,23 @@ pub trait Scheduler: Send + Sync {
 
 #[cfg(test)]
 mod tests {
-    use super::Subnet;
+    use super::{ContainerSpec, Limits, Subnet};
+
+    #[test]
+    fn a_spec_shows_environment_names_never_values() {
+        let spec = ContainerSpec {
+            name: "c".into(),
+            image: "i".into(),
+            command: None,
+            env: vec![("DATABASE_URL".into(), "postgres://u:hunter2@db".into())],
+            labels: Default::default(),
+            publish_port: false,
+            network: "n".into(),
+            limits: Limits { memory_mb: 1, cpus: 1.0, pids: 1 },
+        };
+        let shown = format!("{spec:?}");
+        assert!(shown.contains("DATABASE_URL") && !shown.contains("hunter2"), "{shown}");
+    }
 
     #[test]
     fn subnets_contain_their_addresses() {
