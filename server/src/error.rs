@@ -160,3 +160,15 @@ impl From<crate::db::DbError> for AppError {
         }
     }
 }
+
+impl From<axum::extract::rejection::PathRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        AppError::validation("path", rejection.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        AppError::validation("query", rejection.body_text())
+    }
+}

@@ -308,6 +308,17 @@ impl TestServer {
         (status, value)
     }
 
+    /// Call the API and give only the status (the body is not read: a
+    /// stream's answer never ends).
+    pub async fn status_of(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> u16 {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, self.api(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("API request").status().as_u16()
+    }
+
     /// A CLI config dir logged in with `token`.
     pub fn cli_home(&self, token: &str) -> tempfile::TempDir {
         let home = tempfile::tempdir().expect("temp dir");

@@ -180,54 +180,132 @@ async fn a_team_keeps_its_last_owner_and_only_owners_grant_owner() {
     assert_eq!(status, 204, "anyone may leave a team");
 }
 
-/// Every endpoint against every role: the expected status for each.
+/// Every operation of the API document against every role: the expected
+/// status for each. The rows are checked against the document the server
+/// serves, so an operation without a row fails the test.
 #[tokio::test]
 async fn role_endpoint_matrix() {
     let server = TestServer::start().await;
     let org = org(&server).await;
-    // (method, path, body, [owner, admin, developer, viewer, outsider]);
-    // `%T%` stands for a target made for each cell (`prepare_target`), so rows
-    // don't depend on order.
-    let rows: Vec<(&str, &str, Option<Value>, [u16; 5])> = vec![
-        ("GET", "/apps/shop", None, [200, 200, 200, 200, 404]),
-        ("GET", "/teams/acme/members", None, [200, 200, 200, 200, 404]),
-        ("POST", "/apps", Some(json!({ "team": "acme", "name": "%T%" })), [201, 201, 201, 403, 404]),
-        ("DELETE", "/apps/%T%", None, [204, 204, 403, 403, 404]),
-        (
-            "POST",
-            "/teams/acme/members",
-            Some(json!({ "email": "%T%@example.com", "role": "developer" })),
-            [201, 201, 403, 403, 404],
-        ),
-        ("PATCH", "/teams/acme/members/%T%@example.com", Some(json!({ "role": "viewer" })), [200, 200, 403, 403, 404]),
-        ("DELETE", "/teams/acme/members/%T%@example.com", None, [204, 204, 403, 403, 404]),
-        ("POST", "/users", Some(json!({ "email": "%T%-new@example.com" })), [403, 403, 403, 403, 403]),
-        ("GET", "/user", None, [200, 200, 200, 200, 200]),
-        ("GET", "/teams", None, [200, 200, 200, 200, 200]),
-        ("GET", "/tokens", None, [200, 200, 200, 200, 200]),
-        // The app lifecycle (the app has no release yet, so rollouts are 422
-        // for those allowed to ask). The SSE log stream is covered elsewhere.
-        ("GET", "/apps/shop/config", None, [200, 200, 200, 200, 404]),
-        ("PATCH", "/apps/shop/config", Some(json!({ "K_%T%": "v" })), [200, 200, 200, 403, 404]),
-        ("GET", "/apps/shop/releases", None, [200, 200, 200, 200, 404]),
-        ("POST", "/apps/shop/rollback", Some(json!({})), [422, 422, 422, 403, 404]),
-        ("GET", "/apps/shop/formation", None, [200, 200, 200, 200, 404]),
+    // An app with a build, a release and operations to look at.
+    let (status, body) =
+        server.call("POST", "/apps", &org.admin, Some(json!({ "name": "built", "team": "acme" }))).await;
+    assert_eq!(status, 201, "{body}");
+    let repo = paas_e2e::apps::AppRepo::from_fixture("hello");
+    let (ok, output) = repo.push(&server.git_url("built", &org.admin));
+    assert!(ok, "{output}");
+    let (_, builds) = server.call("GET", "/apps/built/builds", &org.admin, None).await;
+    let build = builds[0]["id"].to_string();
+    let (_, ops) = server.call("GET", "/apps/built/operations", &org.admin, None).await;
+    let op = ops[0]["id"].to_string();
+
+    // (method, template as the document names it, path with `%T%` for a
+    // target made for each cell by `prepare_target`, body,
+    // [owner, admin, developer, viewer, outsider]).
+    type Row<'a> = (&'a str, &'a str, String, Option<Value>, [u16; 5]);
+    let rows: Vec<Row> = vec![
+        ("GET", "/apps", "/apps".into(), None, [200, 200, 200, 200, 200]),
+        ("POST", "/apps", "/apps".into(), Some(json!({ "team": "acme", "name": "%T%" })), [201, 201, 201, 403, 404]),
+        ("GET", "/apps/{app}", "/apps/shop".into(), None, [200, 200, 200, 200, 404]),
+        ("DELETE", "/apps/{app}", "/apps/%T%".into(), None, [204, 204, 403, 403, 404]),
+        ("GET", "/apps/{app}/builds", "/apps/built/builds".into(), None, [200, 200, 200, 200, 404]),
+        ("GET", "/apps/{app}/builds/{id}", format!("/apps/built/builds/{build}"), None, [200, 200, 200, 200, 404]),
+        ("GET", "/apps/{app}/config", "/apps/shop/config".into(), None, [200, 200, 200, 200, 404]),
         (
             "PATCH",
-            "/apps/shop/formation",
+            "/apps/{app}/config",
+            "/apps/shop/config".into(),
+            Some(json!({ "K_%T%": "v" })),
+            [200, 200, 200, 403, 404],
+        ),
+        ("GET", "/apps/{app}/domains", "/apps/shop/domains".into(), None, [200, 200, 200, 200, 404]),
+        (
+            "POST",
+            "/apps/{app}/domains",
+            "/apps/shop/domains".into(),
+            Some(json!({ "hostname": "%T%.example.com" })),
+            [201, 201, 201, 403, 404],
+        ),
+        (
+            "DELETE",
+            "/apps/{app}/domains/{hostname}",
+            "/apps/shop/domains/%T%.example.com".into(),
+            None,
+            [204, 204, 204, 403, 404],
+        ),
+        ("GET", "/apps/{app}/formation", "/apps/shop/formation".into(), None, [200, 200, 200, 200, 404]),
+        // shop has no release yet: rollouts are 422 for those allowed to ask.
+        (
+            "PATCH",
+            "/apps/{app}/formation",
+            "/apps/shop/formation".into(),
             Some(json!({ "updates": [{ "type": "web", "quantity": 1 }] })),
             [422, 422, 422, 403, 404],
         ),
-        ("GET", "/apps/shop/ps", None, [200, 200, 200, 200, 404]),
-        ("POST", "/apps/shop/ps/restart", Some(json!({})), [422, 422, 422, 403, 404]),
-        ("GET", "/apps/shop/logs", None, [200, 200, 200, 200, 404]),
-        ("GET", "/apps/shop/builds", None, [200, 200, 200, 200, 404]),
-        ("GET", "/apps/shop/domains", None, [200, 200, 200, 200, 404]),
-        ("POST", "/apps/shop/domains", Some(json!({ "hostname": "%T%.example.com" })), [201, 201, 201, 403, 404]),
-        ("DELETE", "/apps/shop/domains/%T%.example.com", None, [204, 204, 204, 403, 404]),
-        ("GET", "/audit?app=shop", None, [200, 200, 403, 403, 404]),
-        ("GET", "/audit", None, [200, 200, 403, 403, 200]),
+        ("GET", "/apps/{app}/logs", "/apps/shop/logs".into(), None, [200, 200, 200, 200, 404]),
+        ("GET", "/apps/{app}/logs/stream", "/apps/shop/logs/stream".into(), None, [200, 200, 200, 200, 404]),
+        ("GET", "/apps/{app}/operations", "/apps/built/operations".into(), None, [200, 200, 200, 200, 404]),
+        ("GET", "/apps/{app}/operations/{id}", format!("/apps/built/operations/{op}"), None, [200, 200, 200, 200, 404]),
+        (
+            "GET",
+            "/apps/{app}/operations/{id}/stream",
+            format!("/apps/built/operations/{op}/stream"),
+            None,
+            [200, 200, 200, 200, 404],
+        ),
+        ("GET", "/apps/{app}/ps", "/apps/shop/ps".into(), None, [200, 200, 200, 200, 404]),
+        ("POST", "/apps/{app}/ps/restart", "/apps/shop/ps/restart".into(), Some(json!({})), [422, 422, 422, 403, 404]),
+        ("GET", "/apps/{app}/releases", "/apps/built/releases".into(), None, [200, 200, 200, 200, 404]),
+        ("GET", "/apps/{app}/releases/{version}", "/apps/built/releases/1".into(), None, [200, 200, 200, 200, 404]),
+        ("POST", "/apps/{app}/rollback", "/apps/shop/rollback".into(), Some(json!({})), [422, 422, 422, 403, 404]),
+        ("GET", "/audit", "/audit?app=shop".into(), None, [200, 200, 403, 403, 404]),
+        ("GET", "/audit", "/audit".into(), None, [200, 200, 403, 403, 200]),
+        ("GET", "/teams", "/teams".into(), None, [200, 200, 200, 200, 200]),
+        ("POST", "/teams", "/teams".into(), Some(json!({ "name": "%T%" })), [201, 201, 201, 201, 201]),
+        ("GET", "/teams/{team}/members", "/teams/acme/members".into(), None, [200, 200, 200, 200, 404]),
+        (
+            "POST",
+            "/teams/{team}/members",
+            "/teams/acme/members".into(),
+            Some(json!({ "email": "%T%@example.com", "role": "developer" })),
+            [201, 201, 403, 403, 404],
+        ),
+        (
+            "PATCH",
+            "/teams/{team}/members/{email}",
+            "/teams/acme/members/%T%@example.com".into(),
+            Some(json!({ "role": "viewer" })),
+            [200, 200, 403, 403, 404],
+        ),
+        (
+            "DELETE",
+            "/teams/{team}/members/{email}",
+            "/teams/acme/members/%T%@example.com".into(),
+            None,
+            [204, 204, 403, 403, 404],
+        ),
+        ("GET", "/tokens", "/tokens".into(), None, [200, 200, 200, 200, 200]),
+        ("POST", "/tokens", "/tokens".into(), Some(json!({ "name": "%T%" })), [201, 201, 201, 201, 201]),
+        // Someone else's token (the server admin's): not found for anyone.
+        ("DELETE", "/tokens/{id}", "/tokens/%T%".into(), None, [404, 404, 404, 404, 404]),
+        ("GET", "/user", "/user".into(), None, [200, 200, 200, 200, 200]),
+        ("POST", "/users", "/users".into(), Some(json!({ "email": "%T%-new@example.com" })), [403, 403, 403, 403, 403]),
     ];
+
+    // Every operation the server documents has a row.
+    let doc: Value = server.http.get(server.api("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let template = path.trim_start_matches("/api/v1");
+            let method = method.to_uppercase();
+            if !rows.iter().any(|(m, t, ..)| *m == method && *t == template) {
+                missing.push(format!("{method} {template}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "operations without a row in the role matrix: {missing:?}");
+
     let callers = [
         ("owner", &org.owner),
         ("admin", &org.team_admin),
@@ -236,16 +314,18 @@ async fn role_endpoint_matrix() {
         ("outsider", &org.outsider),
     ];
     let mut failures = Vec::new();
-    for (row, (method, path, body, expected)) in rows.iter().enumerate() {
+    for (row, (method, _, path, body, expected)) in rows.iter().enumerate() {
         for (col, (role, token)) in callers.iter().enumerate() {
             // A distinct target per cell: an app or user that exists for it.
-            let target = format!("t{row}{role}");
-            prepare_target(&server, &org.admin, method, path, &target).await;
+            let mut target = format!("t{row}{role}");
+            if let Some(id) = prepare_target(&server, &org.admin, method, path, &target).await {
+                target = id;
+            }
             let path = path.replace("%T%", &target);
             let body = body.as_ref().map(|b| serde_json::from_str(&b.to_string().replace("%T%", &target)).unwrap());
-            let (status, answer) = server.call(method, &path, token, body).await;
+            let status = server.status_of(method, &path, token, body).await;
             if status != expected[col] {
-                failures.push(format!("{role} {method} {path}: expected {}, got {status} {answer}", expected[col]));
+                failures.push(format!("{role} {method} {path}: expected {}, got {status}", expected[col]));
             }
         }
     }
@@ -253,8 +333,13 @@ async fn role_endpoint_matrix() {
 }
 
 /// Create whatever a matrix cell acts on: the app it deletes, the member it
-/// changes, the user it adds.
-async fn prepare_target(server: &TestServer, admin: &str, method: &str, path: &str, target: &str) {
+/// changes, the user it adds, the token it revokes (whose id it returns).
+async fn prepare_target(server: &TestServer, admin: &str, method: &str, path: &str, target: &str) -> Option<String> {
+    if method == "DELETE" && path.starts_with("/tokens/") {
+        let (status, body) = server.call("POST", "/tokens", admin, Some(json!({ "name": target }))).await;
+        assert_eq!(status, 201, "{body}");
+        return Some(body["id"].to_string());
+    }
     if method == "DELETE" && path.starts_with("/apps/shop/domains/") {
         let hostname = format!("{target}.example.com");
         let (status, body) =
@@ -275,4 +360,5 @@ async fn prepare_target(server: &TestServer, admin: &str, method: &str, path: &s
             assert_eq!(status, 201, "{body}");
         }
     }
+    None
 }

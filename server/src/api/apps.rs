@@ -1,6 +1,6 @@
 //! Apps: create in a team, list the ones you can see, show, delete.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,9 +12,10 @@ use utoipa_axum::routes;
 
 use super::operations::{accepted, Prefer};
 use super::ApiJson;
+use super::Path;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::ops::{self, Actor};
 use crate::state::AppState;
 
@@ -23,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateApp {
     /// DNS label: lowercase letters, digits and hyphens, starting with a
     /// letter, at most 30 characters.
@@ -71,6 +73,9 @@ pub async fn create_app(
     CurrentUser(user): CurrentUser,
     ApiJson(body): ApiJson<CreateApp>,
 ) -> AppResult<(StatusCode, Json<AppInfo>)> {
+    if body.team.as_deref() == Some("") {
+        return Err(AppError::validation("team", "team is empty: name a team, or leave it out to use your only one"));
+    }
     let app = ops::apps::create(&state, &Actor::new(user, "api"), &body.name, body.team).await?;
     Ok((StatusCode::CREATED, Json(AppInfo::new(&state, app))))
 }

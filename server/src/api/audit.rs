@@ -3,13 +3,14 @@
 //! with the interface the change came through (`api`, `dashboard`, `git`):
 //! set by the server, never by a header.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::Query;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
 use crate::db::audit::AuditEvent;
@@ -21,10 +22,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this app's events.
     pub app: Option<String>,
-    /// At most this many, newest first (default 100, at most 1000).
+    /// At most this many, newest first: 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -37,7 +41,7 @@ pub async fn list_audit_events(
     CurrentUser(user): CurrentUser,
     Query(query): Query<AuditQuery>,
 ) -> AppResult<Json<Vec<AuditEvent>>> {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = super::bounded("limit", query.limit, 100, 1, 1000)?;
     let teams: Option<Vec<i64>> =
         if user.is_admin { None } else { Some(db::teams::admin_team_ids(&state.db, user.id).await?) };
     let app_id = match &query.app {

@@ -1,10 +1,11 @@
 //! Builds and their full logs, readable after the push.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::Path;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
 use crate::db::builds::Build;

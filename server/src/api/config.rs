@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use super::operations::{accepted, Prefer};
 use super::ApiJson;
+use super::Path;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::deploy::config;
 use crate::error::AppResult;

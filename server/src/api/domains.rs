@@ -1,6 +1,6 @@
 //! Custom domains: the router sends that Host to the app.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ApiJson;
+use super::Path;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
 use crate::db::domains::Domain;
@@ -21,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddDomain {
     pub hostname: String,
 }

@@ -1,7 +1,7 @@
 //! Processes: list them (`ps`), scale and resize process types, restart.
 //! Every change is a health-gated rollout.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use super::operations::{accepted, Prefer};
 use super::ApiJson;
+use super::Path;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
 use crate::deploy::formation::{parse_limit, parse_memory, FormationChange};
@@ -81,9 +82,11 @@ pub async fn list_formation(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FormationUpdate {
     #[serde(rename = "type")]
     pub process_type: String,
+    #[serde(default, deserialize_with = "super::whole")]
     pub quantity: Option<i32>,
     /// e.g. "512m", "1g", or "default" (the server's).
     pub memory: Option<String>,
@@ -92,6 +95,7 @@ pub struct FormationUpdate {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FormationUpdates {
     pub updates: Vec<FormationUpdate>,
 }
@@ -181,6 +185,7 @@ pub async fn list_processes(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Restart {
     /// Accepted for Heroku compatibility; every process type restarts, rolling.
     #[serde(rename = "type")]

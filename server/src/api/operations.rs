@@ -6,7 +6,7 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::{Path, Query};
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
 use crate::db::apps::App;
@@ -106,8 +107,11 @@ pub async fn accepted(state: &AppState, app: &App, id: i64) -> AppResult<Respons
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// At most this many, newest first (default 50, at most 500).
+    /// At most this many, newest first: 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -121,7 +125,7 @@ pub async fn list_operations(
     Query(query): Query<ListQuery>,
 ) -> AppResult<Json<Vec<OperationInfo>>> {
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing operations").await?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let limit = super::bounded("limit", query.limit, 50, 1, 500)?;
     Ok(Json(db::operations::list(&state.db, app.id, limit).await?.into_iter().map(Into::into).collect()))
 }
 

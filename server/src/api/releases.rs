@@ -1,6 +1,6 @@
 //! Releases of an app, and rollback.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use super::operations::{accepted, Prefer};
 use super::ApiJson;
+use super::Path;
 use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
 use crate::error::{AppError, AppResult};
@@ -74,26 +75,28 @@ pub async fn list_releases(
 
 /// One release.
 #[utoipa::path(get, path = "/apps/{app}/releases/{version}", tag = "releases",
-    params(("app" = String, Path), ("version" = i32, Path)),
+    params(("app" = String, Path), ("version" = i64, Path)),
     responses((status = 200, body = ReleaseInfo), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn show_release(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Path((app, version)): Path<(String, i32)>,
+    Path((app, version)): Path<(String, i64)>,
 ) -> AppResult<Json<ReleaseInfo>> {
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing releases").await?;
     let current = db::releases::current(&state.db, app.id).await?.map(|r| r.id);
     let release = db::releases::list(&state.db, app.id)
         .await?
         .into_iter()
-        .find(|r| r.version == version)
+        .find(|r| i64::from(r.version) == version)
         .ok_or_else(|| AppError::not_found(format!("{} has no release v{version}", app.name)))?;
     Ok(Json(ReleaseInfo::new(release, current)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Rollback {
     /// The version to return to; default: the previous release that ran.
+    #[serde(default, deserialize_with = "super::whole")]
     pub version: Option<i32>,
 }
 

@@ -1,7 +1,7 @@
 //! Teams and their members. Owners and admins manage members; only owners
 //! grant or take away the owner role; a team always keeps one owner.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ApiJson;
+use super::Path;
 use crate::auth::{team_access, CurrentUser, Role};
 use crate::db;
 use crate::db::teams::{Member, TeamWithRole};
@@ -25,17 +26,20 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateTeam {
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddMember {
     pub email: String,
     pub role: Role,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeMember {
     pub role: Role,
 }

@@ -1,6 +1,6 @@
 //! API tokens: create (with a password or another token), list, revoke.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ApiJson;
+use super::Path;
 use crate::auth::{self, token, CurrentUser};
 use crate::db;
 use crate::db::tokens::ApiToken;
@@ -23,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// A label to recognise the token by, e.g. "laptop" or "ci".
     pub name: String,

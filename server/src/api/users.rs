@@ -41,6 +41,7 @@ pub async fn show_current_user(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub email: String,
     /// At least 8 characters. Omit it to have one generated and returned once.
@@ -71,6 +72,9 @@ pub async fn create_user(
     }
     let email = crate::names::email(&body.email)?;
     let (password, generated) = match body.password {
+        Some(p) if p.chars().count() > 1024 => {
+            return Err(AppError::validation("password", "password must be at most 1024 characters"));
+        }
         Some(p) if p.chars().count() < password::MIN_LENGTH => {
             return Err(AppError::validation(
                 "password",
