@@ -108,7 +108,12 @@ impl TestServer {
     pub fn serve_command(&self) -> Command {
         let (listen, router) = match self.url.strip_prefix("http://") {
             Some(control) => (control.to_string(), self.router_addr.clone()),
-            None => ("127.0.0.1:0".to_string(), "127.0.0.1:0".to_string()),
+            // `PAAS_LISTEN` in the added environment picks the control
+            // plane's first address (tests that need containers to reach it).
+            None => {
+                let listen = self.env.iter().find(|(k, _)| k == "PAAS_LISTEN").map(|(_, v)| v.as_str());
+                (listen.unwrap_or("127.0.0.1:0").to_string(), "127.0.0.1:0".to_string())
+            }
         };
         let mut cmd = Command::new(paas_bin());
         cmd.arg("serve")
@@ -151,7 +156,9 @@ impl TestServer {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(line) = find_listening_line(&stderr_path) {
-                self.url = format!("http://{}", line["control"].as_str().context("control address")?);
+                // A wildcard listener is called on the loopback address.
+                let control = line["control"].as_str().context("control address")?.replace("0.0.0.0:", "127.0.0.1:");
+                self.url = format!("http://{control}");
                 self.router_addr = line["router"].as_str().context("router address")?.to_string();
                 self.instance = line["instance"].as_str().unwrap_or_default().to_string();
                 return Ok(());

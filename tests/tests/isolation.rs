@@ -78,41 +78,89 @@ async fn a_buildpack_url_other_than_https_is_refused_and_the_host_is_never_read(
     }
 }
 
+/// The address of a container on its (only) network.
+fn address_of(container: &str) -> String {
+    let ips = docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container]);
+    ips.split_whitespace().next().expect("the container has an address").to_string()
+}
+
+/// The shell line that GETs `path` from `ip:port` with busybox `nc` and
+/// prints the raw response (Debian's static busybox `wget` crashes, so it
+/// cannot be the probe).
+fn http_get_line(ip: &str, port: &str, path: &str) -> String {
+    format!("printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} {port}")
+}
+
+/// What `container` gets for an HTTP GET of `path` at `ip:port`.
+fn http_from(container: &str, ip: &str, port: &str, path: &str) -> String {
+    let out = Command::new("docker").args(["exec", container, "sh", "-c", &http_get_line(ip, port, path)]).output();
+    String::from_utf8_lossy(&out.expect("docker exec").stdout).into_owned()
+}
+
 #[tokio::test]
 async fn apps_cannot_reach_each_other_from_their_processes_or_their_builds() {
     let (server, _admin, beta, _) = two_teams("iso-net").await;
     let alpha = web_container("iso-net-alpha");
-    let alpha_ip = docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", &alpha]);
-    let alpha_ip = alpha_ip.split_whitespace().next().expect("alpha has an address").to_string();
+    let alpha_ip = address_of(&alpha);
     let networks = docker(&["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", &alpha]);
     assert!(!networks.split_whitespace().any(|n| n == "bridge"), "not on the engine's shared bridge: {networks}");
+    // The probe works: alpha's own process reads its page at that address.
+    assert!(http_from(&alpha, &alpha_ip, "5000", "/secret.html").contains("alpha's secret"), "the probe reaches alpha");
 
-    // A build step of beta tries alpha's process directly.
+    // Beta runs a process of its own.
     let repo = AppRepo::from_fixture("hello");
+    repo.write("www/secret.html", "beta's own page\n");
+    repo.commit("beta's page");
+    let (ok, output) = repo.push(&server.git_url("iso-net-beta", &beta));
+    assert!(ok, "{output}");
+    let beta_web = web_container("iso-net-beta");
+    let beta_ip = address_of(&beta_web);
+
+    // A build step of beta tries alpha's process directly, and its own.
     let dockerfile = format!(
         "FROM paas-test/busybox:latest\nCOPY www /www\n\
-         RUN if wget -q -T 3 -O /dev/stdout http://{alpha_ip}:5000/secret.html; then echo REACHED; else echo UNREACHABLE; fi\n\
-         CMD [\"sh\", \"-c\", \"exec httpd -f -p $PORT -h /www\"]\n"
+         RUN {}; {}; echo PROBED\n\
+         CMD [\"sh\", \"-c\", \"exec httpd -f -p $PORT -h /www\"]\n",
+        http_get_line(&alpha_ip, "5000", "/secret.html"),
+        http_get_line(&beta_ip, "5000", "/secret.html"),
     );
     repo.write("Dockerfile", &dockerfile);
     repo.commit("probe alpha from the build");
     let (ok, output) = repo.push(&server.git_url("iso-net-beta", &beta));
     assert!(ok, "{output}");
-    assert!(output.contains("UNREACHABLE") && !output.contains("alpha's secret"), "{output}");
+    assert!(output.contains("PROBED") && output.contains("beta's own page"), "the build reaches its own app: {output}");
+    assert!(!output.contains("alpha's secret"), "the build reached alpha: {output}");
 
     // And beta's running process tries too.
     let beta_web = web_container("iso-net-beta");
-    let probe = Command::new("docker")
-        .args(["exec", &beta_web, "wget", "-q", "-T", "3", "-O", "/dev/stdout"])
-        .arg(format!("http://{alpha_ip}:5000/secret.html"))
-        .output()
-        .unwrap();
-    assert!(!probe.status.success(), "beta's process reached alpha: {}", String::from_utf8_lossy(&probe.stdout));
+    let reached = http_from(&beta_web, &alpha_ip, "5000", "/secret.html");
+    assert!(!reached.contains("HTTP/1."), "beta's process reached alpha: {reached}");
     assert_eq!(
         server.app_get("iso-net-alpha", "/secret.html").await,
         (200, "alpha's secret\n".to_string()),
         "the router still does"
     );
+}
+
+/// The control plane listens on every address by default, the app networks'
+/// gateways included: a process calling it there is refused.
+#[tokio::test]
+async fn app_containers_cannot_call_the_control_plane() {
+    let server = TestServer::start_with_env(&[("PAAS_LISTEN", "0.0.0.0:0")]).await;
+    let token = server.admin_token().await;
+    server.create_app(&token, "iso-cp").await;
+    let (ok, output) = AppRepo::from_fixture("hello").push(&server.git_url("iso-cp", &token));
+    assert!(ok, "{output}");
+    let web = web_container("iso-cp");
+    let gateway = docker(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.Gateway}} {{end}}", &web]);
+    let gateway = gateway.split_whitespace().next().expect("the app network has a gateway").to_string();
+    let port = server.url.rsplit(':').next().unwrap();
+    let answer = http_from(&web, &gateway, port, "/api/v1/apps");
+    // Reached and refused, not merely unroutable.
+    assert!(answer.starts_with("HTTP/1.0 403"), "the server refused it: {answer}");
+    assert!(answer.contains("not reachable from app containers"), "{answer}");
+    let (status, _) = server.call("GET", "/apps", &token, None).await;
+    assert_eq!(status, 200, "the API still answers on the loopback");
 }
 
 #[tokio::test]
