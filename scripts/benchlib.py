@@ -9,7 +9,10 @@ PAAS = os.path.join(ROOT, "target/release/paas")
 
 
 def sh(*args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
+    done = subprocess.run(args, capture_output=True, text=True, **kw)
+    if done.returncode != 0:
+        sys.exit(f"{args[0]} {args[1] if len(args) > 1 else ''} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return done.stdout
 
 
 def build_release():
@@ -125,9 +128,14 @@ def wait_200(url, host=None, timeout=60):
 
 def push_fixture(server, token, app, fixture, work):
     """Create `app` and push a copy of `fixture` to it; the repo's path."""
-    http("POST", f"http://{server.control}/api/v1/apps", {"name": app}, {"Authorization": f"Bearer {token}"})
     repo = os.path.join(work, app)
     shutil.copytree(os.path.join(ROOT, "tests/fixtures/apps", fixture), repo)
+    return push_tree(server, token, app, repo)
+
+
+def push_tree(server, token, app, repo, work=None):
+    """Create `app` and push the directory `repo` (made a git repo) to it."""
+    http("POST", f"http://{server.control}/api/v1/apps", {"name": app}, {"Authorization": f"Bearer {token}"})
     sh("git", "init", "-q", "-b", "main", cwd=repo)
     sh("git", "add", "-A", cwd=repo)
     sh("git", "-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-q", "-m", "bench", cwd=repo)

@@ -133,6 +133,15 @@ pub struct Config {
     #[arg(long, env = "PAAS_PROXY_IDLE_TIMEOUT", default_value_t = 60)]
     pub proxy_idle_timeout: u64,
 
+    /// Idle connections kept open to each app process for reuse, at most.
+    #[arg(long, env = "PAAS_PROXY_MAX_IDLE", default_value_t = 128)]
+    pub proxy_max_idle: usize,
+
+    /// Threads the router serves on, each with its own event loop and
+    /// connection pool (0: one per CPU core).
+    #[arg(long, env = "PAAS_ROUTER_WORKERS", default_value_t = 0)]
+    pub router_workers: usize,
+
     /// Largest push accepted, e.g. 500m (Heroku's limit on a slug's source).
     #[arg(long, env = "PAAS_MAX_PUSH_SIZE", default_value = "500m", value_parser = memory_mb)]
     pub max_push_mb: i32,

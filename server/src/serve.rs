@@ -36,8 +36,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let control = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding the control plane to {}", config.listen))?;
-    let router = TcpListener::bind(config.router_listen)
-        .await
+    let router = std::net::TcpListener::bind(config.router_listen)
         .with_context(|| format!("binding the router to {}", config.router_listen))?;
     let control_addr = control.local_addr()?;
     let router_addr = router.local_addr()?;
@@ -58,23 +57,19 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let routes = Arc::new(RouteTable::persisted(config.data_dir.join("routes.json")));
     let logs = Arc::new(LogHub::default());
     let restored_for = restore_routes(&routes).await;
-    let timeouts = crate::router::Timeouts {
+    let limits = crate::router::Limits {
         response: Duration::from_secs(config.proxy_timeout),
         idle: Duration::from_secs(config.proxy_idle_timeout),
+        max_idle: config.proxy_max_idle,
     };
-    let router_state =
-        RouterState::new(routes.clone(), logs.clone(), pool.clone(), config.base_domain.clone(), timeouts);
+    let router_state = RouterState::new(routes.clone(), logs.clone(), pool.clone(), config.base_domain.clone(), limits);
+    let workers = match config.router_workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let router_workers = crate::router::Workers::start(router, router_state, workers).context("starting the router")?;
     let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let mut rx_router = tx.subscribe();
-    let router_app = with_request_ids(crate::router::app(router_state));
-    let router_task = tokio::spawn(async move {
-        axum::serve(router, router_app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = rx_router.recv().await;
-            })
-            .await
-    });
-    tracing::info!(router = %router_addr, apps = routes.apps().len(), ms = began.elapsed().as_millis() as u64, "router serving");
+    tracing::info!(router = %router_addr, apps = routes.apps().len(), workers, ms = began.elapsed().as_millis() as u64, "router serving");
 
     let result = run_with_database(
         config,
@@ -83,9 +78,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     )
     .await;
     let _ = tx.send(());
-    if tokio::time::timeout(Duration::from_secs(10), router_task).await.is_err() {
-        tracing::warn!("router requests still open after 10 s; closing them");
-    }
+    router_workers.shutdown(Duration::from_secs(10)).await;
     pool.close().await;
     if let Some(pg) = &embedded {
         if let Err(err) = pg.stop().await {

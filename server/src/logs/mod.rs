@@ -7,7 +7,7 @@
 mod follow;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -42,9 +42,16 @@ impl LogLine {
     }
 }
 
+/// One app's lines, each shared by the ring and the live readers.
 struct AppLog {
-    lines: VecDeque<LogLine>,
-    live: broadcast::Sender<LogLine>,
+    lines: VecDeque<Arc<LogLine>>,
+    live: broadcast::Sender<Arc<LogLine>>,
+}
+
+impl AppLog {
+    fn new() -> Self {
+        Self { lines: VecDeque::new(), live: broadcast::channel(1024).0 }
+    }
 }
 
 #[derive(Default)]
@@ -54,38 +61,44 @@ pub struct LogHub {
 
 impl LogHub {
     pub fn push(&self, app: &str, source: &str, text: &str) {
-        let line = LogLine { at: Utc::now(), source: source.to_string(), text: text.trim_end().to_string() };
+        let line = Arc::new(LogLine { at: Utc::now(), source: source.to_string(), text: text.trim_end().to_string() });
         let Ok(mut apps) = self.apps.lock() else { return };
-        let log = apps
-            .entry(app.to_string())
-            .or_insert_with(|| AppLog { lines: VecDeque::new(), live: broadcast::channel(1024).0 });
+        let log = match apps.get_mut(app) {
+            Some(log) => log,
+            None => apps.entry(app.to_string()).or_insert_with(AppLog::new),
+        };
         if log.lines.len() >= KEEP_LINES {
             log.lines.pop_front();
         }
         log.lines.push_back(line.clone());
-        let _ = log.live.send(line);
+        if log.live.receiver_count() > 0 {
+            let _ = log.live.send(line);
+        }
     }
 
     /// The last `n` lines, oldest first, optionally for one process type.
-    pub fn recent(&self, app: &str, n: usize, process: Option<&str>) -> Vec<LogLine> {
+    pub fn recent(&self, app: &str, n: usize, process: Option<&str>) -> Vec<Arc<LogLine>> {
         let Ok(apps) = self.apps.lock() else { return Vec::new() };
         let Some(log) = apps.get(app) else { return Vec::new() };
-        let matching: Vec<_> = log.lines.iter().filter(|l| l.matches(process)).cloned().collect();
-        matching[matching.len().saturating_sub(n)..].to_vec()
+        let mut matching: Vec<_> = log.lines.iter().rev().filter(|l| l.matches(process)).take(n).cloned().collect();
+        matching.reverse();
+        matching
     }
 
     /// Lines from now on.
-    pub fn subscribe(&self, app: &str) -> broadcast::Receiver<LogLine> {
+    pub fn subscribe(&self, app: &str) -> broadcast::Receiver<Arc<LogLine>> {
         let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
-        apps.entry(app.to_string())
-            .or_insert_with(|| AppLog { lines: VecDeque::new(), live: broadcast::channel(1024).0 })
-            .live
-            .subscribe()
+        apps.entry(app.to_string()).or_insert_with(AppLog::new).live.subscribe()
     }
 
     /// The last `backlog` lines, then live ones, for one process filter; the
     /// feeding task ends when the receiver is dropped.
-    pub fn stream(&self, app: &str, backlog: usize, process: Option<String>) -> tokio::sync::mpsc::Receiver<LogLine> {
+    pub fn stream(
+        &self,
+        app: &str,
+        backlog: usize,
+        process: Option<String>,
+    ) -> tokio::sync::mpsc::Receiver<Arc<LogLine>> {
         let mut live = self.subscribe(app);
         let recent = self.recent(app, backlog, process.as_deref());
         let (tx, rx) = tokio::sync::mpsc::channel(64);

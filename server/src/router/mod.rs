@@ -1,24 +1,28 @@
 //! The app router: a reverse proxy on its own listener. It routes by `Host`
 //! (`APP.BASE_DOMAIN`) to the app's healthy web containers, round robin,
 //! streaming bodies both ways over pooled connections. It needs only the
-//! routing table, the log hub and (for 404 versus 503) the database, so it
-//! serves from the moment the process starts.
+//! routing table and the log hub (and, to tell 404 from 503, a database
+//! query run on the main runtime), so it serves from the moment the process
+//! starts.
+//!
+//! It runs on worker threads of its own (`workers.rs`), each a single-
+//! threaded event loop with its own connection pool, as nginx's worker
+//! processes are: a request is read, proxied and answered on one thread.
 
+mod pool;
 mod proxy;
 pub mod table;
+mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::Router;
-use hyper_util::client::legacy::connect::HttpConnector;
-
 pub use table::{AppRoute, Backend, RouteTable};
+pub use workers::Workers;
 
 use crate::logs::LogHub;
 
-/// What the router reaches.
+/// What every router worker shares.
 #[derive(Clone)]
 pub struct RouterState(Arc<Inner>);
 
@@ -27,41 +31,40 @@ pub struct Inner {
     pub logs: Arc<LogHub>,
     pub db: sqlx::PgPool,
     pub base_domain: String,
-    /// How long an app may take to start answering a request.
-    pub response_timeout: Duration,
-    client: hyper_util::client::legacy::Client<HttpConnector, Body>,
+    pub limits: Limits,
+    /// The main runtime, where database queries run.
+    main: tokio::runtime::Handle,
 }
 
-/// How long the router waits, and keeps idle connections to processes.
+/// How long the router waits, and what it keeps, for connections to processes.
 #[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
+pub struct Limits {
     /// Until a process starts answering (its response headers).
     pub response: Duration,
     /// An idle pooled connection to a process is closed after this.
     pub idle: Duration,
+    /// Idle pooled connections kept per process, over all workers.
+    pub max_idle: usize,
 }
 
-/// Idle pooled connections kept per process at most.
-const MAX_IDLE_PER_BACKEND: usize = 64;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
 impl RouterState {
+    /// Call from within the main runtime.
     pub fn new(
         routes: Arc<RouteTable>,
         logs: Arc<LogHub>,
         db: sqlx::PgPool,
         base_domain: String,
-        timeouts: Timeouts,
+        limits: Limits,
     ) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_idle_timeout(timeouts.idle)
-            .pool_max_idle_per_host(MAX_IDLE_PER_BACKEND)
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .build(connector);
-        Self(Arc::new(Inner { routes, logs, db, base_domain, response_timeout: timeouts.response, client }))
+        let main = tokio::runtime::Handle::current();
+        Self(Arc::new(Inner { routes, logs, db, base_domain, limits, main }))
+    }
+
+    /// Whether an app exists, asked on the main runtime (the pool's
+    /// connections belong to it); `None` when the database cannot say.
+    async fn app_exists(&self, app: &str) -> Option<bool> {
+        let (db, app) = (self.db.clone(), app.to_string());
+        self.main.spawn(async move { crate::db::apps::exists(&db, &app).await.ok() }).await.ok().flatten()
     }
 }
 
@@ -70,10 +73,6 @@ impl std::ops::Deref for RouterState {
     fn deref(&self) -> &Inner {
         &self.0
     }
-}
-
-pub fn app(state: RouterState) -> Router {
-    Router::new().fallback(proxy::forward).with_state(state)
 }
 
 /// The app a `Host` header names, if it is `APP.BASE_DOMAIN[:port]`.

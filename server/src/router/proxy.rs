@@ -1,28 +1,50 @@
-//! Forwarding one request: pick a backend, add `X-Forwarded-*`, stream the
-//! bodies, pass WebSocket upgrades through, and retry on another backend only
-//! when no connection could be made (and the request had no body to lose).
+//! Forwarding one request: pick a backend, add `X-Forwarded-*` and a request
+//! id, stream the bodies, pass WebSocket upgrades through, and retry on
+//! another backend only when no connection could be made (and the request
+//! had no body to lose). Each request leaves an access line in the app's log.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
-use http_body_util::BodyExt;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 
-use super::table::Backend;
+use super::pool::{Conn, SendError};
+use super::table::InFlight;
+use super::workers::Worker;
 use super::RouterState;
 
 const HOP_BY_HOP: &[&str] =
     &["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding"];
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub async fn forward(
-    State(state): State<RouterState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Response {
+/// The client end of a connection, as the proxy headers name it.
+pub(super) struct Peer {
+    pub ip: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self { ip: HeaderValue::from_str(&addr.ip().to_string()).expect("an IP address is a header value") }
+    }
+}
+
+pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Request<Incoming>) -> Response<Body> {
+    let state = &worker.state;
+    let id = match request.headers().get(&REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let id = worker.request_id();
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
     let host = request
         .headers()
         .get(header::HOST)
@@ -34,18 +56,29 @@ pub async fn forward(
         let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h).trim_end_matches('.').to_ascii_lowercase();
         state.routes.app_for_domain(&bare)
     });
-    let Some(app) = app else {
-        return plain(StatusCode::NOT_FOUND, format!("No app is served at {host}.\n"));
+    let mut response = match app {
+        None => plain(StatusCode::NOT_FOUND, format!("No app is served at {host}.\n")),
+        Some(app) => {
+            let started = std::time::Instant::now();
+            let (method, path) = (request.method().clone(), request.uri().path().to_string());
+            let response = proxy(worker, &app, &host, peer, request).await;
+            let line = format!("{method} {path} {} {}ms", response.status().as_u16(), started.elapsed().as_millis());
+            state.logs.push(&app, "router", &line);
+            response
+        }
     };
-    let started = std::time::Instant::now();
-    let (method, path) = (request.method().clone(), request.uri().path().to_string());
-    let response = proxy(&state, &app, &host, peer, request).await;
-    let line = format!("{method} {path} {} {}ms", response.status().as_u16(), started.elapsed().as_millis());
-    state.logs.push(&app, "router", &line);
+    response.headers_mut().insert(REQUEST_ID, id);
     response
 }
 
-async fn proxy(state: &RouterState, app: &str, host: &str, peer: SocketAddr, mut request: Request) -> Response {
+async fn proxy(
+    worker: &Arc<Worker>,
+    app: &str,
+    host: &str,
+    peer: &Peer,
+    mut request: Request<Incoming>,
+) -> Response<Body> {
+    let state: &RouterState = &worker.state;
     let route = state.routes.get(app);
     let backends = route.as_ref().map(|r| r.pick_order()).unwrap_or_default();
     if route.as_ref().is_some_and(|r| r.wanted == 0) {
@@ -65,10 +98,10 @@ async fn proxy(state: &RouterState, app: &str, host: &str, peer: SocketAddr, mut
         return response;
     }
     if backends.is_empty() {
-        return match crate::db::apps::exists(&state.db, app).await {
-            Ok(true) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("{app} has no running release yet.\n")),
-            Ok(false) => plain(StatusCode::NOT_FOUND, format!("No app is served at {host}.\n")),
-            Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "The router cannot reach its database.\n".into()),
+        return match state.app_exists(app).await {
+            Some(true) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("{app} has no running release yet.\n")),
+            Some(false) => plain(StatusCode::NOT_FOUND, format!("No app is served at {host}.\n")),
+            None => plain(StatusCode::SERVICE_UNAVAILABLE, "The router cannot reach its database.\n".into()),
         };
     }
 
@@ -77,41 +110,36 @@ async fn proxy(state: &RouterState, app: &str, host: &str, peer: SocketAddr, mut
     let (mut parts, body) = request.into_parts();
     let bodyless = body_is_empty(&parts.headers, &body);
     prepare_headers(&mut parts.headers, peer, host, upgrade);
-    let mut body = Some(body);
+    let mut body = Some(Body::new(body));
 
     for (attempt, backend) in backends.iter().enumerate() {
-        let uri = match backend_uri(backend, &parts.uri) {
-            Ok(uri) => uri,
-            Err(_) => return plain(StatusCode::BAD_REQUEST, "Bad request target.\n".into()),
-        };
-        let mut outgoing =
-            axum::http::Request::builder().method(parts.method.clone()).uri(uri).version(axum::http::Version::HTTP_11);
-        if let Some(headers) = outgoing.headers_mut() {
-            *headers = parts.headers.clone();
-        }
-        let outgoing_body = match body.take() {
-            Some(b) => b,
-            None => Body::empty(),
-        };
-        let Ok(outgoing) = outgoing.body(outgoing_body) else {
-            return plain(StatusCode::BAD_REQUEST, "Bad request.\n".into());
-        };
+        // Only a bodyless request is ever retried: the last try takes the
+        // headers rather than copying them.
+        let headers =
+            if attempt + 1 < backends.len() { parts.headers.clone() } else { std::mem::take(&mut parts.headers) };
+        let mut outgoing = Request::new(body.take().unwrap_or_else(Body::empty));
+        *outgoing.method_mut() = parts.method.clone();
+        *outgoing.uri_mut() = origin_form(&parts.uri);
+        *outgoing.headers_mut() = headers;
         let guard = backend.enter();
-        let answered = match tokio::time::timeout(state.response_timeout, state.client.request(outgoing)).await {
+        let timeout = state.limits.response;
+        let answered = match tokio::time::timeout(timeout, worker.pool.send(backend.addr, outgoing)).await {
             Ok(answered) => answered,
             Err(_) => {
                 tracing::warn!(app = %app, backend = %backend.addr, "the app did not answer in time");
-                let text = format!("{app} did not answer within {} s.\n", state.response_timeout.as_secs());
-                return plain(StatusCode::GATEWAY_TIMEOUT, text);
+                return plain(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("{app} did not answer within {} s.\n", timeout.as_secs()),
+                );
             }
         };
         match answered {
-            Ok(mut response) => {
+            Ok((mut response, conn)) => {
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     if let Some(client_upgrade) = client_upgrade {
                         let backend_upgrade = hyper::upgrade::on(&mut response);
                         tokio::spawn(async move {
-                            let _guard = guard;
+                            let _held = (guard, conn);
                             if let (Ok(client), Ok(backend)) = (client_upgrade.await, backend_upgrade.await) {
                                 let _ = tokio::io::copy_bidirectional(
                                     &mut TokioIo::new(client),
@@ -128,15 +156,12 @@ async fn proxy(state: &RouterState, app: &str, host: &str, peer: SocketAddr, mut
                 for name in HOP_BY_HOP {
                     parts.headers.remove(*name);
                 }
-                // The guard lives until the response body has been streamed out.
-                let stream = incoming.into_data_stream().map(move |chunk| {
-                    let _ = &guard;
-                    chunk
-                });
-                return Response::from_parts(parts, Body::from_stream(stream));
+                let body =
+                    Counted { body: incoming, done: false, conn: Some(conn), worker: worker.clone(), _guard: guard };
+                return Response::from_parts(parts, Body::new(body));
             }
-            Err(err) if err.is_connect() && bodyless && attempt + 1 < backends.len() => {
-                tracing::warn!(app = %app, backend = %backend.addr, "backend refused the connection; trying another");
+            Err(SendError::Connect(err)) if bodyless && attempt + 1 < backends.len() => {
+                tracing::warn!(app = %app, backend = %backend.addr, error = %err, "backend refused the connection; trying another");
                 continue;
             }
             Err(err) => {
@@ -148,12 +173,62 @@ async fn proxy(state: &RouterState, app: &str, host: &str, peer: SocketAddr, mut
     plain(StatusCode::BAD_GATEWAY, format!("{app} did not answer.\n"))
 }
 
-fn backend_uri(backend: &Backend, original: &Uri) -> Result<Uri, axum::http::Error> {
-    let path = original.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    Uri::builder().scheme("http").authority(backend.addr.to_string()).path_and_query(path).build()
+/// A response body on its way to the client. It counts its request in
+/// flight at the backend until streamed out (or dropped), passes its size
+/// through so that a body of known length goes out with its headers, and
+/// gives the connection back to the pool once read to the end.
+struct Counted {
+    body: Incoming,
+    done: bool,
+    conn: Option<Conn>,
+    worker: Arc<Worker>,
+    _guard: InFlight,
 }
 
-fn prepare_headers(headers: &mut HeaderMap, peer: SocketAddr, host: &str, upgrade: bool) {
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.done = true,
+            Poll::Ready(Some(Ok(_))) if self.body.is_end_stream() => self.done = true,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if self.done || http_body::Body::is_end_stream(&self.body) {
+            if let Some(conn) = self.conn.take() {
+                self.worker.pool.put(conn);
+            }
+        }
+    }
+}
+
+/// The request target as an origin server expects it: the path and query
+/// (a client may have sent the absolute form a proxy gets).
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(_) if uri.authority().is_none() => uri.clone(),
+        Some(path) => Uri::from(path.clone()),
+        None => Uri::from_static("/"),
+    }
+}
+
+fn prepare_headers(headers: &mut HeaderMap, peer: &Peer, host: &str, upgrade: bool) {
     for name in HOP_BY_HOP {
         if upgrade && *name == "connection" {
             continue;
@@ -161,10 +236,10 @@ fn prepare_headers(headers: &mut HeaderMap, peer: SocketAddr, host: &str, upgrad
         headers.remove(*name);
     }
     let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {}", peer.ip()),
-        None => peer.ip().to_string(),
+        Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip.to_str().unwrap_or_default())).ok(),
+        None => Some(peer.ip.clone()),
     };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+    if let Some(value) = forwarded_for {
         headers.insert(HeaderName::from_static("x-forwarded-for"), value);
     }
     headers.insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static("http"));
@@ -173,13 +248,13 @@ fn prepare_headers(headers: &mut HeaderMap, peer: SocketAddr, host: &str, upgrad
     }
 }
 
-fn body_is_empty(headers: &HeaderMap, body: &Body) -> bool {
+fn body_is_empty(headers: &HeaderMap, body: &Incoming) -> bool {
     use http_body::Body as _;
     let declared_empty =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_none_or(|v| v.trim() == "0");
     declared_empty && !headers.contains_key(header::TRANSFER_ENCODING) && body.size_hint().exact() == Some(0)
 }
 
-fn plain(status: StatusCode, text: String) -> Response {
+fn plain(status: StatusCode, text: String) -> Response<Body> {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
