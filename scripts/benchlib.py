@@ -40,11 +40,13 @@ def http(method, url, body=None, headers=None):
 class Server:
     """`paas serve` on `work/d`; `start()` again reuses its addresses."""
 
-    def __init__(self, work):
+    def __init__(self, work, env=None):
         self.work, self.proc, self.control, self.router, self.instance, self.starts = work, None, None, None, None, 0
+        self.env = env or {}
 
     def spawn(self):
-        env = dict(os.environ, PAAS_ADMIN_PASSWORD="bench-password", PAAS_ADMIN_EMAIL="bench@example.com", PAAS_LOG="info")
+        env = dict(os.environ, PAAS_ADMIN_PASSWORD="bench-password", PAAS_ADMIN_EMAIL="bench@example.com", PAAS_LOG="info",
+                   **self.env)
         if subprocess.run(["docker", "image", "inspect", "paas-test/debian:bookworm"], capture_output=True).returncode == 0:
             env["PAAS_STACK_BASE"] = "paas-test/debian:bookworm"
         env.pop("DATABASE_URL", None)

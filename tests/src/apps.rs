@@ -88,6 +88,36 @@ impl AppRepo {
         repo
     }
 
+    /// An app that keeps connections alive, as most real servers do (busybox
+    /// httpd closes each one): the tests' `keepalive-backend` binary
+    /// (`env!("CARGO_BIN_EXE_keepalive-backend")` in a test), copied with the
+    /// libraries it links onto the busybox base, answering
+    /// `hello from keep-alive` on `$PORT`.
+    pub fn keep_alive_backend(binary: &Path) -> Self {
+        ensure_base_image();
+        let dir = tempfile::Builder::new().prefix("paas-app-").tempdir().unwrap();
+        let root = dir.path().join("rootfs");
+        let ldd = Command::new("ldd").arg(binary).output().expect("ldd");
+        let linked = String::from_utf8_lossy(&ldd.stdout).into_owned();
+        let libraries = linked.split_whitespace().filter(|w| w.starts_with('/') && w.contains(".so"));
+        for library in libraries.map(Path::new) {
+            let target = root.join(library.strip_prefix("/").unwrap());
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(std::fs::canonicalize(library).unwrap(), target).unwrap();
+        }
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::copy(binary, root.join("bin/keepalive-backend")).unwrap();
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            format!("FROM {BASE_IMAGE}\nCOPY rootfs/ /\nCMD [\"/bin/keepalive-backend\"]\n"),
+        )
+        .unwrap();
+        let repo = Self { dir };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.commit("initial");
+        repo
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -86,9 +86,11 @@ fn address_of(container: &str) -> String {
 
 /// The shell line that GETs `path` from `ip:port` with busybox `nc` and
 /// prints the raw response (Debian's static busybox `wget` crashes, so it
-/// cannot be the probe).
+/// cannot be the probe). The request side stays open a second: busybox `nc`
+/// shuts its write half at the end of input, and a server that treats a
+/// half-closed request as abandoned (hyper's default) would answer nothing.
 fn http_get_line(ip: &str, port: &str, path: &str) -> String {
-    format!("printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} {port}")
+    format!("{{ printf 'GET {path} HTTP/1.0\\r\\n\\r\\n'; sleep 1; }} | nc -w 3 {ip} {port}")
 }
 
 /// What `container` gets for an HTTP GET of `path` at `ip:port`.

@@ -1,5 +1,5 @@
 //! The router in front of a deployed app: proxy headers, request bodies,
-//! unknown hosts.
+//! unknown hosts, upgrades, half-closed clients, its pool of connections.
 
 use paas_e2e::TestServer;
 
@@ -37,6 +37,17 @@ async fn router_forwards_bodies_and_sets_proxy_headers() {
     let (status, body) = server.app_get("nosuchapp", "/").await;
     assert_eq!(status, 404);
     assert!(body.contains("No app is served at nosuchapp.paas.test"), "{body}");
+
+    // A client that shuts its sending half once the request is out (as `nc`
+    // does) still gets the answer.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(&server.router_addr).await.unwrap();
+    stream.write_all(b"GET /cgi-bin/headers HTTP/1.0\r\nHost: route-headers.paas.test\r\n\r\n").await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = String::new();
+    let read = stream.read_to_string(&mut answer);
+    tokio::time::timeout(std::time::Duration::from_secs(10), read).await.unwrap().unwrap();
+    assert!(answer.starts_with("HTTP/1.0 200") && answer.contains("method=GET"), "{answer}");
 }
 
 #[tokio::test]
@@ -73,4 +84,57 @@ async fn router_passes_protocol_upgrades_through() {
     let mut echoed = String::new();
     tokio::time::timeout(std::time::Duration::from_secs(10), reader.read_line(&mut echoed)).await.unwrap().unwrap();
     assert_eq!(echoed, "echo: ping over the upgraded connection\n");
+}
+
+/// Established connections from the server process to 127.0.0.1:`port`.
+fn connections_to(port: &str, pid: u32) -> usize {
+    let out = std::process::Command::new("ss")
+        .args(["-tnpH", "state", "established", "dst", &format!("127.0.0.1:{port}")])
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(&format!("pid={pid},"))).count()
+}
+
+#[tokio::test]
+async fn idle_connections_to_processes_are_capped_and_closed_after_the_idle_timeout() {
+    let server = TestServer::start_with_env(&[
+        ("PAAS_PROXY_IDLE_TIMEOUT", "1"),
+        ("PAAS_PROXY_MAX_IDLE", "2"),
+        ("PAAS_ROUTER_WORKERS", "1"),
+    ])
+    .await;
+    let token = server.admin_token().await;
+    server.create_app(&token, "route-idle").await;
+    let (ok, output) =
+        paas_e2e::apps::AppRepo::keep_alive_backend(std::path::Path::new(env!("CARGO_BIN_EXE_keepalive-backend")))
+            .push(&server.git_url("route-idle", &token));
+    assert!(ok, "{output}");
+    let web = paas_e2e::apps::containers("route-idle").into_iter().find(|c| c.contains("web")).expect("a web process");
+    let name = web.split_whitespace().next().unwrap();
+    let port = std::process::Command::new("docker").args(["port", name]).output().unwrap();
+    let port = String::from_utf8_lossy(&port.stdout).trim().rsplit(':').next().unwrap().to_string();
+    let pid = server.pid().unwrap();
+
+    // Many requests at once from separate clients: more connections than
+    // the pool keeps.
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let url = format!("http://{}/", server.router_addr);
+        requests.spawn(async move {
+            let response = reqwest::Client::new().get(url).header("host", "route-idle.paas.test").send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        });
+    }
+    while let Some(answer) = requests.join_next().await {
+        assert_eq!(answer.unwrap(), (200, "hello from keep-alive\n".to_string()));
+    }
+    let kept = connections_to(&port, pid);
+    assert!((1..=2).contains(&kept), "1 or 2 idle connections kept, not {kept}");
+
+    paas_e2e::wait_until("idle connections to close", std::time::Duration::from_secs(5), || async {
+        connections_to(&port, pid) == 0
+    })
+    .await;
+    // And a request after that opens a new one.
+    assert_eq!(server.app_get("route-idle", "/").await, (200, "hello from keep-alive\n".to_string()));
 }

@@ -20,8 +20,20 @@ use super::table::InFlight;
 use super::workers::Worker;
 use super::RouterState;
 
-const HOP_BY_HOP: &[&str] =
-    &["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding"];
+/// Headers for one connection, never forwarded (names made once, so that
+/// removing them needs no parsing).
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The client end of a connection, as the proxy headers name it.
@@ -45,15 +57,19 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
             id
         }
     };
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| request.uri().authority().map(|a| a.to_string()))
-        .unwrap_or_default();
-    let app = super::app_for_host(&host, &state.base_domain).or_else(|| {
-        let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h).trim_end_matches('.').to_ascii_lowercase();
+    // The Host header (or the authority of an absolute-form target), kept as
+    // the header value it is: forwarded as X-Forwarded-Host without a copy.
+    let host_value = match request.headers().get(header::HOST) {
+        Some(value) => value.clone(),
+        None => request
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .unwrap_or_else(|| HeaderValue::from_static("")),
+    };
+    let host = host_value.to_str().unwrap_or_default();
+    let app = super::app_for_host(host, &state.base_domain).or_else(|| {
+        let bare = host.rsplit_once(':').map_or(host, |(h, _)| h).trim_end_matches('.').to_ascii_lowercase();
         state.routes.app_for_domain(&bare)
     });
     let mut response = match app {
@@ -61,7 +77,7 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
         Some(app) => {
             let started = std::time::Instant::now();
             let (method, path) = (request.method().clone(), request.uri().path().to_string());
-            let response = proxy(worker, &app, &host, peer, request).await;
+            let response = proxy(worker, &app, &host_value, peer, request).await;
             let line = format!("{method} {path} {} {}ms", response.status().as_u16(), started.elapsed().as_millis());
             state.logs.push(&app, "router", &line);
             response
@@ -74,7 +90,7 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
 async fn proxy(
     worker: &Arc<Worker>,
     app: &str,
-    host: &str,
+    host: &HeaderValue,
     peer: &Peer,
     mut request: Request<Incoming>,
 ) -> Response<Body> {
@@ -100,7 +116,9 @@ async fn proxy(
     if backends.is_empty() {
         return match state.app_exists(app).await {
             Some(true) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("{app} has no running release yet.\n")),
-            Some(false) => plain(StatusCode::NOT_FOUND, format!("No app is served at {host}.\n")),
+            Some(false) => {
+                plain(StatusCode::NOT_FOUND, format!("No app is served at {}.\n", host.to_str().unwrap_or_default()))
+            }
             None => plain(StatusCode::SERVICE_UNAVAILABLE, "The router cannot reach its database.\n".into()),
         };
     }
@@ -153,8 +171,8 @@ async fn proxy(
                     }
                 }
                 let (mut parts, incoming) = response.into_parts();
-                for name in HOP_BY_HOP {
-                    parts.headers.remove(*name);
+                for name in &HOP_BY_HOP {
+                    parts.headers.remove(name);
                 }
                 let body =
                     Counted { body: incoming, done: false, conn: Some(conn), worker: worker.clone(), _guard: guard };
@@ -228,24 +246,22 @@ fn origin_form(uri: &Uri) -> Uri {
     }
 }
 
-fn prepare_headers(headers: &mut HeaderMap, peer: &Peer, host: &str, upgrade: bool) {
-    for name in HOP_BY_HOP {
-        if upgrade && *name == "connection" {
+fn prepare_headers(headers: &mut HeaderMap, peer: &Peer, host: &HeaderValue, upgrade: bool) {
+    for name in &HOP_BY_HOP {
+        if upgrade && name == header::CONNECTION {
             continue;
         }
-        headers.remove(*name);
+        headers.remove(name);
     }
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip.to_str().unwrap_or_default())).ok(),
         None => Some(peer.ip.clone()),
     };
     if let Some(value) = forwarded_for {
-        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+        headers.insert(X_FORWARDED_FOR, value);
     }
-    headers.insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static("http"));
-    if let Ok(value) = HeaderValue::from_str(host) {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), value);
-    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_HOST, host.clone());
 }
 
 fn body_is_empty(headers: &HeaderMap, body: &Incoming) -> bool {
