@@ -35,6 +35,8 @@ pub struct Inner {
     pub progress: crate::ops::Progress,
     /// What the reconcile loop knows of each process.
     pub processes: crate::reconcile::Processes,
+    /// Replaced processes a rollout drains and stops in the background.
+    pub retiring: crate::deploy::rollout::Retiring,
     /// Whether the database and the engine answer.
     pub health: Arc<Health>,
     /// The password throttle.
@@ -73,6 +75,7 @@ impl AppState {
             pushes: Default::default(),
             progress: Default::default(),
             processes: Default::default(),
+            retiring: Default::default(),
             health: parts.health,
             throttle: Default::default(),
             paas_bin,

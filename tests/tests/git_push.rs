@@ -54,9 +54,12 @@ async fn first_push_serves_the_app_and_second_push_serves_v2() {
     assert_eq!(list[0]["current"], true);
     assert_eq!(list[0]["commit"], repo.head());
     assert_eq!(list[1]["status"], "succeeded");
-    let running = containers("push-basic");
-    assert_eq!(running.len(), 1, "only v2's container is left: {running:?}");
-    assert!(running[0].contains(" v2 running"), "{running:?}");
+    // v1 is drained and stopped once traffic is on v2.
+    paas_e2e::wait_until("only v2's container to be left", std::time::Duration::from_secs(15), || async {
+        let running = containers("push-basic");
+        running.len() == 1 && running[0].contains(" v2 running")
+    })
+    .await;
 
     // The repository can be fetched back.
     let clone = tempfile::tempdir().unwrap();

@@ -216,12 +216,94 @@ async fn scaling_resizing_and_restarting_processes() {
 
     let before = containers("life-ps");
     server.cli_ok(cfg, &["ps:restart", "-a", "life-ps"]);
+    paas_e2e::wait_until("the old processes to be stopped", std::time::Duration::from_secs(15), || async {
+        containers("life-ps").len() == 3
+    })
+    .await;
     let after = containers("life-ps");
-    assert_eq!(after.len(), 3);
     assert!(after.iter().all(|c| !before.contains(c)), "every process was replaced: {before:?} -> {after:?}");
 
     server.cli_ok(cfg, &["ps:scale", "web=0", "-a", "life-ps"]);
     assert_eq!(server.app_get("life-ps", "/").await.0, 503, "no web processes: 503");
+}
+
+/// Each process of an app as `docker inspect` tells: `web.1` -> (container
+/// id, start time).
+fn processes(app: &str) -> std::collections::BTreeMap<String, (String, String)> {
+    let ids = std::process::Command::new("docker")
+        .args(["ps", "-q", "--filter", &format!("label=paas.app={app}")])
+        .output()
+        .unwrap();
+    let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout).split_whitespace().map(str::to_string).collect();
+    if ids.is_empty() {
+        return Default::default();
+    }
+    let format = "{{index .Config.Labels \"paas.process\"}}.{{index .Config.Labels \"paas.index\"}} {{.Id}} {{.State.StartedAt}}";
+    let out = std::process::Command::new("docker").args(["inspect", "-f", format]).args(&ids).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            Some((words.next()?.to_string(), (words.next()?.to_string(), words.next()?.to_string())))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn scaling_up_starts_only_the_new_processes_and_down_drains_only_the_surplus() {
+    let server = TestServer::start().await;
+    let token = server.admin_token().await;
+    server.create_app(&token, "life-scale").await;
+    let repo = paas_e2e::apps::AppRepo::from_fixture("healing");
+    assert!(repo.push(&server.git_url("life-scale", &token)).0);
+    let home = server.cli_home(&token);
+    let cfg = home.path();
+    let before = processes("life-scale");
+    assert_eq!(before.keys().collect::<Vec<_>>(), ["web.1"]);
+
+    // Up, under load: web.1 keeps running, untouched.
+    let load = Load::start(&server.router_addr, "life-scale", "/", 2);
+    let out = server.cli_ok(cfg, &["ps:scale", "web=3", "-a", "life-scale"]);
+    assert!(out.contains("Starting web.2 ... healthy") && out.contains("Starting web.3 ... healthy"), "{out}");
+    assert!(!out.contains("web.1") && !out.contains("Switching traffic"), "nothing else changes: {out}");
+    let (ok, failures) = load.stop().await;
+    assert!(failures.is_empty(), "{} failed requests of {ok}: {failures:?}", failures.len());
+    let up = processes("life-scale");
+    assert_eq!(up.keys().collect::<Vec<_>>(), ["web.1", "web.2", "web.3"]);
+    assert_eq!(up["web.1"], before["web.1"], "the same web.1 container, never restarted");
+    let out = server.cli_ok(cfg, &["ps", "-a", "life-scale"]);
+    for name in ["web.1", "web.2", "web.3"] {
+        assert!(out.lines().any(|l| l.starts_with(name) && l.contains(" up ")), "{name} is up:\n{out}");
+    }
+
+    // Down, with a slow request in flight on every process (the router takes
+    // them in turn): the surplus finishes its requests before it stops, and
+    // only the surplus goes.
+    let mut slow = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let client = server.http.clone();
+        let url = format!("http://{}/cgi-bin/slow?2", server.router_addr);
+        slow.spawn(async move {
+            let response = client.get(url).header("host", "life-scale.paas.test").send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let load = Load::start(&server.router_addr, "life-scale", "/", 2);
+    let out = server.cli_ok(cfg, &["ps:scale", "web=1", "-a", "life-scale"]);
+    assert!(out.contains("Stopping web.2 ... done") && out.contains("Stopping web.3 ... done"), "{out}");
+    let mut served_by = std::collections::BTreeSet::new();
+    while let Some(answer) = slow.join_next().await {
+        let (status, body) = answer.unwrap();
+        assert_eq!(status, 200, "an in-flight request was cut: {body}");
+        served_by.insert(body.trim().rsplit(' ').next().unwrap_or_default().to_string());
+    }
+    assert_eq!(served_by.into_iter().collect::<Vec<_>>(), ["web.1", "web.2", "web.3"], "each had one in flight");
+    let (ok, failures) = load.stop().await;
+    assert!(failures.is_empty(), "{} failed requests of {ok}: {failures:?}", failures.len());
+    let down = processes("life-scale");
+    assert_eq!(down.keys().collect::<Vec<_>>(), ["web.1"]);
+    assert_eq!(down["web.1"], before["web.1"], "web.1 was never restarted");
 }
 
 #[tokio::test]

@@ -121,6 +121,26 @@ pub async fn go_live(pool: &PgPool, live: GoLive<'_>) -> sqlx::Result<()> {
     tx.commit().await
 }
 
+/// A change of quantities in place (the live deployment keeps running): the
+/// formation, the audit event and the operation's commit, in one transaction.
+pub async fn rescale(
+    pool: &PgPool,
+    app_id: i64,
+    formation: &[Formation],
+    audit: Option<&NewEvent>,
+    operation: Option<i64>,
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    super::formation::store(&mut tx, app_id, formation).await?;
+    if let Some(event) = audit {
+        super::audit::record(&mut tx, event).await?;
+    }
+    if let Some(operation) = operation {
+        super::operations::commit(&mut tx, operation).await?;
+    }
+    tx.commit().await
+}
+
 /// The deployment whose processes serve the app now.
 pub async fn live(pool: &PgPool, app_id: i64) -> sqlx::Result<Option<Deployment>> {
     sqlx::query_as(&format!(

@@ -68,9 +68,17 @@ pub async fn probe(client: &reqwest::Client, port: u16, path: &str) -> Result<()
     }
 }
 
+/// Time between the consecutive passing answers a startup check wants.
+const PASS_INTERVAL: Duration = Duration::from_millis(25);
+/// First wait after a failed probe (a process still booting); it doubles up
+/// to `MAX_RETRY_WAIT`.
+const FIRST_RETRY_WAIT: Duration = Duration::from_millis(20);
+const MAX_RETRY_WAIT: Duration = Duration::from_millis(250);
+
 /// Poll a new web process until enough consecutive passing answers; returns
-/// the number of checks made. A process that exits fails at once, with its
-/// exit code.
+/// the number of checks made. The first probe goes at once; one that fails
+/// asks the engine whether the process still runs, so a process that exits
+/// fails the check at once, with its exit code.
 pub async fn startup(runtime: &dyn Scheduler, container: &Container, check: &Startup) -> anyhow::Result<u32> {
     let path = &check.path;
     let port = match container.host_port {
@@ -86,25 +94,30 @@ pub async fn startup(runtime: &dyn Scheduler, container: &Container, check: &Sta
     let deadline = Instant::now() + check.timeout;
     let (mut checks, mut streak) = (0u32, 0u32);
     let mut last = String::from("no answer yet");
+    let mut retry_wait = FIRST_RETRY_WAIT;
     loop {
-        if let Some(current) = runtime.inspect(&container.id).await? {
-            if !current.running {
-                bail!("{}", exited(&current, path));
-            }
-        }
         checks += 1;
-        match probe(&client, port, path).await {
+        let wait = match probe(&client, port, path).await {
             Ok(()) => {
                 streak += 1;
                 if streak >= check.attempts {
                     return Ok(checks);
                 }
+                PASS_INTERVAL
             }
             Err(why) => {
                 streak = 0;
                 last = why;
+                if let Some(current) = runtime.inspect(&container.id).await? {
+                    if !current.running {
+                        bail!("{}", exited(&current, path));
+                    }
+                }
+                let wait = retry_wait;
+                retry_wait = (retry_wait * 2).min(MAX_RETRY_WAIT);
+                wait
             }
-        }
+        };
         if Instant::now() >= deadline {
             bail!(
                 "health check failed: no {} consecutive passing answers within {} s (last: {last})",
@@ -112,7 +125,7 @@ pub async fn startup(runtime: &dyn Scheduler, container: &Container, check: &Sta
                 check.timeout.as_secs()
             );
         }
-        tokio::time::sleep(Duration::from_millis(if streak > 0 { 100 } else { 200 })).await;
+        tokio::time::sleep(wait).await;
     }
 }
 

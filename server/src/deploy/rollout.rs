@@ -1,6 +1,7 @@
-//! The zero-downtime rollout of a release. Every rollout (a push, a config
-//! change, a scale, a restart, a rollback) starts a fresh set of containers
-//! for the release and its formation, labelled with the deployment id.
+//! The zero-downtime rollout of a release. A rollout (a push, a config
+//! change, a restart, a rollback, a resize) starts a fresh set of containers
+//! for the release and its formation, labelled with the deployment id, all
+//! at once, and health-checks them together.
 //!
 //! Phases, each written before it is taken: starting -> health_checking ->
 //! switching -> draining -> stopping_old -> succeeded. Going live is one
@@ -8,10 +9,17 @@
 //! audit event of the change) taken under the routing table's change lock,
 //! then the table switches. Before that, a failure removes this deployment's
 //! containers and leaves everything else as it was; after it, nothing undoes
-//! the release: a failure to stop old processes is logged and the reconcile
-//! loop removes them later.
+//! the release. The rollout is done once traffic has switched: the replaced
+//! processes are drained and stopped in the background (`Retiring` keeps
+//! the reconcile loop off them meanwhile); a failure there is logged and the
+//! reconcile loop removes what is left.
+//!
+//! A change of quantities alone (`scale`) keeps the live deployment: it
+//! starts only the new processes, beside the running ones, or drains and
+//! stops only the surplus.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -73,8 +81,124 @@ pub async fn rollout(
         }
     };
     state.logs.push(&app.name, "paas", &format!("v{} is live", release.version));
-    retire(state, app, deployment, old).await;
+    let (state, app) = (state.clone(), app.clone());
+    tokio::spawn(async move { retire(&state, &app, deployment, old).await });
     Ok(())
+}
+
+/// A change of quantities alone, for the live deployment (`deployment`) of
+/// the current release: the new processes start beside the running ones and
+/// join the route once healthy; the surplus leaves the route, drains and
+/// stops. Nothing else is touched. A new process that fails is removed and
+/// the formation stays as it was.
+#[tracing::instrument(skip_all, fields(app = %app.name, deployment = deployment))]
+pub async fn scale(
+    state: &AppState,
+    app: &App,
+    release: &Release,
+    deployment: i64,
+    change: &Change,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let now = db::formation::list(&state.db, app.id).await?;
+    let runs = |f: &&Formation| f.process_type != "release" && release.process_types.0.contains_key(&f.process_type);
+    let quantity_now = |process: &str| now.iter().find(|f| f.process_type == process).map_or(0, |f| f.quantity);
+    // Slots up to today's quantity are the reconcile loop's, running or not.
+    let wanted: Vec<(&Formation, i32)> = change
+        .formation
+        .iter()
+        .filter(runs)
+        .flat_map(|f| (quantity_now(&f.process_type) + 1..=f.quantity).map(move |index| (f, index)))
+        .collect();
+    let ours = deployment.to_string();
+    let surplus: Vec<Container> = state
+        .runtime
+        .list(&[(runtime::LABEL_APP, &app.name), (runtime::LABEL_DEPLOYMENT, &ours)])
+        .await?
+        .into_iter()
+        .filter(|c| {
+            let (Some(process), Some(index)) = (c.label(runtime::LABEL_PROCESS), c.label(runtime::LABEL_INDEX)) else {
+                return false;
+            };
+            let keep = change.formation.iter().find(|f| f.process_type == process).map_or(0, |f| f.quantity);
+            index.parse::<i32>().is_ok_and(|index| index > keep)
+        })
+        .collect();
+
+    let started = start_all(state, app, release, deployment, &wanted).await?;
+    if let Err(err) = check_all(state, release, &started, out).await {
+        remove(state, started.iter().map(|(_, _, c)| c.id.as_str())).await;
+        return Err(err);
+    }
+    let leaving: Vec<Arc<Backend>> = {
+        let _changing = state.routes.changing().await;
+        if let Err(err) =
+            db::deployments::rescale(&state.db, app.id, &change.formation, change.audit.as_ref(), change.operation)
+                .await
+        {
+            remove(state, started.iter().map(|(_, _, c)| c.id.as_str())).await;
+            return Err(anyhow::Error::new(err).context("recording the new formation"));
+        }
+        let route = state.routes.get(&app.name);
+        let (mut backends, leaving): (Vec<Arc<Backend>>, Vec<Arc<Backend>>) = route
+            .map(|r| r.backends.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .partition(|b| !surplus.iter().any(|c| c.id == b.container_id));
+        backends
+            .extend(started.iter().filter(|(p, _, _)| p == "web").filter_map(|(_, _, c)| Backend::for_container(c)));
+        let wanted_web = super::formation::web_quantity(&change.formation, &release.process_types.0);
+        if let Err(newer) = state.routes.switch(&app.name, AppRoute::new(deployment, wanted_web, backends)) {
+            tracing::error!(newer = newer.deployment, "the routing table already serves a later deployment");
+        }
+        leaving
+    };
+    if surplus.is_empty() {
+        return Ok(());
+    }
+    if !table::drain(&leaving, Duration::from_secs(state.config.drain_timeout)).await {
+        tracing::warn!(app = %app.name, "surplus processes still had requests after the drain timeout");
+    }
+    let grace = Duration::from_secs(state.config.stop_grace);
+    let stops = surplus.iter().map(|c| async move { (c, state.runtime.stop_and_remove(&c.id, grace).await) });
+    for (container, result) in futures_util::future::join_all(stops).await {
+        let name = format!(
+            "{}.{}",
+            container.label(runtime::LABEL_PROCESS).unwrap_or("?"),
+            container.label(runtime::LABEL_INDEX).unwrap_or("?")
+        );
+        match result {
+            Ok(()) => out.step(format!("Stopping {name} ... done")),
+            // The formation no longer has it: the reconcile loop removes it.
+            Err(err) => {
+                tracing::warn!(container = %container.name, error = %format!("{err:#}"), "could not stop a surplus process")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Containers being drained and stopped in the background after their
+/// deployment was replaced: the reconcile loop leaves them to it.
+#[derive(Debug, Default)]
+pub struct Retiring(Mutex<HashSet<String>>);
+
+impl Retiring {
+    pub fn contains(&self, container: &str) -> bool {
+        self.0.lock().is_ok_and(|set| set.contains(container))
+    }
+
+    /// Take charge of the containers no one retires yet; returns those.
+    fn claim(&self, containers: Vec<Container>) -> Vec<Container> {
+        let Ok(mut set) = self.0.lock() else { return Vec::new() };
+        containers.into_iter().filter(|c| set.insert(c.id.clone())).collect()
+    }
+
+    fn release(&self, container: &str) {
+        if let Ok(mut set) = self.0.lock() {
+            set.remove(container);
+        }
+    }
 }
 
 /// Start the formation's containers and health-check them all at once.
@@ -86,20 +210,55 @@ async fn start_and_check(
     formation: &[Formation],
     out: &Output,
 ) -> anyhow::Result<Vec<(String, i32, Container)>> {
-    let mut started: Vec<(String, i32, Container)> = Vec::new();
     let runs = |f: &&Formation| {
         f.quantity > 0 && f.process_type != "release" && release.process_types.0.contains_key(&f.process_type)
     };
-    for f in formation.iter().filter(runs) {
-        for index in 1..=f.quantity {
-            let spec = container_spec(state, app, release, Some(deployment), &f.process_type, index, f)?;
-            let container = state.runtime.start(spec).await?;
-            crate::logs::follow(state, &app.name, &format!("{}.{index}", f.process_type), &container.id);
-            started.push((f.process_type.clone(), index, container));
+    let wanted: Vec<(&Formation, i32)> =
+        formation.iter().filter(runs).flat_map(|f| (1..=f.quantity).map(move |index| (f, index))).collect();
+    let started = start_all(state, app, release, deployment, &wanted).await?;
+    db::deployments::set_phase(&state.db, deployment, Phase::HealthChecking).await?;
+    check_all(state, release, &started, out).await?;
+    Ok(started)
+}
+
+/// Start processes (`(size, index)` each) of a deployment, all at once. If
+/// one cannot start, those that did are removed.
+async fn start_all(
+    state: &AppState,
+    app: &App,
+    release: &Release,
+    deployment: i64,
+    wanted: &[(&Formation, i32)],
+) -> anyhow::Result<Vec<(String, i32, Container)>> {
+    let starts = wanted.iter().map(|&(f, index)| async move {
+        let spec = container_spec(state, app, release, Some(deployment), &f.process_type, index, f)?;
+        let container = state.runtime.start(spec).await?;
+        crate::logs::follow(state, &app.name, &format!("{}.{index}", f.process_type), &container.id);
+        anyhow::Ok((f.process_type.clone(), index, container))
+    });
+    let (mut started, mut failure) = (Vec::new(), None);
+    for result in futures_util::future::join_all(starts).await {
+        match result {
+            Ok(process) => started.push(process),
+            Err(err) => failure = failure.or(Some(err)),
         }
     }
+    if let Some(err) = failure {
+        remove(state, started.iter().map(|(_, _, c)| c.id.as_str())).await;
+        return Err(err);
+    }
+    Ok(started)
+}
 
-    db::deployments::set_phase(&state.db, deployment, Phase::HealthChecking).await?;
+/// Health-check started processes together (web: HTTP; others: still
+/// running after a moment); the first failure is told with the process's
+/// last log lines.
+async fn check_all(
+    state: &AppState,
+    release: &Release,
+    started: &[(String, i32, Container)],
+    out: &Output,
+) -> anyhow::Result<()> {
     let (startup, _) = health::checks(&state.config, release);
     let checks = started.iter().map(|(process, _, container)| {
         let startup = &startup;
@@ -134,7 +293,19 @@ async fn start_and_check(
             }
         }
     }
-    Ok(started)
+    Ok(())
+}
+
+/// Stop and remove containers at once (with a short grace: nothing routes
+/// to them).
+async fn remove(state: &AppState, ids: impl Iterator<Item = &str>) {
+    let grace = Duration::from_secs(1);
+    let stops = ids.map(|id| async move { (id, state.runtime.stop_and_remove(id, grace).await) });
+    for (id, result) in futures_util::future::join_all(stops).await {
+        if let Err(err) = result {
+            tracing::error!(container = %id, error = %format!("{err:#}"), "could not remove a container");
+        }
+    }
 }
 
 /// The switch: the database first (one transaction), then the routing table,
@@ -147,7 +318,7 @@ async fn go_live(
     change: &Change,
     started: &[(String, i32, Container)],
     out: &Output,
-) -> anyhow::Result<Option<std::sync::Arc<AppRoute>>> {
+) -> anyhow::Result<Option<Arc<AppRoute>>> {
     db::deployments::set_phase(&state.db, deployment, Phase::Switching).await?;
     out.step(format!("Switching traffic to v{}", release.version));
     let backends =
@@ -177,20 +348,38 @@ async fn go_live(
     })
 }
 
-/// After the switch: drain the replaced backends, then stop every other
-/// deployment's containers. Failures here are logged; they never touch the
-/// live processes.
-async fn retire(state: &AppState, app: &App, deployment: i64, old: Option<std::sync::Arc<AppRoute>>) {
+/// After the switch, in the background: drain the replaced backends, then
+/// stop the containers of every earlier deployment that no one else retires.
+/// Failures here are logged; they never touch the live processes.
+async fn retire(state: &AppState, app: &App, deployment: i64, old: Option<Arc<AppRoute>>) {
+    let older = match state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await {
+        Ok(containers) => containers
+            .into_iter()
+            .filter(|c| {
+                c.label(runtime::LABEL_DEPLOYMENT).and_then(|d| d.parse::<i64>().ok()).is_some_and(|d| d < deployment)
+            })
+            .collect(),
+        Err(err) => {
+            tracing::warn!(app = %app.name, error = %format!("{err:#}"), "could not list the old processes; the reconcile loop removes them");
+            Vec::new()
+        }
+    };
+    let older = state.retiring.claim(older);
     if let Some(old) = old {
         if !table::drain(&old.backends, Duration::from_secs(state.config.drain_timeout)).await {
-            tracing::warn!("old backends still had requests after the drain timeout");
+            tracing::warn!(app = %app.name, "old backends still had requests after the drain timeout");
         }
     }
     if let Err(err) = db::deployments::set_phase(&state.db, deployment, Phase::StoppingOld).await {
         tracing::warn!(error = %err, "could not record the stopping_old phase");
     }
-    if let Err(err) = stop_others(state, app, deployment).await {
-        tracing::warn!(app = %app.name, error = %format!("{err:#}"), "could not stop every old process; the reconcile loop removes them");
+    let grace = Duration::from_secs(state.config.stop_grace);
+    let stops = older.iter().map(|c| async move { (c, state.runtime.stop_and_remove(&c.id, grace).await) });
+    for (container, result) in futures_util::future::join_all(stops).await {
+        if let Err(err) = result {
+            tracing::warn!(container = %container.name, error = %format!("{err:#}"), "could not stop an old process; the reconcile loop removes it");
+        }
+        state.retiring.release(&container.id);
     }
     if let Err(err) = db::deployments::set_phase(&state.db, deployment, Phase::Succeeded).await {
         tracing::warn!(error = %err, "could not record the end of a rollout; the next start settles it");
@@ -212,21 +401,6 @@ pub async fn undo(state: &AppState, app: &App, deployment: i64) {
         }
         Err(err) => tracing::error!(error = %err, "could not list containers to undo a rollout"),
     }
-}
-
-/// Stop and remove the app's containers that belong to any other deployment.
-async fn stop_others(state: &AppState, app: &App, keep_deployment: i64) -> anyhow::Result<()> {
-    let keep = keep_deployment.to_string();
-    let grace = Duration::from_secs(state.config.stop_grace);
-    let containers = state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await?;
-    let stops = containers
-        .into_iter()
-        .filter(|c| c.label(runtime::LABEL_DEPLOYMENT).is_some_and(|d| d != keep))
-        .map(|c| async move { state.runtime.stop_and_remove(&c.id, grace).await });
-    for result in futures_util::future::join_all(stops).await {
-        result?;
-    }
-    Ok(())
 }
 
 /// The container for one process of a release; config values are decrypted

@@ -1,6 +1,8 @@
-//! Scaling, resizing and restarting processes: each a health-gated rollout
-//! of the current release. The formation asked for becomes the app's only
-//! when that rollout goes live.
+//! Scaling, resizing and restarting processes. A scale changes the live
+//! processes in place (new ones health-gated beside the running ones, or
+//! the surplus drained and stopped); a resize and a restart are health-gated
+//! rollouts of the current release. The formation asked for becomes the
+//! app's only when the change goes live.
 
 use std::collections::BTreeMap;
 
@@ -48,10 +50,19 @@ pub async fn change(
         let now = db::formation::list(&state.db, op.app.id).await?;
         let formation = plan(&op.app.name, &now, &current.process_types.0, &BTreeMap::new(), &changes)
             .map_err(|e| AppError::validation("type", e))?;
+        // Quantities alone change in place; a new size means new processes.
+        let same_sizes = formation.iter().all(|f| {
+            now.iter()
+                .find(|n| n.process_type == f.process_type)
+                .is_none_or(|n| n.memory_mb == f.memory_mb && n.cpus == f.cpus)
+        });
+        let live = db::deployments::live(&state.db, op.app.id).await?.filter(|d| d.release_id == current.id);
         let change = Change { operation: Some(op.id), config: None, formation, audit: Some(op.audit("")) };
-        rollout::rollout(state, &op.app, &current, &change, &op.out)
-            .await
-            .map_err(|e| AppError::DeployFailed(format!("{e:#}")))?;
+        match live {
+            Some(live) if same_sizes => rollout::scale(state, &op.app, &current, live.id, &change, &op.out).await,
+            _ => rollout::rollout(state, &op.app, &current, &change, &op.out).await,
+        }
+        .map_err(|e| AppError::DeployFailed(format!("{e:#}")))?;
         Ok(db::formation::list(&state.db, op.app.id).await?)
     })
     .await

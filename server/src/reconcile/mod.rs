@@ -584,7 +584,7 @@ impl Keeper {
     }
 
     fn remove(&mut self, c: Container) {
-        if !self.removing.insert(c.id.clone()) {
+        if self.state.retiring.contains(&c.id) || !self.removing.insert(c.id.clone()) {
             return;
         }
         tracing::info!(container = %c.name, "removing a container of no live deployment");

@@ -316,14 +316,7 @@ impl Scheduler for DockerScheduler {
     }
 
     async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container> {
-        // Idempotent: a leftover with this name (from an interrupted rollout) goes first.
         let name = self.container_name(&spec.name);
-        if let Some(old) = self.inspect(&name).await? {
-            if old.label(LABEL_INSTANCE) != Some(self.instance.as_str()) {
-                return Err(anyhow!("a container named {name} exists and belongs to something else"));
-            }
-            self.stop_and_remove(&old.id, Duration::from_secs(1)).await?;
-        }
         let mut port_bindings = HashMap::new();
         let mut exposed = HashMap::new();
         if spec.publish_port {
@@ -355,11 +348,21 @@ impl Scheduler for DockerScheduler {
             ..Default::default()
         };
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .with_context(|| format!("creating container {name}"))?;
+        let created = match self.docker.create_container(Some(options.clone()), body.clone()).await {
+            // Idempotent: a leftover with this name (from an interrupted
+            // rollout) goes, then the container is made again.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
+                if let Some(old) = self.inspect(&name).await? {
+                    if old.label(LABEL_INSTANCE) != Some(self.instance.as_str()) {
+                        return Err(anyhow!("a container named {name} exists and belongs to something else"));
+                    }
+                    self.stop_and_remove(&old.id, Duration::from_secs(1)).await?;
+                }
+                self.docker.create_container(Some(options), body).await
+            }
+            created => created,
+        }
+        .with_context(|| format!("creating container {name}"))?;
         self.docker
             .start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
