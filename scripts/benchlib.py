@@ -16,8 +16,8 @@ def sh(*args, **kw):
 
 
 def build_release():
-    if not os.path.exists(PAAS):
-        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "paas"], cwd=ROOT, check=True)
+    """Always through cargo: a stale binary would measure old code."""
+    subprocess.run(["cargo", "build", "--release", "--locked", "-p", "paas"], cwd=ROOT, check=True)
 
 
 def ensure_base_image():
@@ -90,11 +90,19 @@ class Server:
         if self.proc and self.proc.poll() is None:
             self.stop()
         if self.instance:
-            for kind, rm in [("ps", "rm"), ("images", "rmi")]:
-                extra = ["-a"] if kind == "ps" else ["--filter", "label=paas.app"]
-                ids = sh("docker", kind, *extra, "-q", "--filter", f"label=paas.instance={self.instance}").split()
+            ids = sh("docker", "ps", "-aq", "--filter", f"label=paas.instance={self.instance}").split()
+            if ids:
+                subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+            # App images are named paas/APP; the apps are the repositories.
+            repos = os.path.join(self.work, "d", "repos")
+            for app in [r[:-4] for r in (os.listdir(repos) if os.path.isdir(repos) else []) if r.endswith(".git")]:
+                ids = sh("docker", "images", "--filter", f"reference=paas/{app}", "--format",
+                         "{{.Repository}}:{{.Tag}}").split()  # by name: same content, same id
                 if ids:
-                    subprocess.run(["docker", rm, "-f", *ids], capture_output=True)
+                    subprocess.run(["docker", "rmi", "-f", *ids], capture_output=True)
+            networks = sh("docker", "network", "ls", "-q", "--filter", f"label=paas.instance={self.instance}").split()
+            if networks:
+                subprocess.run(["docker", "network", "rm", *networks], capture_output=True)
             volumes = sh("docker", "volume", "ls", "-q", "--filter", f"name={self.instance}-").split()
             if volumes:
                 subprocess.run(["docker", "volume", "rm", "-f", *volumes], capture_output=True)

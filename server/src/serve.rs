@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::{HeaderName, Request};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -180,7 +181,12 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
 
     let mut rx_control = shutdown.subscribe();
     let control_task = tokio::spawn(async move {
-        axum::serve(listeners.control, control_app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        // Without TCP_NODELAY a response written in two pieces waits for the
+        // client's delayed ACK (40 ms): each git request of a push paid it.
+        let listener = listeners.control.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
+        axum::serve(listener, control_app.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = rx_control.recv().await;
             })

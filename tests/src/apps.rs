@@ -197,10 +197,10 @@ pub fn containers(app: &str) -> Vec<String> {
     names
 }
 
-/// Remove every container, network, volume and app image an installation
-/// made (the shared buildpack stack images stay, as they would on a real
-/// machine).
-pub fn remove_instance(instance: &str) {
+/// Remove every container, network, volume and app image (`paas/APP`, for
+/// its `apps`) an installation made (the shared buildpack stack images stay,
+/// as they would on a real machine).
+pub fn remove_instance(instance: &str, apps: &[String]) {
     let label = format!("label=paas.instance={instance}");
     let ids = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output();
     if let Ok(out) = ids {
@@ -239,9 +239,13 @@ pub fn remove_instance(instance: &str) {
                 .status();
         }
     }
-    let images =
-        Command::new("docker").args(["images", "-q", "--filter", &label, "--filter", "label=paas.app"]).output();
-    if let Ok(out) = images {
+    let references: Vec<String> = apps.iter().map(|app| format!("reference=paas/{app}")).collect();
+    for reference in references {
+        // By name: an image of the same content another app built has the same id.
+        let listing = Command::new("docker")
+            .args(["images", "--filter", &reference, "--format", "{{.Repository}}:{{.Tag}}"])
+            .output();
+        let Ok(out) = listing else { continue };
         let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
         if !ids.is_empty() {
             let _ = Command::new("docker")

@@ -398,7 +398,11 @@ impl Drop for TestServer {
         }
         // App containers outlive the server by design; the test's must not.
         if !self.instance.is_empty() {
-            apps::remove_instance(&self.instance);
+            // Its apps are its repositories' names.
+            let repos = std::fs::read_dir(self.data_path().join("data/repos")).into_iter().flatten().flatten();
+            let apps: Vec<String> =
+                repos.filter_map(|e| e.file_name().to_str()?.strip_suffix(".git").map(str::to_string)).collect();
+            apps::remove_instance(&self.instance, &apps);
         }
     }
 }

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use crate::runtime::ImageInfo;
+
 /// The image references a Dockerfile uses, in order.
 pub fn images(dockerfile: &str) -> Vec<String> {
     let mut args: HashMap<String, String> = HashMap::new();
@@ -120,21 +122,40 @@ fn substitute(text: &str, args: &HashMap<String, String>) -> String {
     unquote(&out).to_string()
 }
 
-/// Refuse an image that belongs to another app: by its name (`paas/OTHER`)
-/// or by the app label it carries (images built from an app's image keep
-/// it). `labels` is the image's labels if the engine has it.
-pub fn check(app: &str, image: &str, labels: Option<&HashMap<String, String>>) -> Result<(), String> {
-    let name = image.split(['@', ':']).next().unwrap_or(image).trim_start_matches("docker.io/");
-    let other_by_name = name.strip_prefix("paas/").is_some_and(|owner| owner != app && !owner.starts_with("stack-"));
-    let owner = labels.and_then(|l| l.get(crate::runtime::LABEL_APP));
-    let other_by_label = owner.is_some_and(|owner| owner != app);
-    if other_by_name || other_by_label {
+/// Refuse an image that belongs to another app: by the name the Dockerfile
+/// gives (`paas/OTHER`), or, for an image the engine has, by any of its
+/// names or the app label it carries (buildpack images keep it). An image
+/// named by its id must have a name: an untagged one is a step of some
+/// build, maybe another app's.
+pub fn check(app: &str, image: &str, info: Option<&ImageInfo>) -> Result<(), String> {
+    let other = |reference: &str| {
+        let name = reference.split(['@', ':']).next().unwrap_or(reference).trim_start_matches("docker.io/");
+        name.strip_prefix("paas/").is_some_and(|owner| owner != app && !owner.starts_with("stack-"))
+    };
+    let refused = other(image)
+        || info.is_some_and(|info| {
+            info.tags.iter().any(|tag| other(tag))
+                || info.labels.get(crate::runtime::LABEL_APP).is_some_and(|owner| owner != app)
+        });
+    if refused {
         return Err(format!(
-            "the Dockerfile builds on {image}, which is another app's image; a build may use its own app's images \\
+            "the Dockerfile builds on {image}, which is another app's image; a build may use its own app's images \
              and base images only"
         ));
     }
+    if by_id(image) && info.is_some_and(|info| info.tags.is_empty()) {
+        return Err(format!(
+            "the Dockerfile builds on {image}, an image with no name (a step of some build); name a base image \
+             or one of this app's images"
+        ));
+    }
     Ok(())
+}
+
+/// `sha256:…` or a bare hex id (12 to 64 digits).
+fn by_id(image: &str) -> bool {
+    let hex = image.strip_prefix("sha256:").unwrap_or(image);
+    (12..=64).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 #[cfg(test)]
@@ -157,8 +178,19 @@ mod tests {
         assert!(check("shop", "paas/shop:abc", None).is_ok());
         assert!(check("shop", "paas/stack-run:1234", None).is_ok());
         assert!(check("shop", "debian:bookworm", None).is_ok());
-        let labelled = HashMap::from([(crate::runtime::LABEL_APP.to_string(), "other".to_string())]);
-        assert!(check("shop", "sha256:0123abcd", Some(&labelled)).is_err(), "by id, the label tells");
+        let labelled = ImageInfo {
+            labels: HashMap::from([(crate::runtime::LABEL_APP.to_string(), "other".to_string())]),
+            tags: vec!["anything:1".into()],
+        };
+        assert!(check("shop", "sha256:0123abcd0123", Some(&labelled)).is_err(), "by id, the label tells");
+        let named = ImageInfo { tags: vec!["paas/other:abc".into()], ..ImageInfo::default() };
+        assert!(check("shop", "0123abcd0123", Some(&named)).is_err(), "by id, the name tells");
         assert!(check("shop", "docker.io/paas/other", None).is_err());
+        let own = ImageInfo { tags: vec!["paas/shop:abc".into()], ..ImageInfo::default() };
+        assert!(check("shop", "sha256:0123abcd0123", Some(&own)).is_ok());
+        let step = ImageInfo::default();
+        let err = check("shop", "sha256:0123abcd0123", Some(&step)).unwrap_err();
+        assert!(err.contains("an image with no name"), "{err}");
+        assert!(check("shop", "busybox", Some(&step)).is_ok(), "a name is not an id");
     }
 }

@@ -7,7 +7,7 @@ pub mod buildpack;
 pub mod detect;
 pub mod dockerfile;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use anyhow::bail;
 
@@ -56,16 +56,12 @@ pub async fn build(
     out.step(format!("Building {}@{} from Dockerfile", app.name, &sha[..7]));
     if let Some(text) = &source.dockerfile {
         for image in dockerfile::images(text) {
-            let labels = state.runtime.image_labels(&image).await?;
-            dockerfile::check(&app.name, &image, labels.as_ref()).map_err(|e| anyhow::anyhow!(e))?;
+            let info = state.runtime.image_info(&image).await?;
+            dockerfile::check(&app.name, &image, info.as_ref()).map_err(|e| anyhow::anyhow!(e))?;
         }
     }
     let build_id = db::builds::create(&state.db, app.id, sha, user_id).await?;
     let image = image_tag(&app.name, sha);
-    let labels = HashMap::from([
-        (crate::runtime::LABEL_APP.to_string(), app.name.clone()),
-        ("paas.commit".to_string(), sha.to_string()),
-    ]);
 
     // Stream engine output to the push while keeping the whole log.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -81,7 +77,6 @@ pub async fn build(
     });
     let spec = BuildSpec {
         tag: image.clone(),
-        labels,
         network: Some(crate::runtime::app_network(&app.name)),
         memory_mb: Some(state.config.build_memory),
         ..Default::default()

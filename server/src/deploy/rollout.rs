@@ -267,7 +267,7 @@ async fn check_all(
             if process == "web" {
                 health::startup(state.runtime.as_ref(), container, startup)
                     .await
-                    .map(|checks| format!("healthy ({checks} checks, {:.1} s)", began.elapsed().as_secs_f64()))
+                    .map(|checks| format!("healthy ({checks} checks, {:.2} s)", began.elapsed().as_secs_f64()))
             } else {
                 health::settled(state.runtime.as_ref(), container).await.map(|()| "up".to_string())
             }

@@ -186,14 +186,10 @@ impl Scheduler for DockerScheduler {
         spec: BuildSpec,
         output: UnboundedSender<String>,
     ) -> anyhow::Result<()> {
-        let mut labels = spec.labels;
-        labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
-        let mut options = BuildImageOptionsBuilder::new()
-            .t(&spec.tag)
-            .rm(true)
-            .forcerm(true)
-            .labels(&labels)
-            .buildargs(&spec.build_args);
+        // Each label would be one more step (a container committed) of the
+        // classic builder: images are known by their names instead.
+        let mut options =
+            BuildImageOptionsBuilder::new().t(&spec.tag).rm(true).forcerm(true).buildargs(&spec.build_args);
         if let Some(network) = &spec.network {
             options = options.networkmode(&self.ensure_network(network).await?);
         }
@@ -307,9 +303,12 @@ impl Scheduler for DockerScheduler {
         Ok(())
     }
 
-    async fn image_labels(&self, image: &str) -> anyhow::Result<Option<HashMap<String, String>>> {
+    async fn image_info(&self, image: &str) -> anyhow::Result<Option<super::ImageInfo>> {
         match self.docker.inspect_image(image).await {
-            Ok(info) => Ok(Some(info.config.and_then(|c| c.labels).unwrap_or_default())),
+            Ok(info) => Ok(Some(super::ImageInfo {
+                labels: info.config.and_then(|c| c.labels).unwrap_or_default(),
+                tags: info.repo_tags.unwrap_or_default(),
+            })),
             Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -547,15 +546,17 @@ impl Scheduler for DockerScheduler {
     }
 
     async fn remove_images(&self, app: &str) -> anyhow::Result<()> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{}={app}", super::LABEL_APP), format!("{LABEL_INSTANCE}={}", self.instance)],
-        )]);
+        let filters = HashMap::from([("reference".to_string(), vec![format!("paas/{app}")])]);
         let options = bollard::query_parameters::ListImagesOptionsBuilder::new().filters(&filters).build();
+        // By name, not id: an image another app built from the same content
+        // has the same id, and keeps its own name.
+        let prefix = format!("paas/{app}:");
         for image in self.docker.list_images(Some(options)).await? {
-            let remove = bollard::query_parameters::RemoveImageOptionsBuilder::new().force(true).build();
-            if let Err(err) = self.docker.remove_image(&image.id, Some(remove), None).await {
-                tracing::warn!(image = %image.id, error = %err, "could not remove an image");
+            for tag in image.repo_tags.iter().filter(|t| t.starts_with(&prefix)) {
+                let remove = bollard::query_parameters::RemoveImageOptionsBuilder::new().force(true).build();
+                if let Err(err) = self.docker.remove_image(tag, Some(remove), None).await {
+                    tracing::warn!(image = %tag, error = %err, "could not remove an image");
+                }
             }
         }
         Ok(())

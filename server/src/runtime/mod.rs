@@ -103,6 +103,14 @@ pub struct TaskSpec {
     pub limits: Option<Limits>,
 }
 
+/// What the engine tells of a local image: who it may belong to.
+#[derive(Debug, Clone, Default)]
+pub struct ImageInfo {
+    pub labels: HashMap<String, String>,
+    /// Its names (`paas/shop:abc123`); none for an intermediate image.
+    pub tags: Vec<String>,
+}
+
 /// What an image built from a container runs with.
 #[derive(Debug, Clone, Default)]
 pub struct ImageConfig {
@@ -219,7 +227,6 @@ impl std::fmt::Debug for TaskSpec {
 #[derive(Debug, Clone, Default)]
 pub struct BuildSpec {
     pub tag: String,
-    pub labels: HashMap<String, String>,
     pub build_args: HashMap<String, String>,
     /// The network its steps run on (scoped, created when missing); None:
     /// the engine's default.
@@ -262,11 +269,11 @@ pub trait Scheduler: Send + Sync {
 
     /// Whether an image exists locally.
     async fn image_exists(&self, image: &str) -> anyhow::Result<bool> {
-        Ok(self.image_labels(image).await?.is_some())
+        Ok(self.image_info(image).await?.is_some())
     }
 
-    /// An image's labels, or None when the engine does not have it.
-    async fn image_labels(&self, image: &str) -> anyhow::Result<Option<HashMap<String, String>>>;
+    /// An image's labels and names, or None when the engine does not have it.
+    async fn image_info(&self, image: &str) -> anyhow::Result<Option<ImageInfo>>;
 
     /// Whether the engine answers.
     async fn ping(&self) -> anyhow::Result<()>;
