@@ -111,12 +111,18 @@ impl Pool {
 
     /// Close connections idle for the idle timeout, and forget processes
     /// with none left.
-    pub fn sweep(&self) {
+    /// Close the connections idle too long (or closed by the app); returns
+    /// how many went.
+    pub fn sweep(&self) -> usize {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut closed = 0;
         idle.retain(|_, kept| {
+            let before = kept.len();
             kept.retain(|c| !c.sender.is_closed() && c.since.elapsed() < self.idle_timeout);
+            closed += before - kept.len();
             !kept.is_empty()
         });
+        closed
     }
 
     /// How often `sweep` should run: a connection closes at most a quarter

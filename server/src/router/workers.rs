@@ -83,15 +83,24 @@ fn run(listener: std::net::TcpListener, state: RouterState, max_idle: usize, mut
         };
         let grace = Duration::from_secs(10);
         let worker = Arc::new(Worker::new(state, max_idle));
-        let sweeper = worker.clone();
+        let connections = TaskTracker::new();
+        let (sweeper, tracker) = (worker.clone(), connections.clone());
         let sweeping = tokio::spawn(async move {
             let mut every = tokio::time::interval(sweeper.pool.sweep_every());
+            let mut served = 0;
             loop {
                 every.tick().await;
-                sweeper.pool.sweep();
+                let closed = sweeper.pool.sweep();
+                // Connections went since the last tick (a burst is over):
+                // give the memory they used back to the system.
+                if closed > 0 || tracker.len() < served {
+                    // SAFETY: mimalloc's collect of this thread's heap takes
+                    // no pointers and may run at any time.
+                    unsafe { libmimalloc_sys::mi_collect(false) };
+                }
+                served = tracker.len();
             }
         });
-        let connections = TaskTracker::new();
         let for_connections = stopped.clone();
         loop {
             tokio::select! {
