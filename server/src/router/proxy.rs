@@ -171,9 +171,7 @@ async fn proxy(
                     }
                 }
                 let (mut parts, incoming) = response.into_parts();
-                for name in &HOP_BY_HOP {
-                    parts.headers.remove(name);
-                }
+                remove_hop_by_hop(&mut parts.headers, false);
                 let body =
                     Counted { body: incoming, done: false, conn: Some(conn), worker: worker.clone(), _guard: guard };
                 return Response::from_parts(parts, Body::new(body));
@@ -246,13 +244,18 @@ fn origin_form(uri: &Uri) -> Uri {
     }
 }
 
-fn prepare_headers(headers: &mut HeaderMap, peer: &Peer, host: &HeaderValue, upgrade: bool) {
-    for name in &HOP_BY_HOP {
-        if upgrade && name == header::CONNECTION {
-            continue;
-        }
-        headers.remove(name);
+/// Drop the hop-by-hop headers (but `Connection` of an upgrade). Most
+/// messages carry none or one: a scan of the names is cheaper than hashing
+/// seven of them.
+fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let hop = |name: &HeaderName| HOP_BY_HOP.contains(name) && !(upgrade && name == header::CONNECTION);
+    while let Some(name) = headers.keys().find(|n| hop(n)).cloned() {
+        headers.remove(&name);
     }
+}
+
+fn prepare_headers(headers: &mut HeaderMap, peer: &Peer, host: &HeaderValue, upgrade: bool) {
+    remove_hop_by_hop(headers, upgrade);
     let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip.to_str().unwrap_or_default())).ok(),
         None => Some(peer.ip.clone()),
@@ -273,4 +276,33 @@ fn body_is_empty(headers: &HeaderMap, body: &Incoming) -> bool {
 
 fn plain(status: StatusCode, text: String) -> Response<Body> {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped_but_an_upgrades_connection() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive, upgrade"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("x-app", "kept"),
+        ] {
+            headers.append(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        let mut upgrading = headers.clone();
+        remove_hop_by_hop(&mut headers, false);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort();
+        assert_eq!(left, ["upgrade", "x-app"]);
+        remove_hop_by_hop(&mut upgrading, true);
+        let mut left: Vec<&str> = upgrading.keys().map(HeaderName::as_str).collect();
+        left.sort();
+        assert_eq!(left, ["connection", "upgrade", "x-app"]);
+    }
 }

@@ -66,7 +66,7 @@ impl Workers {
 }
 
 fn run(listener: std::net::TcpListener, state: RouterState, max_idle: usize, mut stopped: watch::Receiver<bool>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             tracing::error!(error = %err, "a router worker could not start its event loop");
