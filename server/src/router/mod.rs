@@ -14,6 +14,7 @@ mod proxy;
 pub mod table;
 mod workers;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,12 +77,16 @@ impl std::ops::Deref for RouterState {
 }
 
 /// The app a `Host` header names, if it is `APP.BASE_DOMAIN[:port]`.
-pub fn app_for_host(host: &str, base_domain: &str) -> Option<String> {
+pub fn app_for_host<'a>(host: &'a str, base_domain: &str) -> Option<Cow<'a, str>> {
     let host =
         host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host, |(h, _)| h);
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let host = host.trim_end_matches('.');
+    // Hosts come lowercase almost always: no copy for them.
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        return app_for_host(&host.to_ascii_lowercase(), base_domain).map(|app| Cow::Owned(app.into_owned()));
+    }
     let app = host.strip_suffix(base_domain)?.strip_suffix('.')?;
-    (!app.is_empty() && !app.contains('.')).then(|| app.to_string())
+    (!app.is_empty() && !app.contains('.')).then_some(Cow::Borrowed(app))
 }
 
 #[cfg(test)]

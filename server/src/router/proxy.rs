@@ -70,7 +70,7 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
     let host = host_value.to_str().unwrap_or_default();
     let app = super::app_for_host(host, &state.base_domain).or_else(|| {
         let bare = host.rsplit_once(':').map_or(host, |(h, _)| h).trim_end_matches('.').to_ascii_lowercase();
-        state.routes.app_for_domain(&bare)
+        state.routes.app_for_domain(&bare).map(std::borrow::Cow::Owned)
     });
     let mut response = match app {
         None => plain(StatusCode::NOT_FOUND, format!("No app is served at {host}.\n")),
@@ -96,11 +96,11 @@ async fn proxy(
 ) -> Response<Body> {
     let state: &RouterState = &worker.state;
     let route = state.routes.get(app);
-    let backends = route.as_ref().map(|r| r.pick_order()).unwrap_or_default();
+    let tries = route.as_ref().map_or(0, |r| r.backends.len());
     if route.as_ref().is_some_and(|r| r.wanted == 0) {
         return plain(StatusCode::SERVICE_UNAVAILABLE, format!("{app} runs no web process (web is scaled to 0).\n"));
     }
-    if route.is_some() && backends.is_empty() {
+    if route.is_some() && tries == 0 {
         // A live release whose every web process is down or failing its
         // health check: say so at once rather than hang.
         let mut response = plain(
@@ -113,7 +113,7 @@ async fn proxy(
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return response;
     }
-    if backends.is_empty() {
+    let Some(route) = route.filter(|_| tries > 0) else {
         return match state.app_exists(app).await {
             Some(true) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("{app} has no running release yet.\n")),
             Some(false) => {
@@ -121,7 +121,7 @@ async fn proxy(
             }
             None => plain(StatusCode::SERVICE_UNAVAILABLE, "The router cannot reach its database.\n".into()),
         };
-    }
+    };
 
     let upgrade = request.headers().contains_key(header::UPGRADE);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
@@ -130,11 +130,10 @@ async fn proxy(
     prepare_headers(&mut parts.headers, peer, host, upgrade);
     let mut body = Some(Body::new(body));
 
-    for (attempt, backend) in backends.iter().enumerate() {
+    for (attempt, backend) in route.pick_order().enumerate() {
         // Only a bodyless request is ever retried: the last try takes the
         // headers rather than copying them.
-        let headers =
-            if attempt + 1 < backends.len() { parts.headers.clone() } else { std::mem::take(&mut parts.headers) };
+        let headers = if attempt + 1 < tries { parts.headers.clone() } else { std::mem::take(&mut parts.headers) };
         let mut outgoing = Request::new(body.take().unwrap_or_else(Body::empty));
         *outgoing.method_mut() = parts.method.clone();
         *outgoing.uri_mut() = origin_form(&parts.uri);
@@ -176,7 +175,7 @@ async fn proxy(
                     Counted { body: incoming, done: false, conn: Some(conn), worker: worker.clone(), _guard: guard };
                 return Response::from_parts(parts, Body::new(body));
             }
-            Err(SendError::Connect(err)) if bodyless && attempt + 1 < backends.len() => {
+            Err(SendError::Connect(err)) if bodyless && attempt + 1 < tries => {
                 tracing::warn!(app = %app, backend = %backend.addr, error = %err, "backend refused the connection; trying another");
                 continue;
             }

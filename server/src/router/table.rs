@@ -68,13 +68,10 @@ impl AppRoute {
     }
 
     /// Backends in the order to try them: round robin, then the rest.
-    pub fn pick_order(&self) -> Vec<Arc<Backend>> {
+    pub fn pick_order(&self) -> impl ExactSizeIterator<Item = &Arc<Backend>> {
         let n = self.backends.len();
-        if n == 0 {
-            return Vec::new();
-        }
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        (0..n).map(|i| self.backends[(start + i) % n].clone()).collect()
+        let start = if n == 0 { 0 } else { self.next.fetch_add(1, Ordering::Relaxed) % n };
+        (0..n).map(move |i| &self.backends[(start + i) % n])
     }
 
     pub fn has(&self, container_id: &str) -> bool {
@@ -311,7 +308,7 @@ mod tests {
     #[test]
     fn round_robin_visits_every_backend() {
         let route = AppRoute::new(1, 3, (0..3).map(|i| backend(1000 + i)).collect());
-        let firsts: Vec<u16> = (0..3).map(|_| route.pick_order()[0].addr.port()).collect();
+        let firsts: Vec<u16> = (0..3).map(|_| route.pick_order().next().unwrap().addr.port()).collect();
         assert_eq!(firsts, vec![1000, 1001, 1002]);
         assert_eq!(route.pick_order().len(), 3);
     }
