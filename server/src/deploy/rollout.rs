@@ -66,7 +66,7 @@ pub async fn rollout(
     out: &Output,
 ) -> anyhow::Result<()> {
     let deployment = db::deployments::create(&state.db, app.id, release.id, change.operation).await?;
-    state.logs.push(&app.name, "paas", &format!("Rolling out v{}: {}", release.version, release.description));
+    state.logs.push(&app.name, "paas", format!("Rolling out v{}: {}", release.version, release.description));
     let live = match start_and_check(state, app, release, deployment, &change.formation, out).await {
         Ok(started) => go_live(state, app, release, deployment, change, &started, out).await,
         Err(err) => Err(err),
@@ -74,13 +74,13 @@ pub async fn rollout(
     let old = match live {
         Ok(old) => old,
         Err(err) => {
-            state.logs.push(&app.name, "paas", &format!("Rollout of v{} failed: {err:#}", release.version));
+            state.logs.push(&app.name, "paas", format!("Rollout of v{} failed: {err:#}", release.version));
             undo(state, app, deployment).await;
             db::deployments::fail(&state.db, deployment, &format!("{err:#}")).await?;
             return Err(err);
         }
     };
-    state.logs.push(&app.name, "paas", &format!("v{} is live", release.version));
+    state.logs.push(&app.name, "paas", format!("v{} is live", release.version));
     let (state, app) = (state.clone(), app.clone());
     tokio::spawn(async move { retire(&state, &app, deployment, old).await });
     Ok(())

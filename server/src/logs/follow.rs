@@ -11,7 +11,7 @@ pub fn follow(state: &AppState, app: &str, process: &str, container_id: &str) {
     let (logs, app, process) = (state.logs.clone(), app.to_string(), process.to_string());
     tokio::spawn(async move {
         while let Some(line) = stream.next().await {
-            logs.push(&app, &process, &line);
+            logs.push(&app, process.clone(), &line);
         }
     });
 }

@@ -6,6 +6,7 @@
 
 mod follow;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -22,7 +23,8 @@ pub const KEEP_LINES: usize = 1500;
 pub struct LogLine {
     pub at: DateTime<Utc>,
     /// `web.1`, `worker.2`, `router` or `paas` (deploy events).
-    pub source: String,
+    #[schema(value_type = String)]
+    pub source: Cow<'static, str>,
     pub text: String,
 }
 
@@ -60,8 +62,12 @@ pub struct LogHub {
 }
 
 impl LogHub {
-    pub fn push(&self, app: &str, source: &str, text: &str) {
-        let line = Arc::new(LogLine { at: Utc::now(), source: source.to_string(), text: text.trim_end().to_string() });
+    /// Add a line (trailing whitespace dropped); a `&'static str` source
+    /// (`router`, `paas`) and an owned text are taken without a copy.
+    pub fn push(&self, app: &str, source: impl Into<Cow<'static, str>>, text: impl Into<String>) {
+        let mut text = text.into();
+        text.truncate(text.trim_end().len());
+        let line = Arc::new(LogLine { at: Utc::now(), source: source.into(), text });
         let Ok(mut apps) = self.apps.lock() else { return };
         let log = match apps.get_mut(app) {
             Some(log) => log,
@@ -138,7 +144,7 @@ mod tests {
     fn keeps_the_last_lines_and_filters_by_process_type() {
         let hub = LogHub::default();
         for i in 0..KEEP_LINES + 10 {
-            hub.push("a", if i % 2 == 0 { "web.1" } else { "worker.1" }, &format!("line {i}"));
+            hub.push("a", if i % 2 == 0 { "web.1" } else { "worker.1" }, format!("line {i}"));
         }
         let all = hub.recent("a", usize::MAX, None);
         assert_eq!(all.len(), KEEP_LINES);

@@ -726,5 +726,5 @@ fn record_crash(state: &AppState, app: &str, slot: &mut Slot, marker: &str, cras
         if wait.is_zero() { "restarting now".to_string() } else { format!("restarting in {} s", wait.as_secs()) };
     let name = slot.name();
     tracing::warn!(app = %app, process = %name, reason = %crash.long, "a process crashed");
-    state.logs.push(app, "paas", &format!("{name} crashed: {}; {when}", crash.long));
+    state.logs.push(app, "paas", format!("{name} crashed: {}; {when}", crash.long));
 }

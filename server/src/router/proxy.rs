@@ -79,7 +79,7 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
             let (method, path) = (request.method().clone(), request.uri().path().to_string());
             let response = proxy(worker, &app, &host_value, peer, request).await;
             let line = format!("{method} {path} {} {}ms", response.status().as_u16(), started.elapsed().as_millis());
-            state.logs.push(&app, "router", &line);
+            state.logs.push(&app, "router", line);
             response
         }
     };
