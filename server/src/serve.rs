@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::{HeaderName, Request};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -179,19 +178,7 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
     println!("paas is running: dashboard and API at {public_url}, apps at {}", state.app_url("APP"));
     tracing::info!(control = %control_addr, router = %listeners.router_addr, url = %public_url, instance = %instance, "listening");
 
-    let mut rx_control = shutdown.subscribe();
-    let control_task = tokio::spawn(async move {
-        // Without TCP_NODELAY a response written in two pieces waits for the
-        // client's delayed ACK (40 ms): each git request of a push paid it.
-        let listener = listeners.control.tap_io(|stream| {
-            let _ = stream.set_nodelay(true);
-        });
-        axum::serve(listener, control_app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = rx_control.recv().await;
-            })
-            .await
-    });
+    let control_task = tokio::spawn(serve_control(listeners.control, control_app, shutdown.subscribe()));
     shutdown_signal().await;
     tracing::info!("shutting down");
     // The supervisor must not restart the database being stopped.
@@ -203,6 +190,58 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
         tracing::warn!("requests still open after 10 s; closing them");
     }
     Ok(())
+}
+
+/// Serve the control plane's router on `listener` until `stop`, then let
+/// open requests finish. What `axum::serve` does, with two differences: a
+/// client that shuts its sending half once the request is out (as `nc`
+/// does) still gets the answer, and TCP_NODELAY is set (without it a
+/// response written in two pieces waits for the client's delayed ACK, 40 ms:
+/// each git request of a push paid it).
+async fn serve_control(listener: TcpListener, app: Router, mut stop: tokio::sync::broadcast::Receiver<()>) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+
+    let connections = tokio_util::task::TaskTracker::new();
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors, most likely: let some close.
+                    tracing::warn!(error = %err, "could not accept a control plane connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.recv() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, mut closed) = (app.clone(), closed.clone());
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                tower::Service::call(&mut app.clone(), request)
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .half_close(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = closed.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    let _ = closing.send(true);
+    connections.close();
+    connections.wait().await;
 }
 
 /// The control plane: REST API, git, dashboard (with cookie sessions), health check.

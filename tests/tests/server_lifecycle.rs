@@ -44,6 +44,20 @@ async fn healthz_answers_and_every_response_has_a_request_id() {
     let response =
         server.http.get(format!("{}/healthz", server.url)).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "abc-123", "a client's request id is kept");
+
+    // A client that shuts its sending half once the request is out (as `nc`
+    // does) still gets the answer, every time.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.url.trim_start_matches("http://").to_string();
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(b"GET /api/v1/apps HTTP/1.0\r\n\r\n").await.unwrap();
+        stream.shutdown().await.unwrap();
+        let mut answer = String::new();
+        let read = stream.read_to_string(&mut answer);
+        tokio::time::timeout(std::time::Duration::from_secs(10), read).await.unwrap().unwrap();
+        assert!(answer.starts_with("HTTP/1.0 401"), "{answer:?}");
+    }
 }
 
 #[tokio::test]
