@@ -183,6 +183,37 @@ async fn a_build_from_another_apps_image_is_refused() {
     assert!(ok, "{output}");
 }
 
+/// The build cache is each app's own: an identical step of another app's
+/// build is never reused (its layer holds whatever that build fetched or
+/// could reach on its network), while an app's next build reuses its own.
+#[tokio::test]
+async fn a_build_never_reuses_another_apps_build_steps() {
+    let (server, admin, beta, alpha_repo) = two_teams("iso-cache").await;
+    let dockerfile = "FROM paas-test/busybox:latest\nRUN head -c 8 /dev/urandom | od -An -tx1 > /marker\n\
+                      COPY www /www\nCMD [\"sh\", \"-c\", \"cp /marker /www/marker.txt; exec httpd -f -p $PORT -h /www\"]\n";
+    alpha_repo.write("Dockerfile", dockerfile);
+    alpha_repo.commit("a random marker");
+    let (ok, output) = alpha_repo.push(&server.git_url("iso-cache-alpha", &admin));
+    assert!(ok, "{output}");
+    let beta_repo = AppRepo::from_fixture("hello");
+    beta_repo.write("Dockerfile", dockerfile);
+    beta_repo.commit("the same steps");
+    let (ok, output) = beta_repo.push(&server.git_url("iso-cache-beta", &beta));
+    assert!(ok, "{output}");
+    assert!(!output.contains("Using cache"), "beta's build reused alpha's steps: {output}");
+    let (alpha_marker, beta_marker) =
+        (server.app_get("iso-cache-alpha", "/marker.txt").await, server.app_get("iso-cache-beta", "/marker.txt").await);
+    assert_eq!((alpha_marker.0, beta_marker.0), (200, 200));
+    assert_ne!(alpha_marker.1, beta_marker.1, "each build ran its own step");
+
+    alpha_repo.write("www/index.html", "alpha again\n");
+    alpha_repo.commit("a change after the marker");
+    let (ok, output) = alpha_repo.push(&server.git_url("iso-cache-alpha", &admin));
+    assert!(ok, "{output}");
+    assert!(output.contains("Using cache"), "alpha's next build reuses its own steps: {output}");
+    assert_eq!(server.app_get("iso-cache-alpha", "/marker.txt").await, alpha_marker, "the same marker layer");
+}
+
 #[tokio::test]
 async fn every_process_gets_default_limits_and_resize_goes_back_to_them() {
     let (server, token, _repo) = TestServer::with_deployed_app("iso-limits").await;

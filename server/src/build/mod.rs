@@ -79,6 +79,7 @@ pub async fn build(
         tag: image.clone(),
         network: Some(crate::runtime::app_network(&app.name)),
         memory_mb: Some(state.config.build_memory),
+        cache_from: Some(cache_sources(state, app).await?),
         ..Default::default()
     };
     let limit = std::time::Duration::from_secs(state.config.build_timeout);
@@ -98,6 +99,18 @@ pub async fn build(
             bail!("the build failed: {err:#}")
         }
     }
+}
+
+/// What a Dockerfile build may take its cache from: the app's current
+/// image (its layers and their parents). Never any image the engine has: a
+/// step with the same text on the same parent would reuse another app's
+/// layer, with whatever that app's build fetched or could reach. Before the
+/// first release, a name no image has: no cache at all.
+async fn cache_sources(state: &AppState, app: &App) -> anyhow::Result<Vec<String>> {
+    Ok(match db::releases::current(&state.db, app.id).await? {
+        Some(release) => vec![release.image],
+        None => vec![format!("paas/{}:none", app.name)],
+    })
 }
 
 async fn build_with_buildpacks(

@@ -193,6 +193,9 @@ impl Scheduler for DockerScheduler {
         if let Some(network) = &spec.network {
             options = options.networkmode(&self.ensure_network(network).await?);
         }
+        if let Some(images) = &spec.cache_from {
+            options = options.cachefrom(images);
+        }
         if let Some(mb) = spec.memory_mb {
             // The API takes bytes as a 32-bit number.
             let bytes = (i64::from(mb) * 1024 * 1024).min(i64::from(i32::MAX)) as i32;

@@ -233,6 +233,9 @@ pub struct BuildSpec {
     pub network: Option<String>,
     /// Memory of each build step, in MB.
     pub memory_mb: Option<i32>,
+    /// The only images whose layers the build may reuse as its cache; None:
+    /// any the engine has.
+    pub cache_from: Option<Vec<String>>,
 }
 
 #[async_trait]
