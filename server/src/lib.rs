@@ -14,6 +14,7 @@ pub mod error;
 pub mod git;
 pub mod guard;
 pub mod health;
+pub mod http1;
 pub mod logs;
 pub mod names;
 pub mod ops;

@@ -193,14 +193,9 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
 }
 
 /// Serve the control plane's router on `listener` until `stop`, then let
-/// open requests finish. What `axum::serve` does, with two differences: a
-/// client that shuts its sending half once the request is out (as `nc`
-/// does) still gets the answer, and TCP_NODELAY is set (without it a
-/// response written in two pieces waits for the client's delayed ACK, 40 ms:
-/// each git request of a push paid it).
+/// open requests finish. What `axum::serve` does, but on `http1::serve`,
+/// which answers half-closed clients and sets TCP_NODELAY.
 async fn serve_control(listener: TcpListener, app: Router, mut stop: tokio::sync::broadcast::Receiver<()>) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-
     let connections = tokio_util::task::TaskTracker::new();
     let (closing, closed) = tokio::sync::watch::channel(false);
     loop {
@@ -216,28 +211,12 @@ async fn serve_control(listener: TcpListener, app: Router, mut stop: tokio::sync
             },
             _ = stop.recv() => break,
         };
-        let _ = stream.set_nodelay(true);
-        let (app, mut closed) = (app.clone(), closed.clone());
-        connections.spawn(async move {
-            let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                tower::Service::call(&mut app.clone(), request)
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .half_close(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = closed.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            tower::Service::call(&mut app.clone(), request)
         });
+        connections.spawn(crate::http1::serve(stream, service, closed.clone()));
     }
     let _ = closing.send(true);
     connections.close();

@@ -127,7 +127,7 @@ pub async fn scale(
 
     let started = start_all(state, app, release, deployment, &wanted).await?;
     if let Err(err) = check_all(state, release, &started, out).await {
-        remove(state, started.iter().map(|(_, _, c)| c.id.as_str())).await;
+        remove(state, started.iter().map(|(_, _, c)| c)).await;
         return Err(err);
     }
     let leaving: Vec<Arc<Backend>> = {
@@ -136,7 +136,7 @@ pub async fn scale(
             db::deployments::rescale(&state.db, app.id, &change.formation, change.audit.as_ref(), change.operation)
                 .await
         {
-            remove(state, started.iter().map(|(_, _, c)| c.id.as_str())).await;
+            remove(state, started.iter().map(|(_, _, c)| c)).await;
             return Err(anyhow::Error::new(err).context("recording the new formation"));
         }
         let route = state.routes.get(&app.name);
@@ -159,9 +159,7 @@ pub async fn scale(
     if !table::drain(&leaving, Duration::from_secs(state.config.drain_timeout)).await {
         tracing::warn!(app = %app.name, "surplus processes still had requests after the drain timeout");
     }
-    let grace = Duration::from_secs(state.config.stop_grace);
-    let stops = surplus.iter().map(|c| async move { (c, state.runtime.stop_and_remove(&c.id, grace).await) });
-    for (container, result) in futures_util::future::join_all(stops).await {
+    for (container, result) in stop_all(state, &surplus, Duration::from_secs(state.config.stop_grace)).await {
         let name = format!(
             "{}.{}",
             container.label(runtime::LABEL_PROCESS).unwrap_or("?"),
@@ -244,7 +242,7 @@ async fn start_all(
         }
     }
     if let Some(err) = failure {
-        remove(state, started.iter().map(|(_, _, c)| c.id.as_str())).await;
+        remove(state, started.iter().map(|(_, _, c)| c)).await;
         return Err(err);
     }
     Ok(started)
@@ -296,14 +294,21 @@ async fn check_all(
     Ok(())
 }
 
-/// Stop and remove containers at once (with a short grace: nothing routes
-/// to them).
-async fn remove(state: &AppState, ids: impl Iterator<Item = &str>) {
-    let grace = Duration::from_secs(1);
-    let stops = ids.map(|id| async move { (id, state.runtime.stop_and_remove(id, grace).await) });
-    for (id, result) in futures_util::future::join_all(stops).await {
+/// Stop and remove containers, all at once; each with its outcome.
+async fn stop_all<'a>(
+    state: &AppState,
+    containers: impl IntoIterator<Item = &'a Container>,
+    grace: Duration,
+) -> Vec<(&'a Container, anyhow::Result<()>)> {
+    let stops = containers.into_iter().map(|c| async move { (c, state.runtime.stop_and_remove(&c.id, grace).await) });
+    futures_util::future::join_all(stops).await
+}
+
+/// Remove containers nothing routes to (a short grace), logging failures.
+async fn remove<'a>(state: &AppState, containers: impl IntoIterator<Item = &'a Container>) {
+    for (container, result) in stop_all(state, containers, Duration::from_secs(1)).await {
         if let Err(err) = result {
-            tracing::error!(container = %id, error = %format!("{err:#}"), "could not remove a container");
+            tracing::error!(container = %container.name, error = %format!("{err:#}"), "could not remove a container");
         }
     }
 }
@@ -373,9 +378,7 @@ async fn retire(state: &AppState, app: &App, deployment: i64, old: Option<Arc<Ap
     if let Err(err) = db::deployments::set_phase(&state.db, deployment, Phase::StoppingOld).await {
         tracing::warn!(error = %err, "could not record the stopping_old phase");
     }
-    let grace = Duration::from_secs(state.config.stop_grace);
-    let stops = older.iter().map(|c| async move { (c, state.runtime.stop_and_remove(&c.id, grace).await) });
-    for (container, result) in futures_util::future::join_all(stops).await {
+    for (container, result) in stop_all(state, &older, Duration::from_secs(state.config.stop_grace)).await {
         if let Err(err) = result {
             tracing::warn!(container = %container.name, error = %format!("{err:#}"), "could not stop an old process; the reconcile loop removes it");
         }
@@ -389,16 +392,8 @@ async fn retire(state: &AppState, app: &App, deployment: i64, old: Option<Arc<Ap
 /// Remove every container of a deployment that did not go live.
 pub async fn undo(state: &AppState, app: &App, deployment: i64) {
     let label = deployment.to_string();
-    let grace = Duration::from_secs(1);
     match state.runtime.list(&[(runtime::LABEL_APP, &app.name), (runtime::LABEL_DEPLOYMENT, &label)]).await {
-        Ok(containers) => {
-            let stops = containers.iter().map(|c| state.runtime.stop_and_remove(&c.id, grace));
-            for (container, result) in containers.iter().zip(futures_util::future::join_all(stops).await) {
-                if let Err(err) = result {
-                    tracing::error!(container = %container.name, error = %err, "could not remove a failed container");
-                }
-            }
-        }
+        Ok(containers) => remove(state, &containers).await,
         Err(err) => tracing::error!(error = %err, "could not list containers to undo a rollout"),
     }
 }

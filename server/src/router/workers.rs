@@ -12,14 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use super::RouterState;
-
-/// A client has this long to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The running workers.
 pub struct Workers {
@@ -131,30 +127,14 @@ async fn serve_connection(
     worker: Arc<Worker>,
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
     let peer = Arc::new(super::proxy::Peer::new(peer));
     let service = hyper::service::service_fn(move |request| {
         let (worker, peer) = (worker.clone(), peer.clone());
         async move { Ok::<_, Infallible>(super::proxy::forward(&worker, &peer, request).await) }
     });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        // A client may shut its sending half once the request is out (as
-        // `nc` does); it still waits for the answer, as nginx gives it.
-        .half_close(true)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => return,
-        _ = stopped.wait_for(|stop| *stop) => {}
-    }
-    // Finish the request in progress, then close.
-    connection.as_mut().graceful_shutdown();
-    let _ = connection.await;
+    crate::http1::serve(stream, service, stopped).await;
 }
 
 impl Worker {
