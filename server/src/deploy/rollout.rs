@@ -90,17 +90,17 @@ pub async fn rollout(
 /// the current release: the new processes start beside the running ones and
 /// join the route once healthy; the surplus leaves the route, drains and
 /// stops. Nothing else is touched. A new process that fails is removed and
-/// the formation stays as it was.
+/// the formation stays as it was. `now` is the app's formation as it is.
 #[tracing::instrument(skip_all, fields(app = %app.name, deployment = deployment))]
 pub async fn scale(
     state: &AppState,
     app: &App,
     release: &Release,
     deployment: i64,
+    now: &[Formation],
     change: &Change,
     out: &Output,
 ) -> anyhow::Result<()> {
-    let now = db::formation::list(&state.db, app.id).await?;
     let runs = |f: &&Formation| f.process_type != "release" && release.process_types.0.contains_key(&f.process_type);
     let quantity_now = |process: &str| now.iter().find(|f| f.process_type == process).map_or(0, |f| f.quantity);
     // Slots up to today's quantity are the reconcile loop's, running or not.

@@ -59,7 +59,7 @@ pub async fn change(
         let live = db::deployments::live(&state.db, op.app.id).await?.filter(|d| d.release_id == current.id);
         let change = Change { operation: Some(op.id), config: None, formation, audit: Some(op.audit("")) };
         match live {
-            Some(live) if same_sizes => rollout::scale(state, &op.app, &current, live.id, &change, &op.out).await,
+            Some(live) if same_sizes => rollout::scale(state, &op.app, &current, live.id, &now, &change, &op.out).await,
             _ => rollout::rollout(state, &op.app, &current, &change, &op.out).await,
         }
         .map_err(|e| AppError::DeployFailed(format!("{e:#}")))?;

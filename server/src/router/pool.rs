@@ -109,10 +109,8 @@ impl Pool {
         None
     }
 
-    /// Close connections idle for the idle timeout, and forget processes
-    /// with none left.
-    /// Close the connections idle too long (or closed by the app); returns
-    /// how many went.
+    /// Close the connections idle too long (or closed by the app), forget
+    /// processes with none left; returns how many went.
     pub fn sweep(&self) -> usize {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let mut closed = 0;
