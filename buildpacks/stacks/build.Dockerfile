@@ -1,5 +1,5 @@
-# The build stack: the run stack plus what buildpacks compile with, and git
-# to fetch buildpacks given by URL.
+# The build stack: the full run stack plus what buildpacks compile with, and
+# git to fetch buildpacks given by URL.
 ARG RUN_IMAGE
 FROM ${RUN_IMAGE}
 RUN apt-get update \

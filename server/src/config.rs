@@ -77,10 +77,19 @@ pub struct Config {
     #[arg(long, env = "PAAS_LIVENESS_FAILURES", default_value_t = 3)]
     pub liveness_failures: u32,
 
-    /// Image the buildpack stacks are built on (users' machines pull it once;
-    /// anything Debian-like with apt works).
+    /// Image the bookworm stack's images are built on (users' machines pull
+    /// it once; a Debian 12 with apt).
     #[arg(long, env = "PAAS_STACK_BASE", default_value = "debian:bookworm-slim")]
     pub stack_base: String,
+
+    /// Image the trixie stack's images are built on.
+    #[arg(long, env = "PAAS_TRIXIE_STACK_BASE", default_value = "debian:trixie-slim")]
+    pub trixie_stack_base: String,
+
+    /// The stack apps build on until `paas stack:set` chooses another:
+    /// bookworm or trixie.
+    #[arg(long, env = "PAAS_DEFAULT_STACK", default_value = "bookworm", value_parser = stack_name)]
+    pub default_stack: String,
 
     /// Memory limit of a process whose type sets none (`ps:resize`), like
     /// Heroku's standard dyno: 512m.
@@ -110,6 +119,25 @@ pub struct Config {
     #[arg(long, env = "PAAS_BUILD_CA_FILE")]
     pub build_ca_file: Option<PathBuf>,
 
+    /// Proxy for builds' http:// requests (HTTP_PROXY in every build
+    /// container and Dockerfile build), e.g. http://proxy.corp:3128.
+    #[arg(long, env = "PAAS_BUILD_HTTP_PROXY")]
+    pub build_http_proxy: Option<String>,
+
+    /// Proxy for builds' https:// requests (HTTPS_PROXY).
+    #[arg(long, env = "PAAS_BUILD_HTTPS_PROXY")]
+    pub build_https_proxy: Option<String>,
+
+    /// Hosts builds reach without the proxy (NO_PROXY), comma-separated.
+    #[arg(long, env = "PAAS_BUILD_NO_PROXY")]
+    pub build_no_proxy: Option<String>,
+
+    /// Give app processes the build trust settings too: the CA bundle at
+    /// /etc/paas/ca-certificates.crt (with SSL_CERT_FILE and the like
+    /// pointing at it) and the proxy variables.
+    #[arg(long, env = "PAAS_APPS_TRUST")]
+    pub apps_trust: bool,
+
     /// Seconds a build may run before it is stopped and the push refused
     /// (Heroku's limit is 15 minutes).
     #[arg(long, env = "PAAS_BUILD_TIMEOUT", default_value_t = 900)]
@@ -136,6 +164,13 @@ pub struct Config {
     /// Idle connections kept open to each app process for reuse, at most.
     #[arg(long, env = "PAAS_PROXY_MAX_IDLE", default_value_t = 128)]
     pub proxy_max_idle: usize,
+
+    /// Addresses (CIDR ranges, comma-separated) of proxies in front of the
+    /// router, such as a TLS terminator or load balancer: their
+    /// X-Forwarded-Proto and X-Forwarded-For reach apps. From anyone else
+    /// the router sets them itself.
+    #[arg(long, env = "PAAS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = cidr)]
+    pub trusted_proxies: Vec<crate::runtime::Subnet>,
 
     /// Threads the router serves on, each with its own event loop and
     /// connection pool (0: one per CPU core).
@@ -188,6 +223,22 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .finish_non_exhaustive()
     }
+}
+
+fn stack_name(text: &str) -> Result<String, String> {
+    crate::build::stacks::validate(text.trim()).map(|s| s.name.to_string())
+}
+
+/// An address range, `10.0.0.0/8`, or one address.
+fn cidr(text: &str) -> Result<crate::runtime::Subnet, String> {
+    let text = text.trim();
+    let parsed = match text.parse::<std::net::IpAddr>() {
+        Ok(addr) => Some(crate::runtime::Subnet { addr, prefix: if addr.is_ipv4() { 32 } else { 128 } }),
+        Err(_) => crate::runtime::Subnet::parse(text),
+    };
+    parsed
+        .filter(|s| s.prefix <= if s.addr.is_ipv4() { 32 } else { 128 })
+        .ok_or_else(|| format!("{text:?} is not an address range like 10.0.0.0/8 or an address"))
 }
 
 /// Memory as `512m`, `1g`, `256` (MB).

@@ -111,6 +111,8 @@ pub fn move_branch(repo_dir: &Path, refname: &str, old: &str, new: &str) -> anyh
 
 /// What the build needs from a pushed commit.
 pub struct Source {
+    /// The commit.
+    pub sha: String,
     /// A tar of the commit's tree, on disk.
     pub tar: crate::spill::Spill,
     pub files: Vec<String>,
@@ -201,5 +203,5 @@ pub fn read_commit(repo_dir: &Path, quarantine: Option<&Path>, sha: &str, spill_
     if files.is_empty() {
         bail!("the pushed commit has no files");
     }
-    Ok(Source { tar, files, procfile, app_json, dot_buildpacks, dockerfile })
+    Ok(Source { sha: sha.to_string(), tar, files, procfile, app_json, dot_buildpacks, dockerfile })
 }

@@ -62,7 +62,14 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         idle: Duration::from_secs(config.proxy_idle_timeout),
         max_idle: config.proxy_max_idle,
     };
-    let router_state = RouterState::new(routes.clone(), logs.clone(), pool.clone(), config.base_domain.clone(), limits);
+    let router_state = RouterState::new(
+        routes.clone(),
+        logs.clone(),
+        pool.clone(),
+        config.base_domain.clone(),
+        limits,
+        config.trusted_proxies.clone(),
+    );
     let workers = match config.router_workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

@@ -34,15 +34,23 @@ pub fn ensure_base_image() {
     });
 }
 
-/// The base the buildpack stacks build on in tests: Debian made with
+/// The bases the buildpack stacks build on in tests: Debian made with
 /// debootstrap (minbase) and imported, since no registry is reachable.
 /// Made once per machine; a file lock keeps parallel tests from racing.
 pub const DEBIAN_BASE: &str = "paas-test/debian:bookworm";
+pub const DEBIAN_TRIXIE_BASE: &str = "paas-test/debian:trixie";
 
+/// The bookworm base (the default stack's).
 pub fn ensure_debian_base() {
+    ensure_debian_suite("bookworm");
+}
+
+/// The base of a Debian suite, `paas-test/debian:SUITE`.
+pub fn ensure_debian_suite(suite: &str) {
+    let image = format!("paas-test/debian:{suite}");
     let present = || {
         Command::new("docker")
-            .args(["image", "inspect", DEBIAN_BASE])
+            .args(["image", "inspect", &image])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -58,18 +66,26 @@ pub fn ensure_debian_base() {
     }
     let root = tempfile::tempdir().unwrap();
     let out = Command::new("debootstrap")
-        .args(["--variant=minbase", "bookworm"])
+        .args(["--variant=minbase", suite])
         .arg(root.path())
         .arg("http://deb.debian.org/debian")
         .output()
         .expect("debootstrap (Debian's package of that name) is needed");
-    assert!(out.status.success(), "debootstrap failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "debootstrap {suite} failed: {}", String::from_utf8_lossy(&out.stderr));
     let mut tar =
         Command::new("tar").arg("-C").arg(root.path()).args(["-c", "."]).stdout(Stdio::piped()).spawn().unwrap();
     let import =
-        Command::new("docker").args(["import", "-", DEBIAN_BASE]).stdin(tar.stdout.take().unwrap()).output().unwrap();
+        Command::new("docker").args(["import", "-", &image]).stdin(tar.stdout.take().unwrap()).output().unwrap();
     assert!(tar.wait().unwrap().success(), "packing the Debian root failed");
     assert!(import.status.success(), "docker import failed: {}", String::from_utf8_lossy(&import.stderr));
+}
+
+/// Held while a test's first buildpack push builds the stack images, so
+/// that parallel tests build each once rather than side by side.
+pub fn stacks_lock() -> std::fs::File {
+    let lock = std::fs::File::create(std::env::temp_dir().join("paas-test-stacks.lock")).unwrap();
+    lock.lock().unwrap();
+    lock
 }
 
 /// A git work tree holding a copy of a fixture app, committed on `main`.

@@ -128,6 +128,7 @@ impl TestServer {
             .env("PAAS_DRAIN_TIMEOUT", "5")
             .env("PAAS_STOP_GRACE", "2")
             .env("PAAS_STACK_BASE", apps::DEBIAN_BASE)
+            .env("PAAS_TRIXIE_STACK_BASE", apps::DEBIAN_TRIXIE_BASE)
             .env_remove("DATABASE_URL")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());

@@ -1,9 +1,13 @@
 //! Apps without a Dockerfile deploy with the shipped buildpacks, on stack
-//! images built from a Debian base the test setup makes (debootstrap).
+//! images built from a Debian base the test setup makes (debootstrap). The
+//! real apps here install their dependencies from PyPI and npm through this
+//! machine's intercepting proxy, trusting its CA by the build trust setting
+//! (the host's bundle, the default).
 
 use std::process::Command;
+use std::time::Instant;
 
-use paas_e2e::apps::{ensure_debian_base, AppRepo};
+use paas_e2e::apps::{ensure_debian_base, ensure_debian_suite, AppRepo};
 use paas_e2e::TestServer;
 
 fn run(cmd: &mut Command) -> String {
@@ -64,9 +68,8 @@ fn serve_buildpack_over_https(server: &TestServer, app: &str, bare_parent: &std:
             &network,
         ]));
     }
-    // The run stack has Python; the earlier builds made it.
-    let image = run(Command::new("docker").args(["images", "paas/stack-run", "--format", "{{.Repository}}:{{.Tag}}"]));
-    let image = image.lines().next().expect("a run stack image").to_string();
+    // The Python app's image has Python; the earlier push made it.
+    let image = app_image("bp-python");
     let script = "import http.server, ssl, os\nos.chdir('/srv')\n\
                   h = http.server.HTTPServer(('0.0.0.0', 443), http.server.SimpleHTTPRequestHandler)\n\
                   c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\nc.load_cert_chain('/certs/cert.pem', '/certs/key.pem')\n\
@@ -132,6 +135,17 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     let (ok, output) = go.push(&server.git_url("bp-go", &token));
     assert!(ok, "{output}");
     assert!(output.contains("-----> Go app detected"), "{output}");
+    // The binary is named after the module, as Heroku's Go buildpack names it.
+    assert!(output.contains("go build -o bin/paas-go-fixture example.com/paas-go-fixture"), "{output}");
+    // A Go newer than the stack's is refused, naming both.
+    go.write("go.mod", "module example.com/paas-go-fixture\n\ngo 1.22\n");
+    go.commit("go 1.22");
+    let (ok, output) = go.push(&server.git_url("bp-go", &token));
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains("go.mod asks for Go 1.22 (its `go` line), but the stack (bookworm) has Go 1.19"),
+        "{output}"
+    );
     assert_eq!(server.app_get("bp-go", "/").await, (200, "hello from go\n".to_string()));
 
     // Static site.
@@ -142,6 +156,26 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     let (status, page) = server.app_get("bp-static", "/").await;
     assert_eq!(status, 200);
     assert!(page.contains("hello from a static site"), "{page}");
+    // Lean images: the static site runs on the minimal stack (busybox and
+    // the CA certificates); the Python app's image has no Node.js.
+    let size: u64 =
+        run(Command::new("docker").args(["image", "inspect", "--format", "{{.Size}}", &app_image("bp-static")]))
+            .parse()
+            .unwrap();
+    assert!(size < 10 << 20, "the static site's image is {size} bytes");
+    let node = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/sh",
+            &app_image("bp-python"),
+            "-c",
+            "command -v node || command -v nodejs",
+        ])
+        .output()
+        .unwrap();
+    assert!(!node.status.success(), "node in the python app's image: {}", String::from_utf8_lossy(&node.stdout));
 
     // Generic: the Procfile says what runs; a worker runs without a port.
     let generic = AppRepo::from_fixture("generic");
@@ -218,4 +252,211 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
         "hello again from python\n",
         "the running release keeps serving"
     );
+}
+
+/// The newest image of an app (`paas/APP:SHA`).
+fn app_image(app: &str) -> String {
+    let images =
+        run(Command::new("docker").args(["images", &format!("paas/{app}"), "--format", "{{.Repository}}:{{.Tag}}"]));
+    images.lines().next().unwrap_or_else(|| panic!("no image of {app}")).to_string()
+}
+
+/// Whether a push printed this line (git adds `remote: ` and trailing blanks).
+fn has_line(output: &str, line: &str) -> bool {
+    output.lines().any(|l| l.trim_end().ends_with(line))
+}
+
+/// Push and say how long it took (the figures the issue asks for).
+fn timed_push(repo: &AppRepo, url: &str, what: &str) -> (bool, String) {
+    let began = Instant::now();
+    let (ok, output) = repo.push(url);
+    println!("push time: {what}: {:.1} s", began.elapsed().as_secs_f64());
+    (ok, output)
+}
+
+async fn set_config(server: &TestServer, token: &str, app: &str, vars: serde_json::Value) {
+    let (status, body) = server.call("PATCH", &format!("/apps/{app}/config"), token, Some(vars)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// GET through the router with extra headers, as a client behind a proxy.
+async fn get_with(server: &TestServer, app: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let mut request = client.get(format!("http://{}/", server.router_addr)).header("host", format!("{app}.paas.test"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("a request through the router");
+    let status = response.status().as_u16();
+    let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, response.text().await.unwrap_or_default(), location)
+}
+
+/// Real Python apps from PyPI: Flask with gunicorn, Django with static
+/// files behind HTTPS redirects; failures fail and cache nothing; config
+/// vars reach the build; Heroku's hooks and conventions hold.
+#[tokio::test]
+async fn real_python_apps_build_as_on_heroku() {
+    ensure_debian_base();
+    // The test's client is a trusted proxy: its X-Forwarded-Proto counts.
+    let server = TestServer::start_with_env(&[("PAAS_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let token = server.admin_token().await;
+    for app in ["py-flask", "py-django"] {
+        server.create_app(&token, app).await;
+    }
+
+    // Flask + gunicorn; a config var reaches bin/post_compile (ENV_DIR).
+    set_config(&server, &token, "py-flask", serde_json::json!({ "GREETING": "bonjour" })).await;
+    let flask = AppRepo::from_fixture("flask");
+    let url = server.git_url("py-flask", &token);
+    let (ok, output) = {
+        let _stacks = paas_e2e::apps::stacks_lock();
+        timed_push(&flask, &url, "flask, first")
+    };
+    assert!(ok, "{output}");
+    assert!(output.contains("Building with buildpacks: there is no Dockerfile"), "{output}");
+    assert!(output.contains("Python 3.11") && output.contains("as .python-version asks"), "{output}");
+    assert!(output.contains("Successfully installed") && output.contains("gunicorn-23.0.0"), "{output}");
+    assert!(output.contains("-----> Running bin/post_compile") && output.contains("sees GREETING=bonjour"), "{output}");
+    assert_eq!(
+        server.app_get("py-flask", "/").await,
+        (200, "hello from flask; built with GREETING=bonjour; home /app\n".to_string())
+    );
+
+    // A dependency that cannot be installed fails the push at once, with
+    // pip's own error; the running release keeps serving.
+    flask.write("requirements.txt", "Flask==3.0.3\ngunicorn==23.0.0\npaas-no-such-package-qq==1.0\n");
+    flask.commit("a missing dependency");
+    let (ok, output) = timed_push(&flask, &url, "flask, failing install");
+    assert!(!ok, "{output}");
+    assert!(output.contains("No matching distribution found for paas-no-such-package-qq"), "{output}");
+    assert!(output.contains("the buildpack failed") && !output.contains("Releasing v"), "{output}");
+    assert!(server.app_get("py-flask", "/").await.1.contains("GREETING=bonjour"));
+
+    // The registry unreachable (PIP_INDEX_URL, a config var, reaches pip):
+    // the install fails, and its empty virtualenv is not cached, so once
+    // the registry is back the same requirements install anew.
+    flask.write("requirements.txt", "Flask==3.0.3\ngunicorn==23.0.0\nblinker\n");
+    flask.commit("a new dependency");
+    set_config(
+        &server,
+        &token,
+        "py-flask",
+        serde_json::json!({ "PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_RETRIES": "0" }),
+    )
+    .await;
+    let (ok, output) = timed_push(&flask, &url, "flask, registry unreachable");
+    assert!(!ok, "{output}");
+    assert!(output.contains("127.0.0.1:9"), "pip was told the index: {output}");
+    set_config(&server, &token, "py-flask", serde_json::json!({ "PIP_INDEX_URL": null, "PIP_RETRIES": null })).await;
+    flask.commit("again");
+    let (ok, output) = timed_push(&flask, &url, "flask, registry back");
+    assert!(ok, "{output}");
+    assert!(has_line(&output, "-----> Installing requirements") && !output.contains("using cached"), "{output}");
+
+    // Unchanged requirements reuse the cached virtualenv.
+    flask.write(
+        "app.py",
+        &std::fs::read_to_string(flask.path().join("app.py")).unwrap().replace("hello from flask", "hi from flask"),
+    );
+    flask.commit("v2");
+    let (ok, output) = timed_push(&flask, &url, "flask, cached");
+    assert!(ok, "{output}");
+    assert!(output.contains("Installing requirements: using cached dependencies"), "{output}");
+    assert!(server.app_get("py-flask", "/").await.1.starts_with("hi from flask"));
+
+    // The cache can be purged: the next build installs anew.
+    let home = server.cli_home(&token);
+    let said = server.cli_ok(home.path(), &["builds:cache:purge", "-a", "py-flask"]);
+    assert!(said.contains("Purged the build cache"), "{said}");
+    // BUILDER (here app.json's) picks buildpacks over a Dockerfile.
+    flask.write("Dockerfile", "FROM paas-test/busybox:latest\nRUN false\n");
+    flask.write("app.json", r#"{ "builder": "buildpacks" }"#);
+    flask.commit("a Dockerfile that is not used");
+    let (ok, output) = timed_push(&flask, &url, "flask, after a cache purge");
+    assert!(ok, "{output}");
+    assert!(output.contains("Building with buildpacks: app.json's builder says so"), "{output}");
+    assert!(has_line(&output, "-----> Installing requirements"), "{output}");
+
+    // A Python the stack does not have is refused, naming both versions;
+    // the app moves to a stack that has it (from its next push).
+    flask.write(".python-version", "3.13\n");
+    flask.commit("python 3.13");
+    let (ok, output) = flask.push(&url);
+    assert!(!ok, "{output}");
+    assert!(output.contains(".python-version asks for Python 3.13, but the stack (bookworm)"), "{output}");
+    assert!(output.contains("has Python 3.11"), "{output}");
+    ensure_debian_suite("trixie");
+    let said = server.cli_ok(home.path(), &["stack:set", "trixie", "-a", "py-flask"]);
+    assert!(said.contains("its next push builds on it"), "{said}");
+    let listed = server.cli_ok(home.path(), &["stack", "-a", "py-flask"]);
+    assert!(listed.contains("* trixie") && listed.contains("  bookworm"), "{listed}");
+    let (ok, output) = {
+        let _stacks = paas_e2e::apps::stacks_lock();
+        timed_push(&flask, &url, "flask, on trixie (first: builds its stacks)")
+    };
+    assert!(ok, "{output}");
+    assert!(output.contains("Python 3.13") && output.contains("as .python-version asks"), "{output}");
+    assert!(server.app_get("py-flask", "/").await.1.starts_with("hi from flask"));
+
+    // Django: collectstatic at build time; its `/` redirects plain http to
+    // https, which passes the health check (an answer, not followed).
+    let django = AppRepo::from_fixture("django");
+    let (ok, output) = timed_push(&django, &server.git_url("py-django", &token), "django, first");
+    assert!(ok, "{output}");
+    assert!(output.contains("-----> Running: manage.py collectstatic --noinput"), "{output}");
+    assert!(output.contains("static file copied") || output.contains("static files copied"), "{output}");
+    let (status, _, location) = get_with(&server, "py-django", &[]).await;
+    assert_eq!((status, location.as_str()), (301, "https://py-django.paas.test/"));
+    // A trusted proxy's X-Forwarded-Proto reaches the app.
+    let (status, body, _) = get_with(&server, "py-django", &[("x-forwarded-proto", "https")]).await;
+    assert_eq!((status, body.as_str()), (200, "hello from django over https; collected: body { color: teal; }\n"));
+
+    // No build container showed up as a crashed process.
+    for app in ["py-flask", "py-django"] {
+        let (_, logs) = server.call("GET", &format!("/apps/{app}/logs?lines=500"), &token, None).await;
+        assert!(!logs.to_string().contains("crashed"), "{logs}");
+    }
+}
+
+/// A real Express app from npm asking for another Node.js major than the
+/// stack's: fetched from the npm registry, cached; its build script runs
+/// with devDependencies, which are then pruned.
+#[tokio::test]
+async fn real_node_apps_get_the_node_they_ask_for() {
+    ensure_debian_base();
+    let server = TestServer::start().await;
+    let token = server.admin_token().await;
+    server.create_app(&token, "js-express").await;
+    let express = AppRepo::from_fixture("express");
+    let url = server.git_url("js-express", &token);
+    let (ok, output) = {
+        let _stacks = paas_e2e::apps::stacks_lock();
+        timed_push(&express, &url, "express, first")
+    };
+    assert!(ok, "{output}");
+    assert!(output.contains("-----> Fetching Node.js \"20.x\" (engines.node)"), "{output}");
+    assert!(output.contains("Downloading Node.js 20."), "{output}");
+    assert!(output.contains("-----> Running build") && output.contains("build script ran"), "{output}");
+    assert!(output.contains("-----> Pruning devDependencies"), "{output}");
+    let (status, body) = server.app_get("js-express", "/").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("hello from express on node v20."), "{body}");
+    assert!(body.contains("NODE_ENV=production; built=***built; devDependencies pruned=true"), "{body}");
+
+    express.commit("again");
+    let (ok, output) = timed_push(&express, &url, "express, cached");
+    assert!(ok, "{output}");
+    assert!(output.contains(": using the cached copy"), "{output}");
+    assert!(output.contains("Installing dependencies: using cached dependencies"), "{output}");
+    assert!(server.app_get("js-express", "/").await.1.starts_with("hello from express on node v20."));
+
+    // A version nobody has is refused, naming it and where it looked.
+    let package = std::fs::read_to_string(express.path().join("package.json")).unwrap();
+    express.write("package.json", &package.replace("\"20.x\"", "\"99.x\""));
+    express.commit("node 99");
+    let (ok, output) = express.push(&url);
+    assert!(!ok, "{output}");
+    assert!(output.contains("No Node.js release satisfies engines.node \"99.x\""), "{output}");
+    assert!(output.contains("registry.npmjs.org"), "{output}");
 }

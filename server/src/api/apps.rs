@@ -1,4 +1,5 @@
-//! Apps: create in a team, list the ones you can see, show, delete.
+//! Apps: create in a team, list the ones you can see, show, change (the
+//! stack), delete; and the stacks there are.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,7 +21,10 @@ use crate::ops::{self, Actor};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_apps, create_app)).routes(routes!(show_app, delete_app))
+    OpenApiRouter::new()
+        .routes(routes!(list_apps, create_app))
+        .routes(routes!(show_app, update_app, delete_app))
+        .routes(routes!(list_stacks))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -43,6 +47,25 @@ pub struct AppInfo {
     /// The git remote to push to.
     pub git_url: String,
     pub created_at: DateTime<Utc>,
+    /// The stack its buildpack builds use (`bookworm`, `trixie`).
+    pub stack: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateApp {
+    /// The stack its next buildpack build uses (see `GET /stacks`); the
+    /// running release is not rebuilt.
+    pub stack: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StackInfo {
+    pub name: String,
+    /// The OS release and the runtimes it brings.
+    pub description: String,
+    /// Whether apps that choose none build on it.
+    pub default: bool,
 }
 
 impl AppInfo {
@@ -50,6 +73,7 @@ impl AppInfo {
         Self {
             web_url: state.app_url(&app.name),
             git_url: format!("{}/git/{}.git", state.public_url, app.name),
+            stack: crate::build::stacks::of_app(&state.config, app.stack.as_deref()).to_string(),
             name: app.name,
             team: app.team_name,
             created_at: app.created_at,
@@ -90,6 +114,37 @@ pub async fn show_app(
 ) -> AppResult<Json<AppInfo>> {
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing apps").await?;
     Ok(Json(AppInfo::new(&state, app)))
+}
+
+/// Change an app (developer role or above): its stack, from its next build.
+#[utoipa::path(patch, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)), request_body = UpdateApp,
+    responses((status = 200, body = AppInfo), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn update_app(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(app): Path<String>,
+    ApiJson(body): ApiJson<UpdateApp>,
+) -> AppResult<Json<AppInfo>> {
+    let (app, _) = app_access(&state, &user, &app, Role::Developer, "changing apps").await?;
+    let Some(stack) = body.stack else { return Ok(Json(AppInfo::new(&state, app))) };
+    let app = ops::apps::set_stack(&state, &Actor::new(user, "api"), &app, &stack).await?.outcome().await?;
+    Ok(Json(AppInfo::new(&state, app)))
+}
+
+/// The stacks apps can build on.
+#[utoipa::path(get, path = "/stacks", tag = "apps", responses((status = 200, body = Vec<StackInfo>)))]
+pub async fn list_stacks(State(state): State<AppState>, CurrentUser(_): CurrentUser) -> Json<Vec<StackInfo>> {
+    Json(
+        crate::build::stacks::STACKS
+            .iter()
+            .map(|s| StackInfo {
+                name: s.name.to_string(),
+                description: s.description.to_string(),
+                default: s.name == state.config.default_stack,
+            })
+            .collect(),
+    )
 }
 
 /// Delete an app (admin role or above): its processes stop, its routes,

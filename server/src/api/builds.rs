@@ -1,6 +1,7 @@
-//! Builds and their full logs, readable after the push.
+//! Builds and their full logs, readable after the push; the build cache.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -10,10 +11,11 @@ use crate::auth::{app_access, CurrentUser, Role};
 use crate::db;
 use crate::db::builds::Build;
 use crate::error::{AppError, AppResult};
+use crate::ops::{self, Actor};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_builds)).routes(routes!(show_build))
+    OpenApiRouter::new().routes(routes!(list_builds)).routes(routes!(show_build)).routes(routes!(purge_build_cache))
 }
 
 /// An app's builds, newest first.
@@ -41,4 +43,19 @@ pub async fn show_build(
         .await?
         .map(Json)
         .ok_or_else(|| AppError::not_found(format!("{} has no build {id}", app.name)))
+}
+
+/// Empty the app's build cache (installed dependencies, downloaded runtimes,
+/// compiler caches): its next build installs everything anew. Waits for a
+/// build in progress.
+#[utoipa::path(delete, path = "/apps/{app}/build-cache", tag = "builds", params(("app" = String, Path)),
+    responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn purge_build_cache(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(app): Path<String>,
+) -> AppResult<StatusCode> {
+    let (app, _) = app_access(&state, &user, &app, Role::Developer, "purging the build cache").await?;
+    ops::builds::purge_cache(&state, &Actor::new(user, "api"), &app).await?.outcome().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

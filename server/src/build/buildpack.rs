@@ -6,24 +6,29 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
-use super::detect;
+use super::{detect, stacks, trust};
 use crate::db::apps::App;
 use crate::db::releases::ProcessTypes;
 use crate::progress::Output;
 use crate::repos::Source;
-use crate::runtime::{app_network, BuildSpec, ImageConfig, Payload, TaskSpec, LABEL_APP};
+use crate::runtime::{app_network, ImageConfig, Payload, TaskSpec, LABEL_APP};
 use crate::state::AppState;
 
 const RELEASE_MARKER: &str = "---paas-release---";
-const RUN_STACK: &str = include_str!("../../../buildpacks/stacks/run.Dockerfile");
-const BUILD_STACK: &str = include_str!("../../../buildpacks/stacks/build.Dockerfile");
-const PATH: &str = "PATH=/app/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// A built app's environment, as on Heroku: its home is /app, its own bin/,
+/// a fetched Node.js and the virtualenv come first on PATH.
+const ENV: &[&str] = &[
+    "PATH=/app/.heroku/node/bin:/app/.venv/bin:/app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/app/node_modules/.bin",
+    "HOME=/app",
+];
+/// What starts each process of a built app (`buildpacks/launch`).
+const LAUNCHER: (&str, &str) = ("paas/launch", include_str!("../../../buildpacks/launch"));
 
 /// The shipped buildpacks and the driver, compiled into the binary.
 const FILES: &[(&str, &str)] = &[
     ("build.sh", include_str!("../../../buildpacks/build.sh")),
+    ("lib/buildpack.sh", include_str!("../../../buildpacks/lib/buildpack.sh")),
     ("python/bin/detect", include_str!("../../../buildpacks/python/bin/detect")),
     ("python/bin/compile", include_str!("../../../buildpacks/python/bin/compile")),
     ("python/bin/release", include_str!("../../../buildpacks/python/bin/release")),
@@ -49,17 +54,19 @@ pub struct Compiled {
 pub async fn build(
     state: &AppState,
     app: &App,
-    sha: &str,
     source: Source,
     config: &BTreeMap<String, String>,
     out: &Output,
     log: &mut String,
 ) -> anyhow::Result<Compiled> {
+    let sha = source.sha.clone();
+    let sha = sha.as_str();
     let image = super::image_tag(&app.name, sha);
     let image = image.as_str();
     let names = detect::detect(&source, config.get("BUILDPACK_URL").map(String::as_str)).map_err(|e| anyhow!(e))?;
     out.step(format!("Building {}@{} with buildpacks: {}", app.name, &sha[..7], names.join(", ")));
-    let (run_stack, build_stack) = ensure_stacks(state, out).await?;
+    let stack = stacks::of_app(&state.config, app.stack.as_deref());
+    let images = stacks::ensure(state, stack, &slots_of(&names), out).await?;
     // Buildpacks from git go in as custom-N, cloned by the driver inside the
     // build container (never by the server); the shipped ones by name.
     let mut fetches = Vec::new();
@@ -82,16 +89,17 @@ pub async fn build(
     let mut env = vec![
         ("PAAS_BUILDPACKS".to_string(), slots.join(" ")),
         ("PAAS_BUILDPACK_FETCH".to_string(), fetches.join("\n")),
-        ("STACK".to_string(), "paas-bookworm".to_string()),
+        ("STACK".to_string(), stack.to_string()),
     ];
-    if let Some(bundle) = trust_bundle(state).await? {
-        uploads.push(("/".into(), tar_of(&[(TRUST_BUNDLE.trim_start_matches('/'), &bundle, 0o644)])?.into()));
-        env.extend(TRUST_VARS.iter().map(|var| (var.to_string(), TRUST_BUNDLE.to_string())));
+    if let Some(bundle) = trust::bundle(&state.config).await? {
+        uploads.push(("/".into(), tar_of(&[(trust::BUNDLE_PATH.trim_start_matches('/'), &bundle, 0o644)])?.into()));
+        env.extend(trust::ca_env());
     }
+    env.extend(trust::proxy_env(&state.config));
 
     let task = TaskSpec {
         name: format!("paas-build-{}-{}", app.name, &sha[..12]),
-        image: build_stack,
+        image: images.build,
         command: Some(vec!["/bin/sh".into(), "/buildpacks/build.sh".into()]),
         env,
         uploads,
@@ -119,10 +127,13 @@ pub async fn build(
         .runtime
         .create_task(TaskSpec {
             name: format!("paas-slug-{}-{}", app.name, &sha[..12]),
-            image: run_stack,
+            image: images.run,
             // Never started; the commands come from the process types.
             command: Some(vec!["/bin/true".into()]),
-            uploads: vec![("/".into(), slug)],
+            uploads: vec![
+                ("/".into(), slug),
+                ("/".into(), tar_of(&[(LAUNCHER.0, LAUNCHER.1.as_bytes(), 0o755)])?.into()),
+            ],
             network: app_network(&app.name),
             ..Default::default()
         })
@@ -134,7 +145,8 @@ pub async fn build(
             image,
             ImageConfig {
                 cmd: None,
-                env: vec![PATH.to_string()],
+                entrypoint: Some(vec![format!("/{}", LAUNCHER.0)]),
+                env: ENV.iter().map(|e| e.to_string()).collect(),
                 working_dir: Some("/app".into()),
                 labels: HashMap::from([
                     (LABEL_APP.to_string(), app.name.clone()),
@@ -146,6 +158,11 @@ pub async fn build(
     state.runtime.stop_and_remove(&runner, std::time::Duration::from_secs(1)).await?;
     committed?;
     Ok(Compiled { image: image.to_string(), default_process_types })
+}
+
+/// The buildpacks' names as the stacks know them (those from git alike).
+fn slots_of(names: &[String]) -> Vec<String> {
+    names.iter().map(|n| if detect::is_git_url(n) { "custom".to_string() } else { n.clone() }).collect()
 }
 
 /// The per-app build cache (CACHE_DIR), kept between builds.
@@ -203,45 +220,6 @@ pub fn parse_release(yaml: &str) -> ProcessTypes {
     types
 }
 
-/// Build the run and build stacks on first use (tagged by a hash of their
-/// Dockerfiles and base, so a change builds new ones).
-async fn ensure_stacks(state: &AppState, out: &Output) -> anyhow::Result<(String, String)> {
-    let base = &state.config.stack_base;
-    let hash = |parts: &[&str]| hex::encode(&Sha256::digest(parts.concat().as_bytes())[..6]);
-    let run = format!("paas/stack-run:{}", hash(&[RUN_STACK, base]));
-    let build = format!("paas/stack-build:{}", hash(&[BUILD_STACK, RUN_STACK, base]));
-    if !state.runtime.image_exists(&run).await? {
-        out.step(format!("Preparing the run stack on {base} (first build only)"));
-        build_stack(state, RUN_STACK, &run, HashMap::from([("BASE".to_string(), base.clone())]), out).await?;
-    }
-    if !state.runtime.image_exists(&build).await? {
-        out.step("Preparing the build stack (first build only)");
-        build_stack(state, BUILD_STACK, &build, HashMap::from([("RUN_IMAGE".to_string(), run.clone())]), out).await?;
-    }
-    Ok((run, build))
-}
-
-async fn build_stack(
-    state: &AppState,
-    dockerfile: &str,
-    tag: &str,
-    args: HashMap<String, String>,
-    out: &Output,
-) -> anyhow::Result<()> {
-    let context = tar_of(&[("Dockerfile", dockerfile.as_bytes(), 0o644)])?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let forward = out.clone();
-    let printer = tokio::spawn(async move {
-        while let Some(line) = rx.recv().await {
-            forward.line(line);
-        }
-    });
-    let spec = BuildSpec { tag: tag.to_string(), build_args: args, ..Default::default() };
-    let result = state.runtime.build_image(context.into(), spec, tx).await;
-    let _ = printer.await;
-    result.with_context(|| format!("building the stack image {tag}"))
-}
-
 fn buildpacks_tar() -> anyhow::Result<Bytes> {
     let files: Vec<(String, &[u8], u32)> =
         FILES.iter().map(|(path, text)| (format!("buildpacks/{path}"), text.as_bytes(), 0o755)).collect();
@@ -260,32 +238,6 @@ fn env_tar(config: &BTreeMap<String, String>) -> anyhow::Result<Bytes> {
     tar_of(&refs)
 }
 
-/// Where builds find the certificate authorities they trust.
-const TRUST_BUNDLE: &str = "/etc/paas/ca-certificates.crt";
-/// The variables that point the usual tools at it (git, curl, pip, requests,
-/// npm, Node.js, Go and OpenSSL users).
-const TRUST_VARS: &[&str] = &[
-    "SSL_CERT_FILE",
-    "GIT_SSL_CAINFO",
-    "CURL_CA_BUNDLE",
-    "PIP_CERT",
-    "REQUESTS_CA_BUNDLE",
-    "NPM_CONFIG_CAFILE",
-    "NODE_EXTRA_CA_CERTS",
-];
-
-/// The build trust settings: the CA bundle builds are given (the host's, or
-/// `--build-ca-file`), so they reach registries behind an intercepting proxy
-/// or a private CA. None when there is no bundle to give.
-async fn trust_bundle(state: &AppState) -> anyhow::Result<Option<Vec<u8>>> {
-    let Some(path) = state.config.build_ca_file() else { return Ok(None) };
-    match tokio::fs::read(&path).await {
-        Ok(bundle) => Ok(Some(bundle)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && state.config.build_ca_file.is_none() => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading the build CA bundle {}", path.display())),
-    }
-}
-
 /// An empty directory, to unpack a tar into.
 fn dir_tar(path: &str) -> anyhow::Result<Bytes> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -298,7 +250,7 @@ fn dir_tar(path: &str) -> anyhow::Result<Bytes> {
     Ok(Bytes::from(builder.into_inner()?))
 }
 
-fn tar_of(files: &[(&str, &[u8], u32)]) -> anyhow::Result<Bytes> {
+pub(super) fn tar_of(files: &[(&str, &[u8], u32)]) -> anyhow::Result<Bytes> {
     let mut builder = tar::Builder::new(Vec::new());
     for (path, content, mode) in files {
         let mut header = tar::Header::new_gnu();

@@ -1,11 +1,13 @@
 //! Builds: the pushed tree becomes an image `paas/APP:SHA`. A Dockerfile at
 //! the repository root is built by the engine; otherwise buildpacks build it
-//! (`buildpack.rs`, chosen by `detect.rs`). The whole log is kept with the
-//! build record.
+//! (`buildpack.rs`, chosen by `detect.rs`); BUILDER overrides the choice
+//! (`choose`). The whole log is kept with the build record.
 
 pub mod buildpack;
 pub mod detect;
 pub mod dockerfile;
+pub mod stacks;
+pub mod trust;
 
 use std::collections::BTreeMap;
 
@@ -36,6 +38,53 @@ fn too_long(limit: std::time::Duration) -> anyhow::Error {
     anyhow::anyhow!("the build took longer than {} (the build timeout) and was stopped", crate::progress::span(limit))
 }
 
+/// How a commit is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builder {
+    Dockerfile,
+    Buildpacks,
+}
+
+impl std::fmt::Display for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Builder::Dockerfile => "the Dockerfile",
+            Builder::Buildpacks => "buildpacks",
+        })
+    }
+}
+
+/// Which builder builds a commit, and why (the push says it): BUILDER, the
+/// config var, else app.json's `builder`, when set; else buildpacks when
+/// BUILDPACK_URL names one; else the Dockerfile at the root when there is
+/// one; else buildpacks.
+pub fn choose(
+    has_dockerfile: bool,
+    config: &BTreeMap<String, String>,
+    app_json_builder: Option<&str>,
+) -> Result<(Builder, String), String> {
+    let chosen = match (config.get("BUILDER"), app_json_builder) {
+        (Some(value), _) => Some((value.as_str(), "the BUILDER config var says so")),
+        (None, Some(value)) => Some((value, "app.json's builder says so")),
+        (None, None) => None,
+    };
+    if let Some((value, why)) = chosen {
+        return match value.trim().to_ascii_lowercase().as_str() {
+            "dockerfile" if has_dockerfile => Ok((Builder::Dockerfile, why.to_string())),
+            "dockerfile" => Err(format!("{why} (dockerfile), but the commit has no Dockerfile at its root")),
+            "buildpacks" | "buildpack" => Ok((Builder::Buildpacks, why.to_string())),
+            other => Err(format!("builder {other:?} ({why}) is neither `dockerfile` nor `buildpacks`")),
+        };
+    }
+    Ok(if config.contains_key("BUILDPACK_URL") {
+        (Builder::Buildpacks, "the BUILDPACK_URL config var names a buildpack".into())
+    } else if has_dockerfile {
+        (Builder::Dockerfile, "a Dockerfile is at the root (set BUILDER=buildpacks to use buildpacks)".into())
+    } else {
+        (Builder::Buildpacks, "there is no Dockerfile at the root".into())
+    })
+}
+
 pub fn image_tag(app: &str, sha: &str) -> String {
     format!("paas/{app}:{sha}")
 }
@@ -44,14 +93,16 @@ pub fn image_tag(app: &str, sha: &str) -> String {
 pub async fn build(
     state: &AppState,
     app: &App,
-    sha: &str,
     source: Source,
+    builder: Builder,
     config: &BTreeMap<String, String>,
     user_id: Option<i64>,
     out: &Output,
 ) -> anyhow::Result<Built> {
-    if !source.includes_file("Dockerfile") || config.contains_key("BUILDPACK_URL") {
-        return build_with_buildpacks(state, app, sha, source, config, user_id, out).await;
+    let sha = source.sha.clone();
+    let sha = sha.as_str();
+    if builder == Builder::Buildpacks {
+        return build_with_buildpacks(state, app, source, config, user_id, out).await;
     }
     out.step(format!("Building {}@{} from Dockerfile", app.name, &sha[..7]));
     if let Some(text) = &source.dockerfile {
@@ -80,7 +131,9 @@ pub async fn build(
         network: Some(crate::runtime::app_network(&app.name)),
         memory_mb: Some(state.config.build_memory),
         cache_from: Some(cache_sources(state, app).await?),
-        ..Default::default()
+        // HTTP_PROXY and the like are build arguments every Dockerfile
+        // build knows, kept out of the image's history.
+        build_args: trust::proxy_env(&state.config).into_iter().collect(),
     };
     let limit = std::time::Duration::from_secs(state.config.build_timeout);
     // Dropping the build's stream on timeout makes the engine cancel it.
@@ -116,16 +169,15 @@ async fn cache_sources(state: &AppState, app: &App) -> anyhow::Result<Vec<String
 async fn build_with_buildpacks(
     state: &AppState,
     app: &App,
-    sha: &str,
     source: Source,
     config: &BTreeMap<String, String>,
     user_id: Option<i64>,
     out: &Output,
 ) -> anyhow::Result<Built> {
-    let build_id = db::builds::create(&state.db, app.id, sha, user_id).await?;
-    let image = image_tag(&app.name, sha);
+    let build_id = db::builds::create(&state.db, app.id, &source.sha, user_id).await?;
+    let image = image_tag(&app.name, &source.sha);
     let mut log = String::new();
-    match buildpack::build(state, app, sha, source, config, out, &mut log).await {
+    match buildpack::build(state, app, source, config, out, &mut log).await {
         Ok(compiled) => {
             db::builds::finish(&state.db, build_id, true, Some(&image), &log).await?;
             Ok(Built { build_id, image, default_process_types: compiled.default_process_types })
@@ -135,5 +187,37 @@ async fn build_with_buildpacks(
             db::builds::finish(&state.db, build_id, false, None, &log).await?;
             bail!("the build failed: {err:#}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{choose, Builder};
+
+    fn config(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_dockerfile_wins_unless_builder_or_a_buildpack_url_says_otherwise() {
+        assert_eq!(choose(true, &config(&[]), None).unwrap().0, Builder::Dockerfile);
+        assert_eq!(choose(false, &config(&[]), None).unwrap().0, Builder::Buildpacks);
+        assert_eq!(choose(true, &config(&[("BUILDPACK_URL", "python")]), None).unwrap().0, Builder::Buildpacks);
+        assert_eq!(choose(true, &config(&[("BUILDER", "buildpacks")]), None).unwrap().0, Builder::Buildpacks);
+        assert_eq!(choose(true, &config(&[]), Some("buildpacks")).unwrap().0, Builder::Buildpacks);
+        // The config var beats app.json.
+        let (builder, why) = choose(true, &config(&[("BUILDER", "Dockerfile")]), Some("buildpacks")).unwrap();
+        assert_eq!(builder, Builder::Dockerfile);
+        assert!(why.contains("BUILDER config var"), "{why}");
+    }
+
+    #[test]
+    fn an_impossible_or_unknown_builder_is_refused() {
+        let err = choose(false, &config(&[("BUILDER", "dockerfile")]), None).unwrap_err();
+        assert!(err.contains("no Dockerfile"), "{err}");
+        let err = choose(true, &config(&[]), Some("nixpacks")).unwrap_err();
+        assert!(err.contains("\"nixpacks\"") && err.contains("app.json"), "{err}");
     }
 }

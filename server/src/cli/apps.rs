@@ -109,7 +109,40 @@ pub async fn info(args: InfoArgs) -> anyhow::Result<()> {
     println!("Team:     {}", field(&app, "team"));
     println!("Web URL:  {}", field(&app, "web_url"));
     println!("Git URL:  {}", field(&app, "git_url"));
+    println!("Stack:    {}", field(&app, "stack"));
     println!("Created:  {}", field(&app, "created_at"));
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StackSetArgs {
+    /// The stack (see `paas stack`)
+    pub stack: String,
+    #[command(flatten)]
+    pub app: super::app_arg::AppArg,
+}
+
+/// The stacks, the app's marked with `*`.
+pub async fn stacks(app: super::app_arg::AppArg) -> anyhow::Result<()> {
+    let app = app.resolve()?;
+    let client = Client::from_credentials()?;
+    let info = client.get(&format!("/apps/{}", segment(&app))).await?;
+    let stacks = client.get("/stacks").await?;
+    println!("=== \u{2b22} {app} Available Stacks");
+    for stack in stacks.as_array().cloned().unwrap_or_default() {
+        let name = field(&stack, "name");
+        let mark = if name == field(&info, "stack") { "*" } else { " " };
+        let default = if stack["default"].as_bool() == Some(true) { " (default)" } else { "" };
+        println!("{mark} {name:<10} {}{default}", field(&stack, "description"));
+    }
+    Ok(())
+}
+
+pub async fn set_stack(args: StackSetArgs) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    let body = serde_json::json!({ "stack": args.stack });
+    Client::from_credentials()?.patch(&format!("/apps/{}", segment(&app)), &body).await?;
+    println!("Set the stack of \u{2b22} {app} to {}: its next push builds on it", args.stack);
     Ok(())
 }
 

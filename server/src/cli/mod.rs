@@ -40,6 +40,11 @@ pub enum Command {
     /// Permanently destroy an app
     #[command(name = "apps:destroy")]
     AppsDestroy(apps::DestroyArgs),
+    /// List the stacks, the app's marked
+    Stack(app_arg::AppArg),
+    /// Build the app on another stack from its next push
+    #[command(name = "stack:set")]
+    StackSet(apps::StackSetArgs),
     /// List your teams
     Teams(JsonFlag),
     /// Create a team (you become its owner)
@@ -97,6 +102,9 @@ pub enum Command {
     /// Show a build's log
     #[command(name = "builds:info")]
     BuildsInfo(releases::BuildInfoArgs),
+    /// Empty the app's build cache (the next build installs everything anew)
+    #[command(name = "builds:cache:purge")]
+    BuildsCachePurge(app_arg::AppArg),
     /// List the app's operations (every change, with its outcome)
     Operations(app_arg::AppListArgs),
     /// Show an operation with its output
@@ -154,6 +162,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::AppsCreate(args) => apps::create(args).await,
         Command::AppsInfo(args) => apps::info(args).await,
         Command::AppsDestroy(args) => apps::destroy(args).await,
+        Command::Stack(app) => apps::stacks(app).await,
+        Command::StackSet(args) => apps::set_stack(args).await,
         Command::Teams(flag) => teams::list(flag.json).await,
         Command::TeamsCreate(args) => teams::create(args).await,
         Command::TeamsMembers(args) => teams::members(args).await,
@@ -175,6 +185,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Rollback(args) => releases::rollback(args).await,
         Command::Builds(args) => releases::builds(args).await,
         Command::BuildsInfo(args) => releases::build_info(args).await,
+        Command::BuildsCachePurge(app) => releases::purge_build_cache(app).await,
         Command::Operations(args) => operations::list(args).await,
         Command::OperationsInfo(args) => operations::info(args).await,
         Command::Ps(args) => ps::list(args).await,

@@ -145,3 +145,10 @@ pub async fn build_info(args: BuildInfoArgs) -> anyhow::Result<()> {
     print!("{}", field(&build, "log"));
     Ok(())
 }
+
+pub async fn purge_build_cache(app: super::app_arg::AppArg) -> anyhow::Result<()> {
+    let app = app.resolve()?;
+    Client::from_credentials()?.delete(&format!("/apps/{}/build-cache", segment(&app))).await?;
+    println!("Purged the build cache of \u{2b22} {app}: its next build installs everything anew");
+    Ok(())
+}

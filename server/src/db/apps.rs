@@ -11,9 +11,11 @@ pub struct App {
     pub team_id: i64,
     pub team_name: String,
     pub created_at: DateTime<Utc>,
+    /// Its stack (`stack:set`); None: the server's default.
+    pub stack: Option<String>,
 }
 
-const SELECT: &str = "SELECT a.id, a.name, a.team_id, t.name AS team_name, a.created_at
+const SELECT: &str = "SELECT a.id, a.name, a.team_id, t.name AS team_name, a.created_at, a.stack
                       FROM apps a JOIN teams t ON t.id = a.team_id";
 
 /// Create an app, with the audit event saying so (its `app` is the new name).
@@ -68,6 +70,22 @@ pub async fn delete(pool: &PgPool, id: i64, audit: &super::audit::NewEvent, oper
 /// The names of every app.
 pub async fn names(pool: &PgPool) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT name FROM apps").fetch_all(pool).await
+}
+
+/// Set the app's stack, with the audit event and the end of the operation
+/// that does it.
+pub async fn set_stack(
+    pool: &PgPool,
+    id: i64,
+    stack: &str,
+    audit: &super::audit::NewEvent,
+    operation: i64,
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE apps SET stack = $2 WHERE id = $1").bind(id).bind(stack).execute(&mut *tx).await?;
+    super::audit::record(&mut tx, audit).await?;
+    super::operations::commit(&mut tx, operation).await?;
+    tx.commit().await
 }
 
 pub async fn exists(pool: &PgPool, name: &str) -> sqlx::Result<bool> {

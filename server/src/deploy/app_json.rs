@@ -3,7 +3,8 @@
 //! `path`, `attempts`, `timeout`) during a rollout, an entry of
 //! `"type": "liveness"` (`path`, `interval`, `timeout`, `attempts`) while they
 //! run. `formation` gives process types their first quantity and memory.
-//! Everything else in the file is ignored.
+//! `builder` (`dockerfile` or `buildpacks`) chooses how the app is built,
+//! unless the BUILDER config var does. Everything else in the file is ignored.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,8 @@ pub struct AppJson {
     pub healthchecks: BTreeMap<String, Vec<HealthCheckEntry>>,
     #[serde(default)]
     pub formation: BTreeMap<String, FormationDefaults>,
+    #[serde(default)]
+    pub builder: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

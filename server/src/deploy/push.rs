@@ -11,6 +11,7 @@ use anyhow::{anyhow, bail};
 use super::formation::{self, Default as FormationDefault};
 use super::rollout::Change;
 use super::{app_json, config, procfile, release_phase, rollout};
+use crate::build::Builder;
 use crate::db;
 use crate::db::apps::App;
 use crate::db::audit::NewEvent;
@@ -72,16 +73,18 @@ pub async fn deploy(
         let default = FormationDefault { quantity: d.quantity.unwrap_or(0), memory_mb: d.memory_mb()? };
         defaults.insert(process_type.clone(), default);
     }
-    let dockerfile = source.includes_file("Dockerfile");
     // Read the config once: the build sees it in clear, the release keeps it sealed.
     let sealed = db::config_vars::get(&state.db, app.id).await?;
     let clear = config::open(state, app, &sealed)?;
-    let built = crate::build::build(state, app, &pushed.new, source, &clear, Some(user_id), out).await?;
+    let (builder, why) = crate::build::choose(source.includes_file("Dockerfile"), &clear, app_json.builder.as_deref())
+        .map_err(|e| anyhow!(e))?;
+    out.step(format!("Building with {builder}: {why}"));
+    let built = crate::build::build(state, app, source, builder, &clear, Some(user_id), out).await?;
     // The Procfile wins; else what the buildpack proposes; else the image's own command.
     let process_types = match procfile_types {
         Some(types) => types,
         None if !built.default_process_types.is_empty() => built.default_process_types.clone(),
-        None if dockerfile => BTreeMap::from([("web".to_string(), None)]),
+        None if builder == Builder::Dockerfile => BTreeMap::from([("web".to_string(), None)]),
         None => bail!("nothing says how to run this app: add a Procfile with a `web:` line"),
     };
     let current = db::formation::list(&state.db, app.id).await?;

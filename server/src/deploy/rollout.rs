@@ -409,7 +409,8 @@ pub fn container_spec(
     index: i32,
     size: &Formation,
 ) -> anyhow::Result<ContainerSpec> {
-    let mut env = Vec::new();
+    // The trust settings first: the app's own config vars win over them.
+    let (bundle, mut env) = crate::build::trust::for_apps(&state.config);
     for (key, sealed) in release.config.0.iter() {
         let bytes = base64::engine::general_purpose::STANDARD.decode(sealed)?;
         env.push((key.clone(), state.secrets.open(&crate::crypto::config_context(app.id, key), &bytes)?));
@@ -454,6 +455,7 @@ pub fn container_spec(
         publish_port: process == "web",
         network: runtime::app_network(&app.name),
         limits: limits(&state.config, size),
+        read_only_files: bundle.map(|file| (file, crate::build::trust::BUNDLE_PATH.to_string())).into_iter().collect(),
     })
 }
 

@@ -45,6 +45,20 @@ async fn default_team(state: &AppState, actor: &Actor) -> AppResult<String> {
     }
 }
 
+/// Move an app to another stack: its next buildpack build uses it (the
+/// running release stays as it is, as on Heroku).
+pub async fn set_stack(state: &AppState, actor: &Actor, app: &App, stack: &str) -> AppResult<Job<App>> {
+    let stack = crate::build::stacks::validate(stack.trim()).map_err(|e| AppError::validation("stack", e))?.name;
+    let plan = Plan { action: "app.stack", summary: stack.to_string(), push: None };
+    launch(state, app, actor, plan, move |op| async move {
+        let _lock = op.lock().await?;
+        db::apps::set_stack(&op.state.db, op.app.id, stack, &op.audit(""), op.id).await?;
+        op.out.step(format!("{} builds on the {stack} stack from its next push", op.app.name));
+        Ok(App { stack: Some(stack.to_string()), ..op.app.clone() })
+    })
+    .await
+}
+
 /// Destroy an app: once a deploy in progress finished, its rows go (the
 /// reconcile loop stops keeping it alive), then its containers, images,
 /// build cache and repository.

@@ -12,6 +12,7 @@
 //! dies mid-way leaves the row `running`; `reconcile::recover` settles it.
 
 pub mod apps;
+pub mod builds;
 pub mod config;
 pub mod domains;
 pub mod formation;

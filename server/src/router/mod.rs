@@ -33,6 +33,8 @@ pub struct Inner {
     pub db: sqlx::PgPool,
     pub base_domain: String,
     pub limits: Limits,
+    /// Proxies in front of the router whose X-Forwarded-* headers are kept.
+    pub trusted_proxies: Vec<crate::runtime::Subnet>,
     /// The main runtime, where database queries run.
     main: tokio::runtime::Handle,
 }
@@ -56,9 +58,10 @@ impl RouterState {
         db: sqlx::PgPool,
         base_domain: String,
         limits: Limits,
+        trusted_proxies: Vec<crate::runtime::Subnet>,
     ) -> Self {
         let main = tokio::runtime::Handle::current();
-        Self(Arc::new(Inner { routes, logs, db, base_domain, limits, main }))
+        Self(Arc::new(Inner { routes, logs, db, base_domain, limits, trusted_proxies, main }))
     }
 
     /// Whether an app exists, asked on the main runtime (the pool's

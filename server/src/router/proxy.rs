@@ -39,11 +39,13 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The client end of a connection, as the proxy headers name it.
 pub(super) struct Peer {
     pub ip: HeaderValue,
+    /// A proxy of `--trusted-proxies`: its X-Forwarded-* headers are kept.
+    pub trusted: bool,
 }
 
 impl Peer {
-    pub fn new(addr: SocketAddr) -> Self {
-        Self { ip: HeaderValue::from_str(&addr.ip().to_string()).expect("an IP address is a header value") }
+    pub fn new(addr: SocketAddr, trusted: bool) -> Self {
+        Self { ip: HeaderValue::from_str(&addr.ip().to_string()).expect("an IP address is a header value"), trusted }
     }
 }
 
@@ -253,16 +255,25 @@ fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
+/// The X-Forwarded-* headers apps read: from a trusted proxy, its scheme
+/// is kept and the peer appended to its client chain; from anyone else
+/// they say what the router saw, whatever the client sent.
 fn prepare_headers(headers: &mut HeaderMap, peer: &Peer, host: &HeaderValue, upgrade: bool) {
     remove_hop_by_hop(headers, upgrade);
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+    let prior = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()).filter(|_| peer.trusted);
+    let forwarded_for = match prior {
         Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip.to_str().unwrap_or_default())).ok(),
         None => Some(peer.ip.clone()),
     };
     if let Some(value) = forwarded_for {
         headers.insert(X_FORWARDED_FOR, value);
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    let proto = headers.get(&X_FORWARDED_PROTO).filter(|_| peer.trusted).and_then(|v| match v.as_bytes() {
+        b"https" => Some(HeaderValue::from_static("https")),
+        b"http" => Some(HeaderValue::from_static("http")),
+        _ => None,
+    });
+    headers.insert(X_FORWARDED_PROTO, proto.unwrap_or(HeaderValue::from_static("http")));
     headers.insert(X_FORWARDED_HOST, host.clone());
 }
 
@@ -303,5 +314,26 @@ mod tests {
         let mut left: Vec<&str> = upgrading.keys().map(HeaderName::as_str).collect();
         left.sort();
         assert_eq!(left, ["connection", "upgrade", "x-app"]);
+    }
+
+    fn forwarded(trusted: bool, sent: &[(&'static str, &'static str)]) -> (String, String) {
+        let mut headers = HeaderMap::new();
+        for (name, value) in sent {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        let peer = Peer::new("10.0.0.9:4000".parse().unwrap(), trusted);
+        prepare_headers(&mut headers, &peer, &HeaderValue::from_static("shop.example.com"), false);
+        let get = |name: &HeaderName| headers.get(name).unwrap().to_str().unwrap().to_string();
+        (get(&X_FORWARDED_PROTO), get(&X_FORWARDED_FOR))
+    }
+
+    #[test]
+    fn forwarded_headers_are_kept_only_from_trusted_proxies() {
+        let sent = [("x-forwarded-proto", "https"), ("x-forwarded-for", "203.0.113.7")];
+        assert_eq!(forwarded(true, &sent), ("https".into(), "203.0.113.7, 10.0.0.9".into()));
+        // Anyone else cannot claim https or another client address.
+        assert_eq!(forwarded(false, &sent), ("http".into(), "10.0.0.9".into()));
+        assert_eq!(forwarded(true, &[]), ("http".into(), "10.0.0.9".into()));
+        assert_eq!(forwarded(true, &[("x-forwarded-proto", "gopher")]).0, "http");
     }
 }

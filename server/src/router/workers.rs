@@ -129,7 +129,8 @@ async fn serve_connection(
     peer: SocketAddr,
     stopped: watch::Receiver<bool>,
 ) {
-    let peer = Arc::new(super::proxy::Peer::new(peer));
+    let trusted = worker.state.trusted_proxies.iter().any(|range| range.contains(peer.ip()));
+    let peer = Arc::new(super::proxy::Peer::new(peer, trusted));
     let service = hyper::service::service_fn(move |request| {
         let (worker, peer) = (worker.clone(), peer.clone());
         async move { Ok::<_, Infallible>(super::proxy::forward(&worker, &peer, request).await) }

@@ -297,6 +297,7 @@ impl Scheduler for DockerScheduler {
             bollard::query_parameters::CommitContainerOptionsBuilder::new().container(id).repo(repo).tag(tag).build();
         let container_config = bollard::models::ContainerConfig {
             cmd: config.cmd,
+            entrypoint: config.entrypoint,
             env: Some(config.env),
             working_dir: config.working_dir,
             labels: Some(labels),
@@ -335,6 +336,9 @@ impl Scheduler for DockerScheduler {
             restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
             init: Some(true),
             network_mode: Some(self.ensure_network(&spec.network).await?),
+            binds: Some(
+                spec.read_only_files.iter().map(|(host, inside)| format!("{}:{inside}:ro", host.display())).collect(),
+            ),
             ..Default::default()
         };
         confine(&mut host_config, &spec.limits);

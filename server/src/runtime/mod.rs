@@ -48,6 +48,8 @@ pub struct ContainerSpec {
     /// missing); containers of other networks cannot reach it.
     pub network: String,
     pub limits: Limits,
+    /// Host files mounted read-only: (host path, path in the container).
+    pub read_only_files: Vec<(std::path::PathBuf, String)>,
 }
 
 /// What a container may use of the machine.
@@ -115,6 +117,7 @@ pub struct ImageInfo {
 #[derive(Debug, Clone, Default)]
 pub struct ImageConfig {
     pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
     pub env: Vec<String>,
     pub working_dir: Option<String>,
     pub labels: HashMap<String, String>,
@@ -332,6 +335,7 @@ mod tests {
             publish_port: false,
             network: "n".into(),
             limits: Limits { memory_mb: 1, cpus: 1.0, pids: 1 },
+            read_only_files: Vec::new(),
         };
         let shown = format!("{spec:?}");
         assert!(shown.contains("DATABASE_URL") && !shown.contains("hunter2"), "{shown}");
