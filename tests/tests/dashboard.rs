@@ -103,6 +103,16 @@ async fn dashboard_journey_config_scale_rollback_logs() {
         browser.wait_for_text(shows, WAIT).await;
         browser.screenshot(name).await;
     }
+    // Builds: the stack (from the next push) and the build cache.
+    browser.goto(&format!("{}/apps/dash-app/settings", server.url)).await;
+    let select = browser.client.find(fantoccini::Locator::Css("#stack-select")).await.unwrap();
+    select.select_by_value("trixie").await.unwrap();
+    browser.click("#set-stack").await;
+    browser.wait_for_text("dash-app builds on the trixie stack from its next push", WAIT).await;
+    let (_, info) = server.call("GET", "/apps/dash-app", &token, None).await;
+    assert_eq!(info["stack"], "trixie", "{info}");
+    browser.click("#purge-cache").await;
+    browser.wait_for_text("Build cache purged", WAIT).await;
     browser.goto(&format!("{}/teams/main", server.url)).await;
     browser.screenshot("11-team").await;
     browser.goto(&format!("{}/tokens", server.url)).await;

@@ -56,7 +56,17 @@ pub struct AppInfo {
 pub struct UpdateApp {
     /// The stack its next buildpack build uses (see `GET /stacks`); the
     /// running release is not rebuilt.
-    pub stack: Option<String>,
+    #[schema(schema_with = stack_names)]
+    pub stack: String,
+}
+
+/// The stack names, as the document's enum.
+fn stack_names() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(crate::build::stacks::STACKS.iter().map(|s| s.name)))
+        .description(Some("The stack its next buildpack build uses; the running release is not rebuilt."))
+        .build()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -127,8 +137,7 @@ pub async fn update_app(
     ApiJson(body): ApiJson<UpdateApp>,
 ) -> AppResult<Json<AppInfo>> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "changing apps").await?;
-    let Some(stack) = body.stack else { return Ok(Json(AppInfo::new(&state, app))) };
-    let app = ops::apps::set_stack(&state, &Actor::new(user, "api"), &app, &stack).await?.outcome().await?;
+    let app = ops::apps::set_stack(&state, &Actor::new(user, "api"), &app, &body.stack).await?.outcome().await?;
     Ok(Json(AppInfo::new(&state, app)))
 }
 

@@ -66,7 +66,7 @@ pub async fn show_logs(
 /// Live log lines as server-sent events (`data:` is one rendered line),
 /// after the last `lines` recent ones (default 0).
 #[utoipa::path(get, path = "/apps/{app}/logs/stream", tag = "logs", params(("app" = String, Path), LogQuery),
-    responses((status = 200, content_type = "text/event-stream", body = String)))]
+    responses((status = 200, content_type = "text/event-stream", body = super::SseEvent)))]
 pub async fn stream_logs(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

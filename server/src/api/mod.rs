@@ -79,6 +79,15 @@ fn documented_routes() -> OpenApiRouter<AppState> {
     )
 }
 
+/// One server-sent event of a stream, as a client reads it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SseEvent {
+    /// The event's type (`line`, `end`); absent for plain messages.
+    pub event: Option<String>,
+    /// Its payload, one line of text or a JSON document.
+    pub data: String,
+}
+
 /// A query number within its documented bounds (a value outside them is
 /// refused, not quietly clamped).
 pub fn bounded(name: &str, value: Option<i64>, default: i64, min: i64, max: i64) -> crate::error::AppResult<i64> {

@@ -161,7 +161,7 @@ pub async fn show_operation(
 /// operation as JSON.
 #[utoipa::path(get, path = "/apps/{app}/operations/{id}/stream", tag = "operations",
     params(("app" = String, Path), ("id" = i64, Path)),
-    responses((status = 200, content_type = "text/event-stream", body = String)))]
+    responses((status = 200, content_type = "text/event-stream", body = super::SseEvent)))]
 pub async fn stream_operation(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

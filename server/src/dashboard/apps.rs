@@ -327,6 +327,9 @@ pub async fn show_activity(
 struct SettingsPage {
     layout: Layout,
     app: AppFrame,
+    /// The app's stack, and every stack with what it brings.
+    stack: String,
+    stacks: Vec<(&'static str, &'static str)>,
 }
 
 pub async fn show_settings(
@@ -335,5 +338,7 @@ pub async fn show_settings(
     Path(name): Path<String>,
 ) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "settings").await?;
-    render(&SettingsPage { layout: dash.layout(format!("{} settings", app.name)).await, app: frame })
+    let stack = crate::build::stacks::of_app(&state.config, app.stack.as_deref()).to_string();
+    let stacks = crate::build::stacks::STACKS.iter().map(|s| (s.name, s.description)).collect();
+    render(&SettingsPage { layout: dash.layout(format!("{} settings", app.name)).await, app: frame, stack, stacks })
 }

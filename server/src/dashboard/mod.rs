@@ -53,6 +53,8 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{app}/operations/{id}", get(operations::show_operation))
         .route("/apps/{app}/operations/{id}/events", get(operations::operation_events))
         .route("/apps/{app}/settings", get(apps::show_settings))
+        .route("/apps/{app}/stack", post(ops::set_stack))
+        .route("/apps/{app}/build-cache/purge", post(ops::purge_build_cache))
         .route("/apps/{app}/destroy", post(ops::destroy))
         .route("/teams", get(teams::list_teams).post(teams::create_team))
         .route("/teams/{team}", get(teams::show_team))

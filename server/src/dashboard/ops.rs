@@ -212,6 +212,44 @@ pub async fn destroy(
 }
 
 #[derive(Debug, Deserialize)]
+pub struct StackForm {
+    csrf: String,
+    stack: String,
+}
+
+/// Build the app on another stack from its next push.
+pub async fn set_stack(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<StackForm>,
+) -> Result<Response, DashError> {
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "changing apps").await?;
+    let result = match ops::apps::set_stack(&state, &actor(&dash), &app, &form.stack).await {
+        Ok(job) => job.outcome().await,
+        Err(err) => Err(err),
+    };
+    let message = result.map(|_| format!("{name} builds on the {} stack from its next push.", form.stack.trim()));
+    dash.finish(&format!("/apps/{name}/settings"), message).await
+}
+
+/// Empty the app's build cache.
+pub async fn purge_build_cache(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, DashError> {
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "purging the build cache").await?;
+    let result = match ops::builds::purge_cache(&state, &actor(&dash), &app).await {
+        Ok(job) => job.outcome().await,
+        Err(err) => Err(err),
+    };
+    let message = result.map(|()| "Build cache purged: the next build installs everything anew.".to_string());
+    dash.finish(&format!("/apps/{name}/settings"), message).await
+}
+
+#[derive(Debug, Deserialize)]
 pub struct CreateAppForm {
     csrf: String,
     name: String,
