@@ -52,11 +52,9 @@ impl Ca {
     }
 }
 
-/// Serve a bare repository over HTTPS (git's dumb protocol) as
-/// `https://bp-server/bp.git`, from a container on the app's network; the
-/// container is labelled with the installation, so the test's cleanup
-/// removes it.
-fn serve_buildpack_over_https(server: &TestServer, app: &str, bare_parent: &std::path::Path, ca: &Ca) {
+/// The app's network, made now if its first build has not made it yet (as
+/// the server would: labelled, so the test's cleanup removes it).
+fn app_network(server: &TestServer, app: &str) -> String {
     let network = format!("{}-app-{app}", server.instance);
     let exists = Command::new("docker").args(["network", "inspect", &network]).output().unwrap().status.success();
     if !exists {
@@ -68,6 +66,15 @@ fn serve_buildpack_over_https(server: &TestServer, app: &str, bare_parent: &std:
             &network,
         ]));
     }
+    network
+}
+
+/// Serve a bare repository over HTTPS (git's dumb protocol) as
+/// `https://bp-server/bp.git`, from a container on the app's network; the
+/// container is labelled with the installation, so the test's cleanup
+/// removes it.
+fn serve_buildpack_over_https(server: &TestServer, app: &str, bare_parent: &std::path::Path, ca: &Ca) {
+    let network = app_network(server, app);
     // The Python app's image has Python; the earlier push made it.
     let image = app_image("bp-python");
     let script = "import http.server, ssl, os\nos.chdir('/srv')\n\
@@ -459,4 +466,85 @@ async fn real_node_apps_get_the_node_they_ask_for() {
     assert!(!ok, "{output}");
     assert!(output.contains("No Node.js release satisfies engines.node \"99.x\""), "{output}");
     assert!(output.contains("registry.npmjs.org"), "{output}");
+}
+
+/// A forward proxy for https (CONNECT), logging each tunnel it opens, run as
+/// `build-proxy` on the app's network from an image with Python.
+fn start_connect_proxy(server: &TestServer, app: &str, image: &str) -> String {
+    let script = "import socket, threading\n\
+                  def pipe(a, b):\n    try:\n        while True:\n            d = a.recv(65536)\n            if not d: break\n            b.sendall(d)\n    except OSError: pass\n    finally:\n        b.close()\n\
+                  def serve(c):\n    head = b''\n    while b'\\r\\n\\r\\n' not in head:\n        d = c.recv(4096)\n        if not d: return\n        head += d\n\
+                  \x20   target = head.split(b' ')[1].decode()\n    print('CONNECT', target, flush=True)\n\
+                  \x20   host, port = target.rsplit(':', 1)\n    u = socket.create_connection((host, int(port)))\n\
+                  \x20   c.sendall(b'HTTP/1.1 200 Connection established\\r\\n\\r\\n')\n\
+                  \x20   threading.Thread(target=pipe, args=(u, c), daemon=True).start()\n    pipe(c, u)\n\
+                  s = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('0.0.0.0', 3128))\ns.listen(64)\n\
+                  while True:\n    c, _ = s.accept()\n    threading.Thread(target=serve, args=(c,), daemon=True).start()\n";
+    let network = app_network(server, app);
+    run(Command::new("docker").args(["run", "-d", "--network", &network, "--network-alias", "build-proxy"]).args([
+        "--label",
+        &format!("paas.instance={}", server.instance),
+        image,
+        "python3",
+        "-c",
+        script,
+    ]))
+}
+
+/// The build trust settings for a company network: builds reach PyPI
+/// through the configured proxy; with --apps-trust the app's processes get
+/// the proxy and the CA bundle too.
+#[tokio::test]
+async fn builds_use_the_configured_proxy_and_trusting_apps_get_it_too() {
+    ensure_debian_base();
+    let proxy = "http://build-proxy:3128";
+    let server = TestServer::start_with_env(&[
+        ("PAAS_BUILD_HTTPS_PROXY", proxy),
+        ("PAAS_BUILD_NO_PROXY", "localhost"),
+        ("PAAS_APPS_TRUST", "true"),
+    ])
+    .await;
+    let token = server.admin_token().await;
+    for app in ["py-base", "proxied"] {
+        server.create_app(&token, app).await;
+    }
+    // First a standard-library app (nothing to download) for an image with
+    // Python to run the proxy from.
+    let plain = AppRepo::from_fixture("python");
+    let (ok, output) = {
+        let _stacks = paas_e2e::apps::stacks_lock();
+        plain.push(&server.git_url("py-base", &token))
+    };
+    assert!(ok, "{output}");
+    let proxy_container = start_connect_proxy(&server, "proxied", &app_image("py-base"));
+    let url = server.git_url("proxied", &token);
+
+    let flask = AppRepo::from_fixture("flask");
+    let (ok, output) = timed_push(&flask, &url, "flask, through the build proxy");
+    assert!(ok, "{output}");
+    assert!(output.contains("Successfully installed"), "{output}");
+    let tunnels = run(Command::new("docker").args(["logs", &proxy_container]));
+    assert!(tunnels.contains("CONNECT pypi.org:443"), "pip went through the proxy: {tunnels}");
+
+    // The app's process has the proxy and the bundle (--apps-trust).
+    let container = run(Command::new("docker").args([
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=paas.instance={}", server.instance),
+        "--filter",
+        "label=paas.app=proxied",
+        "--filter",
+        "label=paas.process=web",
+    ]));
+    let seen = run(Command::new("docker").args([
+        "exec",
+        container.lines().next().expect("the web process"),
+        "sh",
+        "-c",
+        "grep -c 'BEGIN CERTIFICATE' \"$SSL_CERT_FILE\"; echo \"$HTTPS_PROXY $NO_PROXY\"",
+    ]));
+    let (certificates, proxy_seen) = seen.split_once('\n').unwrap();
+    assert!(certificates.trim().parse::<u32>().unwrap() > 0, "{seen}");
+    assert_eq!(proxy_seen, format!("{proxy} localhost"));
 }
