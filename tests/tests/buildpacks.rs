@@ -154,6 +154,15 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
         "{output}"
     );
     assert_eq!(server.app_get("bp-go", "/").await, (200, "hello from go\n".to_string()));
+    // `+heroku install` names the packages to install, as on Heroku.
+    go.write("go.mod", "module example.com/paas-go-fixture\n// +heroku install ./cmd/...\n\ngo 1.19\n");
+    let main = std::fs::read_to_string(go.path().join("main.go")).unwrap();
+    go.write("cmd/go-web/main.go", &main.replace("hello from go", "hello from cmd/go-web"));
+    go.commit("+heroku install");
+    let (ok, output) = go.push(&server.git_url("bp-go", &token));
+    assert!(ok, "{output}");
+    assert!(output.contains("go install ./cmd/... (from go.mod's +heroku install)"), "{output}");
+    assert_eq!(server.app_get("bp-go", "/").await, (200, "hello from cmd/go-web\n".to_string()));
 
     // Static site.
     let site = AppRepo::from_fixture("static");
