@@ -163,6 +163,29 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     assert!(ok, "{output}");
     assert!(output.contains("go install ./cmd/... (from go.mod's +heroku install)"), "{output}");
     assert_eq!(server.app_get("bp-go", "/").await, (200, "hello from cmd/go-web\n".to_string()));
+    // On trixie (Go 1.24) a newer Go is fetched from GOPROXY, a config var
+    // here pointing nowhere: the push names the version and the proxy.
+    ensure_debian_suite("trixie");
+    let (status, body) =
+        server.call("PATCH", "/apps/bp-go", &token, Some(serde_json::json!({ "stack": "trixie" }))).await;
+    assert_eq!((status, body["stack"].as_str()), (200, Some("trixie")), "{body}");
+    let (status, _) = server
+        .call("PATCH", "/apps/bp-go/config", &token, Some(serde_json::json!({ "GOPROXY": "http://127.0.0.1:9" })))
+        .await;
+    assert_eq!(status, 200);
+    go.write("go.mod", "module example.com/paas-go-fixture\n// +heroku install ./cmd/...\n\ngo 1.99\n");
+    go.commit("go 1.99");
+    let (ok, output) = {
+        let _stacks = paas_e2e::apps::stacks_lock();
+        go.push(&server.git_url("bp-go", &token))
+    };
+    assert!(!ok, "{output}");
+    assert!(output.contains("Go go1.99.0 could not be fetched from GOPROXY=http://127.0.0.1:9"), "{output}");
+    go.write("go.mod", "module example.com/paas-go-fixture\n// +heroku install ./cmd/...\n\ngo 1.22\n");
+    go.commit("go 1.22");
+    let (ok, output) = go.push(&server.git_url("bp-go", &token));
+    assert!(ok, "{output}");
+    assert!(output.contains("Go 1.24") && output.contains("(go.mod asks for 1.22)"), "{output}");
 
     // Static site.
     let site = AppRepo::from_fixture("static");
