@@ -450,6 +450,13 @@ async fn real_python_apps_build_as_on_heroku() {
     // A trusted proxy's X-Forwarded-Proto reaches the app.
     let (status, body, _) = get_with(&server, "py-django", &[("x-forwarded-proto", "https")]).await;
     assert_eq!((status, body.as_str()), (200, "hello from django over https; collected: body { color: teal; }\n"));
+    // A changed static file is collected anew on a cached build.
+    django.write("assets/site.css", "body { color: navy; }\n");
+    django.commit("navy");
+    let (ok, output) = timed_push(&django, &server.git_url("py-django", &token), "django, cached");
+    assert!(ok && output.contains("Installing requirements: using cached dependencies"), "{output}");
+    let (_, body, _) = get_with(&server, "py-django", &[("x-forwarded-proto", "https")]).await;
+    assert!(body.ends_with("collected: body { color: navy; }\n"), "{body}");
 
     // No build container showed up as a crashed process.
     for app in ["py-flask", "py-django"] {

@@ -118,7 +118,13 @@ pub async fn build(
         Ok(_) => state.runtime.download(&id, "/app", &state.spill_dir()).await,
         Err(_) => Ok(Bytes::new().into()),
     };
-    state.runtime.stop_and_remove(&id, std::time::Duration::from_secs(1)).await?;
+    if result.is_ok() {
+        remove_later(state, id);
+    } else {
+        // A build cut short may still run: it must be gone before the next
+        // build mounts the same cache.
+        state.runtime.stop_and_remove(&id, std::time::Duration::from_secs(1)).await?;
+    }
     let default_process_types = result?;
     let slug = slug.context("copying the compiled app out of the build container")?;
 
@@ -155,9 +161,23 @@ pub async fn build(
             },
         )
         .await;
-    state.runtime.stop_and_remove(&runner, std::time::Duration::from_secs(1)).await?;
+    remove_later(state, runner);
     committed?;
     Ok(Compiled { image: image.to_string(), default_process_types })
+}
+
+/// Remove a container that has finished its part (an exited build, the
+/// never-started container a slug was committed from) without making the
+/// push wait: removing tens of megabytes of files takes the engine about a
+/// second. A server that stops first leaves it to the reconcile loop, which
+/// removes task containers of earlier runs.
+fn remove_later(state: &AppState, id: String) {
+    let runtime = state.runtime.clone();
+    tokio::spawn(async move {
+        if let Err(err) = runtime.stop_and_remove(&id, std::time::Duration::from_secs(1)).await {
+            tracing::warn!(container = %id, error = %format!("{err:#}"), "could not remove a finished build container");
+        }
+    });
 }
 
 /// The buildpacks' names as the stacks know them (those from git alike).

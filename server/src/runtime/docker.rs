@@ -116,7 +116,8 @@ async fn payload_stream(
         Payload::File(spill) => {
             let file = tokio::fs::File::open(spill.path()).await?;
             // The stream keeps the spill file until the engine has it all.
-            Box::pin(tokio_util::io::ReaderStream::new(file).map(move |chunk| {
+            // Large reads: a slug is tens of megabytes.
+            Box::pin(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(move |chunk| {
                 let _keep = &spill;
                 chunk
             }))
