@@ -425,6 +425,7 @@ async fn real_python_apps_build_as_on_heroku() {
     assert!(!ok, "{output}");
     assert!(output.contains(".python-version asks for Python 3.13, but the stack (bookworm)"), "{output}");
     assert!(output.contains("has Python 3.11"), "{output}");
+    assert!(output.contains("The trixie stack has Python 3.13: paas stack:set trixie"), "{output}");
     ensure_debian_suite("trixie");
     let said = server.cli_ok(home.path(), &["stack:set", "trixie", "-a", "py-flask"]);
     assert!(said.contains("its next push builds on it"), "{said}");
