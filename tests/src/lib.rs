@@ -79,7 +79,13 @@ impl TestServer {
             instance: String::new(),
             starts: 0,
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            http: reqwest::Client::new(),
+            // Idle connections are dropped well before the server closes
+            // them (30 s without a request): reusing one the server is
+            // closing that moment fails the request.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(10))
+                .build()
+                .expect("an HTTP client"),
         };
         server.spawn().await.expect("starting paas serve");
         server

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use paas_e2e::browser::Browser;
-use paas_e2e::{TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
+use paas_e2e::{wait_until, TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -28,6 +28,8 @@ async fn dashboard_journey_config_scale_rollback_logs() {
     let browser = Browser::start().await;
     log_in(&browser, &server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     browser.wait_for_text("dash-app", WAIT).await;
+    let status = browser.client.find(fantoccini::Locator::Css(".app-status")).await.unwrap();
+    assert_eq!(status.text().await.unwrap(), "running", "the apps list's status column");
     browser.screenshot("01-apps").await;
 
     browser.click("a.app-link").await;
@@ -57,6 +59,23 @@ async fn dashboard_journey_config_scale_rollback_logs() {
     let page = browser.page().await;
     assert!(page.contains("web.1") && page.contains("web.2"), "two web processes listed");
     browser.screenshot("04-scaled").await;
+
+    // A memory limit is set, then taken back to the server's default by
+    // emptying the field (the field shows the limit set).
+    let web_memory = || async {
+        let (_, formation) = server.call("GET", "/apps/dash-app/formation", &token, None).await;
+        let web = formation.as_array().unwrap().iter().find(|f| f["type"] == "web").unwrap().clone();
+        (web["memory_mb"].as_i64().unwrap(), web["memory_default"].as_bool().unwrap())
+    };
+    browser.fill("#m-web", "256m").await;
+    browser.click("#save-web").await;
+    wait_until("the dashboard to set a memory limit", WAIT, || async { web_memory().await == (256, false) }).await;
+    browser.goto(&format!("{}/apps/dash-app", server.url)).await;
+    let field = browser.client.find(fantoccini::Locator::Css("#m-web")).await.unwrap();
+    assert_eq!(field.prop("value").await.unwrap().as_deref(), Some("256m"), "the field shows the limit set");
+    browser.fill("#m-web", "").await;
+    browser.click("#save-web").await;
+    wait_until("the dashboard to remove the memory limit", WAIT, || async { web_memory().await.1 }).await;
 
     // Roll back to v1 (confirming the dialog) and see v1's content served.
     browser.goto(&format!("{}/apps/dash-app/releases", server.url)).await;
@@ -263,4 +282,23 @@ async fn csrf_of(http: &reqwest::Client, server: &TestServer, cookie: &str) -> (
     let start = html.find(marker).expect("a csrf field") + marker.len();
     let end = start + html[start..].find('"').unwrap();
     (html[start..end].to_string(), html)
+}
+
+#[tokio::test]
+async fn unknown_urls_get_the_styled_error_page_and_there_is_a_favicon() {
+    let server = TestServer::start().await;
+    let response = server.http.get(format!("{}/no/such/page", server.url)).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("<h1>Not found</h1>") && page.contains("there is nothing at /no/such/page"), "{page}");
+    assert!(page.contains("/static/style.css"), "the styled page: {page}");
+    // The API answers its own JSON error.
+    let response = server.http.get(format!("{}/api/v1/no-such-thing", server.url)).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    let response = server.http.get(format!("{}/favicon.ico", server.url)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    assert!(response.text().await.unwrap().starts_with("<svg"));
 }

@@ -56,6 +56,41 @@ pub struct AppRow {
     pub web_url: String,
     pub release: String,
     pub deployed: String,
+    pub status: Status,
+}
+
+/// What the apps list says of an app: what runs, what is under way, what
+/// failed last.
+#[derive(Debug, PartialEq)]
+pub struct Status {
+    pub text: String,
+    /// `ok`, `busy`, `bad` or empty (the badge's colour).
+    pub class: &'static str,
+    /// The reason of a failure.
+    pub detail: String,
+}
+
+/// The kinds of operation that change what runs.
+const ROLLOUTS: &[&str] = &["deploy", "config.update", "formation.update", "ps.restart", "release.rollback"];
+
+pub fn app_status(has_release: bool, latest: Option<&crate::db::operations::Operation>, crashed: usize) -> Status {
+    let status = |text: String, class, detail: &str| Status { text, class, detail: detail.to_string() };
+    match latest {
+        Some(op) if op.status == "running" => {
+            let doing = if op.kind == "deploy" { "deploying" } else { "rolling out" };
+            return status(format!("{doing}: {}", op.summary), "busy", "");
+        }
+        Some(op) if op.status == "failed" => {
+            let what = if op.kind == "deploy" { "last push" } else { op.kind.as_str() };
+            return status(format!("{what} failed"), "bad", op.error.as_deref().unwrap_or_default());
+        }
+        _ => {}
+    }
+    match (has_release, crashed) {
+        (false, _) => status("not deployed".into(), "", ""),
+        (true, 0) => status("running".into(), "ok", ""),
+        (true, n) => status(format!("{n} crashed"), "bad", ""),
+    }
 }
 
 #[derive(Template)]
@@ -70,11 +105,14 @@ pub async fn list_apps(State(state): State<AppState>, dash: DashUser) -> Result<
     let apps = db::apps::list_visible(&state.db, dash.user.id, dash.user.is_admin).await?;
     let ids: Vec<i64> = apps.iter().map(|a| a.id).collect();
     let mut current = db::releases::current_of(&state.db, &ids).await?;
+    let mut latest = db::operations::latest_of(&state.db, &ids, ROLLOUTS).await?;
     let rows = apps
         .into_iter()
         .map(|app| {
             let release = current.remove(&app.id);
+            let crashed = state.processes.of(&app.name).values().filter(|p| p.state.starts_with("crashed")).count();
             AppRow {
+                status: app_status(release.is_some(), latest.remove(&app.id).as_ref(), crashed),
                 web_url: state.app_url(&app.name),
                 release: release.as_ref().map(|r| format!("v{}", r.version)).unwrap_or_else(|| "no release yet".into()),
                 deployed: release.map(|r| r.created_at.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default(),
@@ -341,4 +379,48 @@ pub async fn show_settings(
     let stack = crate::build::stacks::of_app(&state.config, app.stack.as_deref()).to_string();
     let stacks = crate::build::stacks::STACKS.iter().map(|s| (s.name, s.description)).collect();
     render(&SettingsPage { layout: dash.layout(format!("{} settings", app.name)).await, app: frame, stack, stacks })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::app_status;
+    use crate::db::operations::Operation;
+
+    fn op(kind: &str, status: &str, error: Option<&str>) -> Operation {
+        Operation {
+            id: 1,
+            app_id: Some(1),
+            app: "shop".into(),
+            kind: kind.into(),
+            summary: "main 1a2b3c4".into(),
+            status: status.into(),
+            error: error.map(str::to_string),
+            user_id: None,
+            team_id: None,
+            actor: "a@example.com".into(),
+            source: "git".into(),
+            release_id: None,
+            version: None,
+            refname: None,
+            old_commit: None,
+            new_commit: None,
+            created_at: chrono::Utc::now(),
+            finished_at: None,
+            output: None,
+        }
+    }
+
+    #[test]
+    fn the_apps_list_says_what_runs_what_is_under_way_and_what_failed() {
+        assert_eq!(app_status(false, None, 0).text, "not deployed");
+        assert_eq!((app_status(true, None, 0).text.as_str(), app_status(true, None, 0).class), ("running", "ok"));
+        let deploying = app_status(true, Some(&op("deploy", "running", None)), 0);
+        assert_eq!((deploying.text.as_str(), deploying.class), ("deploying: main 1a2b3c4", "busy"));
+        let failed = app_status(true, Some(&op("deploy", "failed", Some("the build failed"))), 0);
+        assert_eq!(
+            (failed.text.as_str(), failed.class, failed.detail.as_str()),
+            ("last push failed", "bad", "the build failed")
+        );
+        assert_eq!(app_status(true, Some(&op("config.update", "succeeded", None)), 2).text, "2 crashed");
+    }
 }

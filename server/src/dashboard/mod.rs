@@ -65,10 +65,30 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/revoke", post(teams::revoke_token))
         .route("/static/style.css", get(style_css))
         .route("/static/app.js", get(app_js))
+        .route("/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
 }
 
 async fn style_css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../../../web/static/style.css"))
+}
+
+async fn favicon() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        include_str!("../../../web/static/favicon.svg"),
+    )
+}
+
+/// Any URL nothing serves: the styled error page, or the API's JSON error
+/// under `/api/`.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    let error = AppError::not_found(format!("there is nothing at {}", uri.path()));
+    if uri.path().starts_with("/api/") {
+        error.into_response()
+    } else {
+        DashError(error).into_response()
+    }
 }
 
 async fn app_js() -> impl IntoResponse {

@@ -45,8 +45,9 @@ pub struct FormationForm {
 }
 
 impl FormationForm {
-    /// The form's text fields as a formation change; blank means "no change",
-    /// `default` the server's default.
+    /// The form's text fields as a formation change. The limit fields show
+    /// the limits set, so a field left as it was changes nothing, and one
+    /// emptied (or `none`, `default`) goes back to the server's default.
     fn change(&self) -> Result<FormationChange, AppError> {
         let quantity = self
             .quantity
@@ -55,16 +56,14 @@ impl FormationForm {
             .map_err(|_| AppError::validation("quantity", "the quantity must be a number"))?;
         let memory_mb = match self.memory.trim() {
             "" => None,
-            m => Some(parse_limit(m, parse_memory).map_err(|e| AppError::validation("memory", e))?),
+            m => parse_limit(m, parse_memory).map_err(|e| AppError::validation("memory", e))?,
         };
         let cpus = match self.cpus.trim() {
             "" => None,
-            c => Some(
-                parse_limit(c, |c| c.parse::<f64>().map_err(|e| e.to_string()))
-                    .map_err(|_| AppError::validation("cpus", "cpus must be a number like 0.5, or default"))?,
-            ),
+            c => parse_limit(c, |c| c.parse::<f64>().map_err(|e| e.to_string()))
+                .map_err(|_| AppError::validation("cpus", "cpus must be a number like 0.5, or none"))?,
         };
-        Ok(FormationChange { quantity: Some(quantity), memory_mb, cpus })
+        Ok(FormationChange { quantity: Some(quantity), memory_mb: Some(memory_mb), cpus: Some(cpus) })
     }
 }
 

@@ -143,6 +143,23 @@ pub async fn busy_apps(pool: &PgPool) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT DISTINCT app FROM operations WHERE finished_at IS NULL").fetch_all(pool).await
 }
 
+/// The latest operation of each of these apps among the given kinds.
+pub async fn latest_of(
+    pool: &PgPool,
+    app_ids: &[i64],
+    kinds: &[&str],
+) -> sqlx::Result<std::collections::HashMap<i64, Operation>> {
+    let rows: Vec<Operation> = sqlx::query_as(&format!(
+        "SELECT DISTINCT ON (o.app_id) {COLUMNS}, NULL::text AS output FROM operations o
+         WHERE o.app_id = ANY($1) AND o.kind = ANY($2) ORDER BY o.app_id, o.id DESC"
+    ))
+    .bind(app_ids)
+    .bind(kinds)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().filter_map(|op| Some((op.app_id?, op))).collect())
+}
+
 /// An app's operations, newest first.
 pub async fn list(pool: &PgPool, app_id: i64, limit: i64) -> sqlx::Result<Vec<Operation>> {
     sqlx::query_as(&format!(

@@ -87,10 +87,11 @@ pub fn web_quantity(formation: &[Formation], types: &ProcessTypes) -> usize {
 
 pub use crate::config::memory_mb as parse_memory;
 
-/// A limit as a user writes it: a value, or `default` (the server's).
+/// A limit as a user writes it: a value, or `default` (also `none`: no
+/// limit of its own, so the server's default applies).
 pub fn parse_limit<T>(text: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
     match text.trim() {
-        t if t.eq_ignore_ascii_case("default") => Ok(None),
+        t if t.eq_ignore_ascii_case("default") || t.eq_ignore_ascii_case("none") => Ok(None),
         t => parse(t).map(Some),
     }
 }
@@ -152,5 +153,13 @@ mod tests {
         assert!(err.contains("has no web process type") && err.contains("ps:scale web=0"), "{err}");
         assert!(plan("shop", &[row("web", 0)], &types(&["worker"]), &none, &[]).is_ok());
         assert!(plan("shop", &[], &types(&["worker"]), &none, &[]).is_ok(), "a worker-only app");
+    }
+
+    #[test]
+    fn a_limit_goes_back_to_the_default_with_default_or_none() {
+        assert_eq!(parse_limit("512m", parse_memory), Ok(Some(512)));
+        assert_eq!(parse_limit(" none ", parse_memory), Ok(None));
+        assert_eq!(parse_limit("Default", parse_memory), Ok(None));
+        assert!(parse_limit("lots", parse_memory).is_err());
     }
 }
