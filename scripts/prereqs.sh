@@ -5,7 +5,7 @@
 PAAS_PACKAGES="docker.io postgresql git busybox-static build-essential pkg-config ca-certificates"
 # Only the tests need these: the dashboard is tested in a real headless Chromium,
 # and the buildpack stacks build on a Debian base made with debootstrap.
-PAAS_TEST_PACKAGES="chromium chromium-driver debootstrap python3-venv iproute2"
+PAAS_TEST_PACKAGES="chromium chromium-driver debootstrap python3-venv iproute2 prometheus"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi

@@ -165,6 +165,11 @@ pub struct Config {
     #[arg(long, env = "PAAS_PROXY_MAX_IDLE", default_value_t = 128)]
     pub proxy_max_idle: usize,
 
+    /// Token Prometheus presents (`Authorization: Bearer`) to read
+    /// `GET /metrics`; without one, metrics are off.
+    #[arg(long, env = "PAAS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Addresses (CIDR ranges, comma-separated) of proxies in front of the
     /// router, such as a TLS terminator or load balancer: their
     /// X-Forwarded-Proto and X-Forwarded-For reach apps. From anyone else

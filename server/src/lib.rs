@@ -16,6 +16,7 @@ pub mod guard;
 pub mod health;
 pub mod http1;
 pub mod logs;
+pub mod metrics;
 pub mod names;
 pub mod ops;
 pub mod percent;

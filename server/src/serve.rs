@@ -237,10 +237,12 @@ where
 {
     Router::new()
         .route("/healthz", get(crate::health::healthz))
+        .route("/metrics", get(crate::metrics::serve_metrics))
         .merge(crate::api::router())
         .merge(crate::git::router())
         .merge(crate::dashboard::router().layer(sessions))
         .fallback(crate::dashboard::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::count_requests))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::health::fail_fast))
         .layer(axum::middleware::from_fn(crate::guard::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), refuse_app_networks))

@@ -45,6 +45,8 @@ pub struct Inner {
     pub paas_bin: PathBuf,
     /// The key config values are encrypted with.
     pub secrets: Secrets,
+    /// The control plane's counters (the router's live in the route table).
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub struct Parts {
@@ -80,6 +82,7 @@ impl AppState {
             throttle: Default::default(),
             paas_bin,
             secrets: parts.secrets,
+            metrics: Default::default(),
         }))
     }
 

@@ -36,7 +36,9 @@ pub async fn deploy_push(
     launch(state, app, actor, plan, move |op| async move {
         let state = &op.state;
         let lock = op.lock().await?;
+        let started = std::time::Instant::now();
         let result = deploy(state, &op.app, &pushed, op.actor.user.id, op.id, op.audit(""), &op.out).await;
+        state.metrics.deploy(result.is_ok(), started.elapsed());
         if let Err(err) = &result {
             op.out.error(format!("Push rejected: {err:#}"));
             op.out.error(match db::releases::current(&state.db, op.app.id).await.ok().flatten() {

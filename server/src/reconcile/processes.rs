@@ -34,6 +34,11 @@ impl Processes {
         self.0.lock().ok().and_then(|apps| apps.get(app).cloned()).unwrap_or_default()
     }
 
+    /// Every app's processes, by app and process name.
+    pub fn all(&self) -> std::collections::BTreeMap<String, HashMap<String, ProcessStatus>> {
+        self.0.lock().map(|apps| apps.iter().map(|(a, p)| (a.clone(), p.clone())).collect()).unwrap_or_default()
+    }
+
     pub(super) fn set(&self, app: &str, processes: HashMap<String, ProcessStatus>) {
         if let Ok(mut apps) = self.0.lock() {
             if processes.is_empty() {

@@ -89,15 +89,35 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
     response
 }
 
+/// Proxy a request of an app, counted in the app's metrics when it has a route.
 async fn proxy(
     worker: &Arc<Worker>,
     app: &str,
     host: &HeaderValue,
     peer: &Peer,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let route = worker.state.routes.get(app);
+    let Some(traffic) = route.as_ref().map(|r| r.traffic.clone()) else {
+        return pass(worker, app, route, host, peer, request).await;
+    };
+    let started = std::time::Instant::now();
+    let in_flight = traffic.enter();
+    let response = pass(worker, app, route, host, peer, request).await;
+    drop(in_flight);
+    traffic.answered(response.status(), started.elapsed());
+    response
+}
+
+async fn pass(
+    worker: &Arc<Worker>,
+    app: &str,
+    route: Option<Arc<super::table::AppRoute>>,
+    host: &HeaderValue,
+    peer: &Peer,
     mut request: Request<Incoming>,
 ) -> Response<Body> {
     let state: &RouterState = &worker.state;
-    let route = state.routes.get(app);
     let tries = route.as_ref().map_or(0, |r| r.backends.len());
     if route.as_ref().is_some_and(|r| r.wanted == 0) {
         return plain(StatusCode::SERVICE_UNAVAILABLE, format!("{app} runs no web process (web is scaled to 0).\n"));
@@ -173,15 +193,25 @@ async fn proxy(
                 }
                 let (mut parts, incoming) = response.into_parts();
                 remove_hop_by_hop(&mut parts.headers, false);
-                let body =
-                    Counted { body: incoming, done: false, conn: Some(conn), worker: worker.clone(), _guard: guard };
+                let body = Counted {
+                    body: incoming,
+                    done: false,
+                    conn: Some(conn),
+                    worker: worker.clone(),
+                    traffic: route.traffic.clone(),
+                    _guard: guard,
+                };
                 return Response::from_parts(parts, Body::new(body));
             }
             Err(SendError::Connect(err)) if bodyless && attempt + 1 < tries => {
+                route.traffic.connect_failed();
                 tracing::warn!(app = %app, backend = %backend.addr, error = %err, "backend refused the connection; trying another");
                 continue;
             }
             Err(err) => {
+                if matches!(err, SendError::Connect(_)) {
+                    route.traffic.connect_failed();
+                }
                 tracing::warn!(app = %app, backend = %backend.addr, error = %err, "proxying failed");
                 return plain(StatusCode::BAD_GATEWAY, format!("{app} did not answer.\n"));
             }
@@ -199,6 +229,8 @@ struct Counted {
     done: bool,
     conn: Option<Conn>,
     worker: Arc<Worker>,
+    /// The app's metrics, for the bytes sent.
+    traffic: Arc<crate::metrics::AppTraffic>,
     _guard: InFlight,
 }
 
@@ -208,6 +240,11 @@ impl http_body::Body for Counted {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.traffic.sent(data.len());
+            }
+        }
         match &polled {
             Poll::Ready(None) => self.done = true,
             Poll::Ready(Some(Ok(_))) if self.body.is_end_stream() => self.done = true,

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::AppTraffic;
+
 #[derive(Debug)]
 pub struct Backend {
     pub addr: SocketAddr,
@@ -60,11 +62,13 @@ pub struct AppRoute {
     /// The healthy ones; empty while `wanted > 0` means none is (503).
     pub backends: Vec<Arc<Backend>>,
     next: AtomicUsize,
+    /// The app's request metrics, kept by the table across its routes.
+    pub traffic: Arc<AppTraffic>,
 }
 
 impl AppRoute {
     pub fn new(deployment: i64, wanted: usize, backends: Vec<Arc<Backend>>) -> Self {
-        Self { deployment, wanted, backends, next: AtomicUsize::new(0) }
+        Self { deployment, wanted, backends, next: AtomicUsize::new(0), traffic: Default::default() }
     }
 
     /// Backends in the order to try them: round robin, then the rest.
@@ -82,6 +86,8 @@ impl AppRoute {
 #[derive(Default)]
 pub struct RouteTable {
     apps: RwLock<HashMap<String, Arc<AppRoute>>>,
+    /// Each routed app's request metrics, handed from route to route.
+    traffic: RwLock<HashMap<String, Arc<AppTraffic>>>,
     /// Custom domain -> app name.
     domains: RwLock<HashMap<String, String>>,
     /// Held while deciding routes from the database (see the module doc).
@@ -116,10 +122,25 @@ impl RouteTable {
                     return Err(current.clone());
                 }
             }
-            apps.insert(app.to_string(), Arc::new(route))
+            apps.insert(app.to_string(), self.with_traffic(app, route))
         };
         self.persist();
         Ok(replaced)
+    }
+
+    /// The route, carrying the app's metrics (made on its first route).
+    fn with_traffic(&self, app: &str, mut route: AppRoute) -> Arc<AppRoute> {
+        let mut traffic = self.traffic.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        route.traffic = traffic.entry(app.to_string()).or_default().clone();
+        Arc::new(route)
+    }
+
+    /// Every routed app's request metrics, by app name.
+    pub fn traffic(&self) -> Vec<(String, Arc<AppTraffic>)> {
+        let traffic = self.traffic.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut all: Vec<_> = traffic.iter().map(|(app, t)| (app.clone(), t.clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// The app a custom domain points at.
@@ -157,6 +178,7 @@ impl RouteTable {
         let removed = {
             let mut apps = self.apps.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             let removed = apps.remove(app);
+            self.traffic.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(app);
             let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             domains.retain(|_, owner| owner != app);
             removed
@@ -174,6 +196,9 @@ impl RouteTable {
     pub fn clear(&self) {
         if let Ok(mut apps) = self.apps.write() {
             apps.clear();
+        }
+        if let Ok(mut traffic) = self.traffic.write() {
+            traffic.clear();
         }
         if let Ok(mut domains) = self.domains.write() {
             domains.clear();
@@ -250,7 +275,8 @@ impl RouteTable {
                     .filter(|b| alive(&b.container, b.addr))
                     .map(|b| Backend::new(b.addr, b.container))
                     .collect();
-                apps.insert(name, Arc::new(AppRoute::new(route.deployment, route.wanted, backends)));
+                let route = self.with_traffic(&name, AppRoute::new(route.deployment, route.wanted, backends));
+                apps.insert(name, route);
             }
             let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             *domains = saved.domains;
