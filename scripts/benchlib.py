@@ -47,8 +47,10 @@ class Server:
     def spawn(self):
         env = dict(os.environ, PAAS_ADMIN_PASSWORD="bench-password", PAAS_ADMIN_EMAIL="bench@example.com", PAAS_LOG="info",
                    **self.env)
-        if subprocess.run(["docker", "image", "inspect", "paas-test/debian:bookworm"], capture_output=True).returncode == 0:
-            env["PAAS_STACK_BASE"] = "paas-test/debian:bookworm"
+        for var, image in [("PAAS_STACK_BASE", "paas-test/debian:bookworm"),
+                           ("PAAS_TRIXIE_STACK_BASE", "paas-test/debian:trixie")]:
+            if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode == 0:
+                env[var] = image
         env.pop("DATABASE_URL", None)
         self.starts += 1
         self.log = os.path.join(self.work, f"server-{self.starts}.log")

@@ -87,8 +87,8 @@ pub struct Config {
     pub trixie_stack_base: String,
 
     /// The stack apps build on until `paas stack:set` chooses another:
-    /// bookworm or trixie.
-    #[arg(long, env = "PAAS_DEFAULT_STACK", default_value = "bookworm", value_parser = stack_name)]
+    /// trixie (Debian 13, the current release) or bookworm.
+    #[arg(long, env = "PAAS_DEFAULT_STACK", default_value = "trixie", value_parser = stack_name)]
     pub default_stack: String,
 
     /// Memory limit of a process whose type sets none (`ps:resize`), like

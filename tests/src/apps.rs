@@ -40,8 +40,9 @@ pub fn ensure_base_image() {
 pub const DEBIAN_BASE: &str = "paas-test/debian:bookworm";
 pub const DEBIAN_TRIXIE_BASE: &str = "paas-test/debian:trixie";
 
-/// The bookworm base (the default stack's).
+/// The bases of both stacks: trixie (the default) and bookworm.
 pub fn ensure_debian_base() {
+    ensure_debian_suite("trixie");
     ensure_debian_suite("bookworm");
 }
 

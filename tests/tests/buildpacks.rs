@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use paas_e2e::apps::{ensure_debian_base, ensure_debian_suite, AppRepo};
+use paas_e2e::apps::{ensure_debian_base, AppRepo};
 use paas_e2e::TestServer;
 
 fn run(cmd: &mut Command) -> String {
@@ -137,55 +137,53 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     let (ok, output) = node.push(&server.git_url("bp-nodejs", &token));
     assert!(ok && output.contains("Installing dependencies: using cached dependencies"), "{output}");
 
-    // Go: go build into bin/app.
+    // Go: the binary is named after the module, as Heroku's Go buildpack
+    // names it.
     let go = AppRepo::from_fixture("go");
     let (ok, output) = go.push(&server.git_url("bp-go", &token));
     assert!(ok, "{output}");
     assert!(output.contains("-----> Go app detected"), "{output}");
-    // The binary is named after the module, as Heroku's Go buildpack names it.
     assert!(output.contains("go build -o bin/paas-go-fixture example.com/paas-go-fixture"), "{output}");
-    // A Go newer than the stack's is refused, naming both.
-    go.write("go.mod", "module example.com/paas-go-fixture\n\ngo 1.22\n");
-    go.commit("go 1.22");
-    let (ok, output) = go.push(&server.git_url("bp-go", &token));
-    assert!(!ok, "{output}");
-    assert!(
-        output.contains("go.mod asks for Go 1.22 (its `go` line), but the stack (bookworm) has Go 1.19"),
-        "{output}"
-    );
     assert_eq!(server.app_get("bp-go", "/").await, (200, "hello from go\n".to_string()));
-    // `+heroku install` names the packages to install, as on Heroku.
-    go.write("go.mod", "module example.com/paas-go-fixture\n// +heroku install ./cmd/...\n\ngo 1.19\n");
+    // `+heroku install` names the packages to install, as on Heroku; Go 1.22
+    // is satisfied by the default stack's (trixie: 1.24).
+    go.write("go.mod", "module example.com/paas-go-fixture\n// +heroku install ./cmd/...\n\ngo 1.22\n");
     let main = std::fs::read_to_string(go.path().join("main.go")).unwrap();
     go.write("cmd/go-web/main.go", &main.replace("hello from go", "hello from cmd/go-web"));
     go.commit("+heroku install");
     let (ok, output) = go.push(&server.git_url("bp-go", &token));
     assert!(ok, "{output}");
+    assert!(output.contains("Go 1.24") && output.contains("(go.mod asks for 1.22)"), "{output}");
     assert!(output.contains("go install ./cmd/... (from go.mod's +heroku install)"), "{output}");
     assert_eq!(server.app_get("bp-go", "/").await, (200, "hello from cmd/go-web\n".to_string()));
-    // On trixie (Go 1.24) a newer Go is fetched from GOPROXY, a config var
-    // here pointing nowhere: the push names the version and the proxy.
-    ensure_debian_suite("trixie");
-    let (status, body) =
-        server.call("PATCH", "/apps/bp-go", &token, Some(serde_json::json!({ "stack": "trixie" }))).await;
-    assert_eq!((status, body["stack"].as_str()), (200, Some("trixie")), "{body}");
+    // A newer Go is fetched from GOPROXY, a config var here pointing
+    // nowhere: the push names the version and the proxy.
     let (status, _) = server
         .call("PATCH", "/apps/bp-go/config", &token, Some(serde_json::json!({ "GOPROXY": "http://127.0.0.1:9" })))
         .await;
     assert_eq!(status, 200);
     go.write("go.mod", "module example.com/paas-go-fixture\n// +heroku install ./cmd/...\n\ngo 1.99\n");
     go.commit("go 1.99");
+    let (ok, output) = go.push(&server.git_url("bp-go", &token));
+    assert!(!ok, "{output}");
+    assert!(output.contains("Go go1.99.0 could not be fetched from GOPROXY=http://127.0.0.1:9"), "{output}");
+    // On bookworm (Go 1.19, which cannot fetch another) Go 1.22 is refused,
+    // naming both.
+    let (status, body) =
+        server.call("PATCH", "/apps/bp-go", &token, Some(serde_json::json!({ "stack": "bookworm" }))).await;
+    assert_eq!((status, body["stack"].as_str()), (200, Some("bookworm")), "{body}");
+    go.write("go.mod", "module example.com/paas-go-fixture\n// +heroku install ./cmd/...\n\ngo 1.22\n");
+    go.commit("go 1.22 on bookworm");
     let (ok, output) = {
         let _stacks = paas_e2e::apps::stacks_lock();
         go.push(&server.git_url("bp-go", &token))
     };
     assert!(!ok, "{output}");
-    assert!(output.contains("Go go1.99.0 could not be fetched from GOPROXY=http://127.0.0.1:9"), "{output}");
-    go.write("go.mod", "module example.com/paas-go-fixture\n// +heroku install ./cmd/...\n\ngo 1.22\n");
-    go.commit("go 1.22");
-    let (ok, output) = go.push(&server.git_url("bp-go", &token));
-    assert!(ok, "{output}");
-    assert!(output.contains("Go 1.24") && output.contains("(go.mod asks for 1.22)"), "{output}");
+    assert!(
+        output.contains("go.mod asks for Go 1.22 (its `go` line), but the stack (bookworm) has Go 1.19"),
+        "{output}"
+    );
+    assert_eq!(server.app_get("bp-go", "/").await, (200, "hello from cmd/go-web\n".to_string()));
 
     // Static site.
     let site = AppRepo::from_fixture("static");
@@ -354,7 +352,7 @@ async fn real_python_apps_build_as_on_heroku() {
     };
     assert!(ok, "{output}");
     assert!(output.contains("Building with buildpacks: there is no Dockerfile"), "{output}");
-    assert!(output.contains("Python 3.11") && output.contains("as .python-version asks"), "{output}");
+    assert!(output.contains("Python 3.13") && output.contains("as .python-version asks"), "{output}");
     assert!(output.contains("Successfully installed") && output.contains("gunicorn-23.0.0"), "{output}");
     assert!(output.contains("-----> Running bin/post_compile") && output.contains("sees GREETING=bonjour"), "{output}");
     assert_eq!(
@@ -417,26 +415,25 @@ async fn real_python_apps_build_as_on_heroku() {
     assert!(output.contains("Building with buildpacks: app.json's builder says so"), "{output}");
     assert!(has_line(&output, "-----> Installing requirements"), "{output}");
 
-    // A Python the stack does not have is refused, naming both versions;
-    // the app moves to a stack that has it (from its next push).
-    flask.write(".python-version", "3.13\n");
-    flask.commit("python 3.13");
+    // A Python the stack does not have is refused, naming both versions and
+    // the stack that has it; the app moves there (from its next push).
+    flask.write(".python-version", "3.11\n");
+    flask.commit("python 3.11");
     let (ok, output) = flask.push(&url);
     assert!(!ok, "{output}");
-    assert!(output.contains(".python-version asks for Python 3.13, but the stack (bookworm)"), "{output}");
-    assert!(output.contains("has Python 3.11"), "{output}");
-    assert!(output.contains("The trixie stack has Python 3.13: paas stack:set trixie"), "{output}");
-    ensure_debian_suite("trixie");
-    let said = server.cli_ok(home.path(), &["stack:set", "trixie", "-a", "py-flask"]);
+    assert!(output.contains(".python-version asks for Python 3.11, but the stack (trixie)"), "{output}");
+    assert!(output.contains("has Python 3.13"), "{output}");
+    assert!(output.contains("The bookworm stack has Python 3.11: paas stack:set bookworm"), "{output}");
+    let said = server.cli_ok(home.path(), &["stack:set", "bookworm", "-a", "py-flask"]);
     assert!(said.contains("its next push builds on it"), "{said}");
     let listed = server.cli_ok(home.path(), &["stack", "-a", "py-flask"]);
-    assert!(listed.contains("* trixie") && listed.contains("  bookworm"), "{listed}");
+    assert!(listed.contains("* bookworm") && listed.contains("  trixie") && listed.contains("(default)"), "{listed}");
     let (ok, output) = {
         let _stacks = paas_e2e::apps::stacks_lock();
-        timed_push(&flask, &url, "flask, on trixie (first: builds its stacks)")
+        timed_push(&flask, &url, "flask, on bookworm (first: builds its stacks)")
     };
     assert!(ok, "{output}");
-    assert!(output.contains("Python 3.13") && output.contains("as .python-version asks"), "{output}");
+    assert!(output.contains("Python 3.11") && output.contains("as .python-version asks"), "{output}");
     assert!(server.app_get("py-flask", "/").await.1.starts_with("hi from flask"));
 
     // Django: collectstatic at build time; its `/` redirects plain http to
@@ -482,13 +479,13 @@ async fn real_node_apps_get_the_node_they_ask_for() {
         timed_push(&express, &url, "express, first")
     };
     assert!(ok, "{output}");
-    assert!(output.contains("-----> Fetching Node.js \"20.x\" (engines.node)"), "{output}");
-    assert!(output.contains("Downloading Node.js 20."), "{output}");
+    assert!(output.contains("-----> Fetching Node.js \"22.x\" (engines.node)"), "{output}");
+    assert!(output.contains("Downloading Node.js 22."), "{output}");
     assert!(output.contains("-----> Running build") && output.contains("build script ran"), "{output}");
     assert!(output.contains("-----> Pruning devDependencies"), "{output}");
     let (status, body) = server.app_get("js-express", "/").await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("hello from express on node v20."), "{body}");
+    assert!(body.starts_with("hello from express on node v22."), "{body}");
     assert!(body.contains("NODE_ENV=production; built=***built; devDependencies pruned=true"), "{body}");
 
     express.commit("again");
@@ -496,11 +493,11 @@ async fn real_node_apps_get_the_node_they_ask_for() {
     assert!(ok, "{output}");
     assert!(output.contains(": using the cached copy"), "{output}");
     assert!(output.contains("Installing dependencies: using cached dependencies"), "{output}");
-    assert!(server.app_get("js-express", "/").await.1.starts_with("hello from express on node v20."));
+    assert!(server.app_get("js-express", "/").await.1.starts_with("hello from express on node v22."));
 
     // A version nobody has is refused, naming it and where it looked.
     let package = std::fs::read_to_string(express.path().join("package.json")).unwrap();
-    express.write("package.json", &package.replace("\"20.x\"", "\"99.x\""));
+    express.write("package.json", &package.replace("\"22.x\"", "\"99.x\""));
     express.commit("node 99");
     let (ok, output) = express.push(&url);
     assert!(!ok, "{output}");

@@ -125,11 +125,11 @@ async fn dashboard_journey_config_scale_rollback_logs() {
     // Builds: the stack (from the next push) and the build cache.
     browser.goto(&format!("{}/apps/dash-app/settings", server.url)).await;
     let select = browser.client.find(fantoccini::Locator::Css("#stack-select")).await.unwrap();
-    select.select_by_value("trixie").await.unwrap();
+    select.select_by_value("bookworm").await.unwrap();
     browser.click("#set-stack").await;
-    browser.wait_for_text("dash-app builds on the trixie stack from its next push", WAIT).await;
+    browser.wait_for_text("dash-app builds on the bookworm stack from its next push", WAIT).await;
     let (_, info) = server.call("GET", "/apps/dash-app", &token, None).await;
-    assert_eq!(info["stack"], "trixie", "{info}");
+    assert_eq!(info["stack"], "bookworm", "{info}");
     browser.click("#purge-cache").await;
     browser.wait_for_text("Build cache purged", WAIT).await;
     browser.goto(&format!("{}/teams/main", server.url)).await;

@@ -34,8 +34,8 @@ pub struct Stack {
 }
 
 pub const STACKS: &[Stack] = &[
-    Stack { name: "bookworm", description: "Debian 12: Python 3.11, Node.js 18, Go 1.19" },
     Stack { name: "trixie", description: "Debian 13: Python 3.13, Node.js 20, Go 1.24" },
+    Stack { name: "bookworm", description: "Debian 12: Python 3.11, Node.js 18, Go 1.19" },
 ];
 
 /// A stack name users may set, or why not.
@@ -178,6 +178,6 @@ mod tests {
     #[test]
     fn only_known_stacks_can_be_set() {
         assert_eq!(validate("trixie").unwrap().name, "trixie");
-        assert!(validate("heroku-24").unwrap_err().contains("bookworm, trixie"));
+        assert!(validate("heroku-24").unwrap_err().contains("trixie, bookworm"));
     }
 }
