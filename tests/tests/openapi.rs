@@ -133,19 +133,30 @@ async fn the_api_keeps_its_documented_contract() {
     let token = server.admin_token().await;
     let work = tempfile::tempdir().unwrap();
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contract/schemathesis.toml");
-    let output = std::process::Command::new(schemathesis())
-        .current_dir(work.path())
-        .env("NO_COLOR", "1")
-        .arg("--no-color")
-        .arg("--config-file")
-        .arg(&config)
-        .args(["run", &server.api("/openapi.json")])
-        .args(["-H", &format!("Authorization: Bearer {token}")])
-        .args(["--checks", "all", "--phases", "examples,coverage,fuzzing"])
-        .args(["--exclude-name", "POST /api/v1/users", "--exclude-name", "DELETE /api/v1/tokens/{id}"])
-        .args(["--max-examples", "30", "--seed", "1", "--workers", "2", "--generation-database", "none"])
-        .output()
-        .expect("run schemathesis");
+    let run = || {
+        std::process::Command::new(schemathesis())
+            .current_dir(work.path())
+            .env("NO_COLOR", "1")
+            .arg("--no-color")
+            .arg("--config-file")
+            .arg(&config)
+            .args(["run", &server.api("/openapi.json")])
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .args(["--checks", "all", "--phases", "examples,coverage,fuzzing"])
+            .args(["--exclude-name", "POST /api/v1/users", "--exclude-name", "DELETE /api/v1/tokens/{id}"])
+            .args(["--max-examples", "30", "--seed", "1", "--workers", "2", "--generation-database", "none"])
+            .output()
+            .expect("run schemathesis")
+    };
+    let mut output = run();
+    // Hypothesis, under Schemathesis' two workers, now and then trips over
+    // its own source-parsing cache ("Runtime Error", no check failed): that
+    // run says nothing of the API, so it is run once more.
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() && report.contains("Runtime Error") && !report.contains("= FAILURES =") {
+        eprintln!("Schemathesis failed on its own (not the API's contract); running it again:\n{report}");
+        output = run();
+    }
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
