@@ -455,6 +455,12 @@ async fn real_python_apps_build_as_on_heroku() {
     assert!(ok && output.contains("Installing requirements: using cached dependencies"), "{output}");
     let (_, body, _) = get_with(&server, "py-django", &[("x-forwarded-proto", "https")]).await;
     assert!(body.ends_with("collected: body { color: navy; }\n"), "{body}");
+    // DISABLE_COLLECTSTATIC skips it.
+    set_config(&server, &token, "py-django", serde_json::json!({ "DISABLE_COLLECTSTATIC": "1" })).await;
+    django.commit("no collectstatic");
+    let (ok, output) = django.push(&server.git_url("py-django", &token));
+    assert!(ok, "{output}");
+    assert!(!output.contains("collectstatic"), "{output}");
 
     // No build container showed up as a crashed process.
     for app in ["py-flask", "py-django"] {
