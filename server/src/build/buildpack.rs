@@ -66,7 +66,6 @@ pub async fn build(
     let names = detect::detect(&source, config.get("BUILDPACK_URL").map(String::as_str)).map_err(|e| anyhow!(e))?;
     out.step(format!("Building {}@{} with buildpacks: {}", app.name, &sha[..7], names.join(", ")));
     let stack = stacks::of_app(&state.config, app.stack.as_deref());
-    let images = stacks::ensure(state, stack, &slots_of(&names), out).await?;
     // Buildpacks from git go in as custom-N, cloned by the driver inside the
     // build container (never by the server); the shipped ones by name.
     let mut fetches = Vec::new();
@@ -80,6 +79,8 @@ pub async fn build(
             slots.push(name.clone());
         }
     }
+    // Git buildpacks' slots (custom-N) get every runtime.
+    let images = stacks::ensure(state, stack, &slots, out).await?;
     let mut uploads: Vec<(String, Payload)> = vec![
         ("/".into(), dir_tar("app")?.into()),
         ("/app".into(), Payload::File(source.tar)),
@@ -178,11 +179,6 @@ fn remove_later(state: &AppState, id: String) {
             tracing::warn!(container = %id, error = %format!("{err:#}"), "could not remove a finished build container");
         }
     });
-}
-
-/// The buildpacks' names as the stacks know them (those from git alike).
-fn slots_of(names: &[String]) -> Vec<String> {
-    names.iter().map(|n| if detect::is_git_url(n) { "custom".to_string() } else { n.clone() }).collect()
 }
 
 /// The per-app build cache (CACHE_DIR), kept between builds.

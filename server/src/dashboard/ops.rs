@@ -18,6 +18,11 @@ use crate::error::AppError;
 use crate::ops::{self, Actor};
 use crate::state::AppState;
 
+/// The outcome of an operation, or why it could not start.
+async fn outcome<T>(started: crate::error::AppResult<ops::Job<T>>) -> crate::error::AppResult<T> {
+    started?.outcome().await
+}
+
 fn actor(dash: &DashUser) -> Actor {
     Actor::new(dash.user.clone(), "dashboard")
 }
@@ -76,10 +81,10 @@ pub async fn update_formation(
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "scaling").await?;
     let result = match form.change() {
         Ok(change) => {
-            match ops::formation::change(&state, &actor(&dash), &app, vec![(form.process_type.clone(), change)]).await {
-                Ok(job) => job.outcome().await,
-                Err(err) => Err(err),
-            }
+            outcome(
+                ops::formation::change(&state, &actor(&dash), &app, vec![(form.process_type.clone(), change)]).await,
+            )
+            .await
         }
         Err(err) => Err(err),
     };
@@ -97,10 +102,7 @@ pub async fn restart(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "restarting").await?;
-    let result = match ops::formation::restart(&state, &actor(&dash), &app, None).await {
-        Ok(job) => job.outcome().await,
-        Err(err) => Err(err),
-    };
+    let result = outcome(ops::formation::restart(&state, &actor(&dash), &app, None).await).await;
     dash.finish(&format!("/apps/{name}"), result.map(|()| "Restarted every process.".to_string())).await
 }
 
@@ -117,10 +119,7 @@ pub async fn rollback(
     Form(form): Form<RollbackForm>,
 ) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "rolling back").await?;
-    let result = match ops::releases::rollback(&state, &actor(&dash), &app, Some(form.version)).await {
-        Ok(job) => job.outcome().await,
-        Err(err) => Err(err),
-    };
+    let result = outcome(ops::releases::rollback(&state, &actor(&dash), &app, Some(form.version)).await).await;
     let message = result.map(|r| format!("Rolled back to v{}: v{} is live.", form.version, r.version));
     dash.finish(&format!("/apps/{name}/releases"), message).await
 }
@@ -144,10 +143,7 @@ pub async fn change_config(
     let key = form.key.trim().to_string();
     let what = if form.value.is_some() { format!("Set {key}") } else { format!("Removed {key}") };
     let changes = BTreeMap::from([(key, form.value)]);
-    let result = match ops::config::change(&state, &actor(&dash), &app, changes).await {
-        Ok(job) => job.outcome().await,
-        Err(err) => Err(err),
-    };
+    let result = outcome(ops::config::change(&state, &actor(&dash), &app, changes).await).await;
     let message = result.map(|release| match release {
         Some(r) => format!("{what}: v{} is live.", r.version),
         None => format!("{what}; it applies to the first deploy."),
@@ -168,10 +164,7 @@ pub async fn add_domain(
     Form(form): Form<DomainForm>,
 ) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "adding domains").await?;
-    let result = match ops::domains::add(&state, &actor(&dash), &app, &form.hostname).await {
-        Ok(job) => job.outcome().await,
-        Err(err) => Err(err),
-    };
+    let result = outcome(ops::domains::add(&state, &actor(&dash), &app, &form.hostname).await).await;
     dash.finish(&format!("/apps/{name}/domains"), result.map(|d| format!("Added {}.", d.hostname))).await
 }
 
@@ -182,10 +175,7 @@ pub async fn remove_domain(
     Form(form): Form<DomainForm>,
 ) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "removing domains").await?;
-    let result = match ops::domains::remove(&state, &actor(&dash), &app, &form.hostname).await {
-        Ok(job) => job.outcome().await,
-        Err(err) => Err(err),
-    };
+    let result = outcome(ops::domains::remove(&state, &actor(&dash), &app, &form.hostname).await).await;
     dash.finish(&format!("/apps/{name}/domains"), result.map(|host| format!("Removed {host}."))).await
 }
 
@@ -224,10 +214,7 @@ pub async fn set_stack(
     Form(form): Form<StackForm>,
 ) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "changing apps").await?;
-    let result = match ops::apps::set_stack(&state, &actor(&dash), &app, &form.stack).await {
-        Ok(job) => job.outcome().await,
-        Err(err) => Err(err),
-    };
+    let result = outcome(ops::apps::set_stack(&state, &actor(&dash), &app, &form.stack).await).await;
     let message = result.map(|_| format!("{name} builds on the {} stack from its next push.", form.stack.trim()));
     dash.finish(&format!("/apps/{name}/settings"), message).await
 }
@@ -240,10 +227,7 @@ pub async fn purge_build_cache(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "purging the build cache").await?;
-    let result = match ops::builds::purge_cache(&state, &actor(&dash), &app).await {
-        Ok(job) => job.outcome().await,
-        Err(err) => Err(err),
-    };
+    let result = outcome(ops::builds::purge_cache(&state, &actor(&dash), &app).await).await;
     let message = result.map(|()| "Build cache purged: the next build installs everything anew.".to_string());
     dash.finish(&format!("/apps/{name}/settings"), message).await
 }
