@@ -21,6 +21,39 @@ pub struct Config {
     #[arg(long, env = "PAAS_ROUTER_LISTEN", default_value = "0.0.0.0:8080")]
     pub router_listen: SocketAddr,
 
+    /// Address the router serves HTTPS on (certificates by SNI: issued
+    /// through ACME or uploaded with `paas certs:add`). Without it the router
+    /// speaks plain HTTP only.
+    #[arg(long, env = "PAAS_HTTPS_LISTEN")]
+    pub https_listen: Option<SocketAddr>,
+
+    /// Contact email for the ACME account. Setting it (or
+    /// --acme-directory) turns on automatic certificates for apps' names
+    /// and custom domains, from Let's Encrypt unless --acme-directory says
+    /// otherwise. Needs --https-listen, and the router reachable on port 80
+    /// for the HTTP-01 challenge.
+    #[arg(long, env = "PAAS_ACME_EMAIL")]
+    pub acme_email: Option<String>,
+
+    /// ACME directory URL (default: Let's Encrypt's production directory
+    /// once --acme-email is set).
+    #[arg(long, env = "PAAS_ACME_DIRECTORY")]
+    pub acme_directory: Option<String>,
+
+    /// CA certificate (PEM) the ACME directory's HTTPS is verified with,
+    /// instead of the system's: a private or test ACME server.
+    #[arg(long, env = "PAAS_ACME_CA_FILE")]
+    pub acme_ca_file: Option<PathBuf>,
+
+    /// Days before expiry an ACME certificate is renewed.
+    #[arg(long, env = "PAAS_ACME_RENEW_DAYS", default_value_t = 30)]
+    pub acme_renew_days: u64,
+
+    /// Seconds between looks for certificates to renew (and failed ones to
+    /// retry).
+    #[arg(long, env = "PAAS_ACME_CHECK_INTERVAL", default_value_t = 3600, hide = true)]
+    pub acme_check_interval: u64,
+
     /// Directory for everything the server keeps on disk: the embedded
     /// database, git repositories, keys.
     #[arg(long, env = "PAAS_DATA_DIR", default_value_os_t = default_data_dir())]
@@ -220,6 +253,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("router_listen", &self.router_listen)
+            .field("https_listen", &self.https_listen)
             .field("data_dir", &self.data_dir)
             .field("database_url", &hidden(self.database_url.is_some()))
             .field("admin_password", &hidden(self.admin_password.is_some()))
@@ -273,6 +307,13 @@ impl Config {
             Some(path) => Some(path.clone()),
             None => Some(PathBuf::from(HOST_CA_BUNDLE)),
         }
+    }
+
+    /// The ACME directory to get certificates from, when that is on.
+    pub fn acme_directory(&self) -> Option<String> {
+        let directory = self.acme_directory.clone().filter(|d| !d.is_empty());
+        let email = self.acme_email.as_ref().filter(|e| !e.is_empty());
+        directory.or_else(|| email.map(|_| crate::tls::acme::LETS_ENCRYPT.to_string()))
     }
 
     /// The URL printed to users for the control plane.

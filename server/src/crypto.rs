@@ -17,6 +17,7 @@ use rand::RngCore;
 const NONCE_LEN: usize = 12;
 const KEY_FILE: &str = "secret.key";
 
+#[derive(Clone)]
 pub struct Secrets {
     cipher: ChaCha20Poly1305,
 }

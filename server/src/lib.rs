@@ -29,3 +29,4 @@ pub mod serve;
 pub mod spill;
 pub mod state;
 pub mod telemetry;
+pub mod tls;

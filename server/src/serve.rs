@@ -23,6 +23,7 @@ use crate::logs::LogHub;
 use crate::router::{RouteTable, RouterState};
 use crate::runtime::{DockerScheduler, Scheduler};
 use crate::state::{AppState, Parts};
+use crate::tls::Tls;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -38,8 +39,15 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding the control plane to {}", config.listen))?;
     let router = std::net::TcpListener::bind(config.router_listen)
         .with_context(|| format!("binding the router to {}", config.router_listen))?;
+    let https = match config.https_listen {
+        Some(addr) => {
+            Some(std::net::TcpListener::bind(addr).with_context(|| format!("binding the router's HTTPS to {addr}"))?)
+        }
+        None => None,
+    };
     let control_addr = control.local_addr()?;
     let router_addr = router.local_addr()?;
+    let https_addr = https.as_ref().map(std::net::TcpListener::local_addr).transpose()?;
 
     let embedded = match &config.database_url {
         Some(_) => None,
@@ -62,6 +70,28 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         idle: Duration::from_secs(config.proxy_idle_timeout),
         max_idle: config.proxy_max_idle,
     };
+    let secrets = Secrets::load(&config.data_dir, config.secret_key.as_deref())?;
+    let acme = match config.acme_directory() {
+        Some(directory) if https.is_some() => Some(crate::tls::acme::Acme::new(
+            directory,
+            config.acme_email.clone().filter(|e| !e.is_empty()),
+            config.acme_ca_file.clone(),
+            pool.clone(),
+            secrets.clone(),
+        )),
+        Some(_) => {
+            tracing::warn!("ACME is set but --https-listen is not: no certificates will be issued");
+            None
+        }
+        None => None,
+    };
+    let tls = Arc::new(Tls::new(
+        pool.clone(),
+        secrets.clone(),
+        config.base_domain.clone(),
+        acme,
+        https_addr.map(|a| a.port()),
+    ));
     let router_state = RouterState::new(
         routes.clone(),
         logs.clone(),
@@ -69,19 +99,31 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         config.base_domain.clone(),
         limits,
         config.trusted_proxies.clone(),
+        tls.clone(),
     );
     let workers = match config.router_workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let router_workers = crate::router::Workers::start(router, router_state, workers).context("starting the router")?;
+    let https = https.map(|listener| (listener, crate::tls::server_config(tls.clone())));
+    let router_workers =
+        crate::router::Workers::start(router, https, router_state, workers).context("starting the router")?;
     let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    tracing::info!(router = %router_addr, apps = routes.apps().len(), workers, ms = began.elapsed().as_millis() as u64, "router serving");
+    tracing::info!(router = %router_addr, https = ?https_addr, apps = routes.apps().len(), workers, ms = began.elapsed().as_millis() as u64, "router serving");
 
     let result = run_with_database(
         config,
         Listeners { control, control_addr, router_addr },
-        Shared { pool: pool.clone(), routes, logs, restored_for, embedded: embedded.clone(), shutdown: tx.clone() },
+        Shared {
+            pool: pool.clone(),
+            routes,
+            logs,
+            tls,
+            secrets,
+            restored_for,
+            embedded: embedded.clone(),
+            shutdown: tx.clone(),
+        },
     )
     .await;
     let _ = tx.send(());
@@ -106,6 +148,8 @@ struct Shared {
     pool: sqlx::PgPool,
     routes: Arc<RouteTable>,
     logs: Arc<LogHub>,
+    tls: Arc<Tls>,
+    secrets: Secrets,
     /// The installation the restored routes were written for.
     restored_for: Option<String>,
     embedded: Option<Arc<EmbeddedPostgres>>,
@@ -137,7 +181,7 @@ async fn restore_routes(routes: &RouteTable) -> Option<String> {
 }
 
 async fn run_with_database(config: Config, listeners: Listeners, shared: Shared) -> anyhow::Result<()> {
-    let Shared { pool, routes, logs, restored_for, embedded, shutdown } = shared;
+    let Shared { pool, routes, logs, tls, secrets, restored_for, embedded, shutdown } = shared;
     if let Some(pg) = &embedded {
         pg.start().await?;
     }
@@ -151,7 +195,11 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
         routes.clear();
     }
     routes.set_instance(&instance);
-    let (config_data_dir, config_secret_key) = (config.data_dir.clone(), config.secret_key.clone());
+    tls.load().await.context("loading the certificates")?;
+    tls.spawn_renewals(
+        Duration::from_secs(config.acme_check_interval.max(1)),
+        Duration::from_secs(config.acme_renew_days * 86_400),
+    );
     let runtime: Arc<dyn crate::runtime::Scheduler> = Arc::new(DockerScheduler::connect(instance.clone()).await?);
     runtime.subnets().await.context("listing the apps' networks")?;
     let control_addr = listeners.control_addr;
@@ -171,7 +219,8 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
         routes,
         logs,
         health: health.clone(),
-        secrets: Secrets::load(&config_data_dir, config_secret_key.as_deref())?,
+        secrets,
+        tls,
     });
     crate::spill::clear(&state.spill_dir());
     crate::reconcile::recover::recover(&state).await.context("settling what the last run left unfinished")?;

@@ -45,6 +45,8 @@ pub struct Inner {
     pub paas_bin: PathBuf,
     /// The key config values are encrypted with.
     pub secrets: Secrets,
+    /// Certificates and HTTPS settings, shared with the router.
+    pub tls: Arc<crate::tls::Tls>,
     /// The control plane's counters (the router's live in the route table).
     pub metrics: crate::metrics::Metrics,
 }
@@ -60,6 +62,7 @@ pub struct Parts {
     pub logs: Arc<LogHub>,
     pub health: Arc<Health>,
     pub secrets: Secrets,
+    pub tls: Arc<crate::tls::Tls>,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ impl AppState {
             throttle: Default::default(),
             paas_bin,
             secrets: parts.secrets,
+            tls: parts.tls,
             metrics: Default::default(),
         }))
     }

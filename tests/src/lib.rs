@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod acme;
 pub mod apps;
 pub mod browser;
 pub mod load;
@@ -116,9 +117,11 @@ impl TestServer {
             Some(control) => (control.to_string(), self.router_addr.clone()),
             // `PAAS_LISTEN` in the added environment picks the control
             // plane's first address (tests that need containers to reach it).
+            // `PAAS_ROUTER_LISTEN` the router's (an ACME server must know it).
             None => {
-                let listen = self.env.iter().find(|(k, _)| k == "PAAS_LISTEN").map(|(_, v)| v.as_str());
-                (listen.unwrap_or("127.0.0.1:0").to_string(), "127.0.0.1:0".to_string())
+                let env = |key: &str| self.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+                let (listen, router) = (env("PAAS_LISTEN"), env("PAAS_ROUTER_LISTEN"));
+                (listen.unwrap_or("127.0.0.1:0").to_string(), router.unwrap_or("127.0.0.1:0").to_string())
             }
         };
         let mut cmd = Command::new(paas_bin());
@@ -202,6 +205,12 @@ impl TestServer {
         let mut child = self.child.take().expect("server is running");
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// Set an environment variable for the next starts.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
     }
 
     /// Start again on the same data dir, database and addresses.

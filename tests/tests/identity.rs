@@ -236,6 +236,17 @@ async fn role_endpoint_matrix() {
             None,
             [204, 204, 204, 403, 404],
         ),
+        ("GET", "/apps/{app}/certs", "/apps/shop/certs".into(), None, [200, 200, 200, 200, 404]),
+        // Not a certificate: refused for what it is, to those who may upload.
+        (
+            "POST",
+            "/apps/{app}/certs",
+            "/apps/shop/certs".into(),
+            Some(json!({ "chain": "not PEM", "key": "nor this" })),
+            [422, 422, 422, 403, 404],
+        ),
+        // This server issues no certificates (no ACME): a conflict with its settings.
+        ("POST", "/apps/{app}/certs/refresh", "/apps/shop/certs/refresh".into(), None, [409, 409, 409, 403, 404]),
         ("GET", "/apps/{app}/formation", "/apps/shop/formation".into(), None, [200, 200, 200, 200, 404]),
         // shop has no release yet: rollouts are 422 for those allowed to ask.
         (

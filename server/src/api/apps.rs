@@ -49,6 +49,10 @@ pub struct AppInfo {
     pub created_at: DateTime<Utc>,
     /// The stack its buildpack builds use (`bookworm`, `trixie`).
     pub stack: String,
+    /// Plain HTTP requests are redirected to HTTPS.
+    pub https_redirect: bool,
+    /// Responses over HTTPS carry `Strict-Transport-Security`.
+    pub hsts: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -57,7 +61,16 @@ pub struct UpdateApp {
     /// The stack its next buildpack build uses (see `GET /stacks`); the
     /// running release is not rebuilt.
     #[schema(schema_with = stack_names)]
-    pub stack: String,
+    #[serde(default, deserialize_with = "super::present")]
+    pub stack: Option<String>,
+    /// Answer plain HTTP with a permanent redirect to HTTPS.
+    #[serde(default, deserialize_with = "super::present")]
+    #[schema(nullable = false)]
+    pub https_redirect: Option<bool>,
+    /// Send `Strict-Transport-Security: max-age=31536000` over HTTPS.
+    #[serde(default, deserialize_with = "super::present")]
+    #[schema(nullable = false)]
+    pub hsts: Option<bool>,
 }
 
 /// The stack names, as the document's enum.
@@ -87,6 +100,8 @@ impl AppInfo {
             name: app.name,
             team: app.team_name,
             created_at: app.created_at,
+            https_redirect: app.https_redirect,
+            hsts: app.hsts,
         }
     }
 }
@@ -126,7 +141,8 @@ pub async fn show_app(
     Ok(Json(AppInfo::new(&state, app)))
 }
 
-/// Change an app (developer role or above): its stack, from its next build.
+/// Change an app (developer role or above): its stack, from its next
+/// build; its HTTPS redirect and HSTS, at once. Fields left out stay.
 #[utoipa::path(patch, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)), request_body = UpdateApp,
     responses((status = 200, body = AppInfo), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -137,7 +153,14 @@ pub async fn update_app(
     ApiJson(body): ApiJson<UpdateApp>,
 ) -> AppResult<Json<AppInfo>> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "changing apps").await?;
-    let app = ops::apps::set_stack(&state, &Actor::new(user, "api"), &app, &body.stack).await?.outcome().await?;
+    let actor = Actor::new(user, "api");
+    let mut app = app;
+    if let Some(stack) = &body.stack {
+        app = ops::apps::set_stack(&state, &actor, &app, stack).await?.outcome().await?;
+    }
+    if body.https_redirect.is_some() || body.hsts.is_some() {
+        app = ops::certs::set_https(&state, &actor, &app, body.https_redirect, body.hsts).await?.outcome().await?;
+    }
     Ok(Json(AppInfo::new(&state, app)))
 }
 

@@ -5,6 +5,7 @@
 pub mod apps;
 pub mod audit;
 pub mod builds;
+pub mod certs;
 pub mod config;
 pub mod contract;
 pub mod domains;
@@ -74,6 +75,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             .merge(logs::router())
             .merge(operations::router())
             .merge(domains::router())
+            .merge(certs::router())
             .merge(builds::router())
             .merge(audit::router()),
     )
@@ -116,6 +118,16 @@ where
         .and_then(|n| T::try_from(n).ok())
         .map(Some)
         .ok_or_else(|| D::Error::custom(format!("expected a whole number in range, not {number}")))
+}
+
+/// An optional field that, when present, has a value: `null` is refused
+/// (leaving the field out is how to keep what is there).
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// The API's routes and its OpenAPI document, built together. The document

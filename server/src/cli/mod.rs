@@ -3,6 +3,7 @@
 
 mod app_arg;
 mod apps;
+mod certs;
 mod client;
 mod config;
 mod credentials;
@@ -131,6 +132,16 @@ pub enum Command {
     /// Stop routing a custom domain
     #[command(name = "domains:remove")]
     DomainsRemove(domains::HostArgs),
+    /// Show the certificate of each of the app's names
+    Certs(app_arg::AppListArgs),
+    /// Serve an uploaded certificate (PEM chain and key) for the names it covers
+    #[command(name = "certs:add")]
+    CertsAdd(certs::AddArgs),
+    /// Request automatic certificates again where they failed or are pending
+    #[command(name = "certs:refresh")]
+    CertsRefresh(app_arg::AppArg),
+    /// Show or change HTTPS settings: --redirect on|off, --hsts on|off
+    Https(certs::HttpsArgs),
     /// Show the audit log (team admins)
     Audit(domains::AuditArgs),
 }
@@ -197,6 +208,10 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::DomainsAdd(args) => domains::add(args).await,
         Command::DomainsRemove(args) => domains::remove(args).await,
         Command::Audit(args) => domains::audit(args).await,
+        Command::Certs(args) => certs::list(args).await,
+        Command::CertsAdd(args) => certs::add(args).await,
+        Command::CertsRefresh(app) => certs::refresh(app).await,
+        Command::Https(args) => certs::https(args).await,
     }
 }
 

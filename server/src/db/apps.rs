@@ -13,9 +13,14 @@ pub struct App {
     pub created_at: DateTime<Utc>,
     /// Its stack (`stack:set`); None: the server's default.
     pub stack: Option<String>,
+    /// Plain HTTP answered with a redirect to HTTPS.
+    pub https_redirect: bool,
+    /// HSTS sent over HTTPS.
+    pub hsts: bool,
 }
 
-const SELECT: &str = "SELECT a.id, a.name, a.team_id, t.name AS team_name, a.created_at, a.stack
+const SELECT: &str = "SELECT a.id, a.name, a.team_id, t.name AS team_name, a.created_at, a.stack,
+                             a.https_redirect, a.hsts
                       FROM apps a JOIN teams t ON t.id = a.team_id";
 
 /// Create an app, with the audit event saying so (its `app` is the new name).
@@ -83,6 +88,28 @@ pub async fn set_stack(
 ) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query("UPDATE apps SET stack = $2 WHERE id = $1").bind(id).bind(stack).execute(&mut *tx).await?;
+    super::audit::record(&mut tx, audit).await?;
+    super::operations::commit(&mut tx, operation).await?;
+    tx.commit().await
+}
+
+/// Set the app's HTTPS settings, with the audit event and the end of the
+/// operation that does it.
+pub async fn set_https(
+    pool: &PgPool,
+    id: i64,
+    redirect: bool,
+    hsts: bool,
+    audit: &super::audit::NewEvent,
+    operation: i64,
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE apps SET https_redirect = $2, hsts = $3 WHERE id = $1")
+        .bind(id)
+        .bind(redirect)
+        .bind(hsts)
+        .execute(&mut *tx)
+        .await?;
     super::audit::record(&mut tx, audit).await?;
     super::operations::commit(&mut tx, operation).await?;
     tx.commit().await

@@ -5,6 +5,7 @@
 pub mod apps;
 pub mod audit;
 pub mod builds;
+pub mod certificates;
 pub mod config_vars;
 pub mod deployments;
 pub mod domains;

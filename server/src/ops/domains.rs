@@ -20,6 +20,12 @@ pub async fn add(state: &AppState, actor: &Actor, app: &App, hostname: &str) -> 
         db::operations::commit(&mut tx, op.id).await?;
         tx.commit().await?;
         state.routes.add_domain(&hostname, &op.app.name);
+        if state.tls.acme_enabled() {
+            // Issued in the background: the domain's DNS may not point here
+            // yet, and `paas certs` shows how it went.
+            state.tls.issue(&hostname);
+            op.out.step(format!("a certificate for {hostname} is being requested; `paas certs` shows its state"));
+        }
         Ok(domain)
     })
     .await
@@ -42,6 +48,7 @@ pub async fn remove(state: &AppState, actor: &Actor, app: &App, hostname: &str) 
         db::operations::commit(&mut tx, op.id).await?;
         tx.commit().await?;
         state.routes.remove_domain(&hostname);
+        state.tls.forget(&hostname).await?;
         Ok(hostname)
     })
     .await

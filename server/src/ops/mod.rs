@@ -13,6 +13,7 @@
 
 pub mod apps;
 pub mod builds;
+pub mod certs;
 pub mod config;
 pub mod domains;
 pub mod formation;

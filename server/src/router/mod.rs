@@ -35,6 +35,8 @@ pub struct Inner {
     pub limits: Limits,
     /// Proxies in front of the router whose X-Forwarded-* headers are kept.
     pub trusted_proxies: Vec<crate::runtime::Subnet>,
+    /// Certificates, ACME challenges and apps' HTTPS settings.
+    pub tls: Arc<crate::tls::Tls>,
     /// The main runtime, where database queries run.
     main: tokio::runtime::Handle,
 }
@@ -59,9 +61,10 @@ impl RouterState {
         base_domain: String,
         limits: Limits,
         trusted_proxies: Vec<crate::runtime::Subnet>,
+        tls: Arc<crate::tls::Tls>,
     ) -> Self {
         let main = tokio::runtime::Handle::current();
-        Self(Arc::new(Inner { routes, logs, db, base_domain, limits, trusted_proxies, main }))
+        Self(Arc::new(Inner { routes, logs, db, base_domain, limits, trusted_proxies, tls, main }))
     }
 
     /// Whether an app exists, asked on the main runtime (the pool's

@@ -41,11 +41,20 @@ pub(super) struct Peer {
     pub ip: HeaderValue,
     /// A proxy of `--trusted-proxies`: its X-Forwarded-* headers are kept.
     pub trusted: bool,
+    /// The connection came over TLS.
+    pub tls: bool,
 }
 
 impl Peer {
-    pub fn new(addr: SocketAddr, trusted: bool) -> Self {
-        Self { ip: HeaderValue::from_str(&addr.ip().to_string()).expect("an IP address is a header value"), trusted }
+    pub fn new(addr: SocketAddr, trusted: bool, tls: bool) -> Self {
+        let ip = HeaderValue::from_str(&addr.ip().to_string()).expect("an IP address is a header value");
+        Self { ip, trusted, tls }
+    }
+
+    /// Whether the client reached us over HTTPS (itself, or through a
+    /// trusted proxy that says so).
+    fn https(&self, headers: &HeaderMap) -> bool {
+        self.tls || (self.trusted && headers.get(&X_FORWARDED_PROTO).is_some_and(|v| v.as_bytes() == b"https"))
     }
 }
 
@@ -74,12 +83,26 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
         let bare = host.rsplit_once(':').map_or(host, |(h, _)| h).trim_end_matches('.').to_ascii_lowercase();
         state.routes.app_for_domain(&bare).map(std::borrow::Cow::Owned)
     });
+    if let Some(token) = request.uri().path().strip_prefix(ACME_CHALLENGE) {
+        if let Some(answer) = state.tls.challenge(token) {
+            return plain(StatusCode::OK, answer);
+        }
+    }
     let mut response = match app {
         None => plain(StatusCode::NOT_FOUND, format!("No app is served at {host}.\n")),
         Some(app) => {
             let started = std::time::Instant::now();
             let (method, path) = (request.method().clone(), request.uri().path().to_string());
-            let response = proxy(worker, &app, &host_value, peer, request).await;
+            let policy = state.tls.policy(&app);
+            let https = peer.https(request.headers());
+            let mut response = if policy.redirect && !https {
+                to_https(host, request.uri(), state.tls.https_port)
+            } else {
+                proxy(worker, &app, &host_value, peer, request).await
+            };
+            if policy.hsts && https {
+                response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+            }
             let line = format!("{method} {path} {} {}ms", response.status().as_u16(), started.elapsed().as_millis());
             state.logs.push(&app, "router", line);
             response
@@ -87,6 +110,33 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
     };
     response.headers_mut().insert(REQUEST_ID, id);
     response
+}
+
+/// The path ACME's HTTP-01 validation asks for its token under.
+const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
+/// A year, for the app's own names only (a subdomain-wide policy is the
+/// domain owner's to set).
+const HSTS: &str = "max-age=31536000";
+
+/// A permanent redirect to the same URL over HTTPS (308: the method and
+/// body are kept).
+fn to_https(host: &str, uri: &Uri, https_port: Option<u16>) -> Response<Body> {
+    let bare = host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+    let port = match https_port {
+        Some(443) | None => String::new(),
+        Some(port) => format!(":{port}"),
+    };
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let location = format!("https://{bare}{port}{target}");
+    match HeaderValue::from_str(&location) {
+        Ok(value) => {
+            let mut response =
+                plain(StatusCode::PERMANENT_REDIRECT, format!("This app is served over HTTPS: {location}\n"));
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+        }
+        Err(_) => plain(StatusCode::BAD_REQUEST, "The request's host is not a valid name.\n".into()),
+    }
 }
 
 /// Proxy a request of an app, counted in the app's metrics when it has a route.
@@ -150,6 +200,11 @@ async fn pass(
     let (mut parts, body) = request.into_parts();
     let bodyless = body_is_empty(&parts.headers, &body);
     prepare_headers(&mut parts.headers, peer, host, upgrade);
+    // HTTP/2 names the host in the request target, not in a header; the app
+    // speaks HTTP/1.1 and needs one.
+    if !parts.headers.contains_key(header::HOST) {
+        parts.headers.insert(header::HOST, host.clone());
+    }
     let mut body = Some(Body::new(body));
 
     for (attempt, backend) in route.pick_order().enumerate() {
@@ -310,6 +365,7 @@ fn prepare_headers(headers: &mut HeaderMap, peer: &Peer, host: &HeaderValue, upg
         b"http" => Some(HeaderValue::from_static("http")),
         _ => None,
     });
+    let proto = if peer.tls { Some(HeaderValue::from_static("https")) } else { proto };
     headers.insert(X_FORWARDED_PROTO, proto.unwrap_or(HeaderValue::from_static("http")));
     headers.insert(X_FORWARDED_HOST, host.clone());
 }
@@ -358,7 +414,7 @@ mod tests {
         for (name, value) in sent {
             headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
         }
-        let peer = Peer::new("10.0.0.9:4000".parse().unwrap(), trusted);
+        let peer = Peer::new("10.0.0.9:4000".parse().unwrap(), trusted, false);
         prepare_headers(&mut headers, &peer, &HeaderValue::from_static("shop.example.com"), false);
         let get = |name: &HeaderName| headers.get(name).unwrap().to_str().unwrap().to_string();
         (get(&X_FORWARDED_PROTO), get(&X_FORWARDED_FOR))

@@ -31,9 +31,18 @@ pub(super) struct Worker {
 }
 
 impl Workers {
-    /// Serve `listener` on `count` threads (at least one).
-    pub fn start(listener: std::net::TcpListener, state: RouterState, count: usize) -> std::io::Result<Self> {
+    /// Serve `listener` (plain HTTP) and `https` (TLS with this config), on
+    /// `count` threads (at least one).
+    pub fn start(
+        listener: std::net::TcpListener,
+        https: Option<(std::net::TcpListener, Arc<rustls::ServerConfig>)>,
+        state: RouterState,
+        count: usize,
+    ) -> std::io::Result<Self> {
         listener.set_nonblocking(true)?;
+        if let Some((https, _)) = &https {
+            https.set_nonblocking(true)?;
+        }
         let count = count.max(1);
         let max_idle = match state.limits.max_idle {
             0 => 0,
@@ -43,9 +52,13 @@ impl Workers {
         let mut threads = Vec::with_capacity(count);
         for index in 0..count {
             let (listener, state, stopped) = (listener.try_clone()?, state.clone(), stopped.clone());
+            let https = match &https {
+                Some((https, config)) => Some((https.try_clone()?, config.clone())),
+                None => None,
+            };
             let thread = std::thread::Builder::new()
                 .name(format!("router-{index}"))
-                .spawn(move || run(listener, state, max_idle, stopped))?;
+                .spawn(move || run(Listeners { plain: listener, https }, state, max_idle, stopped))?;
             threads.push(thread);
         }
         Ok(Self { stop, threads })
@@ -61,7 +74,12 @@ impl Workers {
     }
 }
 
-fn run(listener: std::net::TcpListener, state: RouterState, max_idle: usize, mut stopped: watch::Receiver<bool>) {
+struct Listeners {
+    plain: std::net::TcpListener,
+    https: Option<(std::net::TcpListener, Arc<rustls::ServerConfig>)>,
+}
+
+fn run(listeners: Listeners, state: RouterState, max_idle: usize, mut stopped: watch::Receiver<bool>) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -70,7 +88,17 @@ fn run(listener: std::net::TcpListener, state: RouterState, max_idle: usize, mut
         }
     };
     runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::from_std(listener) {
+        let https = match listeners.https {
+            Some((listener, config)) => match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => Some((listener, config)),
+                Err(err) => {
+                    tracing::error!(error = %err, "a router worker could not listen for HTTPS");
+                    return;
+                }
+            },
+            None => None,
+        };
+        let listener = match tokio::net::TcpListener::from_std(listeners.plain) {
             Ok(listener) => listener,
             Err(err) => {
                 tracing::error!(error = %err, "a router worker could not listen");
@@ -104,23 +132,42 @@ fn run(listener: std::net::TcpListener, state: RouterState, max_idle: usize, mut
                     Ok((stream, peer)) => {
                         connections.spawn(serve_connection(worker.clone(), stream, peer, for_connections.clone()));
                     }
-                    Err(err) => {
-                        // Out of file descriptors, most likely: wait for some
-                        // to close rather than spin.
-                        tracing::warn!(error = %err, "the router could not accept a connection");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(err) => accept_failed(err).await,
+                },
+                accepted = accept_https(&https) => match accepted {
+                    Ok((stream, peer, config)) => {
+                        let serving = serve_tls_connection(worker.clone(), stream, peer, config, for_connections.clone());
+                        connections.spawn(serving);
                     }
+                    Err(err) => accept_failed(err).await,
                 },
                 _ = stopped.wait_for(|stop| *stop) => break,
             }
         }
-        drop(listener);
+        drop((listener, https));
         sweeping.abort();
         connections.close();
         if tokio::time::timeout(grace, connections.wait()).await.is_err() {
             tracing::warn!("router requests still open after 10 s; closing them");
         }
     });
+}
+
+/// Out of file descriptors, most likely: wait for some to close rather than
+/// spin.
+async fn accept_failed(err: std::io::Error) {
+    tracing::warn!(error = %err, "the router could not accept a connection");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// The next HTTPS connection, or never without an HTTPS listener.
+async fn accept_https(
+    https: &Option<(tokio::net::TcpListener, Arc<rustls::ServerConfig>)>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr, Arc<rustls::ServerConfig>)> {
+    match https {
+        Some((listener, config)) => listener.accept().await.map(|(stream, peer)| (stream, peer, config.clone())),
+        None => std::future::pending().await,
+    }
 }
 
 async fn serve_connection(
@@ -130,13 +177,62 @@ async fn serve_connection(
     stopped: watch::Receiver<bool>,
 ) {
     let trusted = worker.state.trusted_proxies.iter().any(|range| range.contains(peer.ip()));
-    let peer = Arc::new(super::proxy::Peer::new(peer, trusted));
+    let peer = Arc::new(super::proxy::Peer::new(peer, trusted, false));
     let service = hyper::service::service_fn(move |request| {
         let (worker, peer) = (worker.clone(), peer.clone());
         async move { Ok::<_, Infallible>(super::proxy::forward(&worker, &peer, request).await) }
     });
     crate::http1::serve(stream, service, stopped).await;
 }
+
+/// A TLS connection: the handshake (which may wait for a certificate issued
+/// on demand for the name it asks), then HTTP/2 or HTTP/1.1 as ALPN chose.
+async fn serve_tls_connection(
+    worker: Arc<Worker>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    config: Arc<rustls::ServerConfig>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let tls = worker.state.tls.clone();
+    let handshake = async {
+        let start = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+        if let Some(name) = start.client_hello().server_name().map(str::to_ascii_lowercase) {
+            tls.on_demand(&name).await;
+        }
+        start.into_stream(config).await
+    };
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT + crate::tls::ISSUE_WAIT, handshake).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => {
+            tracing::debug!(peer = %peer, error = %err, "TLS handshake failed");
+            return;
+        }
+        Err(_) => return,
+    };
+    let trusted = worker.state.trusted_proxies.iter().any(|range| range.contains(peer.ip()));
+    let peer = Arc::new(super::proxy::Peer::new(peer, trusted, true));
+    let service = hyper::service::service_fn(move |request| {
+        let (worker, peer) = (worker.clone(), peer.clone());
+        async move { Ok::<_, Infallible>(super::proxy::forward(&worker, &peer, request).await) }
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HANDSHAKE_TIMEOUT).half_close(true);
+    builder.http2().timer(hyper_util::rt::TokioTimer::new());
+    let connection = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = stopped.wait_for(|stop| *stop) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    let _ = connection.await;
+}
+
+/// Time for a TLS client to say hello and for any client to send its
+/// request's headers.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Worker {
     fn new(state: RouterState, max_idle: usize) -> Self {
