@@ -90,9 +90,19 @@ impl AppState {
         }))
     }
 
-    /// Where the router serves an app.
+    /// Where the router serves an app: over HTTPS when its name has (or
+    /// gets on demand) a certificate.
     pub fn app_url(&self, app: &str) -> String {
         let domain = &self.config.base_domain;
+        if let Some(port) = self.tls.https_port {
+            let host = format!("{app}.{domain}");
+            if self.tls.acme_enabled() || self.tls.resolve(&host).is_some() {
+                return match port {
+                    443 => format!("https://{host}"),
+                    port => format!("https://{host}:{port}"),
+                };
+            }
+        }
         match self.router_port {
             80 => format!("http://{app}.{domain}"),
             port => format!("http://{app}.{domain}:{port}"),

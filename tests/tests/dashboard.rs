@@ -122,6 +122,19 @@ async fn dashboard_journey_config_scale_rollback_logs() {
         browser.wait_for_text(shows, WAIT).await;
         browser.screenshot(name).await;
     }
+    // Domains and HTTPS: each name's certificate (none here: this server
+    // has no ACME), and the redirect and HSTS settings.
+    browser.goto(&format!("{}/apps/dash-app/domains", server.url)).await;
+    browser.wait_for_text("dash-app.paas.test", WAIT).await;
+    assert!(browser.page().await.contains("no ACME set up"), "says why there is no certificate");
+    browser.click("#https-settings input[name=redirect]").await;
+    browser.click("#https-settings button").await;
+    browser.wait_for_text("HTTP to HTTPS redirect on, HSTS off", WAIT).await;
+    let (_, info) = server.call("GET", "/apps/dash-app", &token, None).await;
+    assert_eq!((info["https_redirect"].as_bool(), info["hsts"].as_bool()), (Some(true), Some(false)), "{info}");
+    browser.click("#https-settings input[name=redirect]").await;
+    browser.click("#https-settings button").await;
+    browser.wait_for_text("HTTP to HTTPS redirect off, HSTS off", WAIT).await;
     // Builds: the stack (from the next push) and the build cache.
     browser.goto(&format!("{}/apps/dash-app/settings", server.url)).await;
     let select = browser.client.find(fantoccini::Locator::Css("#stack-select")).await.unwrap();

@@ -65,6 +65,8 @@ async fn apps_get_certificates_through_acme_and_are_served_over_https() {
     let repo = apps::AppRepo::from_fixture("hello");
     let (ok, output) = repo.push(&server.git_url("secure", &token));
     assert!(ok, "{output}");
+    let (_, info) = server.call("GET", "/apps/secure", &token, None).await;
+    assert_eq!(info["web_url"], format!("https://secure.paas.test:{https}"));
     // Nothing asked for the app's own name yet: it is issued on demand.
     assert_eq!(cert_of(&server, &token, "secure", "secure.paas.test").await["state"], "pending");
 
@@ -117,6 +119,19 @@ async fn apps_get_certificates_through_acme_and_are_served_over_https() {
     openssl_self_signed(dir.path(), "other.example.test", &["DNS:other.example.test"], &chain, &key);
     let refused = server.cli_err(home.path(), &["certs:add", chain_arg, key_arg, "-a", "secure"]);
     assert!(refused.contains("other.example.test") && refused.contains("none of secure's names"), "{refused}");
+
+    // A wildcard for the base domain (server admins): every app's own name
+    // without a certificate of its own is served with it.
+    server.create_app(&token, "wild").await;
+    openssl_self_signed(dir.path(), "paas.test", &["DNS:*.paas.test"], &chain, &key);
+    let added = server.cli_ok(home.path(), &["certs:add", chain_arg, key_arg, "--base-domain"]);
+    assert!(added.contains("*.paas.test"), "{added}");
+    let (status, _, response) = curl(&chain, "wild.paas.test", https, "/").unwrap();
+    assert_eq!(status, 503, "TLS with the wildcard; the app has no release yet: {response}");
+    let wild = cert_of(&server, &token, "wild", "wild.paas.test").await;
+    assert_eq!((wild["state"].as_str(), wild["source"].as_str()), (Some("issued"), Some("wildcard")), "{wild}");
+    // The app whose own name has an ACME certificate keeps it.
+    assert!(curl(&chain, "secure.paas.test", https, "/").is_err(), "secure.paas.test is not served the wildcard");
 
     // Redirect and HSTS.
     let set = server.cli_ok(home.path(), &["https", "--redirect", "on", "--hsts", "on", "-a", "secure"]);

@@ -17,7 +17,10 @@ use crate::ops::{self, Actor};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_certs, add_cert)).routes(routes!(refresh_certs))
+    OpenApiRouter::new()
+        .routes(routes!(list_certs, add_cert))
+        .routes(routes!(refresh_certs))
+        .routes(routes!(add_base_cert))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -70,4 +73,26 @@ pub async fn refresh_certs(
 ) -> AppResult<Json<Vec<CertInfo>>> {
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "requesting certificates").await?;
     Ok(Json(ops::certs::refresh(&state, &app).await?))
+}
+
+/// What a wildcard upload installed.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct BaseCert {
+    /// `*.BASE_DOMAIN`
+    pub hostname: String,
+}
+
+/// Upload the base domain's wildcard certificate (`*.BASE_DOMAIN`), served
+/// for every app's own name that has no certificate of its own (server
+/// admins).
+#[utoipa::path(post, path = "/certs", tag = "certs", request_body = AddCert,
+    responses((status = 201, body = BaseCert), (status = 403, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn add_base_cert(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiJson(body): ApiJson<AddCert>,
+) -> AppResult<(StatusCode, Json<BaseCert>)> {
+    let hostname = ops::certs::add_base(&state, &Actor::new(user, "api"), &body.chain, &body.key).await?;
+    Ok((StatusCode::CREATED, Json(BaseCert { hostname })))
 }

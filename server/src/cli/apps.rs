@@ -110,6 +110,8 @@ pub async fn info(args: InfoArgs) -> anyhow::Result<()> {
     println!("Web URL:  {}", field(&app, "web_url"));
     println!("Git URL:  {}", field(&app, "git_url"));
     println!("Stack:    {}", field(&app, "stack"));
+    let onoff = |key: &str| if app[key].as_bool().unwrap_or(false) { "on" } else { "off" };
+    println!("HTTPS:    redirect {}, HSTS {} (`paas certs` for certificates)", onoff("https_redirect"), onoff("hsts"));
     println!("Created:  {}", field(&app, "created_at"));
     Ok(())
 }

@@ -14,6 +14,10 @@ pub struct AddArgs {
     pub chain: std::path::PathBuf,
     /// Its private key, a PEM file
     pub key: std::path::PathBuf,
+    /// A wildcard for the base domain (*.BASE_DOMAIN), served for every
+    /// app's own name without a certificate of its own (server admins)
+    #[arg(long)]
+    pub base_domain: bool,
     #[command(flatten)]
     pub app: AppArg,
 }
@@ -67,10 +71,16 @@ fn print_certs(app: &str, certs: &Value) {
 }
 
 pub async fn add(args: AddArgs) -> anyhow::Result<()> {
-    let app = args.app.resolve()?;
     let read =
         |path: &std::path::Path| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
     let body = json!({ "chain": read(&args.chain)?, "key": read(&args.key)? });
+    if args.base_domain {
+        let added = Client::from_credentials()?.post("/certs", &body).await?;
+        let wildcard = field(&added, "hostname");
+        println!("{wildcard} is served with the uploaded certificate for apps without one of their own");
+        return Ok(());
+    }
+    let app = args.app.resolve()?;
     let certs = Client::from_credentials()?.post(&format!("/apps/{}/certs", segment(&app)), &body).await?;
     print_certs(&app, &certs);
     Ok(())

@@ -289,6 +289,18 @@ struct DomainsPage {
     layout: Layout,
     app: AppFrame,
     domains: Vec<String>,
+    /// Each name's certificate, the app's own name first.
+    certs: Vec<crate::ops::certs::CertInfo>,
+    https_redirect: bool,
+    hsts: bool,
+    /// Whether the server gets certificates by itself.
+    acme: bool,
+}
+
+impl DomainsPage {
+    fn expires(cert: &crate::ops::certs::CertInfo) -> String {
+        cert.expires_at.map(|at| at.format("%Y-%m-%d").to_string()).unwrap_or_default()
+    }
 }
 
 pub async fn list_domains(
@@ -298,7 +310,16 @@ pub async fn list_domains(
 ) -> Result<Response, DashError> {
     let (app, frame) = frame(&state, &dash, &name, "domains").await?;
     let domains = db::domains::list(&state.db, app.id).await?.into_iter().map(|d| d.hostname).collect();
-    render(&DomainsPage { layout: dash.layout(format!("{} domains", app.name)).await, app: frame, domains })
+    let certs = crate::ops::certs::list(&state, &app).await?;
+    render(&DomainsPage {
+        layout: dash.layout(format!("{} domains", app.name)).await,
+        app: frame,
+        domains,
+        certs,
+        https_redirect: app.https_redirect,
+        hsts: app.hsts,
+        acme: state.tls.acme_enabled(),
+    })
 }
 
 #[derive(Template)]

@@ -180,6 +180,61 @@ pub async fn remove_domain(
 }
 
 #[derive(Debug, Deserialize)]
+pub struct HttpsForm {
+    csrf: String,
+    /// Checkboxes: present when ticked.
+    redirect: Option<String>,
+    hsts: Option<String>,
+}
+
+/// Turn the HTTPS redirect and HSTS on or off.
+pub async fn set_https(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<HttpsForm>,
+) -> Result<Response, DashError> {
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "changing apps").await?;
+    let (redirect, hsts) = (form.redirect.is_some(), form.hsts.is_some());
+    let result = outcome(ops::certs::set_https(&state, &actor(&dash), &app, Some(redirect), Some(hsts)).await).await;
+    let onoff = |on: bool| if on { "on" } else { "off" };
+    let message = result.map(|_| format!("HTTP to HTTPS redirect {}, HSTS {}.", onoff(redirect), onoff(hsts)));
+    dash.finish(&format!("/apps/{name}/domains"), message).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CertForm {
+    csrf: String,
+    chain: String,
+    key: String,
+}
+
+/// Serve an uploaded certificate for the names it covers.
+pub async fn add_cert(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<CertForm>,
+) -> Result<Response, DashError> {
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "adding certificates").await?;
+    let result = outcome(ops::certs::add(&state, &actor(&dash), &app, &form.chain, &form.key).await).await;
+    let message = result.map(|names| format!("Serving the uploaded certificate for {}.", names.join(", ")));
+    dash.finish(&format!("/apps/{name}/domains"), message).await
+}
+
+/// Ask ACME again for the names without a certificate.
+pub async fn refresh_certs(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, DashError> {
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "requesting certificates").await?;
+    let result = ops::certs::refresh(&state, &app).await;
+    dash.finish(&format!("/apps/{name}/domains"), result.map(|_| "Certificates requested again.".to_string())).await
+}
+
+#[derive(Debug, Deserialize)]
 pub struct DestroyForm {
     csrf: String,
     confirm: String,

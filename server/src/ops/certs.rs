@@ -111,6 +111,29 @@ pub async fn add(state: &AppState, actor: &Actor, app: &App, chain: &str, key: &
     .await
 }
 
+/// Serve an uploaded wildcard certificate for every app's own name
+/// (`*.BASE_DOMAIN`), instead of one ACME certificate per app (server
+/// admins; an app's own or ACME certificate for a name still comes first).
+pub async fn add_base(state: &AppState, actor: &Actor, chain: &str, key: &str) -> AppResult<String> {
+    if !actor.user.is_admin {
+        return Err(AppError::Forbidden("only server admins can set the base domain's certificate".into()));
+    }
+    let parsed = crate::tls::parse(chain, key).map_err(|e| AppError::validation("certificate", e))?;
+    let wildcard = format!("*.{}", state.config.base_domain);
+    if !parsed.names.contains(&wildcard) {
+        let has = if parsed.names.is_empty() { "no DNS names".to_string() } else { parsed.names.join(", ") };
+        return Err(AppError::validation("certificate", format!("the certificate is for {has}, not {wildcard}")));
+    }
+    if parsed.not_after < Utc::now() {
+        return Err(AppError::validation("certificate", format!("the certificate expired on {}", parsed.not_after)));
+    }
+    state.tls.install(&wildcard, None, "uploaded", chain, key).await?;
+    let mut tx = state.db.begin().await?;
+    db::audit::record(&mut tx, &actor.user_event("cert.add", wildcard.clone())).await?;
+    tx.commit().await?;
+    Ok(wildcard)
+}
+
 /// Ask ACME again for the app's names whose certificate failed or was never
 /// requested (after DNS was fixed, say), without waiting for the retry.
 pub async fn refresh(state: &AppState, app: &App) -> AppResult<Vec<CertInfo>> {

@@ -48,7 +48,9 @@ pub async fn remove(state: &AppState, actor: &Actor, app: &App, hostname: &str) 
         db::operations::commit(&mut tx, op.id).await?;
         tx.commit().await?;
         state.routes.remove_domain(&hostname);
-        state.tls.forget(&hostname).await?;
+        if let Err(err) = state.tls.forget(&hostname).await {
+            tracing::warn!(host = %hostname, error = %err, "could not delete the domain's certificate");
+        }
         Ok(hostname)
     })
     .await
