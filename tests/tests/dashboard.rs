@@ -315,3 +315,64 @@ async fn unknown_urls_get_the_styled_error_page_and_there_is_a_favicon() {
     assert_eq!(response.headers()["content-type"], "image/svg+xml");
     assert!(response.text().await.unwrap().starts_with("<svg"));
 }
+
+/// The apps list, an app's header and overview follow what happens without
+/// a reload; a running build's log streams into its page; a failed push is
+/// flagged with a link to why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploys_show_live_in_the_list_the_overview_and_the_build_page() {
+    let (server, token, repo) = TestServer::with_deployed_app("dash-live").await;
+    let browser = Browser::start().await;
+    log_in(&browser, &server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.wait_for_text("dash-live", WAIT).await;
+    // A reload would lose this mark: the page must change in place.
+    browser.client.execute("window.unreloaded = true; return null;", vec![]).await.unwrap();
+    let unreloaded = || async {
+        let mark = browser.client.execute("return window.unreloaded === true;", vec![]).await.unwrap();
+        assert_eq!(mark, json!(true), "the page was not reloaded");
+    };
+
+    // A push whose build fails: the list says so, with a link to why.
+    repo.write("Dockerfile", "FROM paas-test/busybox:latest\nRUN echo broken-on-purpose && exit 3\n");
+    repo.commit("broken");
+    let (ok, _) = repo.push(&server.git_url("dash-live", &token));
+    assert!(!ok, "the broken build is refused");
+    browser.wait_for_text("last push failed", WAIT).await;
+    unreloaded().await;
+    let why = browser.client.find(fantoccini::Locator::LinkText("why")).await.unwrap();
+    assert!(why.attr("href").await.unwrap().unwrap_or_default().contains("/apps/dash-live/operations/"));
+    browser.screenshot("30-list-failed-push").await;
+
+    // The overview: a config change makes v2, shown without a reload.
+    browser.goto(&format!("{}/apps/dash-live", server.url)).await;
+    browser.wait_for_text("last push failed", WAIT).await;
+    browser.client.execute("window.unreloaded = true; return null;", vec![]).await.unwrap();
+    let (status, body) = server.call("PATCH", "/apps/dash-live/config", &token, Some(json!({ "LIVE": "1" }))).await;
+    assert_eq!(status, 200, "{body}");
+    wait_until("the overview to show v2", WAIT, || async { browser.page().await.contains(">v2<") }).await;
+    unreloaded().await;
+    browser.wait_for_text("running", WAIT).await;
+
+    // A slow build: its page shows the output while it runs.
+    repo.git(&["checkout", "HEAD~1", "--", "Dockerfile"]);
+    let dockerfile = std::fs::read_to_string(repo.path().join("Dockerfile")).unwrap();
+    let slow = dockerfile.replace("COPY www /www", "RUN echo slow-step-started && sleep 4\nCOPY www /www");
+    repo.write("Dockerfile", &slow);
+    repo.commit("slow");
+    let mut command = repo.push_command(&server.git_url("dash-live", &token), "HEAD:main");
+    let pushing = tokio::task::spawn_blocking(move || command.output());
+    let building = || async {
+        let (_, builds) = server.call("GET", "/apps/dash-live/builds", &token, None).await;
+        builds.as_array().and_then(|b| b.iter().find(|b| b["status"] == "building").map(|b| b["id"].clone()))
+    };
+    wait_until("the slow build to start", WAIT, || async { building().await.is_some() }).await;
+    let id = building().await.expect("a build under way");
+    browser.goto(&format!("{}/apps/dash-live/builds/{id}", server.url)).await;
+    browser.wait_for_text("slow-step-started", WAIT).await;
+    let html = browser.page().await;
+    assert!(html.contains("Building: the push"), "while it runs: {html}");
+    browser.screenshot("31-build-live").await;
+    assert!(pushing.await.unwrap().unwrap().status.success(), "the slow push deploys");
+    // When it ends the page shows the finished build.
+    browser.wait_for_text("succeeded", WAIT).await;
+}

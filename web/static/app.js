@@ -40,12 +40,37 @@ document.addEventListener("DOMContentLoaded", () => {
     const button = input.form.querySelector("button[type=submit]");
     input.addEventListener("input", () => { button.disabled = input.value !== input.dataset.mustMatch; });
   });
-  // A running operation's output, live; the page reloads when it ends.
-  const output = document.getElementById("op-output");
-  if (output && output.dataset.source) {
+  // A running operation's (or build's) output, live; the page reloads when it ends.
+  document.querySelectorAll("pre.follow[data-source]").forEach((output) => {
     const source = new EventSource(output.dataset.source);
-    source.onmessage = (event) => { output.append(event.data + "\n"); };
+    source.onmessage = (event) => {
+      output.append(event.data + "\n");
+      output.scrollTop = output.scrollHeight;
+    };
     source.addEventListener("end", () => { source.close(); window.location.reload(); });
+  });
+  // Live pages (the apps list, an app's header and overview): when what
+  // they show changes, fetch the page again and swap its live parts.
+  const live = document.querySelector("[data-live-source]");
+  if (live) {
+    let known = live.dataset.liveDigest;
+    const changes = new EventSource(live.dataset.liveSource);
+    // The page is going away (a form sent, a link followed): stop listening.
+    document.addEventListener("submit", (event) => { if (!event.defaultPrevented) changes.close(); });
+    window.addEventListener("pagehide", () => changes.close());
+    changes.addEventListener("state", async (event) => {
+      if (event.data === known) return;
+      known = event.data;
+      try {
+        const response = await fetch(window.location.href, { headers: { accept: "text/html", "x-paas-live": "1" } });
+        if (!response.ok) return;
+        const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+        document.querySelectorAll("[data-live][id]").forEach((part) => {
+          const next = fresh.getElementById(part.id);
+          if (next && !part.contains(document.activeElement)) part.replaceWith(next);
+        });
+      } catch (_) { /* the next change tries again */ }
+    });
   }
   // Live logs over server-sent events, with a process filter and pause.
   const log = document.getElementById("log");

@@ -29,6 +29,10 @@ pub struct AppFrame {
     pub can_edit: bool,
     /// Admin or above: may destroy, read the audit log.
     pub can_admin: bool,
+    /// What runs, what is under way, what failed (updated live).
+    pub status: Status,
+    /// The fingerprint of what the page shows, for `live_events`.
+    pub live: String,
 }
 
 pub(super) async fn frame(
@@ -38,7 +42,12 @@ pub(super) async fn frame(
     tab: &'static str,
 ) -> Result<(App, AppFrame), DashError> {
     let (app, role) = app_access(state, &dash.user, name, Role::Viewer, "viewing apps").await?;
+    let row = rows(state, vec![app.clone()]).await?;
+    let live = fingerprint(state, &row);
+    let status = row.into_iter().next().map(|row| row.status).unwrap_or_default();
     let frame = AppFrame {
+        status,
+        live,
         name: app.name.clone(),
         team: app.team_name.clone(),
         web_url: state.app_url(&app.name),
@@ -61,28 +70,33 @@ pub struct AppRow {
 
 /// What the apps list says of an app: what runs, what is under way, what
 /// failed last.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, Default)]
 pub struct Status {
     pub text: String,
     /// `ok`, `busy`, `bad` or empty (the badge's colour).
     pub class: &'static str,
     /// The reason of a failure.
     pub detail: String,
+    /// The operation to look at (under way or failed), if any.
+    pub operation: Option<i64>,
 }
 
 /// The kinds of operation that change what runs.
 const ROLLOUTS: &[&str] = &["deploy", "config.update", "formation.update", "ps.restart", "release.rollback"];
 
 pub fn app_status(has_release: bool, latest: Option<&crate::db::operations::Operation>, crashed: usize) -> Status {
-    let status = |text: String, class, detail: &str| Status { text, class, detail: detail.to_string() };
+    let status =
+        |text: String, class, detail: &str| Status { text, class, detail: detail.to_string(), operation: None };
     match latest {
         Some(op) if op.status == "running" => {
             let doing = if op.kind == "deploy" { "deploying" } else { "rolling out" };
-            return status(format!("{doing}: {}", op.summary), "busy", "");
+            let text = format!("{doing}: {}", op.summary);
+            return Status { operation: Some(op.id), ..status(text, "busy", "") };
         }
         Some(op) if op.status == "failed" => {
             let what = if op.kind == "deploy" { "last push" } else { op.kind.as_str() };
-            return status(format!("{what} failed"), "bad", op.error.as_deref().unwrap_or_default());
+            let detail = op.error.as_deref().unwrap_or_default();
+            return Status { operation: Some(op.id), ..status(format!("{what} failed"), "bad", detail) };
         }
         _ => {}
     }
@@ -99,14 +113,16 @@ struct AppsPage {
     layout: Layout,
     apps: Vec<AppRow>,
     teams: Vec<String>,
+    /// The fingerprint of what the page shows, for `live_events`.
+    live: String,
 }
 
-pub async fn list_apps(State(state): State<AppState>, dash: DashUser) -> Result<Response, DashError> {
-    let apps = db::apps::list_visible(&state.db, dash.user.id, dash.user.is_admin).await?;
+/// Each app's row in the list: its status and current release.
+async fn rows(state: &AppState, apps: Vec<App>) -> Result<Vec<AppRow>, DashError> {
     let ids: Vec<i64> = apps.iter().map(|a| a.id).collect();
     let mut current = db::releases::current_of(&state.db, &ids).await?;
     let mut latest = db::operations::latest_of(&state.db, &ids, ROLLOUTS).await?;
-    let rows = apps
+    Ok(apps
         .into_iter()
         .map(|app| {
             let release = current.remove(&app.id);
@@ -120,14 +136,81 @@ pub async fn list_apps(State(state): State<AppState>, dash: DashUser) -> Result<
                 team: app.team_name,
             }
         })
-        .collect();
+        .collect())
+}
+
+/// What the live pages show, as a short fingerprint: it changes when any of
+/// it does (an app's status or release, a process's state or restarts).
+fn fingerprint(state: &AppState, rows: &[AppRow]) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for row in rows {
+        let s = &row.status;
+        hash.update(format!("{}|{}|{}|{}|{:?}|{}\n", row.name, s.text, s.class, s.detail, s.operation, row.release));
+        let mut processes: Vec<_> = state.processes.of(&row.name).into_iter().collect();
+        processes.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, p) in processes {
+            hash.update(format!("  {name} {} {}\n", p.state, p.restarts));
+        }
+    }
+    hex::encode(&hash.finalize()[..8])
+}
+
+/// The rows a live page shows: one app's, or every app the user sees.
+async fn live_rows(state: &AppState, user: &db::users::User, app: Option<&str>) -> Result<Vec<AppRow>, DashError> {
+    let apps = match app {
+        Some(name) => vec![app_access(state, user, name, Role::Viewer, "viewing apps").await?.0],
+        None => db::apps::list_visible(&state.db, user.id, user.is_admin).await?,
+    };
+    rows(state, apps).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LiveFilter {
+    app: Option<String>,
+}
+
+/// A `state` event with the fingerprint of what the apps list (or one app's
+/// pages) shows, at once and whenever it changes (looked at every second);
+/// a page whose own fingerprint differs fetches itself again and swaps its
+/// live parts.
+pub async fn live_events(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Query(filter): Query<LiveFilter>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, DashError> {
+    let app = filter.app.filter(|a| !a.is_empty());
+    live_rows(&state, &dash.user, app.as_deref()).await?;
+    let user = dash.user;
+    let stream = futures_util::stream::unfold(None, move |last: Option<String>| {
+        let (state, user, app) = (state.clone(), user.clone(), app.clone());
+        async move {
+            loop {
+                if last.is_some() {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                let rows = live_rows(&state, &user, app.as_deref()).await.ok()?;
+                let now = fingerprint(&state, &rows);
+                if last.as_ref() != Some(&now) {
+                    return Some((Ok(Event::default().event("state").data(now.clone())), Some(now)));
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+pub async fn list_apps(State(state): State<AppState>, dash: DashUser) -> Result<Response, DashError> {
+    let apps = db::apps::list_visible(&state.db, dash.user.id, dash.user.is_admin).await?;
+    let rows = rows(&state, apps).await?;
+    let live = fingerprint(&state, &rows);
     let teams = db::teams::list_for_user(&state.db, dash.user.id, dash.user.is_admin)
         .await?
         .into_iter()
         .filter(|t| t.role >= Role::Developer)
         .map(|t| t.name)
         .collect();
-    render(&AppsPage { layout: dash.layout("Apps").await, apps: rows, teams })
+    render(&AppsPage { layout: dash.layout("Apps").await, apps: rows, teams, live })
 }
 
 pub struct FormationRow {
@@ -250,6 +333,8 @@ struct BuildPage {
     layout: Layout,
     app: AppFrame,
     build: crate::db::builds::Build,
+    /// The event stream of the push building it, while it runs.
+    follow: Option<String>,
 }
 
 pub async fn show_build(
@@ -260,7 +345,16 @@ pub async fn show_build(
     let (app, frame) = frame(&state, &dash, &name, "builds").await?;
     let build =
         db::builds::find(&state.db, app.id, id).await?.ok_or_else(|| AppError::not_found(format!("no build {id}")))?;
-    render(&BuildPage { layout: dash.layout(format!("build {id}")).await, app: frame, build })
+    // A build under way: its push's output, live, until it ends.
+    let follow = match build.status.as_str() {
+        "building" => db::operations::list(&state.db, app.id, 20)
+            .await?
+            .into_iter()
+            .find(|op| op.kind == "deploy" && op.status == "running" && op.created_at <= build.created_at)
+            .map(|op| format!("/apps/{}/operations/{}/events", app.name, op.id)),
+        _ => None,
+    };
+    render(&BuildPage { layout: dash.layout(format!("build {id}")).await, app: frame, build, follow })
 }
 
 #[derive(Template)]

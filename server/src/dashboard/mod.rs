@@ -52,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{app}/certs/refresh", post(ops::refresh_certs))
         .route("/apps/{app}/logs", get(apps::show_logs))
         .route("/apps/{app}/logs/events", get(apps::log_events))
+        .route("/live", get(apps::live_events))
         .route("/apps/{app}/activity", get(apps::show_activity))
         .route("/apps/{app}/operations/{id}", get(operations::show_operation))
         .route("/apps/{app}/operations/{id}/events", get(operations::operation_events))
@@ -120,7 +121,14 @@ pub struct DashUser {
     pub user: User,
     pub session: Session,
     pub csrf: String,
+    /// A live page fetching itself again (`x-paas-live`): it shows only its
+    /// live parts, so it must leave the flash message for the page the user
+    /// goes to next.
+    pub refresh: bool,
 }
+
+/// The header a live page's own refetch carries.
+const LIVE_HEADER: &str = "x-paas-live";
 
 impl FromRequestParts<AppState> for DashUser {
     type Rejection = Response;
@@ -134,14 +142,18 @@ impl FromRequestParts<AppState> for DashUser {
         let user = db::users::find_by_id(&state.db, user_id).await.map_err(|e| DashError(e.into()).into_response())?;
         let Some(user) = user else { return Err(to_login()) };
         let csrf: String = session.get(CSRF_KEY).await.ok().flatten().unwrap_or_default();
-        Ok(DashUser { user, session, csrf })
+        let refresh = parts.headers.contains_key(LIVE_HEADER);
+        Ok(DashUser { user, session, csrf, refresh })
     }
 }
 
 impl DashUser {
     /// The page frame, taking the pending flash message.
     pub async fn layout(&self, title: impl Into<String>) -> Layout {
-        let flash = self.session.remove::<Flash>(FLASH_KEY).await.ok().flatten();
+        let flash = match self.refresh {
+            true => None,
+            false => self.session.remove::<Flash>(FLASH_KEY).await.ok().flatten(),
+        };
         Layout { title: title.into(), email: self.user.email.clone(), csrf: self.csrf.clone(), flash }
     }
 
