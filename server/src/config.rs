@@ -203,6 +203,11 @@ pub struct Config {
     #[arg(long, env = "PAAS_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 
+    /// Seconds between the samples of the metrics history the dashboard
+    /// charts (requests, latency, errors, CPU, memory; kept two days).
+    #[arg(long, env = "PAAS_METRICS_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub metrics_interval: u64,
+
     /// Addresses (CIDR ranges, comma-separated) of proxies in front of the
     /// router, such as a TLS terminator or load balancer: their
     /// X-Forwarded-Proto and X-Forwarded-For reach apps. From anyone else

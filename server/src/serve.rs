@@ -225,6 +225,7 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
     crate::spill::clear(&state.spill_dir());
     crate::reconcile::recover::recover(&state).await.context("settling what the last run left unfinished")?;
     crate::reconcile::spawn(state.clone());
+    crate::metrics::history::spawn(state.clone(), Duration::from_secs(state.config.metrics_interval));
     let monitor = crate::health::monitor(health, pool.clone(), runtime, embedded);
     let secure_cookies = state.public_url.starts_with("https://");
     let sessions = crate::dashboard::session_layer(pool.clone(), secure_cookies).await?;

@@ -376,3 +376,73 @@ async fn deploys_show_live_in_the_list_the_overview_and_the_build_page() {
     // When it ends the page shows the finished build.
     browser.wait_for_text("succeeded", WAIT).await;
 }
+
+/// The Metrics tab draws, from the server's own history, the traffic a test
+/// sent and the memory of the app's process; the API gives the same series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_tab_charts_the_traffic_sent_and_the_processes_memory() {
+    let server = TestServer::start_with_env(&[("PAAS_METRICS_INTERVAL", "1")]).await;
+    let token = server.admin_token().await;
+    server.create_app(&token, "dash-metrics").await;
+    let repo = paas_e2e::apps::AppRepo::from_fixture("hello");
+    let (ok, output) = repo.push(&server.git_url("dash-metrics", &token));
+    assert!(ok, "{output}");
+    for _ in 0..30 {
+        assert_eq!(server.app_get("dash-metrics", "/").await.0, 200);
+    }
+    for _ in 0..10 {
+        assert_eq!(server.app_get("dash-metrics", "/cgi-bin/no-such-script").await.0, 404);
+    }
+    let history = || async { server.call("GET", "/apps/dash-metrics/metrics?period=hour", &token, None).await.1 };
+    wait_until("the history to hold the 40 requests and the web process's memory", WAIT, || async {
+        let h = history().await;
+        let requests: f64 = h["traffic"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| p["requests_per_minute"].as_f64().unwrap_or(0.0))
+            .sum();
+        let web_memory = h["processes"].as_array().into_iter().flatten().any(|s| {
+            s["process_type"] == "web"
+                && s["points"].as_array().into_iter().flatten().any(|p| p["memory_mb"].as_f64().unwrap_or(0.0) > 0.0)
+        });
+        requests >= 40.0 && web_memory
+    })
+    .await;
+    let h = history().await;
+    assert_eq!(h["step_seconds"], 60, "{h}");
+    assert!(h["traffic"].as_array().unwrap().iter().any(|p| p["p50_ms"].as_f64().is_some_and(|v| v > 0.0)), "{h}");
+    let (status, _) = server.call("GET", "/apps/dash-metrics/metrics?period=week", &token, None).await;
+    assert_eq!(status, 422, "an unknown period is refused");
+
+    let browser = Browser::start().await;
+    log_in(&browser, &server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.goto(&format!("{}/apps/dash-metrics/metrics", server.url)).await;
+    browser.wait_for_text("Latency", WAIT).await;
+    let browser = &browser;
+    let caption = |id: &'static str| async move {
+        let css = format!("#chart-{id} .chart-caption");
+        browser.client.find(fantoccini::Locator::Css(&css)).await.unwrap().text().await.unwrap()
+    };
+    let requests = caption("requests").await;
+    let peak: f64 = requests.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0.0);
+    assert!(peak >= 20.0, "the requests chart shows the traffic sent: {requests}");
+    assert!(caption("memory").await.contains("web"), "the memory chart has the web type");
+    let points = browser
+        .client
+        .find(fantoccini::Locator::Css("#chart-requests polyline"))
+        .await
+        .unwrap()
+        .attr("points")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        points.split(' ').any(|p| p.split(',').nth(1).is_some_and(|y| y.parse::<f64>().unwrap_or(160.0) < 160.0)),
+        "a line above zero: {points}"
+    );
+    browser.screenshot("32-metrics").await;
+    browser.goto(&format!("{}/apps/dash-metrics/metrics?period=day", server.url)).await;
+    browser.wait_for_text("Last day", WAIT).await;
+    browser.screenshot("33-metrics-day").await;
+}

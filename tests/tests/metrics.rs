@@ -69,7 +69,7 @@ impl Drop for Prometheus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_app_traffic_deploys_and_builds() {
-    let server = TestServer::start_with_env(&[("PAAS_METRICS_TOKEN", TOKEN)]).await;
+    let server = TestServer::start_with_env(&[("PAAS_METRICS_TOKEN", TOKEN), ("PAAS_METRICS_INTERVAL", "1")]).await;
     let token = server.admin_token().await;
     server.create_app(&token, "met-app").await;
     let repo = AppRepo::from_fixture("hello");
@@ -104,6 +104,20 @@ async fn prometheus_scrapes_app_traffic_deploys_and_builds() {
     wait_until("the process to show in the metrics", Duration::from_secs(20), || async {
         let text = server.http.get(&metrics).bearer_auth(TOKEN).send().await.unwrap().text().await.unwrap();
         text.lines().any(|l| l == "paas_processes{app=\"met-app\",state=\"up\"} 1")
+    })
+    .await;
+
+    // The engine's view of each process: CPU time, memory against its limit
+    // (the server's default, 512 MB).
+    wait_until("the process's use to show in the metrics", Duration::from_secs(20), || async {
+        let text = server.http.get(&metrics).bearer_auth(TOKEN).send().await.unwrap().text().await.unwrap();
+        let value = |name: &str| {
+            let prefix = format!("{name}{{app=\"met-app\",process=\"web.1\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(&prefix)?.parse::<f64>().ok())
+        };
+        value("paas_process_memory_bytes").is_some_and(|m| m > 0.0)
+            && value("paas_process_memory_limit_bytes") == Some(512.0 * 1024.0 * 1024.0)
+            && value("paas_process_cpu_seconds_total").is_some_and(|c| c > 0.0)
     })
     .await;
 

@@ -25,6 +25,7 @@ const ROUTES: &[&str] = &[
     "POST /api/v1/apps/{app}/ps/restart",
     "GET /api/v1/apps/{app}/logs",
     "GET /api/v1/apps/{app}/logs/stream",
+    "GET /api/v1/apps/{app}/metrics",
     "GET /api/v1/apps/{app}/operations",
     "GET /api/v1/apps/{app}/operations/{id}",
     "GET /api/v1/apps/{app}/operations/{id}/stream",
@@ -167,5 +168,5 @@ async fn the_api_keeps_its_documented_contract() {
         "the API broke its contract:\n{report}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(report.contains("Tested: 40"), "every selected operation was exercised:\n{report}");
+    assert!(report.contains("Tested: 41"), "every selected operation was exercised:\n{report}");
 }

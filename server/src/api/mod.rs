@@ -11,6 +11,7 @@ pub mod contract;
 pub mod domains;
 pub mod formation;
 pub mod logs;
+pub mod metrics;
 pub mod operations;
 pub mod releases;
 pub mod teams;
@@ -73,6 +74,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             .merge(config::router())
             .merge(formation::router())
             .merge(logs::router())
+            .merge(metrics::router())
             .merge(operations::router())
             .merge(domains::router())
             .merge(certs::router())

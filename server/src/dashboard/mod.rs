@@ -5,6 +5,7 @@
 
 mod apps;
 mod auth;
+mod charts;
 mod operations;
 mod ops;
 mod teams;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{app}/logs", get(apps::show_logs))
         .route("/apps/{app}/logs/events", get(apps::log_events))
         .route("/live", get(apps::live_events))
+        .route("/apps/{app}/metrics", get(charts::show_metrics))
         .route("/apps/{app}/activity", get(apps::show_activity))
         .route("/apps/{app}/operations/{id}", get(operations::show_operation))
         .route("/apps/{app}/operations/{id}/events", get(operations::operation_events))

@@ -20,8 +20,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
-    BuildSpec, Container, ContainerSpec, ImageConfig, Limits, Payload, Scheduler, Subnet, TaskSpec, CONTAINER_PORT,
-    LABEL_INSTANCE,
+    BuildSpec, Container, ContainerSpec, ImageConfig, Limits, Payload, Scheduler, Subnet, TaskSpec, Usage,
+    CONTAINER_PORT, LABEL_INSTANCE,
 };
 
 /// Capabilities a web app never needs: raw sockets (spoofing on the
@@ -553,6 +553,29 @@ impl Scheduler for DockerScheduler {
         }
     }
 
+    async fn usage(&self, id: &str) -> anyhow::Result<Option<Usage>> {
+        // One sample, at once (no second sample a second later for a CPU
+        // percentage: callers take their own deltas).
+        let options = bollard::query_parameters::StatsOptionsBuilder::new().stream(false).one_shot(true).build();
+        let mut stream = self.docker.stats(id, Some(options));
+        let stats = match stream.next().await {
+            Some(Ok(stats)) => stats,
+            Some(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) | None => {
+                return Ok(None)
+            }
+            Some(Err(err)) => return Err(err.into()),
+        };
+        let cpu_ns = stats.cpu_stats.and_then(|c| c.cpu_usage).and_then(|u| u.total_usage).unwrap_or(0);
+        let memory = stats.memory_stats.unwrap_or_default();
+        // As `docker stats` counts it: the inactive page cache is not use.
+        let cache =
+            memory.stats.as_ref().and_then(|s| s.get("inactive_file").or(s.get("total_inactive_file")).copied());
+        let memory_bytes = memory.usage.unwrap_or(0).saturating_sub(cache.unwrap_or(0));
+        // Without a limit the engine reports the host's memory.
+        let memory_limit_bytes = memory.limit.filter(|l| *l > 0 && *l < host_memory_bytes());
+        Ok(Some(Usage { cpu_ns, memory_bytes, memory_limit_bytes }))
+    }
+
     async fn remove_images(&self, app: &str) -> anyhow::Result<()> {
         let filters = HashMap::from([("reference".to_string(), vec![format!("paas/{app}")])]);
         let options = bollard::query_parameters::ListImagesOptionsBuilder::new().filters(&filters).build();
@@ -583,4 +606,14 @@ impl Scheduler for DockerScheduler {
         }
         Ok(text.lines().map(str::to_string).collect())
     }
+}
+
+/// The machine's memory (a limit this large is no limit).
+fn host_memory_bytes() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+    kib.map_or(u64::MAX, |k| k * 1024)
 }

@@ -62,6 +62,17 @@ pub struct Limits {
     pub pids: i64,
 }
 
+/// A container's resource use, as the engine counts it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Usage {
+    /// CPU time used since it started, in nanoseconds.
+    pub cpu_ns: u64,
+    /// Memory in use (the page cache it could give back left out).
+    pub memory_bytes: u64,
+    /// Its memory limit, if it has one.
+    pub memory_limit_bytes: Option<u64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Container {
     pub id: String,
@@ -318,6 +329,10 @@ pub trait Scheduler: Send + Sync {
 
     /// Remove the images of an app that no container uses.
     async fn remove_images(&self, app: &str) -> anyhow::Result<()>;
+
+    /// What a running container uses: CPU time so far and memory now. None
+    /// when it is gone.
+    async fn usage(&self, id: &str) -> anyhow::Result<Option<Usage>>;
 }
 
 #[cfg(test)]

@@ -8,8 +8,12 @@
 //!   flight, connections to its processes that failed. Kept with the app's
 //!   route (`AppTraffic`), so the router records without a lookup.
 //! - Per app, from the reconcile loop: processes by state, restarts.
+//! - Per process, from the engine (at the last `history` sample): CPU time,
+//!   memory and its limit.
 //! - Deploys and builds by result, with their durations.
 //! - The control plane: requests by status class, the database pool.
+
+pub mod history;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -21,7 +25,7 @@ use axum::http::{self, StatusCode};
 use crate::state::AppState;
 
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// Status classes, as labels: index 0 is 1xx.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -42,6 +46,14 @@ pub struct AppTraffic {
     connect_errors: AtomicU64,
 }
 
+/// An app's traffic counts at one moment (see `history`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    pub requests: u64,
+    pub errors: u64,
+    pub buckets: [u64; BUCKETS.len() + 1],
+}
+
 impl AppTraffic {
     /// Count a request as in flight until the guard is dropped.
     pub fn enter(self: &Arc<Self>) -> InFlight {
@@ -60,6 +72,17 @@ impl AppTraffic {
 
     pub fn sent(&self, bytes: usize) {
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The counts so far: requests, 5xx answers, and requests per latency
+    /// bucket (the last is +Inf).
+    pub fn totals(&self) -> Totals {
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        Totals {
+            requests: self.requests.iter().map(load).sum(),
+            errors: load(&self.requests[4]),
+            buckets: std::array::from_fn(|i| load(&self.buckets[i])),
+        }
     }
 
     pub fn connect_failed(&self) {
@@ -96,6 +119,8 @@ pub struct Metrics {
     deploys: Outcomes,
     builds: Outcomes,
     requests: [AtomicU64; 5],
+    /// Each process's use at the last sample (`history`).
+    pub processes: history::Latest,
 }
 
 impl Metrics {
@@ -263,6 +288,30 @@ pub fn render(state: &AppState) -> String {
     for (app, by_name) in &processes {
         let restarts: u64 = by_name.values().map(|s| u64::from(s.restarts)).sum();
         let _ = writeln!(out, "paas_process_restarts_total{{app=\"{}\"}} {restarts}", label(app));
+    }
+
+    let usage = state.metrics.processes.get();
+    family(&mut out, "paas_process_cpu_seconds_total", "counter", "CPU time a process used since it started.");
+    for p in &usage {
+        let (app, process) = (label(&p.app), label(&p.process));
+        let _ =
+            writeln!(out, "paas_process_cpu_seconds_total{{app=\"{app}\",process=\"{process}\"}} {}", p.cpu_seconds);
+    }
+    family(
+        &mut out,
+        "paas_process_memory_bytes",
+        "gauge",
+        "Memory a process uses (page cache it could free left out).",
+    );
+    for p in &usage {
+        let (app, process) = (label(&p.app), label(&p.process));
+        let _ = writeln!(out, "paas_process_memory_bytes{{app=\"{app}\",process=\"{process}\"}} {}", p.memory_bytes);
+    }
+    family(&mut out, "paas_process_memory_limit_bytes", "gauge", "A process's memory limit (processes with one).");
+    for p in &usage {
+        let Some(limit) = p.memory_limit_bytes else { continue };
+        let (app, process) = (label(&p.app), label(&p.process));
+        let _ = writeln!(out, "paas_process_memory_limit_bytes{{app=\"{app}\",process=\"{process}\"}} {limit}");
     }
 
     for (name, what, outcomes) in [
