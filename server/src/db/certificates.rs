@@ -84,13 +84,16 @@ pub async fn begin_acme(pool: &PgPool, hostname: &str, app_id: Option<i64>) -> s
     Ok(done.rows_affected() == 1)
 }
 
-/// Store a certificate (issued or uploaded), replacing what the name had.
-pub async fn store(pool: &PgPool, cert: &NewCert<'_>) -> sqlx::Result<()> {
-    sqlx::query(
+/// Store a certificate (issued or uploaded), replacing what the name had;
+/// but an ACME one never replaces an upload (made while it was being
+/// issued). Returns whether it was stored.
+pub async fn store(pool: &PgPool, cert: &NewCert<'_>) -> sqlx::Result<bool> {
+    let done = sqlx::query(
         "INSERT INTO certificates (hostname, app_id, source, state, chain_pem, key_sealed, not_after, issuer)
          VALUES ($1, $2, $3, 'issued', $4, $5, $6, $7)
          ON CONFLICT (hostname) DO UPDATE SET app_id = $2, source = $3, state = 'issued', chain_pem = $4,
-             key_sealed = $5, not_after = $6, issuer = $7, error = NULL, updated_at = now()",
+             key_sealed = $5, not_after = $6, issuer = $7, error = NULL, updated_at = now()
+         WHERE certificates.source = 'acme' OR EXCLUDED.source = 'uploaded'",
     )
     .bind(cert.hostname)
     .bind(cert.app_id)
@@ -101,7 +104,7 @@ pub async fn store(pool: &PgPool, cert: &NewCert<'_>) -> sqlx::Result<()> {
     .bind(cert.issuer)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// An issuance failed: say why. A certificate issued before stays served

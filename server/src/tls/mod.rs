@@ -191,8 +191,9 @@ impl Tls {
             not_after: parsed.not_after,
             issuer: &parsed.issuer,
         };
-        db::certificates::store(&self.db, &cert).await?;
-        self.serve(hostname, owner.map(|(_, app)| app.to_string()), parsed.key.clone());
+        if db::certificates::store(&self.db, &cert).await? {
+            self.serve(hostname, owner.map(|(_, app)| app.to_string()), parsed.key.clone());
+        }
         Ok(parsed)
     }
 
