@@ -49,7 +49,14 @@ fn main() {
                 }
             }
         }
-        Command::Client(command) => runtime.block_on(paas::cli::run(command)),
+        Command::Client(command) => {
+            // `paas logs | head`: a closed pipe ends the CLI quietly, as it
+            // does any Unix tool, instead of a panic on the next write.
+            // SAFETY: setting a signal's disposition to the default, before
+            // any other thread writes to stdout.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            runtime.block_on(paas::cli::run(command))
+        }
         Command::GitHook { hook } if hook == "pre-receive" => {
             match runtime.block_on(paas::git::hook::run_pre_receive()) {
                 Ok(true) => 0,

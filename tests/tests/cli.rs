@@ -116,4 +116,42 @@ async fn git_remote_lets_git_push_with_the_stored_token() {
     let (code, out, _) = server.cli_in(repo.path(), home.path(), &["releases"], "");
     assert_eq!(code, 0);
     assert!(out.contains("=== cli-remote Releases") && out.contains("Deploy "), "{out}");
+    // `info` is `apps:info`, and finds the app the same way; `open` prints
+    // the URL where there is no browser to open it in.
+    let (code, out, _) = server.cli_in(repo.path(), home.path(), &["info"], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("=== cli-remote") && out.contains("Web URL:"), "{out}");
+    let (code, out, _) = server.cli_in(repo.path(), home.path(), &["open"], "");
+    let port = server.router_addr.rsplit(':').next().unwrap();
+    assert_eq!((code, out.trim().to_string()), (0, format!("http://cli-remote.paas.test:{port}")));
+
+    // Run again, git:remote says the remote is there already; pointed
+    // elsewhere, it says what it changed.
+    let (_, out, err) = server.cli_in(repo.path(), home.path(), &["git:remote", "cli-remote"], "");
+    assert!(out.contains("git remote paas already points at"), "{out}{err}");
+    repo.git(&["remote", "set-url", "paas", "https://elsewhere.example/x.git"]);
+    let (_, out, _) = server.cli_in(repo.path(), home.path(), &["git:remote", "cli-remote"], "");
+    assert!(out.contains("pointed at https://elsewhere.example/x.git; it now points at"), "{out}");
+}
+
+/// `paas logs | head`: the CLI ends quietly when the pipe closes, as Unix
+/// tools do, instead of panicking on the next write.
+#[tokio::test]
+async fn cli_output_into_a_closed_pipe_ends_quietly() {
+    let (server, token, _repo) = TestServer::with_deployed_app("cli-pipe").await;
+    for _ in 0..600 {
+        let _ = server.app_get("cli-pipe", "/a-long-enough-path-to-fill-the-pipe-buffer-with-access-lines").await;
+    }
+    let home = server.cli_home(&token);
+    let paas = paas_e2e::paas_bin();
+    let script =
+        format!("'{}' logs -n 1500 -a cli-pipe | head -n 1; echo \"status ${{PIPESTATUS[0]}}\"", paas.display());
+    let out =
+        std::process::Command::new("bash").args(["-c", &script]).env("XDG_CONFIG_HOME", home.path()).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "one line through head, then the status: {stdout}");
+    // Ended by SIGPIPE (128 + 13), as `yes | head` is, or done writing first.
+    let status = stdout.lines().last().unwrap_or_default();
+    assert!(status == "status 141" || status == "status 0", "{stdout}{stderr}");
 }

@@ -145,6 +145,15 @@ async fn dashboard_journey_config_scale_rollback_logs() {
     assert_eq!(info["stack"], "bookworm", "{info}");
     browser.click("#purge-cache").await;
     browser.wait_for_text("Build cache purged", WAIT).await;
+    // Maintenance mode, on and off again.
+    browser.click("#toggle-maintenance").await;
+    browser.wait_for_text("Maintenance mode on.", WAIT).await;
+    assert_eq!(server.app_get("dash-app", "/").await.0, 503, "the maintenance page");
+    let badge = browser.client.find(fantoccini::Locator::Css("#app-status")).await.unwrap();
+    assert_eq!(badge.text().await.unwrap(), "maintenance", "the header says so");
+    browser.click("#toggle-maintenance").await;
+    browser.wait_for_text("Maintenance mode off.", WAIT).await;
+    assert_eq!(server.app_get("dash-app", "/").await.0, 200, "served again");
     browser.goto(&format!("{}/teams/main", server.url)).await;
     browser.screenshot("11-team").await;
     browser.goto(&format!("{}/tokens", server.url)).await;

@@ -53,6 +53,8 @@ pub struct AppInfo {
     pub https_redirect: bool,
     /// Responses over HTTPS carry `Strict-Transport-Security`.
     pub hsts: bool,
+    /// In maintenance mode: every request gets the maintenance page (503).
+    pub maintenance: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -71,6 +73,12 @@ pub struct UpdateApp {
     #[serde(default, deserialize_with = "super::present")]
     #[schema(nullable = false)]
     pub hsts: Option<bool>,
+    /// Maintenance mode: every request gets the maintenance page (the
+    /// `MAINTENANCE_PAGE_HTML` config var, or a default one) with 503, while
+    /// the processes keep running.
+    #[serde(default, deserialize_with = "super::present")]
+    #[schema(nullable = false)]
+    pub maintenance: Option<bool>,
 }
 
 /// The stack names, as the document's enum.
@@ -102,6 +110,7 @@ impl AppInfo {
             created_at: app.created_at,
             https_redirect: app.https_redirect,
             hsts: app.hsts,
+            maintenance: app.maintenance,
         }
     }
 }
@@ -142,7 +151,8 @@ pub async fn show_app(
 }
 
 /// Change an app (developer role or above): its stack, from its next
-/// build; its HTTPS redirect and HSTS, at once. Fields left out stay.
+/// build; its HTTPS redirect, HSTS and maintenance mode, at once. Fields
+/// left out stay.
 #[utoipa::path(patch, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)), request_body = UpdateApp,
     responses((status = 200, body = AppInfo), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -160,6 +170,9 @@ pub async fn update_app(
     }
     if body.https_redirect.is_some() || body.hsts.is_some() {
         app = ops::certs::set_https(&state, &actor, &app, body.https_redirect, body.hsts).await?.outcome().await?;
+    }
+    if let Some(on) = body.maintenance {
+        app = ops::apps::set_maintenance(&state, &actor, &app, on).await?.outcome().await?;
     }
     Ok(Json(AppInfo::new(&state, app)))
 }

@@ -32,11 +32,11 @@ pub struct CreateArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct InfoArgs {
-    /// The app
-    #[arg(value_name = "APP", required_unless_present = "app_flag")]
+    /// The app (default: -a, PAAS_APP, or the `paas` git remote here)
+    #[arg(value_name = "APP", id = "app_name")]
     pub app: Option<String>,
-    #[arg(long = "app", short = 'a', id = "app_flag", value_name = "APP")]
-    pub app_flag: Option<String>,
+    #[command(flatten)]
+    pub app_flag: super::app_arg::AppArg,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -99,7 +99,10 @@ pub async fn create(args: CreateArgs) -> anyhow::Result<()> {
 }
 
 pub async fn info(args: InfoArgs) -> anyhow::Result<()> {
-    let name = args.app.or(args.app_flag).unwrap_or_default();
+    let name = match args.app {
+        Some(name) => name,
+        None => args.app_flag.resolve()?,
+    };
     let app = Client::from_credentials()?.get(&format!("/apps/{}", segment(&name))).await?;
     if args.json {
         super::print_json(&app);
@@ -112,6 +115,7 @@ pub async fn info(args: InfoArgs) -> anyhow::Result<()> {
     println!("Stack:    {}", field(&app, "stack"));
     let onoff = |key: &str| if app[key].as_bool().unwrap_or(false) { "on" } else { "off" };
     println!("HTTPS:    redirect {}, HSTS {} (`paas certs` for certificates)", onoff("https_redirect"), onoff("hsts"));
+    println!("Maintenance: {}", onoff("maintenance"));
     println!("Created:  {}", field(&app, "created_at"));
     Ok(())
 }
@@ -136,6 +140,45 @@ pub async fn stacks(app: super::app_arg::AppArg) -> anyhow::Result<()> {
         let mark = if name == field(&info, "stack") { "*" } else { " " };
         let default = if stack["default"].as_bool() == Some(true) { " (default)" } else { "" };
         println!("{mark} {name:<10} {}{default}", field(&stack, "description"));
+    }
+    Ok(())
+}
+
+/// `open`: the app's URL, in the browser when there is one to open it.
+pub async fn open(app: super::app_arg::AppArg) -> anyhow::Result<()> {
+    let app = app.resolve()?;
+    let info = Client::from_credentials()?.get(&format!("/apps/{}", segment(&app))).await?;
+    let url = field(&info, "web_url").to_string();
+    let opened = std::io::stdout().is_terminal()
+        && std::env::var_os("DISPLAY").or(std::env::var_os("WAYLAND_DISPLAY")).is_some()
+        && std::process::Command::new("xdg-open")
+            .arg(&url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    match opened {
+        true => println!("Opening {url}"),
+        false => println!("{url}"),
+    }
+    Ok(())
+}
+
+/// `maintenance` (None: show), `maintenance:on`, `maintenance:off`.
+pub async fn maintenance(app: super::app_arg::AppArg, on: Option<bool>) -> anyhow::Result<()> {
+    let app = app.resolve()?;
+    let client = Client::from_credentials()?;
+    let path = format!("/apps/{}", segment(&app));
+    let info = match on {
+        None => client.get(&path).await?,
+        Some(on) => client.patch(&path, &serde_json::json!({ "maintenance": on })).await?,
+    };
+    let on = info["maintenance"].as_bool().unwrap_or(false);
+    match on {
+        true => {
+            println!("{app} is in maintenance: every request gets its maintenance page (503); processes keep running")
+        }
+        false => println!("{app} is not in maintenance"),
     }
     Ok(())
 }

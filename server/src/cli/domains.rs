@@ -105,13 +105,36 @@ pub async fn add_remote(args: RemoteArgs) -> anyhow::Result<()> {
     let git = |args: &[&str]| -> anyhow::Result<bool> {
         Ok(std::process::Command::new("git").args(args).status().context("running git")?.success())
     };
-    if !git(&["remote", "add", &args.remote, &url])? && !git(&["remote", "set-url", &args.remote, &url])? {
-        bail!("could not add the git remote (is this a git repository?)");
+    let inside = std::process::Command::new("git")
+        .args(["rev-parse", "--git-dir"])
+        .output()
+        .context("running git")?
+        .status
+        .success();
+    if !inside {
+        bail!("this is not a git repository: run `git init` first, or cd into the app's repository");
     }
+    let current = std::process::Command::new("git").args(["remote", "get-url", &args.remote]).output()?;
+    let current = current.status.success().then(|| String::from_utf8_lossy(&current.stdout).trim().to_string());
+    let said = match current.as_deref() {
+        Some(existing) if existing == url => format!("git remote {} already points at {url}", args.remote),
+        Some(existing) => {
+            if !git(&["remote", "set-url", &args.remote, &url])? {
+                bail!("could not change the git remote {}", args.remote);
+            }
+            format!("git remote {} pointed at {existing}; it now points at {url}", args.remote)
+        }
+        None => {
+            if !git(&["remote", "add", &args.remote, &url])? {
+                bail!("could not add the git remote {}", args.remote);
+            }
+            format!("added git remote {} for {url}", args.remote)
+        }
+    };
     let exe = std::env::current_exe()?;
     let helper = format!("!'{}' git:credentials", exe.display());
     git(&["config", &format!("credential.{url}.helper"), &helper])?;
-    println!("set git remote {} to {url}", args.remote);
+    println!("{said}; `git push {} main` deploys {name}", args.remote);
     Ok(())
 }
 

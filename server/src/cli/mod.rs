@@ -36,8 +36,10 @@ pub enum Command {
     #[command(name = "apps:create")]
     AppsCreate(apps::CreateArgs),
     /// Show an app
-    #[command(name = "apps:info")]
+    #[command(name = "apps:info", visible_alias = "info")]
     AppsInfo(apps::InfoArgs),
+    /// Print the app's URL (and open it in a browser, when there is one)
+    Open(app_arg::AppArg),
     /// Permanently destroy an app
     #[command(name = "apps:destroy")]
     AppsDestroy(apps::DestroyArgs),
@@ -142,6 +144,15 @@ pub enum Command {
     CertsRefresh(app_arg::AppArg),
     /// Show or change HTTPS settings: --redirect on|off, --hsts on|off
     Https(certs::HttpsArgs),
+    /// Say whether the app is in maintenance mode
+    Maintenance(app_arg::AppArg),
+    /// Answer every request with the maintenance page (503; the
+    /// MAINTENANCE_PAGE_HTML config var, or a default); processes keep running
+    #[command(name = "maintenance:on")]
+    MaintenanceOn(app_arg::AppArg),
+    /// Serve the app again
+    #[command(name = "maintenance:off")]
+    MaintenanceOff(app_arg::AppArg),
     /// Show the audit log (team admins)
     Audit(domains::AuditArgs),
 }
@@ -172,6 +183,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Apps(args) => apps::list(args).await,
         Command::AppsCreate(args) => apps::create(args).await,
         Command::AppsInfo(args) => apps::info(args).await,
+        Command::Open(app) => apps::open(app).await,
         Command::AppsDestroy(args) => apps::destroy(args).await,
         Command::Stack(app) => apps::stacks(app).await,
         Command::StackSet(args) => apps::set_stack(args).await,
@@ -212,6 +224,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::CertsAdd(args) => certs::add(args).await,
         Command::CertsRefresh(app) => certs::refresh(app).await,
         Command::Https(args) => certs::https(args).await,
+        Command::Maintenance(app) => apps::maintenance(app, None).await,
+        Command::MaintenanceOn(app) => apps::maintenance(app, Some(true)).await,
+        Command::MaintenanceOff(app) => apps::maintenance(app, Some(false)).await,
     }
 }
 

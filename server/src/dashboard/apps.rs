@@ -127,8 +127,14 @@ async fn rows(state: &AppState, apps: Vec<App>) -> Result<Vec<AppRow>, DashError
         .map(|app| {
             let release = current.remove(&app.id);
             let crashed = state.processes.of(&app.name).values().filter(|p| p.state.starts_with("crashed")).count();
+            let mut status = app_status(release.is_some(), latest.remove(&app.id).as_ref(), crashed);
+            if app.maintenance && status.class == "ok" {
+                status.text = "maintenance".into();
+                status.class = "busy";
+                status.detail = "every request gets the maintenance page".into();
+            }
             AppRow {
-                status: app_status(release.is_some(), latest.remove(&app.id).as_ref(), crashed),
+                status,
                 web_url: state.app_url(&app.name),
                 release: release.as_ref().map(|r| format!("v{}", r.version)).unwrap_or_else(|| "no release yet".into()),
                 deployed: release.map(|r| r.created_at.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default(),
@@ -483,6 +489,7 @@ struct SettingsPage {
     /// The app's stack, and every stack with what it brings.
     stack: String,
     stacks: Vec<(&'static str, &'static str)>,
+    maintenance: bool,
 }
 
 pub async fn show_settings(
@@ -493,7 +500,13 @@ pub async fn show_settings(
     let (app, frame) = frame(&state, &dash, &name, "settings").await?;
     let stack = crate::build::stacks::of_app(&state.config, app.stack.as_deref()).to_string();
     let stacks = crate::build::stacks::STACKS.iter().map(|s| (s.name, s.description)).collect();
-    render(&SettingsPage { layout: dash.layout(format!("{} settings", app.name)).await, app: frame, stack, stacks })
+    render(&SettingsPage {
+        layout: dash.layout(format!("{} settings", app.name)).await,
+        app: frame,
+        stack,
+        stacks,
+        maintenance: app.maintenance,
+    })
 }
 
 #[cfg(test)]

@@ -256,6 +256,27 @@ pub async fn destroy(
 }
 
 #[derive(Debug, Deserialize)]
+pub struct MaintenanceForm {
+    csrf: String,
+    /// `on` or `off`.
+    on: String,
+}
+
+/// Turn maintenance mode on or off.
+pub async fn set_maintenance(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<MaintenanceForm>,
+) -> Result<Response, DashError> {
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "changing apps").await?;
+    let on = form.on == "on";
+    let result = outcome(ops::apps::set_maintenance(&state, &actor(&dash), &app, on).await).await;
+    let message = result.map(|_| format!("Maintenance mode {}.", if on { "on" } else { "off" }));
+    dash.finish(&format!("/apps/{name}/settings"), message).await
+}
+
+#[derive(Debug, Deserialize)]
 pub struct StackForm {
     csrf: String,
     stack: String,

@@ -17,10 +17,12 @@ pub struct App {
     pub https_redirect: bool,
     /// HSTS sent over HTTPS.
     pub hsts: bool,
+    /// In maintenance mode.
+    pub maintenance: bool,
 }
 
 const SELECT: &str = "SELECT a.id, a.name, a.team_id, t.name AS team_name, a.created_at, a.stack,
-                             a.https_redirect, a.hsts
+                             a.https_redirect, a.hsts, a.maintenance
                       FROM apps a JOIN teams t ON t.id = a.team_id";
 
 /// Create an app, with the audit event saying so (its `app` is the new name).
@@ -113,6 +115,27 @@ pub async fn set_https(
     super::audit::record(&mut tx, audit).await?;
     super::operations::commit(&mut tx, operation).await?;
     tx.commit().await
+}
+
+/// Turn maintenance mode on or off, with the audit event and the end of the
+/// operation that does it.
+pub async fn set_maintenance(
+    pool: &PgPool,
+    id: i64,
+    on: bool,
+    audit: &super::audit::NewEvent,
+    operation: i64,
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE apps SET maintenance = $2 WHERE id = $1").bind(id).bind(on).execute(&mut *tx).await?;
+    super::audit::record(&mut tx, audit).await?;
+    super::operations::commit(&mut tx, operation).await?;
+    tx.commit().await
+}
+
+/// The apps with a setting the router applies (maintenance, HTTPS).
+pub async fn with_policies(pool: &PgPool) -> sqlx::Result<Vec<App>> {
+    sqlx::query_as(&format!("{SELECT} WHERE a.https_redirect OR a.hsts OR a.maintenance")).fetch_all(pool).await
 }
 
 pub async fn exists(pool: &PgPool, name: &str) -> sqlx::Result<bool> {

@@ -156,8 +156,3 @@ pub async fn owner(pool: &PgPool, hostname: &str, base_domain: &str) -> sqlx::Re
     .fetch_optional(pool)
     .await
 }
-
-/// Apps with an HTTPS setting turned on: (name, redirect, hsts).
-pub async fn policies(pool: &PgPool) -> sqlx::Result<Vec<(String, bool, bool)>> {
-    sqlx::query_as("SELECT name, https_redirect, hsts FROM apps WHERE https_redirect OR hsts").fetch_all(pool).await
-}

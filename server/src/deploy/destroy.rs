@@ -21,6 +21,7 @@ pub async fn destroy_app(state: &AppState, app: &App, audit: &NewEvent, operatio
         db::apps::delete(&state.db, app.id, audit, operation).await?;
         state.routes.forget_app(&app.name);
         state.tls.forget_app(&app.name);
+        state.routes.policies.forget(&app.name);
     }
     let grace = Duration::from_secs(state.config.stop_grace);
     let containers = state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await?;

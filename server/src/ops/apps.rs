@@ -59,6 +59,53 @@ pub async fn set_stack(state: &AppState, actor: &Actor, app: &App, stack: &str) 
     .await
 }
 
+/// The config var whose value is the app's maintenance page (HTML).
+pub const MAINTENANCE_PAGE: &str = "MAINTENANCE_PAGE_HTML";
+
+/// Turn maintenance mode on or off: the router answers every request with
+/// the maintenance page (503) while the processes keep running.
+pub async fn set_maintenance(state: &AppState, actor: &Actor, app: &App, on: bool) -> AppResult<Job<App>> {
+    let plan = Plan { action: "app.maintenance", summary: if on { "on" } else { "off" }.to_string(), push: None };
+    launch(state, app, actor, plan, move |op| async move {
+        db::apps::set_maintenance(&op.state.db, op.app.id, on, &op.audit(""), op.id).await?;
+        let app = App { maintenance: on, ..op.app.clone() };
+        apply_policy(&op.state, &app).await?;
+        op.out.step(match on {
+            true => format!("{} is in maintenance: every request gets its maintenance page (503)", app.name),
+            false => format!("{} is out of maintenance: requests reach it again", app.name),
+        });
+        Ok(app)
+    })
+    .await
+}
+
+/// Give the router the app's settings as stored: maintenance (with the page
+/// from its config, or the default one), the HTTPS redirect, HSTS.
+pub async fn apply_policy(state: &AppState, app: &App) -> AppResult<()> {
+    let page: Option<std::sync::Arc<str>> = match app.maintenance {
+        false => None,
+        true => {
+            let config = crate::deploy::config::reveal(state, app).await?;
+            let page = config.get(MAINTENANCE_PAGE).cloned().filter(|p| !p.trim().is_empty());
+            Some(page.unwrap_or_else(|| crate::router::policy::default_maintenance_page(&app.name)).into())
+        }
+    };
+    state.routes.policies.update(&app.name, |policy| {
+        policy.redirect = app.https_redirect;
+        policy.hsts = app.hsts;
+        policy.maintenance = page;
+    });
+    Ok(())
+}
+
+/// At start: every app's settings, for the router.
+pub async fn load_policies(state: &AppState) -> AppResult<()> {
+    for app in db::apps::with_policies(&state.db).await? {
+        apply_policy(state, &app).await?;
+    }
+    Ok(())
+}
+
 /// Destroy an app: once a deploy in progress finished, its rows go (the
 /// reconcile loop stops keeping it alive), then its containers, images,
 /// build cache and repository.

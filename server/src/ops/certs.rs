@@ -10,7 +10,6 @@ use crate::db;
 use crate::db::apps::App;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::tls::Policy;
 
 /// The certificate state of one of an app's names.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -164,9 +163,10 @@ pub async fn set_https(
     let plan = Plan { action: "app.https", summary, push: None };
     launch(state, app, actor, plan, move |op| async move {
         db::apps::set_https(&op.state.db, op.app.id, redirect, hsts, &op.audit(""), op.id).await?;
-        op.state.tls.set_policy(&op.app.name, Policy { redirect, hsts });
+        let app = App { https_redirect: redirect, hsts, ..op.app.clone() };
+        super::apps::apply_policy(&op.state, &app).await?;
         op.out.step(format!("HTTP to HTTPS redirect {}, HSTS {}", onoff(redirect), onoff(hsts)));
-        Ok(App { https_redirect: redirect, hsts, ..op.app.clone() })
+        Ok(app)
     })
     .await
 }

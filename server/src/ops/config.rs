@@ -39,8 +39,19 @@ pub async fn change(
     let summary =
         changes.iter().map(|(k, v)| format!("{}{k}", if v.is_some() { "" } else { "-" })).collect::<Vec<_>>().join(" ");
     let plan = Plan { action: "config.update", summary, push: None };
+    let page_changed = changes.contains_key(super::apps::MAINTENANCE_PAGE);
     launch(state, app, actor, plan, move |op| async move {
         let state = &op.state;
+        // A new maintenance page is shown at once (the stored config is
+        // the new one by the time this runs).
+        let refresh_page = || async {
+            if page_changed {
+                if let Some(app) = db::apps::find_by_name(&state.db, &op.app.name).await? {
+                    super::apps::apply_policy(state, &app).await?;
+                }
+            }
+            AppResult::Ok(())
+        };
         let _lock = op.lock().await?;
         let mut config = db::config_vars::get(&state.db, op.app.id).await?;
         for (key, value) in &changes {
@@ -60,6 +71,7 @@ pub async fn change(
             db::audit::record(&mut tx, &op.audit("")).await?;
             db::operations::commit(&mut tx, op.id).await?;
             tx.commit().await?;
+            refresh_page().await?;
             return Ok(None);
         };
         let formation = db::formation::list(&state.db, op.app.id).await?;
@@ -74,6 +86,7 @@ pub async fn change(
         let release = deploy::release_from(state, &op.app, derived, &change, &op.out)
             .await
             .map_err(|e| AppError::DeployFailed(format!("{e:#}")))?;
+        refresh_page().await?;
         Ok(Some(release))
     })
     .await

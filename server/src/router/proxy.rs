@@ -93,9 +93,11 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
         Some(app) => {
             let started = std::time::Instant::now();
             let (method, path) = (request.method().clone(), request.uri().path().to_string());
-            let policy = state.tls.policy(&app);
+            let policy = state.routes.policies.get(&app).unwrap_or_default();
             let https = peer.https(request.headers());
-            let mut response = if policy.redirect && !https {
+            let mut response = if let Some(page) = &policy.maintenance {
+                maintenance(page)
+            } else if policy.redirect && !https {
                 to_https(host, request.uri(), state.tls.https_port)
             } else {
                 proxy(worker, &app, &host_value, peer, request).await
@@ -117,6 +119,17 @@ const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
 /// A year, for the app's own names only (a subdomain-wide policy is the
 /// domain owner's to set).
 const HSTS: &str = "max-age=31536000";
+
+/// The app's maintenance page: 503, to be tried again in a while.
+fn maintenance(page: &std::sync::Arc<str>) -> Response<Body> {
+    let mut response = Response::new(Body::from(Bytes::copy_from_slice(page.as_bytes())));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("120"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
 
 /// A permanent redirect to the same URL over HTTPS (308: the method and
 /// body are kept).

@@ -90,6 +90,8 @@ pub struct RouteTable {
     traffic: RwLock<HashMap<String, Arc<AppTraffic>>>,
     /// Custom domain -> app name.
     domains: RwLock<HashMap<String, String>>,
+    /// Apps' settings that change the router's answer (maintenance, HTTPS).
+    pub policies: super::policy::Policies,
     /// Held while deciding routes from the database (see the module doc).
     changes: tokio::sync::Mutex<()>,
     /// Where the table is written after each change, with the installation id.

@@ -7,12 +7,12 @@
 //! that asks for it (which waits for it). A loop renews certificates due
 //! to expire and retries failed ones.
 //!
-//! Per app, plain HTTP may be redirected to HTTPS and HSTS sent over it.
+//! (Per app, plain HTTP may be redirected to HTTPS and HSTS sent over it:
+//! see `router::policy`.)
 
 pub mod acme;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -30,15 +30,6 @@ pub const ISSUE_WAIT: Duration = Duration::from_secs(30);
 /// A failed issuance is not tried again on demand before this.
 const RETRY_FAILED: Duration = Duration::from_secs(600);
 
-/// An app's HTTPS settings.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Policy {
-    /// Answer plain HTTP with a permanent redirect to HTTPS.
-    pub redirect: bool,
-    /// Send `Strict-Transport-Security` with responses over HTTPS.
-    pub hsts: bool,
-}
-
 pub struct Tls {
     db: PgPool,
     secrets: Secrets,
@@ -47,9 +38,6 @@ pub struct Tls {
     certs: RwLock<HashMap<String, Served>>,
     /// ACME HTTP-01 token -> key authorization, while an order is open.
     pub(crate) challenges: RwLock<HashMap<String, String>>,
-    policies: RwLock<HashMap<String, Policy>>,
-    /// Whether any app has a policy: most requests need not look.
-    any_policy: AtomicBool,
     /// Issuances under way; each receiver turns true when it ends.
     issuing: Mutex<HashMap<String, watch::Receiver<bool>>>,
     acme: Option<acme::Acme>,
@@ -88,8 +76,6 @@ impl Tls {
             base_domain,
             certs: RwLock::default(),
             challenges: RwLock::default(),
-            policies: RwLock::default(),
-            any_policy: AtomicBool::new(false),
             issuing: Mutex::default(),
             acme,
             https_port,
@@ -116,9 +102,6 @@ impl Tls {
                 Err(err) => tracing::error!(host = %stored.hostname, error = %err, "a stored certificate is unusable"),
             }
         }
-        for (app, redirect, hsts) in db::certificates::policies(&self.db).await? {
-            self.set_policy(&app, Policy { redirect, hsts });
-        }
         Ok(())
     }
 
@@ -137,23 +120,6 @@ impl Tls {
         self.challenges.read().ok()?.get(token).cloned()
     }
 
-    pub fn policy(&self, app: &str) -> Policy {
-        if !self.any_policy.load(Ordering::Relaxed) {
-            return Policy::default();
-        }
-        self.policies.read().ok().and_then(|p| p.get(app).copied()).unwrap_or_default()
-    }
-
-    pub fn set_policy(&self, app: &str, policy: Policy) {
-        let mut policies = self.policies.write().unwrap_or_else(|p| p.into_inner());
-        if policy == Policy::default() {
-            policies.remove(app);
-        } else {
-            policies.insert(app.to_string(), policy);
-        }
-        self.any_policy.store(!policies.is_empty(), Ordering::Relaxed);
-    }
-
     fn serve(&self, hostname: &str, app: Option<String>, key: CertifiedKey) {
         let mut certs = self.certs.write().unwrap_or_else(|p| p.into_inner());
         certs.insert(hostname.to_string(), Served { key: Arc::new(key), app });
@@ -165,10 +131,9 @@ impl Tls {
         db::certificates::remove(&self.db, hostname).await.map(drop)
     }
 
-    /// An app is gone: its certificates (the rows went with it) and settings.
+    /// An app is gone: its certificates (the rows went with it).
     pub fn forget_app(&self, app: &str) {
         self.certs.write().unwrap_or_else(|p| p.into_inner()).retain(|_, s| s.app.as_deref() != Some(app));
-        self.set_policy(app, Policy::default());
     }
 
     /// Seal, store and serve a certificate for `hostname`.
