@@ -237,6 +237,14 @@ async fn role_endpoint_matrix() {
             [204, 204, 204, 403, 404],
         ),
         ("GET", "/apps/{app}/certs", "/apps/shop/certs".into(), None, [200, 200, 200, 200, 404]),
+        // built's v1 ran no release command.
+        (
+            "GET",
+            "/apps/{app}/releases/{version}/output",
+            "/apps/built/releases/1/output".into(),
+            None,
+            [404, 404, 404, 404, 404],
+        ),
         ("GET", "/apps/{app}/metrics", "/apps/shop/metrics?period=day".into(), None, [200, 200, 200, 200, 404]),
         // Not a certificate: refused for what it is, to those who may upload.
         (

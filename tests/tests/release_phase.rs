@@ -19,6 +19,12 @@ async fn a_release_command_runs_before_the_rollout_and_its_failure_rejects_the_p
     assert!(ran < switched, "it runs before the rollout:\n{output}");
     assert!(output.contains("Release command succeeded"), "{output}");
     assert_eq!(server.app_get("phase-release", "/").await.1, "hello from v2\n");
+    // Its output is kept with the release.
+    let home = server.cli_home(&token);
+    let kept = server.cli_ok(home.path(), &["releases:output", "v2", "-a", "phase-release"]);
+    assert!(kept.contains("migrating database for v2\nmigrations done\nrelease command succeeded"), "{kept}");
+    let none = server.cli_err(home.path(), &["releases:output", "v1", "-a", "phase-release"]);
+    assert!(none.contains("v1 of phase-release ran no release command"), "{none}");
 
     repo.write(
         "Procfile",
@@ -34,6 +40,9 @@ async fn a_release_command_runs_before_the_rollout_and_its_failure_rejects_the_p
     assert_eq!(server.app_get("phase-release", "/").await.1, "hello from v2\n", "v2 keeps serving");
     let (_, releases) = server.call("GET", "/apps/phase-release/releases", &token, None).await;
     assert_eq!(releases[0]["status"], "failed");
+    let kept = server.cli_ok(home.path(), &["releases:output", "v3", "-a", "phase-release"]);
+    assert!(kept.contains("migration 42 failed: column exists"), "{kept}");
+    assert!(kept.contains("the release command failed with exit code 2"), "{kept}");
     assert_eq!(releases[1]["current"], true);
     let (status, body) = server
         .call(

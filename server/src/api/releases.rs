@@ -20,7 +20,11 @@ use crate::ops::{self, Actor};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_releases)).routes(routes!(show_release)).routes(routes!(create_rollback))
+    OpenApiRouter::new()
+        .routes(routes!(list_releases))
+        .routes(routes!(show_release))
+        .routes(routes!(show_release_output))
+        .routes(routes!(create_rollback))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -90,6 +94,26 @@ pub async fn show_release(
         .find(|r| i64::from(r.version) == version)
         .ok_or_else(|| AppError::not_found(format!("{} has no release v{version}", app.name)))?;
     Ok(Json(ReleaseInfo::new(release, current)))
+}
+
+/// What the release's release phase (the Procfile's `release` command)
+/// printed, and how it ended; 404 when the release ran none.
+#[utoipa::path(get, path = "/apps/{app}/releases/{version}/output", tag = "releases",
+    params(("app" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn show_release_output(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((app, version)): Path<(String, i64)>,
+) -> AppResult<Response> {
+    let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing releases").await?;
+    match db::releases::output(&state.db, app.id, version).await? {
+        None => Err(AppError::not_found(format!("{} has no release v{version}", app.name))),
+        Some(None) => Err(AppError::not_found(format!("v{version} of {} ran no release command", app.name))),
+        Some(Some(text)) => {
+            Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

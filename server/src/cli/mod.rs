@@ -98,6 +98,9 @@ pub enum Command {
     /// Show one release
     #[command(name = "releases:info")]
     ReleasesInfo(releases::InfoArgs),
+    /// Show what a release's release command printed
+    #[command(name = "releases:output")]
+    ReleasesOutput(releases::InfoArgs),
     /// Roll back to an earlier release (as a new release)
     Rollback(releases::RollbackArgs),
     /// List builds
@@ -205,6 +208,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::ConfigUnset(args) => config::unset(args).await,
         Command::Releases(args) => releases::list(args).await,
         Command::ReleasesInfo(args) => releases::info(args).await,
+        Command::ReleasesOutput(args) => releases::output(args).await,
         Command::Rollback(args) => releases::rollback(args).await,
         Command::Builds(args) => releases::builds(args).await,
         Command::BuildsInfo(args) => releases::build_info(args).await,

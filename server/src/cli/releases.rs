@@ -69,6 +69,24 @@ pub async fn list(args: ListArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `releases:output [vN]`: what the release's release command printed.
+pub async fn output(args: InfoArgs) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    let client = Client::from_credentials()?;
+    let version = match &args.release {
+        Some(v) => parse_version(v)?,
+        None => {
+            let all = client.get(&format!("/apps/{}/releases", segment(&app))).await?;
+            let current = all.as_array().and_then(|a| a.iter().find(|r| r["current"].as_bool() == Some(true)).cloned());
+            let current = current.ok_or_else(|| anyhow::anyhow!("{app} has no current release"))?;
+            current["version"].as_i64().unwrap_or_default()
+        }
+    };
+    let text = client.get_text(&format!("/apps/{}/releases/{version}/output", segment(&app))).await?;
+    print!("{text}");
+    Ok(())
+}
+
 pub async fn info(args: InfoArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
     let client = Client::from_credentials()?;

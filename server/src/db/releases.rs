@@ -113,6 +113,28 @@ pub async fn current(pool: &PgPool, app_id: i64) -> sqlx::Result<Option<Release>
 }
 
 /// A pending release that will never run (its deploy failed or was cut short).
+/// Keep what the release phase printed.
+pub async fn set_output(pool: &sqlx::PgPool, release_id: i64, output: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE releases SET release_output = $2 WHERE id = $1")
+        .bind(release_id)
+        .bind(output)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The release phase's output of the app's release vN: None without such a
+/// release, Some(None) when it ran no release phase.
+pub async fn output(pool: &sqlx::PgPool, app_id: i64, version: i64) -> sqlx::Result<Option<Option<String>>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT release_output FROM releases WHERE app_id = $1 AND version = $2")
+            .bind(app_id)
+            .bind(version)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(output,)| output))
+}
+
 pub async fn mark_failed<'e>(db: impl sqlx::PgExecutor<'e>, release_id: i64) -> sqlx::Result<()> {
     sqlx::query("UPDATE releases SET status = 'failed', finished_at = now() WHERE id = $1 AND status = 'pending'")
         .bind(release_id)

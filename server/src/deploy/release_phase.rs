@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use anyhow::bail;
 use futures_util::StreamExt;
 
 use super::rollout::container_spec;
@@ -27,22 +26,41 @@ pub async fn run(state: &AppState, app: &App, release: &Release, out: &Output) -
     let app_name = app.name.clone();
     let logs = state.clone();
     let streaming = tokio::spawn(async move {
+        let mut kept = String::new();
         while let Some(line) = lines.next().await {
             forward.line(&line);
             logs.logs.push(&app_name, "release", &line);
+            if kept.len() < MAX_KEPT {
+                kept.push_str(&line);
+                kept.push('\n');
+            }
         }
+        kept
     });
     let limit = Duration::from_secs(state.config.release_timeout);
     let exit = tokio::time::timeout(limit, state.runtime.wait(&container.id)).await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), streaming).await;
+    let mut kept = match tokio::time::timeout(Duration::from_secs(2), streaming).await {
+        Ok(Ok(kept)) => kept,
+        _ => String::new(),
+    };
     state.runtime.stop_and_remove(&container.id, Duration::from_secs(1)).await?;
-    match exit {
-        Err(_) => bail!("the release command did not finish within {} s", limit.as_secs()),
+    let outcome = match exit {
+        Err(_) => Err(anyhow::anyhow!("the release command did not finish within {} s", limit.as_secs())),
         Ok(Err(err)) => Err(err),
-        Ok(Ok(0)) => {
-            out.step("Release command succeeded");
-            Ok(())
-        }
-        Ok(Ok(code)) => bail!("the release command failed with exit code {code}"),
+        Ok(Ok(0)) => Ok(()),
+        Ok(Ok(code)) => Err(anyhow::anyhow!("the release command failed with exit code {code}")),
+    };
+    // Kept with the release, however it ended (`paas releases:output`).
+    kept.push_str(&match &outcome {
+        Ok(()) => "release command succeeded\n".to_string(),
+        Err(err) => format!("{err:#}\n"),
+    });
+    crate::db::releases::set_output(&state.db, release.id, &kept).await?;
+    if outcome.is_ok() {
+        out.step("Release command succeeded");
     }
+    outcome
 }
+
+/// How much of a release command's output is kept with its release.
+const MAX_KEPT: usize = 1 << 20;
