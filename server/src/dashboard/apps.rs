@@ -89,14 +89,24 @@ pub fn app_status(has_release: bool, latest: Option<&crate::db::operations::Oper
         |text: String, class, detail: &str| Status { text, class, detail: detail.to_string(), operation: None };
     match latest {
         Some(op) if op.status == "running" => {
-            let doing = if op.kind == "deploy" { "deploying" } else { "rolling out" };
-            let text = format!("{doing}: {}", op.summary);
+            // A push builds, then deploys the release it made (vN).
+            let commit = op.summary.rsplit(' ').next().unwrap_or_default();
+            let text = match (op.kind.as_str(), op.version) {
+                ("deploy", Some(v)) => format!("deploying v{v}"),
+                ("deploy", None) => format!("building {commit}"),
+                (_, Some(v)) => format!("rolling out v{v}"),
+                (kind, None) => format!("{kind}: under way"),
+            };
             return Status { operation: Some(op.id), ..status(text, "busy", "") };
         }
         Some(op) if op.status == "failed" => {
-            let what = if op.kind == "deploy" { "last push" } else { op.kind.as_str() };
+            let text = match (op.kind.as_str(), op.version) {
+                ("deploy", Some(v)) => format!("v{v} failed"),
+                ("deploy", None) => "last push failed".to_string(),
+                (kind, _) => format!("{kind} failed"),
+            };
             let detail = op.error.as_deref().unwrap_or_default();
-            return Status { operation: Some(op.id), ..status(format!("{what} failed"), "bad", detail) };
+            return Status { operation: Some(op.id), ..status(text, "bad", detail) };
         }
         _ => {}
     }
@@ -542,13 +552,19 @@ mod tests {
     fn the_apps_list_says_what_runs_what_is_under_way_and_what_failed() {
         assert_eq!(app_status(false, None, 0).text, "not deployed");
         assert_eq!((app_status(true, None, 0).text.as_str(), app_status(true, None, 0).class), ("running", "ok"));
-        let deploying = app_status(true, Some(&op("deploy", "running", None)), 0);
-        assert_eq!((deploying.text.as_str(), deploying.class), ("deploying: main 1a2b3c4", "busy"));
+        let building = app_status(true, Some(&op("deploy", "running", None)), 0);
+        assert_eq!((building.text.as_str(), building.class), ("building 1a2b3c4", "busy"));
+        let deploying = app_status(true, Some(&Operation { version: Some(5), ..op("deploy", "running", None) }), 0);
+        assert_eq!(deploying.text, "deploying v5");
         let failed = app_status(true, Some(&op("deploy", "failed", Some("the build failed"))), 0);
         assert_eq!(
             (failed.text.as_str(), failed.class, failed.detail.as_str()),
             ("last push failed", "bad", "the build failed")
         );
+        let unhealthy = Operation { version: Some(6), ..op("deploy", "failed", Some("web.1 never answered")) };
+        assert_eq!(app_status(true, Some(&unhealthy), 0).text, "v6 failed");
+        let rollout = Operation { version: Some(7), ..op("config.update", "running", None) };
+        assert_eq!(app_status(true, Some(&rollout), 0).text, "rolling out v7");
         assert_eq!(app_status(true, Some(&op("config.update", "succeeded", None)), 2).text, "2 crashed");
     }
 }
