@@ -78,7 +78,10 @@ async fn push_whose_app_never_becomes_healthy_is_rejected_and_v1_keeps_serving()
     let v1_head = repo.head();
 
     let broken = std::fs::read_to_string(paas_e2e::apps::fixtures_dir().join("unhealthy/Dockerfile")).unwrap();
-    repo.write("Dockerfile", &broken);
+    // An image of its own: another test building the same content at the
+    // same time would share its id, and its clean-up could remove it
+    // before this build tags it.
+    repo.write("Dockerfile", &format!("{broken}LABEL test=push-unhealthy\n"));
     repo.commit("listen on the wrong port");
     let (ok, output) = repo.push(&server.git_url("push-unhealthy", &token));
     assert!(!ok, "the push is rejected:\n{output}");

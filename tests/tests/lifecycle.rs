@@ -125,7 +125,8 @@ async fn rollback_after_a_failed_deploy_and_refusals() {
     repo.commit("v2");
     assert!(repo.push(&server.git_url("life-rollback", &token)).0);
     let broken = std::fs::read_to_string(fixtures_dir().join("unhealthy/Dockerfile")).unwrap();
-    repo.write("Dockerfile", &broken);
+    // An image of its own (see git_push.rs: the same content is built there).
+    repo.write("Dockerfile", &format!("{broken}LABEL test=life-rollback\n"));
     repo.commit("v3 never gets healthy");
     assert!(!repo.push(&server.git_url("life-rollback", &token)).0);
 
