@@ -89,24 +89,9 @@ pub fn image_tag(app: &str, sha: &str) -> String {
     format!("paas/{app}:{sha}")
 }
 
-/// Build a pushed commit with the chosen builder, counted in the metrics.
+/// Build a pushed commit with the chosen builder.
 #[tracing::instrument(skip_all, fields(app = %app.name))]
 pub async fn build(
-    state: &AppState,
-    app: &App,
-    source: Source,
-    builder: Builder,
-    config: &BTreeMap<String, String>,
-    user_id: Option<i64>,
-    out: &Output,
-) -> anyhow::Result<Built> {
-    let started = std::time::Instant::now();
-    let built = build_with(state, app, source, builder, config, user_id, out).await;
-    state.metrics.build(built.is_ok(), started.elapsed());
-    built
-}
-
-async fn build_with(
     state: &AppState,
     app: &App,
     source: Source,

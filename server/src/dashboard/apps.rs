@@ -84,7 +84,12 @@ pub struct Status {
 /// The kinds of operation that change what runs.
 const ROLLOUTS: &[&str] = &["deploy", "config.update", "formation.update", "ps.restart", "release.rollback"];
 
-pub fn app_status(has_release: bool, latest: Option<&crate::db::operations::Operation>, crashed: usize) -> Status {
+pub fn app_status(
+    has_release: bool,
+    maintenance: bool,
+    latest: Option<&crate::db::operations::Operation>,
+    crashed: usize,
+) -> Status {
     let status =
         |text: String, class, detail: &str| Status { text, class, detail: detail.to_string(), operation: None };
     match latest {
@@ -112,6 +117,7 @@ pub fn app_status(has_release: bool, latest: Option<&crate::db::operations::Oper
     }
     match (has_release, crashed) {
         (false, _) => status("not deployed".into(), "", ""),
+        (true, 0) if maintenance => status("maintenance".into(), "busy", "every request gets the maintenance page"),
         (true, 0) => status("running".into(), "ok", ""),
         (true, n) => status(format!("{n} crashed"), "bad", ""),
     }
@@ -137,12 +143,7 @@ async fn rows(state: &AppState, apps: Vec<App>) -> Result<Vec<AppRow>, DashError
         .map(|app| {
             let release = current.remove(&app.id);
             let crashed = state.processes.of(&app.name).values().filter(|p| p.state.starts_with("crashed")).count();
-            let mut status = app_status(release.is_some(), latest.remove(&app.id).as_ref(), crashed);
-            if app.maintenance && status.class == "ok" {
-                status.text = "maintenance".into();
-                status.class = "busy";
-                status.detail = "every request gets the maintenance page".into();
-            }
+            let status = app_status(release.is_some(), app.maintenance, latest.remove(&app.id).as_ref(), crashed);
             AppRow {
                 status,
                 web_url: state.app_url(&app.name),
@@ -196,24 +197,24 @@ pub async fn live_events(
     Query(filter): Query<LiveFilter>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, DashError> {
     let app = filter.app.filter(|a| !a.is_empty());
-    live_rows(&state, &dash.user, app.as_deref()).await?;
+    let first = fingerprint(&state, &live_rows(&state, &dash.user, app.as_deref()).await?);
+    let event = |fingerprint: &str| Ok(Event::default().event("state").data(fingerprint));
+    let now = futures_util::stream::once(std::future::ready(event(&first)));
     let user = dash.user;
-    let stream = futures_util::stream::unfold(None, move |last: Option<String>| {
+    let changes = futures_util::stream::unfold(first, move |last| {
         let (state, user, app) = (state.clone(), user.clone(), app.clone());
         async move {
             loop {
-                if last.is_some() {
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 let rows = live_rows(&state, &user, app.as_deref()).await.ok()?;
                 let now = fingerprint(&state, &rows);
-                if last.as_ref() != Some(&now) {
-                    return Some((Ok(Event::default().event("state").data(now.clone())), Some(now)));
+                if now != last {
+                    return Some((event(&now), now));
                 }
             }
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(futures_util::StreamExt::chain(now, changes)).keep_alive(KeepAlive::default()))
 }
 
 pub async fn list_apps(State(state): State<AppState>, dash: DashUser) -> Result<Response, DashError> {
@@ -550,21 +551,25 @@ mod tests {
 
     #[test]
     fn the_apps_list_says_what_runs_what_is_under_way_and_what_failed() {
-        assert_eq!(app_status(false, None, 0).text, "not deployed");
-        assert_eq!((app_status(true, None, 0).text.as_str(), app_status(true, None, 0).class), ("running", "ok"));
-        let building = app_status(true, Some(&op("deploy", "running", None)), 0);
+        assert_eq!(app_status(false, false, None, 0).text, "not deployed");
+        assert_eq!(
+            (app_status(true, false, None, 0).text.as_str(), app_status(true, false, None, 0).class),
+            ("running", "ok")
+        );
+        let building = app_status(true, false, Some(&op("deploy", "running", None)), 0);
         assert_eq!((building.text.as_str(), building.class), ("building 1a2b3c4", "busy"));
-        let deploying = app_status(true, Some(&Operation { version: Some(5), ..op("deploy", "running", None) }), 0);
+        let deploying =
+            app_status(true, false, Some(&Operation { version: Some(5), ..op("deploy", "running", None) }), 0);
         assert_eq!(deploying.text, "deploying v5");
-        let failed = app_status(true, Some(&op("deploy", "failed", Some("the build failed"))), 0);
+        let failed = app_status(true, false, Some(&op("deploy", "failed", Some("the build failed"))), 0);
         assert_eq!(
             (failed.text.as_str(), failed.class, failed.detail.as_str()),
             ("last push failed", "bad", "the build failed")
         );
         let unhealthy = Operation { version: Some(6), ..op("deploy", "failed", Some("web.1 never answered")) };
-        assert_eq!(app_status(true, Some(&unhealthy), 0).text, "v6 failed");
+        assert_eq!(app_status(true, false, Some(&unhealthy), 0).text, "v6 failed");
         let rollout = Operation { version: Some(7), ..op("config.update", "running", None) };
-        assert_eq!(app_status(true, Some(&rollout), 0).text, "rolling out v7");
-        assert_eq!(app_status(true, Some(&op("config.update", "succeeded", None)), 2).text, "2 crashed");
+        assert_eq!(app_status(true, false, Some(&rollout), 0).text, "rolling out v7");
+        assert_eq!(app_status(true, false, Some(&op("config.update", "succeeded", None)), 2).text, "2 crashed");
     }
 }

@@ -79,6 +79,12 @@ pub async fn names(pool: &PgPool) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT name FROM apps").fetch_all(pool).await
 }
 
+/// Every app's id, by name.
+pub async fn ids(pool: &PgPool) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT name, id FROM apps").fetch_all(pool).await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// Set the app's stack, with the audit event and the end of the operation
 /// that does it.
 pub async fn set_stack(

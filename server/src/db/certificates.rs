@@ -142,10 +142,9 @@ pub async fn remove(pool: &PgPool, hostname: &str) -> sqlx::Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
-/// The app a host name belongs to (its id and name): `APP.BASE_DOMAIN` or
-/// one of its custom domains.
-pub async fn owner(pool: &PgPool, hostname: &str, base_domain: &str) -> sqlx::Result<Option<(i64, String)>> {
-    let app = hostname.strip_suffix(base_domain).and_then(|rest| rest.strip_suffix('.')).filter(|a| !a.contains('.'));
+/// The app a host name belongs to (its id and name): the app `app` names
+/// (from `APP.BASE_DOMAIN`), or the app with the custom domain `hostname`.
+pub async fn owner(pool: &PgPool, app: Option<&str>, hostname: &str) -> sqlx::Result<Option<(i64, String)>> {
     sqlx::query_as(
         "SELECT id, name FROM apps WHERE name = $1
          UNION ALL SELECT a.id, a.name FROM domains d JOIN apps a ON a.id = d.app_id WHERE d.hostname = $2

@@ -12,6 +12,7 @@ pub mod domains;
 pub mod embedded;
 pub mod formation;
 pub mod locks;
+pub mod metrics;
 pub mod operations;
 pub mod releases;
 pub mod settings;

@@ -79,7 +79,10 @@ pub async fn deploy(
     let (builder, why) = crate::build::choose(source.includes_file("Dockerfile"), &clear, app_json.builder.as_deref())
         .map_err(|e| anyhow!(e))?;
     out.step(format!("Building with {builder}: {why}"));
-    let built = crate::build::build(state, app, source, builder, &clear, Some(user_id), out).await?;
+    let started = std::time::Instant::now();
+    let built = crate::build::build(state, app, source, builder, &clear, Some(user_id), out).await;
+    state.metrics.build(built.is_ok(), started.elapsed());
+    let built = built?;
     // The Procfile wins; else what the buildpack proposes; else the image's own command.
     let process_types = match procfile_types {
         Some(types) => types,

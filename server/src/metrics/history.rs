@@ -10,12 +10,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
 use super::{Totals, BUCKETS};
+use crate::db;
+pub use crate::db::metrics::{ProcessPoint, TrafficPoint};
 use crate::runtime::{LABEL_APP, LABEL_INDEX, LABEL_PROCESS};
 use crate::state::AppState;
 
@@ -80,11 +82,7 @@ struct TypeUse {
 impl Sampler {
     async fn sample(&mut self, state: &AppState, every: Duration) -> anyhow::Result<()> {
         let (at, now) = (Utc::now(), Instant::now());
-        let ids: HashMap<String, i64> = sqlx::query_as("SELECT name, id FROM apps")
-            .fetch_all(&state.db)
-            .await?
-            .into_iter()
-            .collect::<HashMap<String, i64>>();
+        let ids = db::apps::ids(&state.db).await?;
         let mut tx = state.db.begin().await?;
         for (app, traffic) in state.routes.traffic() {
             let totals = traffic.totals();
@@ -98,20 +96,16 @@ impl Sampler {
             let buckets: [u64; BUCKETS.len() + 1] =
                 std::array::from_fn(|i| totals.buckets[i].saturating_sub(before.buckets[i]));
             let quantile = |q: f64| (requests > 0).then(|| quantile_ms(&buckets, q));
-            sqlx::query(
-                "INSERT INTO app_metrics (app_id, at, seconds, requests, errors, p50_ms, p95_ms, p99_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            )
-            .bind(app_id)
-            .bind(at)
-            .bind((now - then).as_secs_f32())
-            .bind(requests as i64)
-            .bind(totals.errors.saturating_sub(before.errors) as i64)
-            .bind(quantile(0.5))
-            .bind(quantile(0.95))
-            .bind(quantile(0.99))
-            .execute(&mut *tx)
-            .await?;
+            let sample = db::metrics::TrafficSample {
+                app_id: *app_id,
+                seconds: (now - then).as_secs_f32(),
+                requests: requests as i64,
+                errors: totals.errors.saturating_sub(before.errors) as i64,
+                p50_ms: quantile(0.5),
+                p95_ms: quantile(0.95),
+                p99_ms: quantile(0.99),
+            };
+            db::metrics::add_traffic(&mut tx, at, &sample).await?;
         }
 
         let mut types: BTreeMap<(String, String), TypeUse> = BTreeMap::new();
@@ -151,23 +145,18 @@ impl Sampler {
         let mb = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
         for ((app, process_type), used) in types {
             let Some(app_id) = ids.get(&app) else { continue };
-            sqlx::query(
-                "INSERT INTO process_metrics (app_id, at, process_type, processes, cpu_percent, memory_mb, memory_limit_mb)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            )
-            .bind(app_id)
-            .bind(at)
-            .bind(&process_type)
-            .bind(used.processes)
-            .bind(used.cpu_percent as f32)
-            .bind(mb(used.memory_bytes) as f32)
-            .bind(used.memory_limit_bytes.map(|l| mb(l) as f32))
-            .execute(&mut *tx)
-            .await?;
+            let sample = db::metrics::ProcessSample {
+                app_id: *app_id,
+                process_type: &process_type,
+                processes: used.processes,
+                cpu_percent: used.cpu_percent as f32,
+                memory_mb: mb(used.memory_bytes) as f32,
+                memory_limit_mb: used.memory_limit_bytes.map(|l| mb(l) as f32),
+            };
+            db::metrics::add_process(&mut tx, at, &sample).await?;
         }
         if self.pruned.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
-            sqlx::query("DELETE FROM app_metrics WHERE at < $1").bind(at - KEEP).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM process_metrics WHERE at < $1").bind(at - KEEP).execute(&mut *tx).await?;
+            db::metrics::prune(&mut tx, at - KEEP).await?;
             self.pruned = Some(now);
         }
         tx.commit().await?;
@@ -210,76 +199,23 @@ pub struct History {
     pub processes: Vec<ProcessSeries>,
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct TrafficPoint {
-    /// The step's start.
-    pub at: DateTime<Utc>,
-    /// Requests per minute over the step.
-    pub requests_per_minute: f64,
-    /// The share of 5xx answers, in percent.
-    pub errors_percent: f64,
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProcessSeries {
     pub process_type: String,
     pub points: Vec<ProcessPoint>,
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-pub struct ProcessPoint {
-    pub at: DateTime<Utc>,
-    /// CPU of all its processes, in percent of one core.
-    pub cpu_percent: f64,
-    /// Memory of all its processes.
-    pub memory_mb: f64,
-    /// The sum of their memory limits.
-    pub memory_limit_mb: Option<f64>,
-}
-
 /// The periods there are: name, length, step.
 pub const PERIODS: [(&str, i64, i64); 2] = [("hour", 3600, 60), ("day", 86_400, 600)];
 
 /// An app's history over `period` (`hour` or `day`).
-pub async fn history(db: &PgPool, app_id: i64, period: &str) -> sqlx::Result<Option<History>> {
+pub async fn history(pool: &PgPool, app_id: i64, period: &str) -> sqlx::Result<Option<History>> {
     let Some(&(name, length, step)) = PERIODS.iter().find(|p| p.0 == period) else { return Ok(None) };
     let since = Utc::now() - chrono::TimeDelta::seconds(length);
     let step_interval = chrono::TimeDelta::seconds(step);
-    // Steps aligned on the epoch; percentiles weighted by their requests.
-    let traffic: Vec<TrafficPoint> = sqlx::query_as(
-        "SELECT date_bin($3, at, 'epoch'::timestamptz) AS at,
-                SUM(requests)::float8 * 60 / $4 AS requests_per_minute,
-                CASE WHEN SUM(requests) = 0 THEN 0 ELSE SUM(errors)::float8 * 100 / SUM(requests) END AS errors_percent,
-                (SUM(p50_ms * requests) / NULLIF(SUM(requests) FILTER (WHERE p50_ms IS NOT NULL), 0))::float8 AS p50_ms,
-                (SUM(p95_ms * requests) / NULLIF(SUM(requests) FILTER (WHERE p95_ms IS NOT NULL), 0))::float8 AS p95_ms,
-                MAX(p99_ms)::float8 AS p99_ms
-         FROM app_metrics WHERE app_id = $1 AND at >= $2
-         GROUP BY 1 ORDER BY 1",
-    )
-    .bind(app_id)
-    .bind(since)
-    .bind(step_interval)
-    .bind(step as f64)
-    .fetch_all(db)
-    .await?;
-    type Row = (String, DateTime<Utc>, f64, f64, Option<f64>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT process_type, date_bin($3, at, 'epoch'::timestamptz) AS at,
-                AVG(cpu_percent)::float8, AVG(memory_mb)::float8, AVG(memory_limit_mb)::float8
-         FROM process_metrics WHERE app_id = $1 AND at >= $2
-         GROUP BY 1, 2 ORDER BY 1, 2",
-    )
-    .bind(app_id)
-    .bind(since)
-    .bind(step_interval)
-    .fetch_all(db)
-    .await?;
+    let traffic = db::metrics::traffic(pool, app_id, since, step_interval).await?;
     let mut processes: Vec<ProcessSeries> = Vec::new();
-    for (process_type, at, cpu_percent, memory_mb, memory_limit_mb) in rows {
-        let point = ProcessPoint { at, cpu_percent, memory_mb, memory_limit_mb };
+    for (process_type, point) in db::metrics::processes(pool, app_id, since, step_interval).await? {
         match processes.last_mut() {
             Some(series) if series.process_type == process_type => series.points.push(point),
             _ => processes.push(ProcessSeries { process_type, points: vec![point] }),

@@ -291,27 +291,26 @@ pub fn render(state: &AppState) -> String {
     }
 
     let usage = state.metrics.processes.get();
-    family(&mut out, "paas_process_cpu_seconds_total", "counter", "CPU time a process used since it started.");
-    for p in &usage {
-        let (app, process) = (label(&p.app), label(&p.process));
-        let _ =
-            writeln!(out, "paas_process_cpu_seconds_total{{app=\"{app}\",process=\"{process}\"}} {}", p.cpu_seconds);
-    }
-    family(
-        &mut out,
-        "paas_process_memory_bytes",
-        "gauge",
-        "Memory a process uses (page cache it could free left out).",
-    );
-    for p in &usage {
-        let (app, process) = (label(&p.app), label(&p.process));
-        let _ = writeln!(out, "paas_process_memory_bytes{{app=\"{app}\",process=\"{process}\"}} {}", p.memory_bytes);
-    }
-    family(&mut out, "paas_process_memory_limit_bytes", "gauge", "A process's memory limit (processes with one).");
-    for p in &usage {
-        let Some(limit) = p.memory_limit_bytes else { continue };
-        let (app, process) = (label(&p.app), label(&p.process));
-        let _ = writeln!(out, "paas_process_memory_limit_bytes{{app=\"{app}\",process=\"{process}\"}} {limit}");
+    type Value = fn(&history::ProcessUsage) -> Option<f64>;
+    let per_process: [(&str, &str, &str, Value); 3] = [
+        ("paas_process_cpu_seconds_total", "counter", "CPU time a process used since it started.", |p| {
+            Some(p.cpu_seconds)
+        }),
+        ("paas_process_memory_bytes", "gauge", "Memory a process uses (page cache it could free left out).", |p| {
+            Some(p.memory_bytes as f64)
+        }),
+        ("paas_process_memory_limit_bytes", "gauge", "A process's memory limit (processes with one).", |p| {
+            p.memory_limit_bytes.map(|l| l as f64)
+        }),
+    ];
+    for (name, kind, help, value) in per_process {
+        family(&mut out, name, kind, help);
+        for p in &usage {
+            if let Some(v) = value(p) {
+                let (app, process) = (label(&p.app), label(&p.process));
+                let _ = writeln!(out, "{name}{{app=\"{app}\",process=\"{process}\"}} {v}");
+            }
+        }
     }
 
     for (name, what, outcomes) in [

@@ -83,11 +83,14 @@ impl std::ops::Deref for RouterState {
     }
 }
 
+/// A `Host` header's name, without its `:port`.
+pub fn without_port(host: &str) -> &str {
+    host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h)
+}
+
 /// The app a `Host` header names, if it is `APP.BASE_DOMAIN[:port]`.
 pub fn app_for_host<'a>(host: &'a str, base_domain: &str) -> Option<Cow<'a, str>> {
-    let host =
-        host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host, |(h, _)| h);
-    let host = host.trim_end_matches('.');
+    let host = without_port(host).trim_end_matches('.');
     // Hosts come lowercase almost always: no copy for them.
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
         return app_for_host(&host.to_ascii_lowercase(), base_domain).map(|app| Cow::Owned(app.into_owned()));

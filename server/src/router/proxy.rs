@@ -80,7 +80,7 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
     };
     let host = host_value.to_str().unwrap_or_default();
     let app = super::app_for_host(host, &state.base_domain).or_else(|| {
-        let bare = host.rsplit_once(':').map_or(host, |(h, _)| h).trim_end_matches('.').to_ascii_lowercase();
+        let bare = super::without_port(host).trim_end_matches('.').to_ascii_lowercase();
         state.routes.app_for_domain(&bare).map(std::borrow::Cow::Owned)
     });
     if let Some(token) = request.uri().path().strip_prefix(ACME_CHALLENGE) {
@@ -94,7 +94,8 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
             let started = std::time::Instant::now();
             let (method, path) = (request.method().clone(), request.uri().path().to_string());
             let policy = state.routes.policies.get(&app).unwrap_or_default();
-            let https = peer.https(request.headers());
+            // Only an app with an HTTPS setting needs to know.
+            let https = (policy.redirect || policy.hsts) && peer.https(request.headers());
             let mut response = if let Some(page) = &policy.maintenance {
                 maintenance(page)
             } else if policy.redirect && !https {
@@ -134,7 +135,7 @@ fn maintenance(page: &std::sync::Arc<str>) -> Response<Body> {
 /// A permanent redirect to the same URL over HTTPS (308: the method and
 /// body are kept).
 fn to_https(host: &str, uri: &Uri, https_port: Option<u16>) -> Response<Body> {
-    let bare = host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+    let bare = super::without_port(host);
     let port = match https_port {
         Some(443) | None => String::new(),
         Some(port) => format!(":{port}"),

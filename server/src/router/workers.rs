@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderValue;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use hyper::service::Service;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
@@ -176,13 +179,21 @@ async fn serve_connection(
     peer: SocketAddr,
     stopped: watch::Receiver<bool>,
 ) {
+    crate::http1::serve(stream, service(worker, peer, false), stopped).await;
+}
+
+/// A connection's requests, forwarded as coming from `peer` (over TLS or not).
+fn service(
+    worker: Arc<Worker>,
+    peer: SocketAddr,
+    tls: bool,
+) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future: Send> + Clone {
     let trusted = worker.state.trusted_proxies.iter().any(|range| range.contains(peer.ip()));
-    let peer = Arc::new(super::proxy::Peer::new(peer, trusted, false));
-    let service = hyper::service::service_fn(move |request| {
+    let peer = Arc::new(super::proxy::Peer::new(peer, trusted, tls));
+    hyper::service::service_fn(move |request| {
         let (worker, peer) = (worker.clone(), peer.clone());
         async move { Ok::<_, Infallible>(super::proxy::forward(&worker, &peer, request).await) }
-    });
-    crate::http1::serve(stream, service, stopped).await;
+    })
 }
 
 /// A TLS connection: the handshake (which may wait for a certificate issued
@@ -211,12 +222,7 @@ async fn serve_tls_connection(
         }
         Err(_) => return,
     };
-    let trusted = worker.state.trusted_proxies.iter().any(|range| range.contains(peer.ip()));
-    let peer = Arc::new(super::proxy::Peer::new(peer, trusted, true));
-    let service = hyper::service::service_fn(move |request| {
-        let (worker, peer) = (worker.clone(), peer.clone());
-        async move { Ok::<_, Infallible>(super::proxy::forward(&worker, &peer, request).await) }
-    });
+    let service = service(worker, peer, true);
     let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HANDSHAKE_TIMEOUT).half_close(true);
     builder.http2().timer(hyper_util::rt::TokioTimer::new());

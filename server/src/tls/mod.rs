@@ -28,7 +28,7 @@ use crate::db;
 /// How long a handshake waits for a certificate issued on demand.
 pub const ISSUE_WAIT: Duration = Duration::from_secs(30);
 /// A failed issuance is not tried again on demand before this.
-const RETRY_FAILED: Duration = Duration::from_secs(600);
+const RETRY_FAILED: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 pub struct Tls {
     db: PgPool,
@@ -192,7 +192,8 @@ impl Tls {
 
     async fn issue_now(&self, hostname: &str) {
         let Some(acme) = &self.acme else { return };
-        let owner = match db::certificates::owner(&self.db, hostname, &self.base_domain).await {
+        let app = crate::router::app_for_host(hostname, &self.base_domain);
+        let owner = match db::certificates::owner(&self.db, app.as_deref(), hostname).await {
             Ok(Some(owner)) => owner,
             Ok(None) => return,
             Err(err) => {
@@ -203,7 +204,7 @@ impl Tls {
         // A failure is not retried at every handshake: the renewal loop (or
         // `certs:refresh`) tries again later.
         if let Ok(Some(known)) = db::certificates::get(&self.db, hostname).await {
-            let recent = Utc::now() - known.updated_at < chrono::Duration::from_std(RETRY_FAILED).unwrap_or_default();
+            let recent = Utc::now() - known.updated_at < RETRY_FAILED;
             if known.state == "failed" && recent && self.resolve(hostname).is_none() {
                 return;
             }
@@ -249,12 +250,11 @@ impl Tls {
         let tls = self.clone();
         self.main.spawn(async move {
             let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::days(30));
-            let retry = chrono::Duration::from_std(RETRY_FAILED).unwrap_or_default();
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let due = match db::certificates::due(&tls.db, window, retry).await {
+                let due = match db::certificates::due(&tls.db, window, RETRY_FAILED).await {
                     Ok(due) => due,
                     Err(err) => {
                         tracing::warn!(error = %err, "cannot list the certificates to renew");
