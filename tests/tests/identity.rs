@@ -278,6 +278,17 @@ async fn role_endpoint_matrix() {
         ),
         ("GET", "/apps/{app}/ps", "/apps/shop/ps".into(), None, [200, 200, 200, 200, 404]),
         ("POST", "/apps/{app}/ps/restart", "/apps/shop/ps/restart".into(), Some(json!({})), [422, 422, 422, 403, 404]),
+        // One-offs: shop has no release to run; the WebSockets answer a plain
+        // GET with 400 once the caller may run commands.
+        (
+            "POST",
+            "/apps/{app}/runs",
+            "/apps/shop/runs".into(),
+            Some(json!({ "command": "true" })),
+            [422, 422, 422, 403, 404],
+        ),
+        ("GET", "/apps/{app}/run", "/apps/shop/run".into(), None, [400, 400, 400, 403, 404]),
+        ("GET", "/apps/{app}/ps/{process}/exec", "/apps/shop/ps/web.1/exec".into(), None, [400, 400, 400, 403, 404]),
         ("GET", "/apps/{app}/releases", "/apps/built/releases".into(), None, [200, 200, 200, 200, 404]),
         ("GET", "/apps/{app}/releases/{version}", "/apps/built/releases/1".into(), None, [200, 200, 200, 200, 404]),
         ("POST", "/apps/{app}/rollback", "/apps/shop/rollback".into(), Some(json!({})), [422, 422, 422, 403, 404]),

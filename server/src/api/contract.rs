@@ -83,6 +83,8 @@ fn constrain_bodies(doc: &mut Value) {
         ("FormationUpdate", "quantity", json!({ "minimum": 0, "maximum": crate::deploy::formation::MAX_QUANTITY })),
         ("FormationUpdate", "memory", json!({ "pattern": MEMORY_PATTERN })),
         ("Restart", "type", line()),
+        ("RunRequest", "command", json!({ "pattern": CONFIG_VALUE_PATTERN, "maxLength": 8192 })),
+        ("RunRequest", "memory", json!({ "pattern": MEMORY_PATTERN })),
         ("Rollback", "version", json!({ "minimum": 1 })),
     ];
     let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
@@ -95,6 +97,10 @@ fn constrain_bodies(doc: &mut Value) {
     }
     if let Some(updates) = schemas.get_mut("FormationUpdates").and_then(|s| s.pointer_mut("/properties/updates")) {
         updates["minItems"] = json!(1);
+    }
+    if let Some(env) = schemas.get_mut("RunRequest").and_then(|s| s.pointer_mut("/properties/env")) {
+        env["propertyNames"] = json!({ "pattern": CONFIG_KEY_PATTERN });
+        env["additionalProperties"] = json!({ "type": "string", "maxLength": 8192, "pattern": CONFIG_VALUE_PATTERN });
     }
     if let Some(cpus) = schemas.get_mut("CpuLimit") {
         *cpus = json!({ "oneOf": [

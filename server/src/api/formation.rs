@@ -154,6 +154,9 @@ pub struct ProcessInfo {
     pub restarts: i64,
     /// The last crash seen: "OOM", "exit 1", "unhealthy", "gone".
     pub last_crash: Option<String>,
+    /// A one-off's command (`run.N`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 impl From<processes::Process> for ProcessInfo {
@@ -166,6 +169,7 @@ impl From<processes::Process> for ProcessInfo {
             started_at: p.started_at,
             restarts: i64::from(p.restarts),
             last_crash: p.last_crash,
+            command: p.command,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod logs;
 pub mod metrics;
 pub mod operations;
 pub mod releases;
+pub mod runs;
 pub mod teams;
 pub mod tokens;
 pub mod users;
@@ -73,6 +74,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             .merge(releases::router())
             .merge(config::router())
             .merge(formation::router())
+            .merge(runs::router())
             .merge(logs::router())
             .merge(metrics::router())
             .merge(operations::router())

@@ -90,6 +90,42 @@ impl Client {
         Ok(response)
     }
 
+    /// Open a WebSocket on `path` (HTTP/1.1 upgrade), as a client.
+    pub async fn websocket(&self, path: &str) -> anyhow::Result<tokio_tungstenite::WebSocketStream<reqwest::Upgraded>> {
+        use base64::Engine;
+        let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
+        let response = self
+            .request(Method::GET, path)
+            .header(reqwest::header::CONNECTION, "Upgrade")
+            .header(reqwest::header::UPGRADE, "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", key)
+            .send()
+            .await
+            .with_context(|| format!("could not reach the paas server at {}", self.server))?;
+        if response.status() != reqwest::StatusCode::SWITCHING_PROTOCOLS {
+            return Err(self.refusal(response).await);
+        }
+        let upgraded = response.upgrade().await.context("the server did not switch to a WebSocket")?;
+        let role = tokio_tungstenite::tungstenite::protocol::Role::Client;
+        Ok(tokio_tungstenite::WebSocketStream::from_raw_socket(upgraded, role, None).await)
+    }
+
+    /// The message of an error answer.
+    async fn refusal(&self, response: reqwest::Response) -> anyhow::Error {
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let message = body
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the server answered {status}"));
+        if status == reqwest::StatusCode::UNAUTHORIZED && matches!(self.auth, Auth::Token(_)) {
+            return anyhow!("{message}; run `paas login` again");
+        }
+        anyhow!("{message}")
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.send(self.request(Method::GET, path)).await
     }

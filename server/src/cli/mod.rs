@@ -13,8 +13,10 @@ mod logs;
 mod operations;
 mod ps;
 mod releases;
+mod run;
 mod sse;
 mod teams;
+mod terminal;
 mod tokens;
 
 use clap::Subcommand;
@@ -127,6 +129,11 @@ pub enum Command {
     /// Restart processes, rolling and health-gated
     #[command(name = "ps:restart")]
     PsRestart(ps::RestartArgs),
+    /// Run a one-off process with the current release (attached; -d: detached)
+    Run(run::RunArgs),
+    /// Run a command (default: a shell) inside a running process
+    #[command(name = "ps:exec")]
+    PsExec(run::ExecArgs),
     /// Show (-t: stream) the app's logs
     Logs(logs::LogsArgs),
     /// List custom domains
@@ -171,10 +178,14 @@ pub struct JsonFlag {
 pub async fn run(command: Command) -> i32 {
     match dispatch(command).await {
         Ok(()) => 0,
-        Err(err) => {
-            eprintln!(" \u{25b8}    {err:#}");
-            1
-        }
+        Err(err) => match err.downcast_ref::<run::ExitStatus>() {
+            // A remote process's exit status, passed through without a message.
+            Some(status) => status.0,
+            None => {
+                eprintln!(" \u{25b8}    {err:#}");
+                1
+            }
+        },
     }
 }
 
@@ -219,6 +230,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::PsScale(args) => ps::scale(args).await,
         Command::PsResize(args) => ps::resize(args).await,
         Command::PsRestart(args) => ps::restart(args).await,
+        Command::Run(args) => run::run(args).await,
+        Command::PsExec(args) => run::exec(args).await,
         Command::Logs(args) => logs::logs(args).await,
         Command::Domains(args) => domains::list(args).await,
         Command::DomainsAdd(args) => domains::add(args).await,

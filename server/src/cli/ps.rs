@@ -48,6 +48,16 @@ fn print_processes(app: &str, processes: &Value) {
     println!("=== {app} processes");
     for p in list {
         let since = p["started_at"].as_str().and_then(|s| s.get(..19)).unwrap_or("-");
+        if let Some(command) = p["command"].as_str() {
+            println!(
+                "{:<12} {:<28} {:<5} since {} : {command}",
+                field(&p, "name"),
+                field(&p, "state"),
+                field(&p, "release"),
+                since
+            );
+            continue;
+        }
         println!(
             "{:<12} {:<28} {:<5} since {} restarts {}",
             field(&p, "name"),

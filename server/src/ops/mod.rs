@@ -20,6 +20,7 @@ pub mod formation;
 mod progress;
 pub mod push;
 pub mod releases;
+pub mod run;
 pub mod teams;
 pub mod tokens;
 

@@ -68,14 +68,19 @@ pub struct Process {
     pub started_at: Option<DateTime<Utc>>,
     pub restarts: u32,
     pub last_crash: Option<String>,
+    /// A one-off's command (`run.N`).
+    pub command: Option<String>,
 }
 
-/// The app's processes, sorted by name: its containers (not one-offs), and
-/// the processes the loop is bringing back whose container is gone.
+/// The app's processes, sorted by name: its containers, the processes the
+/// loop is bringing back whose container is gone, and one-offs (`run.N`)
+/// while they run.
 pub async fn view(state: &AppState, app: &App) -> anyhow::Result<Vec<Process>> {
     let containers = state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await?;
     let mut known = state.processes.of(&app.name);
     let listed: HashSet<String> = containers.iter().map(|c| c.id.clone()).collect();
+    let (one_offs, containers): (Vec<_>, Vec<_>) =
+        containers.into_iter().partition(|c| c.label(runtime::LABEL_PROCESS) == Some(crate::ops::run::RUN));
     let mut processes: Vec<Process> = containers
         .into_iter()
         .filter(|c| c.label(runtime::LABEL_DEPLOYMENT).is_some())
@@ -104,9 +109,20 @@ pub async fn view(state: &AppState, app: &App) -> anyhow::Result<Vec<Process>> {
                 started_at: c.started_at,
                 restarts: status.as_ref().map_or(0, |s| s.restarts),
                 last_crash: status.and_then(|s| s.last_crash),
+                command: None,
             }
         })
         .collect();
+    processes.extend(one_offs.into_iter().filter(|c| c.running).map(|c| Process {
+        name: format!("{}.{}", crate::ops::run::RUN, c.label(runtime::LABEL_INDEX).unwrap_or("?")),
+        process_type: crate::ops::run::RUN.to_string(),
+        state: "up".to_string(),
+        release: c.label(runtime::LABEL_RELEASE).unwrap_or("?").to_string(),
+        started_at: c.started_at,
+        restarts: 0,
+        last_crash: None,
+        command: c.label(crate::ops::run::LABEL_COMMAND).map(str::to_string),
+    }));
     for (name, status) in known {
         processes.push(Process {
             process_type: name.split('.').next().unwrap_or("?").to_string(),
@@ -116,6 +132,7 @@ pub async fn view(state: &AppState, app: &App) -> anyhow::Result<Vec<Process>> {
             started_at: None,
             restarts: status.restarts,
             last_crash: status.last_crash,
+            command: None,
         });
     }
     processes.sort_by(|a, b| a.name.cmp(&b.name).then(b.started_at.cmp(&a.started_at)));

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::attach::{self, Endpoint, Session, Target};
 use super::{
     BuildSpec, Container, ContainerSpec, ImageConfig, Limits, Payload, Scheduler, Subnet, TaskSpec, Usage,
     CONTAINER_PORT, LABEL_INSTANCE,
@@ -39,6 +40,8 @@ pub struct DockerScheduler {
     networks: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Their address ranges.
     subnets: std::sync::RwLock<Vec<Subnet>>,
+    /// Where the engine listens, for attaching to processes.
+    endpoint: Endpoint,
 }
 
 impl DockerScheduler {
@@ -50,7 +53,13 @@ impl DockerScheduler {
             .negotiate_version()
             .await
             .context("the Docker engine does not answer (is it installed and running? `scripts/serve` starts it)")?;
-        Ok(Self { docker, instance, networks: Default::default(), subnets: Default::default() })
+        Ok(Self {
+            docker,
+            instance,
+            networks: Default::default(),
+            subnets: Default::default(),
+            endpoint: Endpoint::from_env(),
+        })
     }
 
     fn scoped(&self, name: &str) -> String {
@@ -104,6 +113,75 @@ impl DockerScheduler {
             known.insert(scoped.clone());
         }
         Ok(scoped)
+    }
+
+    /// The engine's API path prefix, for the requests made without bollard.
+    fn api_prefix(&self) -> String {
+        let version = self.docker.client_version();
+        format!("/v{}.{}", version.major_version, version.minor_version)
+    }
+
+    /// Create (not start) a process's container, replacing a leftover of the
+    /// same name; `interactive`: with its input open (and a TTY, when true).
+    async fn create(&self, spec: &ContainerSpec, interactive: Option<bool>) -> anyhow::Result<String> {
+        let name = self.container_name(&spec.name);
+        let mut port_bindings = HashMap::new();
+        let mut exposed = HashMap::new();
+        if spec.publish_port {
+            port_bindings.insert(
+                port_key(),
+                Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+            );
+            exposed.insert(port_key(), HashMap::new());
+        }
+        let mut host_config = HostConfig {
+            port_bindings: Some(port_bindings),
+            // The reconcile loop replaces processes that die (with backoff, on
+            // a fresh container); an engine restart would come back unrouted.
+            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
+            init: Some(true),
+            network_mode: Some(self.ensure_network(&spec.network).await?),
+            binds: Some(
+                spec.read_only_files.iter().map(|(host, inside)| format!("{}:{inside}:ro", host.display())).collect(),
+            ),
+            ..Default::default()
+        };
+        confine(&mut host_config, &spec.limits);
+        let mut labels = spec.labels.clone();
+        labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: spec.command.clone(),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(labels),
+            exposed_ports: Some(exposed),
+            host_config: Some(host_config),
+            tty: interactive,
+            open_stdin: interactive.map(|_| true),
+            // The input closes for good when the one attached client closes it.
+            stdin_once: interactive.map(|_| true),
+            attach_stdin: interactive.map(|_| true),
+            attach_stdout: interactive.map(|_| true),
+            attach_stderr: interactive.map(|_| true),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created = match self.docker.create_container(Some(options.clone()), body.clone()).await {
+            // Idempotent: a leftover with this name (from an interrupted
+            // rollout) goes, then the container is made again.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
+                if let Some(old) = self.inspect(&name).await? {
+                    if old.label(LABEL_INSTANCE) != Some(self.instance.as_str()) {
+                        return Err(anyhow!("a container named {name} exists and belongs to something else"));
+                    }
+                    self.stop_and_remove(&old.id, Duration::from_secs(1)).await?;
+                }
+                self.docker.create_container(Some(options), body).await
+            }
+            created => created,
+        }
+        .with_context(|| format!("creating container {name}"))?;
+        Ok(created.id)
     }
 }
 
@@ -320,61 +398,88 @@ impl Scheduler for DockerScheduler {
     }
 
     async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container> {
-        let name = self.container_name(&spec.name);
-        let mut port_bindings = HashMap::new();
-        let mut exposed = HashMap::new();
-        if spec.publish_port {
-            port_bindings.insert(
-                port_key(),
-                Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
-            );
-            exposed.insert(port_key(), HashMap::new());
-        }
-        let mut host_config = HostConfig {
-            port_bindings: Some(port_bindings),
-            // The reconcile loop replaces processes that die (with backoff, on
-            // a fresh container); an engine restart would come back unrouted.
-            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
-            init: Some(true),
-            network_mode: Some(self.ensure_network(&spec.network).await?),
-            binds: Some(
-                spec.read_only_files.iter().map(|(host, inside)| format!("{}:{inside}:ro", host.display())).collect(),
-            ),
-            ..Default::default()
-        };
-        confine(&mut host_config, &spec.limits);
-        let mut labels = spec.labels.clone();
-        labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
-        let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
-            cmd: spec.command.clone(),
-            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            labels: Some(labels),
-            exposed_ports: Some(exposed),
-            host_config: Some(host_config),
-            ..Default::default()
-        };
-        let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = match self.docker.create_container(Some(options.clone()), body.clone()).await {
-            // Idempotent: a leftover with this name (from an interrupted
-            // rollout) goes, then the container is made again.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
-                if let Some(old) = self.inspect(&name).await? {
-                    if old.label(LABEL_INSTANCE) != Some(self.instance.as_str()) {
-                        return Err(anyhow!("a container named {name} exists and belongs to something else"));
-                    }
-                    self.stop_and_remove(&old.id, Duration::from_secs(1)).await?;
-                }
-                self.docker.create_container(Some(options), body).await
-            }
-            created => created,
-        }
-        .with_context(|| format!("creating container {name}"))?;
+        let id = self.create(&spec, None).await?;
         self.docker
-            .start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>)
+            .start_container(&id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
-            .with_context(|| format!("starting container {name}"))?;
-        self.inspect(&created.id).await?.ok_or_else(|| anyhow!("container {name} vanished after start"))
+            .with_context(|| format!("starting container {}", spec.name))?;
+        self.inspect(&id).await?.ok_or_else(|| anyhow!("container {} vanished after start", spec.name))
+    }
+
+    async fn start_attached(&self, spec: ContainerSpec, tty: bool) -> anyhow::Result<(Container, Session)> {
+        let id = self.create(&spec, Some(tty)).await?;
+        // Attached before it starts: nothing it prints first is lost.
+        let path = format!("{}/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1", self.api_prefix());
+        let session = match attach::hijack(&self.endpoint, &path, None, Target::Container(id.clone()), tty).await {
+            Ok(session) => session,
+            Err(err) => {
+                let _ = self.stop_and_remove(&id, Duration::from_secs(1)).await;
+                return Err(err);
+            }
+        };
+        if let Err(err) =
+            self.docker.start_container(&id, None::<bollard::query_parameters::StartContainerOptions>).await
+        {
+            let _ = self.stop_and_remove(&id, Duration::from_secs(1)).await;
+            return Err(anyhow::Error::from(err).context(format!("starting container {}", spec.name)));
+        }
+        let container =
+            self.inspect(&id).await?.ok_or_else(|| anyhow!("container {} vanished after start", spec.name))?;
+        Ok((container, session))
+    }
+
+    async fn exec(&self, id: &str, command: Vec<String>, tty: bool) -> anyhow::Result<Session> {
+        let config = bollard::models::ExecConfig {
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(tty),
+            cmd: Some(command),
+            ..Default::default()
+        };
+        let exec = match self.docker.create_exec(id, config).await {
+            Ok(exec) => exec,
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
+                return Err(anyhow!("the process is not running"));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let path = format!("{}/exec/{}/start", self.api_prefix(), exec.id);
+        let body = serde_json::json!({ "Detach": false, "Tty": tty });
+        attach::hijack(&self.endpoint, &path, Some(body), Target::Exec(exec.id), tty).await
+    }
+
+    async fn resize(&self, target: &Target, cols: u16, rows: u16) -> anyhow::Result<()> {
+        let (w, h) = (i32::from(cols.max(1)), i32::from(rows.max(1)));
+        match target {
+            Target::Container(id) => {
+                let options = bollard::query_parameters::ResizeContainerTTYOptionsBuilder::new().w(w).h(h).build();
+                self.docker.resize_container_tty(id, options).await?;
+            }
+            Target::Exec(id) => {
+                let options = bollard::query_parameters::ResizeExecOptionsBuilder::new().w(w).h(h).build();
+                self.docker.resize_exec(id, options).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn exit_code(&self, target: &Target) -> anyhow::Result<i64> {
+        match target {
+            Target::Container(id) => self.wait(id).await,
+            // An exec has no wait: it is done once its output ended, which
+            // the engine notes a moment later.
+            Target::Exec(id) => {
+                for _ in 0..100 {
+                    let info = self.docker.inspect_exec(id).await?;
+                    if info.running != Some(true) {
+                        return Ok(info.exit_code.unwrap_or(-1));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(anyhow!("the command still runs after its output ended"))
+            }
+        }
     }
 
     async fn inspect(&self, id: &str) -> anyhow::Result<Option<Container>> {

@@ -2,6 +2,7 @@
 //! `DockerScheduler` drives the local Docker engine; a cluster engine can
 //! stand behind the same trait later.
 
+mod attach;
 mod docker;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedSender;
 
+pub use attach::{Output, Session, Target};
 pub use docker::DockerScheduler;
 
 /// Labels every app container carries, so actual state can be rebuilt from
@@ -299,6 +301,20 @@ pub trait Scheduler: Send + Sync {
     /// The engine never restarts it: the reconcile loop decides that. Returns
     /// it as inspected after start.
     async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container>;
+
+    /// Create and start a one-off container with its input open (and a TTY
+    /// when asked), attached before it starts.
+    async fn start_attached(&self, spec: ContainerSpec, tty: bool) -> anyhow::Result<(Container, Session)>;
+
+    /// Run a command inside a running container, attached (with a TTY when
+    /// asked).
+    async fn exec(&self, id: &str, command: Vec<String>, tty: bool) -> anyhow::Result<Session>;
+
+    /// Set the size of a session's terminal.
+    async fn resize(&self, target: &Target, cols: u16, rows: u16) -> anyhow::Result<()>;
+
+    /// How a session's process ended, once it has (a container: waited for).
+    async fn exit_code(&self, target: &Target) -> anyhow::Result<i64>;
 
     async fn inspect(&self, id: &str) -> anyhow::Result<Option<Container>>;
 

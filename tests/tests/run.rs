@@ -1,0 +1,156 @@
+//! One-off processes (`paas run`) and commands in running processes
+//! (`paas ps:exec`), through the real CLI: output, input and exit status
+//! come back exactly, with a terminal (under `script`, which gives the CLI
+//! a pseudo-terminal) and without; a detached run logs as `run.N`; a run
+//! whose client disappears is ended; viewers can run nothing.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use paas_e2e::{apps, paas_bin, wait_until, TestServer};
+use serde_json::json;
+
+/// The app's one-off containers (`docker ps -a`).
+fn one_offs(app: &str) -> Vec<String> {
+    apps::containers(app).into_iter().filter(|c| c.contains("-run-")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_passes_output_input_and_exit_status_with_and_without_a_terminal() {
+    let (server, token, _repo) = TestServer::with_deployed_app("oneoff").await;
+    let home = server.cli_home(&token);
+    let cfg = home.path();
+
+    // Pipes: stdout and stderr apart, the exit status passed through.
+    let (code, out, err) = server.cli(cfg, &["run", "-a", "oneoff", "echo out; echo err >&2; exit 3"], "");
+    assert_eq!((code, out.as_str()), (3, "out\n"), "{err}");
+    assert!(err.contains("err\n") && err.contains("up, run.1"), "{err}");
+    // Input reaches it, and its end ends the command.
+    let (code, out, err) = server.cli(cfg, &["run", "-a", "oneoff", "tr a-z A-Z"], "hello stdin\nsecond line\n");
+    assert_eq!((code, out.as_str()), (0, "HELLO STDIN\nSECOND LINE\n"), "{err}");
+    // Several arguments are the program and its arguments, as given.
+    let (code, out, _) = server.cli(cfg, &["run", "-a", "oneoff", "--", "sh", "-c", "echo \"[$1]\"", "x", "a b"], "");
+    assert_eq!((code, out.as_str()), (0, "[a b]\n"));
+    // The release's config and the run's own, as run.N; no terminal here.
+    let (code, out, _) =
+        server.cli(cfg, &["run", "-e", "GREETING=hi", "-a", "oneoff", "echo $GREETING $DYNO $PAAS_APP; tty"], "");
+    assert_eq!(code, 1, "tty fails without a terminal: {out}");
+    assert_eq!(out, "hi run.1 oneoff\nnot a tty\n");
+
+    // A terminal: `script` runs the CLI on a pseudo-terminal, keys go to the
+    // remote shell, and its exit status comes back.
+    let command = format!("{} run -a oneoff sh", paas_bin().display());
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("XDG_CONFIG_HOME", cfg)
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    let mut keys = child.stdin.take().unwrap();
+    keys.write_all(b"tty; echo \"term=$TERM\"\rexit 7\r").unwrap();
+    let waited = tokio::task::spawn_blocking(move || child.wait_with_output());
+    let output = tokio::time::timeout(Duration::from_secs(60), waited).await.expect("the run ends").unwrap().unwrap();
+    drop(keys);
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(7), "{shown}");
+    assert!(shown.contains("/dev/pts/"), "the process has a terminal: {shown}");
+    assert!(shown.contains("term=xterm-256color"), "it has this terminal's type: {shown}");
+
+    // Every one-off went when it ended, and each was audited with its command.
+    wait_until("one-offs to be removed", Duration::from_secs(20), || async { one_offs("oneoff").is_empty() }).await;
+    let (_, events) = server.call("GET", "/audit?app=oneoff", &token, None).await;
+    let runs: Vec<String> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "run")
+        .map(|e| e["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(runs.len(), 5, "{runs:?}");
+    assert!(runs.iter().any(|d| d == "run.1: tr a-z A-Z"), "{runs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_run_logs_as_run_n_and_an_attached_one_ends_with_its_client() {
+    let (server, token, _repo) = TestServer::with_deployed_app("batch").await;
+    let home = server.cli_home(&token);
+    let cfg = home.path();
+
+    let started = server.cli_ok(cfg, &["run", "--detached", "-a", "batch", "echo detached-hello; sleep 2; exit 5"]);
+    assert!(started.contains("up, run.1"), "{started}");
+    let (_, ps) = server.call("GET", "/apps/batch/ps", &token, None).await;
+    let run = ps.as_array().unwrap().iter().find(|p| p["name"] == "run.1").cloned();
+    assert_eq!(run.map(|r| r["command"].clone()), Some(json!("echo detached-hello; sleep 2; exit 5")), "{ps}");
+    wait_until("the detached run's output and end in the logs", Duration::from_secs(30), || async {
+        let logs = server.cli_ok(cfg, &["logs", "-a", "batch", "-n", "200"]);
+        logs.contains("app[run.1]: detached-hello") && logs.contains("run.1 exited with status 5")
+    })
+    .await;
+    wait_until("the detached run to be removed", Duration::from_secs(20), || async { one_offs("batch").is_empty() })
+        .await;
+
+    // An attached run whose client is killed (no goodbye) is ended.
+    let mut client = Command::new(paas_bin())
+        .args(["run", "-a", "batch", "sleep 300"])
+        .env("XDG_CONFIG_HOME", cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the attached run in ps", Duration::from_secs(30), || async {
+        let (_, ps) = server.call("GET", "/apps/batch/ps", &token, None).await;
+        ps.as_array().unwrap().iter().any(|p| p["command"] == "sleep 300")
+    })
+    .await;
+    client.kill().unwrap();
+    client.wait().unwrap();
+    wait_until("the run to end without its client", Duration::from_secs(30), || async { one_offs("batch").is_empty() })
+        .await;
+    let (_, ps) = server.call("GET", "/apps/batch/ps", &token, None).await;
+    assert_eq!(ps.as_array().unwrap().len(), 1, "only web.1 is left: {ps}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ps_exec_runs_in_a_web_process_and_viewers_can_run_nothing() {
+    let (server, token, _repo) = TestServer::with_deployed_app("inside").await;
+    let home = server.cli_home(&token);
+    let cfg = home.path();
+    let web = apps::containers("inside");
+
+    let (code, out, err) = server.cli(cfg, &["ps:exec", "-a", "inside", "echo $DYNO; ls /www/index.html; exit 4"], "");
+    assert_eq!(code, 4, "{err}");
+    assert_eq!(out, "web.1\n/www/index.html\n", "{err}");
+    assert_eq!(apps::containers("inside"), web, "exec starts no container and stops none");
+    let err = server.cli_err(cfg, &["ps:exec", "--dyno", "web.9", "-a", "inside", "true"]);
+    assert!(err.contains("inside has no running process web.9"), "{err}");
+    let (_, events) = server.call("GET", "/audit?app=inside", &token, None).await;
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "ps.exec" && e["detail"] == "web.1: echo $DYNO; ls /www/index.html; exit 4"),
+        "{events}"
+    );
+
+    let viewer = server.user_token(&token, "watcher@example.com").await;
+    let (status, body) = server
+        .call("POST", "/teams/main/members", &token, Some(json!({ "email": "watcher@example.com", "role": "viewer" })))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let viewer_home = server.cli_home(&viewer);
+    for args in [
+        &["run", "-a", "inside", "true"][..],
+        &["run", "-d", "-a", "inside", "true"],
+        &["ps:exec", "-a", "inside", "true"],
+    ] {
+        let err = server.cli_err(viewer_home.path(), args);
+        assert!(err.contains("viewer") && err.contains("running commands"), "{args:?}: {err}");
+    }
+    assert!(one_offs("inside").is_empty(), "a viewer started nothing");
+}
