@@ -35,6 +35,8 @@ pub struct Inner {
     pub progress: crate::ops::Progress,
     /// What the reconcile loop knows of each process.
     pub processes: crate::reconcile::Processes,
+    /// Requests for the reconcile loop (`ps:stop`).
+    pub reconcile: crate::reconcile::Inbox,
     /// Replaced processes a rollout drains and stops in the background.
     pub retiring: crate::deploy::rollout::Retiring,
     /// Whether the database and the engine answer.
@@ -80,6 +82,7 @@ impl AppState {
             pushes: Default::default(),
             progress: Default::default(),
             processes: Default::default(),
+            reconcile: Default::default(),
             retiring: Default::default(),
             health: parts.health,
             throttle: Default::default(),

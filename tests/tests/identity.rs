@@ -288,6 +288,14 @@ async fn role_endpoint_matrix() {
             [422, 422, 422, 403, 404],
         ),
         ("GET", "/apps/{app}/run", "/apps/shop/run".into(), None, [400, 400, 400, 403, 404]),
+        // shop runs no process to stop.
+        (
+            "POST",
+            "/apps/{app}/ps/{process}/stop",
+            "/apps/shop/ps/web.1/stop".into(),
+            Some(json!({})),
+            [404, 404, 404, 403, 404],
+        ),
         ("GET", "/apps/{app}/ps/{process}/exec", "/apps/shop/ps/web.1/exec".into(), None, [400, 400, 400, 403, 404]),
         ("GET", "/apps/{app}/releases", "/apps/built/releases".into(), None, [200, 200, 200, 200, 404]),
         ("GET", "/apps/{app}/releases/{version}", "/apps/built/releases/1".into(), None, [200, 200, 200, 200, 404]),

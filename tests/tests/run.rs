@@ -11,6 +11,15 @@ use std::time::Duration;
 use paas_e2e::{apps, paas_bin, wait_until, TestServer};
 use serde_json::json;
 
+/// The ids of the app's web containers.
+fn web_ids(app: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=paas.app={app}"), "--filter", "label=paas.process=web"])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
 /// The app's one-off containers (`docker ps -a`).
 fn one_offs(app: &str) -> Vec<String> {
     apps::containers(app).into_iter().filter(|c| c.contains("-run-")).collect()
@@ -153,4 +162,65 @@ async fn ps_exec_runs_in_a_web_process_and_viewers_can_run_nothing() {
         assert!(err.contains("viewer") && err.contains("running commands"), "{args:?}: {err}");
     }
     assert!(one_offs("inside").is_empty(), "a viewer started nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ps_stop_starts_processes_anew_one_at_a_time_without_a_crash_and_ends_one_offs() {
+    let (server, token, _repo) = TestServer::with_deployed_app("stopper").await;
+    let home = server.cli_home(&token);
+    let cfg = home.path();
+    server.cli_ok(cfg, &["ps:scale", "web=2", "-a", "stopper"]);
+    let before = web_ids("stopper");
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    // Under load, every web process stops and starts anew, one at a time:
+    // no request fails.
+    let load = paas_e2e::load::Load::start(&server.router_addr.to_string(), "stopper", "/", 2);
+    load.wait_for(20, Duration::from_secs(20)).await;
+    let out = server.cli_ok(cfg, &["ps:stop", "web", "-a", "stopper"]);
+    assert!(out.contains("web.1 is starting again") && out.contains("web.2 is starting again"), "{out}");
+    wait_until("both web processes to be replaced", Duration::from_secs(60), || async {
+        let (_, ps) = server.call("GET", "/apps/stopper/ps", &token, None).await;
+        let list = ps.as_array().unwrap().clone();
+        list.len() == 2 && list.iter().all(|p| p["restarts"] == 1 && p["state"] == "up")
+    })
+    .await;
+    load.wait_for(20, Duration::from_secs(20)).await;
+    let (ok, failures) = load.stop().await;
+    assert!(failures.is_empty(), "{} of {ok} requests failed: {failures:?}", failures.len());
+    let after = web_ids("stopper");
+    assert!(after.iter().all(|c| !before.contains(c)), "new containers: {before:?} -> {after:?}");
+    let (_, ps) = server.call("GET", "/apps/stopper/ps", &token, None).await;
+    assert!(ps.as_array().unwrap().iter().all(|p| p["last_crash"].is_null()), "a stop is no crash: {ps}");
+
+    // A kill: at once, and back.
+    let out = server.cli_ok(cfg, &["ps:kill", "web.1", "-a", "stopper"]);
+    assert!(out.contains("Killing web.1") && out.contains("web.1 is starting again"), "{out}");
+    wait_until("web.1 to be back after the kill", Duration::from_secs(60), || async {
+        let (_, ps) = server.call("GET", "/apps/stopper/ps", &token, None).await;
+        ps.as_array().unwrap().iter().any(|p| p["name"] == "web.1" && p["restarts"] == 2 && p["state"] == "up")
+    })
+    .await;
+    // (Read now: the load's access lines have left the log's last 1,500.)
+    let logs = server.cli_ok(cfg, &["logs", "-a", "stopper", "-p", "paas", "-n", "200"]);
+    assert!(logs.contains("web.1 killed on request; starting it anew"), "{logs}");
+
+    // A one-off ends; a name nothing has is refused.
+    server.cli_ok(cfg, &["run", "-d", "-a", "stopper", "sleep 300"]);
+    let out = server.cli_ok(cfg, &["ps:stop", "run.1", "-a", "stopper"]);
+    assert!(out.contains("run.1 ended"), "{out}");
+    assert!(one_offs("stopper").is_empty(), "{:?}", apps::containers("stopper"));
+    let err = server.cli_err(cfg, &["ps:stop", "worker.1", "-a", "stopper"]);
+    assert!(err.contains("stopper has no process worker.1"), "{err}");
+
+    let (_, events) = server.call("GET", "/audit?app=stopper", &token, None).await;
+    let actions: Vec<(String, String)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap().to_string(), e["detail"].as_str().unwrap().to_string()))
+        .collect();
+    for expected in [("ps.stop", "web.1, web.2"), ("ps.kill", "web.1"), ("ps.stop", "run.1")] {
+        assert!(actions.iter().any(|(a, d)| a == expected.0 && d == expected.1), "{expected:?} in {actions:?}");
+    }
 }

@@ -43,7 +43,42 @@ use crate::runtime::{Output, Session};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(run_attached)).routes(routes!(create_run)).routes(routes!(exec_process))
+    OpenApiRouter::new()
+        .routes(routes!(run_attached))
+        .routes(routes!(create_run))
+        .routes(routes!(exec_process))
+        .routes(routes!(stop_process))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopRequest {
+    /// SIGKILL at once, without draining its requests or a grace period.
+    #[serde(default)]
+    pub kill: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Stopped {
+    /// The processes stopped: those of the formation start anew, one-offs end.
+    pub stopped: Vec<String>,
+}
+
+/// Stop a process (`web.2`) or every process of a type (`web`): the
+/// platform starts a formation's process anew at once (drained first, unless
+/// killed), not counting it as a crash; a one-off (`run.1`) ends.
+#[utoipa::path(post, path = "/apps/{app}/ps/{process}/stop", tag = "processes",
+    params(("app" = String, Path), ("process" = String, Path, pattern = r"^[a-z][a-z0-9_-]{0,29}(\.[1-9][0-9]{0,3})?$")),
+    request_body = StopRequest, responses((status = 202, body = Stopped)))]
+pub async fn stop_process(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((app, process)): Path<(String, String)>,
+    ApiJson(body): ApiJson<StopRequest>,
+) -> AppResult<Response> {
+    let (app, _) = app_access(&state, &user, &app, Role::Developer, "stopping processes").await?;
+    let stopped = run::stop(&state, &Actor::new(user, "api"), &app, &process, body.kill).await?;
+    Ok((StatusCode::ACCEPTED, Json(Stopped { stopped })).into_response())
 }
 
 /// What to run (the first message of an attached run, or a detached run's body).

@@ -129,6 +129,12 @@ pub enum Command {
     /// Restart processes, rolling and health-gated
     #[command(name = "ps:restart")]
     PsRestart(ps::RestartArgs),
+    /// Stop a process (web.2) or a type's (web); the platform starts them anew, a one-off ends
+    #[command(name = "ps:stop")]
+    PsStop(ps::StopArgs),
+    /// Kill a process at once (SIGKILL, no drain); the platform starts it anew
+    #[command(name = "ps:kill")]
+    PsKill(ps::StopArgs),
     /// Run a one-off process with the current release (attached; -d: detached)
     Run(run::RunArgs),
     /// Run a command (default: a shell) inside a running process
@@ -230,6 +236,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::PsScale(args) => ps::scale(args).await,
         Command::PsResize(args) => ps::resize(args).await,
         Command::PsRestart(args) => ps::restart(args).await,
+        Command::PsStop(args) => ps::stop(args, false).await,
+        Command::PsKill(args) => ps::stop(args, true).await,
         Command::Run(args) => run::run(args).await,
         Command::PsExec(args) => run::exec(args).await,
         Command::Logs(args) => logs::logs(args).await,

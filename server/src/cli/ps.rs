@@ -166,3 +166,38 @@ pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
         }
     }
 }
+
+#[derive(Debug, clap::Args)]
+pub struct StopArgs {
+    /// A process (web.2, run.1) or a process type (web)
+    pub process: String,
+    #[command(flatten)]
+    pub app: AppArg,
+}
+
+/// `ps:stop` (`kill`: `ps:kill`): a process of the formation starts anew,
+/// a one-off ends.
+pub async fn stop(args: StopArgs, kill: bool) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    let client = Client::from_credentials()?;
+    let verb = if kill { "Killing" } else { "Stopping" };
+    eprint!("{verb} {} on \u{2b22} {app}... ", args.process);
+    let path = format!("/apps/{}/ps/{}/stop", segment(&app), segment(&args.process));
+    match client.post(&path, &json!({ "kill": kill })).await {
+        Ok(stopped) => {
+            eprintln!("done");
+            for name in stopped["stopped"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                if name.starts_with("run.") {
+                    println!("{name} ended");
+                } else {
+                    println!("{name} is starting again (the platform keeps the formation running)");
+                }
+            }
+            Ok(())
+        }
+        Err(err) => {
+            eprintln!("failed");
+            Err(err)
+        }
+    }
+}

@@ -1,5 +1,5 @@
-//! One-off processes (`paas run`) and commands inside running processes
-//! (`paas ps:exec`). A one-off runs the current release's image with its
+//! One-off processes (`paas run`), commands inside running processes
+//! (`paas ps:exec`) and stopping single processes (`ps:stop`, `ps:kill`). A one-off runs the current release's image with its
 //! config and limits on the app's own network, is `run.N` in `ps`, and goes
 //! when it ends; the reconcile loop removes one a previous server left.
 //! Each is audited with its command. Neither is an operation: nothing about
@@ -99,6 +99,37 @@ pub async fn exec(
     audit(state, actor, app, "ps.exec", format!("{name}: {}", command.unwrap_or("/bin/sh"))).await?;
     let session = state.runtime.exec(&target.id, argv, tty).await.map_err(AppError::Other)?;
     Ok((name, session))
+}
+
+/// Stop processes by name (`web.2`) or type (`web`): one of the formation
+/// is started anew by the reconcile loop (as on Heroku: `ps:stop` is a
+/// restart of that one process, not a crash), a one-off ends. `kill`: at
+/// once, without draining or a grace period. Returns the names stopped.
+pub async fn stop(state: &AppState, actor: &Actor, app: &App, target: &str, kill: bool) -> AppResult<Vec<String>> {
+    let processes = crate::reconcile::processes::view(state, app).await.map_err(AppError::Other)?;
+    let chosen: Vec<_> = processes.into_iter().filter(|p| p.name == target || p.process_type == target).collect();
+    if chosen.is_empty() {
+        return Err(AppError::NotFound(format!("{} has no process {target}", app.name)));
+    }
+    let action = if kill { "ps.kill" } else { "ps.stop" };
+    let names: Vec<String> = chosen.iter().map(|p| p.name.clone()).collect();
+    audit(state, actor, app, action, names.join(", ")).await?;
+    for process in chosen {
+        if process.process_type != RUN {
+            let stop = crate::reconcile::Stop { app: app.name.clone(), process: process.name, kill };
+            state.reconcile.stop(stop);
+            continue;
+        }
+        let index = process.name.rsplit('.').next().unwrap_or_default().to_string();
+        let labels =
+            [(runtime::LABEL_APP, app.name.as_str()), (runtime::LABEL_PROCESS, RUN), (runtime::LABEL_INDEX, &index)];
+        let grace = Duration::from_secs(if kill { 0 } else { state.config.stop_grace });
+        for container in state.runtime.list(&labels).await.map_err(AppError::Other)? {
+            state.runtime.stop_and_remove(&container.id, grace).await.map_err(AppError::Other)?;
+        }
+    }
+    tracing::info!(app = %app.name, processes = %names.join(", "), kill, user = %actor.user.email, "processes stopped on request");
+    Ok(names)
 }
 
 /// Remove a one-off's container once it is done with (or its client left).

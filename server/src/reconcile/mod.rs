@@ -47,6 +47,38 @@ use crate::state::AppState;
 /// How often the loop compares the world with the database unprompted.
 const SWEEP: Duration = Duration::from_secs(2);
 
+/// Requests from outside the loop, taken at its next turn.
+#[derive(Default)]
+pub struct Inbox {
+    stops: std::sync::Mutex<Vec<Stop>>,
+    wake: tokio::sync::Notify,
+}
+
+/// Stop one process of a live deployment (`ps:stop web.2`, `ps:kill`): it
+/// leaves rotation, is drained (unless killed) and stopped, and is started
+/// anew at once; a stop asked for is not a crash.
+#[derive(Debug, Clone)]
+pub struct Stop {
+    pub app: String,
+    /// `web.2`.
+    pub process: String,
+    /// SIGKILL at once rather than SIGTERM after a drain.
+    pub kill: bool,
+}
+
+impl Inbox {
+    pub fn stop(&self, stop: Stop) {
+        if let Ok(mut stops) = self.stops.lock() {
+            stops.push(stop);
+        }
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> Vec<Stop> {
+        self.stops.lock().map(|mut stops| std::mem::take(&mut *stops)).unwrap_or_default()
+    }
+}
+
 /// Start the loop (after `recover::recover`).
 pub fn spawn(state: AppState) {
     tokio::spawn(async move {
@@ -58,6 +90,7 @@ pub fn spawn(state: AppState) {
             exits: HashMap::new(),
             removing: HashSet::new(),
             live: HashMap::new(),
+            stops: Vec::new(),
             tx,
         };
         keeper.run(rx).await;
@@ -200,8 +233,13 @@ struct Keeper {
     /// Stray containers being removed.
     removing: HashSet<String>,
     live: HashMap<String, Live>,
+    /// Stops asked for, with when, until the process they name is known.
+    stops: Vec<(Stop, Instant)>,
     tx: UnboundedSender<Report>,
 }
+
+/// How long a stop waits for the process it names (one a scale is adding).
+const STOP_PATIENCE: Duration = Duration::from_secs(10);
 
 impl Keeper {
     async fn run(&mut self, mut reports: UnboundedReceiver<Report>) {
@@ -218,7 +256,12 @@ impl Keeper {
                     due = true;
                 }
                 Some(report) = reports.recv() => self.on_report(report).await,
+                _ = self.state.reconcile.wake.notified() => due = true,
             }
+            let asked = self.state.reconcile.take();
+            // Stops waiting for a replacement go on as soon as one reports.
+            due |= !asked.is_empty() || !self.stops.is_empty();
+            self.stops.extend(asked.into_iter().map(|stop| (stop, Instant::now())));
             // Take whatever else is already queued before acting.
             while let Some(Some(event)) = events.next().now_or_never() {
                 self.on_event(event);
@@ -243,6 +286,20 @@ impl Keeper {
                 Err(_) => {}
             }
             next_pass = Instant::now() + SWEEP;
+            // After a pass, which knows every process of the live deployments
+            // (one a scale just added included).
+            // An app's processes stop one at a time (the next once the last
+            // one's replacement is up), so `ps:stop web` keeps serving.
+            for (stop, asked) in std::mem::take(&mut self.stops) {
+                let known = self.slots.contains_key(&(stop.app.clone(), stop.process.clone()));
+                let replacing = self.slots.iter().any(|((a, _), s)| *a == stop.app && s.task == Some(Task::Replace));
+                match known {
+                    true if stop.kill || !replacing => self.on_stop(stop),
+                    true => self.stops.push((stop, asked)),
+                    false if asked.elapsed() < STOP_PATIENCE => self.stops.push((stop, asked)),
+                    false => {}
+                }
+            }
         }
     }
 
@@ -502,6 +559,27 @@ impl Keeper {
         }
     }
 
+    /// Stop a process as asked and start it anew, not counted as a crash.
+    fn on_stop(&mut self, stop: Stop) {
+        let key = (stop.app.clone(), stop.process.clone());
+        let (Some(live), Some(slot)) = (self.live.get(&stop.app), self.slots.get(&key)) else { return };
+        if slot.task == Some(Task::Replace) {
+            return;
+        }
+        let Some(size) = live.formation.iter().find(|f| f.process_type == slot.process_type).cloned() else { return };
+        let old = slot.container.clone();
+        // The backend to drain is taken from the table before the process
+        // leaves rotation.
+        self.replace_with(key.clone(), live, size, old, !stop.kill);
+        if let Some(slot) = self.slots.get_mut(&key) {
+            slot.task = Some(Task::Replace);
+            slot.stop_probe();
+        }
+        let how = if stop.kill { "killed" } else { "stopped" };
+        self.state.logs.push(&stop.app, "paas", format!("{} {how} on request; starting it anew", stop.process));
+        self.route(&stop.app, false);
+    }
+
     /// Check a running container we did not start ourselves.
     fn check(&self, key: SlotKey, container: Container, live: &Live) {
         let (state, tx, startup) = (self.state.clone(), self.tx.clone(), live.startup.clone());
@@ -520,6 +598,12 @@ impl Keeper {
     /// Start a process anew: drain and stop the old container if it still
     /// runs, start a fresh one, check it.
     fn replace(&self, key: SlotKey, live: &Live, size: Formation, old: Option<String>) {
+        self.replace_with(key, live, size, old, true);
+    }
+
+    /// `replace`; `gently`: drain the old process and give it its grace, else
+    /// kill it at once.
+    fn replace_with(&self, key: SlotKey, live: &Live, size: Formation, old: Option<String>, gently: bool) {
         let (state, tx) = (self.state.clone(), self.tx.clone());
         let (release, deployment, startup) = (live.release.clone(), live.deployment, live.startup.clone());
         let backend = old.as_ref().and_then(|id| {
@@ -530,10 +614,10 @@ impl Keeper {
         tokio::spawn(async move {
             let result = async {
                 if let Some(old) = old {
-                    if let Some(backend) = backend {
+                    if let Some(backend) = backend.filter(|_| gently) {
                         table::drain(&[backend], Duration::from_secs(state.config.drain_timeout)).await;
                     }
-                    let grace = Duration::from_secs(state.config.stop_grace);
+                    let grace = Duration::from_secs(if gently { state.config.stop_grace } else { 0 });
                     state.runtime.stop_and_remove(&old, grace).await.map_err(|e| (None, format!("{e:#}")))?;
                 }
                 let app = db::apps::find_by_name(&state.db, &key.0)

@@ -525,7 +525,8 @@ impl Scheduler for DockerScheduler {
     }
 
     async fn stop_and_remove(&self, id: &str, grace: Duration) -> anyhow::Result<()> {
-        let stop = StopContainerOptionsBuilder::new().t(grace.as_secs().max(1) as i32).build();
+        // 0: SIGKILL at once.
+        let stop = StopContainerOptionsBuilder::new().t(grace.as_secs() as i32).build();
         match self.docker.stop_container(id, Some(stop)).await {
             Ok(()) => {}
             Err(e) if not_found(&e) => return Ok(()),
