@@ -288,6 +288,15 @@ async fn role_endpoint_matrix() {
             [422, 422, 422, 403, 404],
         ),
         ("GET", "/apps/{app}/run", "/apps/shop/run".into(), None, [400, 400, 400, 403, 404]),
+        ("GET", "/apps/{app}/volumes", "/apps/shop/volumes".into(), None, [200, 200, 200, 200, 404]),
+        (
+            "POST",
+            "/apps/{app}/volumes",
+            "/apps/shop/volumes".into(),
+            Some(json!({ "name": "%T%", "mount": "/v/%T%" })),
+            [201, 201, 201, 403, 404],
+        ),
+        ("DELETE", "/apps/{app}/volumes/{name}", "/apps/shop/volumes/%T%".into(), None, [204, 204, 204, 403, 404]),
         // shop runs no process to stop.
         (
             "POST",
@@ -383,7 +392,11 @@ async fn prepare_target(server: &TestServer, admin: &str, method: &str, path: &s
         assert_eq!(status, 201, "{body}");
         return Some(body["id"].to_string());
     }
-    if method == "DELETE" && path.starts_with("/apps/shop/domains/") {
+    if method == "DELETE" && path.starts_with("/apps/shop/volumes/") {
+        let volume = json!({ "name": target, "mount": format!("/v/{target}") });
+        let (status, body) = server.call("POST", "/apps/shop/volumes", admin, Some(volume)).await;
+        assert_eq!(status, 201, "{body}");
+    } else if method == "DELETE" && path.starts_with("/apps/shop/domains/") {
         let hostname = format!("{target}.example.com");
         let (status, body) =
             server.call("POST", "/apps/shop/domains", admin, Some(json!({ "hostname": hostname }))).await;

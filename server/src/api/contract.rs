@@ -26,6 +26,10 @@ pub const HOSTNAME_PATTERN: &str =
     r"^(?=.{1,253}\.?$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$";
 /// A process type, as a Procfile names it.
 pub const PROCESS_TYPE_PATTERN: &str = "^[a-z][a-z0-9_-]{0,29}$";
+/// A volume's mount path: absolute, plain parts, none of the system's
+/// directories.
+pub const MOUNT_PATTERN: &str =
+    r"^(?!/(bin|dev|etc|lib|lib64|proc|sbin|sys|usr)(/|$))(/(?!\.\.?(/|$))[A-Za-z0-9._-]+)+/?$";
 /// A memory size from 6 MB to 1 TB, or `default`.
 pub const MEMORY_PATTERN: &str =
     "^([Dd][Ee][Ff][Aa][Uu][Ll][Tt]|([6-9]|[1-9][0-9]{1,5}|10[0-3][0-9]{4}|104[0-7][0-9]{3}|1048[0-4][0-9]{2}|10485[0-6][0-9]|104857[0-6])([Mm][Bb]?)?|([1-9][0-9]{0,2}|10[01][0-9]|102[0-4])[Gg][Bb]?)$";
@@ -85,6 +89,9 @@ fn constrain_bodies(doc: &mut Value) {
         ("Restart", "type", line()),
         ("RunRequest", "command", json!({ "pattern": CONFIG_VALUE_PATTERN, "maxLength": 8192 })),
         ("RunRequest", "memory", json!({ "pattern": MEMORY_PATTERN })),
+        ("CreateVolume", "name", name()),
+        ("CreateVolume", "mount", json!({ "pattern": MOUNT_PATTERN, "maxLength": 200 })),
+        ("CreateVolume", "process", json!({ "pattern": PROCESS_TYPE_PATTERN })),
         ("Rollback", "version", json!({ "minimum": 1 })),
     ];
     let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
@@ -118,6 +125,7 @@ fn constrain_parameters(op: &mut Value) {
             Some("email") => json!({ "type": "string", "pattern": EMAIL_PATTERN, "maxLength": 254 }),
             Some("id" | "version") => json!({ "type": "integer", "format": "int64", "minimum": 1 }),
             Some("hostname") => json!({ "type": "string", "pattern": HOSTNAME_PATTERN }),
+            Some("name") => json!({ "type": "string", "pattern": name_pattern(), "maxLength": 30 }),
             _ => continue,
         };
         parameter["schema"] = schema;

@@ -18,6 +18,7 @@ pub mod runs;
 pub mod teams;
 pub mod tokens;
 pub mod users;
+pub mod volumes;
 
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::routing::get;
@@ -75,6 +76,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             .merge(config::router())
             .merge(formation::router())
             .merge(runs::router())
+            .merge(volumes::router())
             .merge(logs::router())
             .merge(metrics::router())
             .merge(operations::router())

@@ -18,6 +18,7 @@ mod sse;
 mod teams;
 mod terminal;
 mod tokens;
+mod volumes;
 
 use clap::Subcommand;
 
@@ -169,6 +170,14 @@ pub enum Command {
     /// Serve the app again
     #[command(name = "maintenance:off")]
     MaintenanceOff(app_arg::AppArg),
+    /// List the app's persistent volumes
+    Volumes(app_arg::AppListArgs),
+    /// Create a volume mounted in a process type's processes (a restart rolls out)
+    #[command(name = "volumes:create")]
+    VolumesCreate(volumes::CreateArgs),
+    /// Unmount a volume and delete it with its data
+    #[command(name = "volumes:destroy")]
+    VolumesDestroy(volumes::DestroyArgs),
     /// Show the audit log (team admins)
     Audit(domains::AuditArgs),
 }
@@ -245,6 +254,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::DomainsAdd(args) => domains::add(args).await,
         Command::DomainsRemove(args) => domains::remove(args).await,
         Command::Audit(args) => domains::audit(args).await,
+        Command::Volumes(args) => volumes::list(args).await,
+        Command::VolumesCreate(args) => volumes::create(args).await,
+        Command::VolumesDestroy(args) => volumes::destroy(args).await,
         Command::Certs(args) => certs::list(args).await,
         Command::CertsAdd(args) => certs::add(args).await,
         Command::CertsRefresh(app) => certs::refresh(app).await,

@@ -19,6 +19,7 @@ pub mod settings;
 pub mod teams;
 pub mod tokens;
 pub mod users;
+pub mod volumes;
 
 use std::time::Duration;
 

@@ -33,6 +33,7 @@ use crate::db::config_vars::Sealed;
 use crate::db::deployments::Phase;
 use crate::db::formation::Formation;
 use crate::db::releases::Release;
+use crate::db::volumes::Volume;
 use crate::progress::Output;
 use crate::router::{table, AppRoute, Backend};
 use crate::runtime::{self, Container, ContainerSpec, CONTAINER_PORT};
@@ -228,8 +229,9 @@ async fn start_all(
     deployment: i64,
     wanted: &[(&Formation, i32)],
 ) -> anyhow::Result<Vec<(String, i32, Container)>> {
+    let volumes = &db::volumes::list(&state.db, app.id).await?;
     let starts = wanted.iter().map(|&(f, index)| async move {
-        let spec = container_spec(state, app, release, Some(deployment), &f.process_type, index, f)?;
+        let spec = container_spec(state, app, release, Some(deployment), &f.process_type, index, f, volumes)?;
         let container = state.runtime.start(spec).await?;
         crate::logs::follow(state, &app.name, &format!("{}.{index}", f.process_type), &container.id);
         anyhow::Ok((f.process_type.clone(), index, container))
@@ -399,7 +401,10 @@ pub async fn undo(state: &AppState, app: &App, deployment: i64) {
 }
 
 /// The container for one process of a release; config values are decrypted
-/// here. One-off processes (the release phase) belong to no deployment.
+/// here. One-off processes (the release phase, `run`) belong to no
+/// deployment. It mounts the app's `volumes` of its process type (one-offs
+/// those of `web`).
+#[allow(clippy::too_many_arguments)]
 pub fn container_spec(
     state: &AppState,
     app: &App,
@@ -408,6 +413,7 @@ pub fn container_spec(
     process: &str,
     index: i32,
     size: &Formation,
+    volumes: &[Volume],
 ) -> anyhow::Result<ContainerSpec> {
     // The trust settings first: the app's own config vars win over them.
     let (bundle, mut env) = crate::build::trust::for_apps(&state.config);
@@ -456,7 +462,23 @@ pub fn container_spec(
         network: runtime::app_network(&app.name),
         limits: limits(&state.config, size),
         read_only_files: bundle.map(|file| (file, crate::build::trust::BUNDLE_PATH.to_string())).into_iter().collect(),
+        volumes: mounts(app, process, deployment.is_none(), volumes),
     })
+}
+
+/// The engine's name of an app's volume: by the app's id, which a rename keeps.
+pub fn volume_name(app: &App, volume: &str) -> String {
+    format!("vol-{}-{volume}", app.id)
+}
+
+/// The volumes a process mounts: its type's; a one-off those of web.
+fn mounts(app: &App, process: &str, one_off: bool, volumes: &[Volume]) -> Vec<(String, String)> {
+    let process = if one_off { "web" } else { process };
+    volumes
+        .iter()
+        .filter(|v| v.process_type == process)
+        .map(|v| (volume_name(app, &v.name), v.mount_path.clone()))
+        .collect()
 }
 
 /// A process type's limits: what its formation sets, else the server's defaults.

@@ -23,6 +23,7 @@ pub mod releases;
 pub mod run;
 pub mod teams;
 pub mod tokens;
+pub mod volumes;
 
 use std::future::Future;
 

@@ -89,7 +89,10 @@ pub async fn exec(
         (runtime::LABEL_INDEX, index),
     ];
     let containers = state.runtime.list(&labels).await.map_err(AppError::Other)?;
-    let Some(target) = containers.into_iter().filter(|c| c.running).max_by_key(|c| c.started_at) else {
+    // The live deployment's process, not one a rollout is retiring.
+    let live = db::deployments::live(&state.db, app.id).await?.map(|d| d.id.to_string());
+    let of_live = |c: &Container| live.is_some() && c.label(runtime::LABEL_DEPLOYMENT) == live.as_deref();
+    let Some(target) = containers.into_iter().filter(|c| c.running).max_by_key(|c| (of_live(c), c.started_at)) else {
         return Err(AppError::NotFound(format!("{} has no running process {name}", app.name)));
     };
     let argv = match command.map(str::trim).filter(|c| !c.is_empty()) {
@@ -97,7 +100,11 @@ pub async fn exec(
         None => vec!["/bin/sh".to_string()],
     };
     audit(state, actor, app, "ps.exec", format!("{name}: {}", command.unwrap_or("/bin/sh"))).await?;
-    let session = state.runtime.exec(&target.id, argv, tty).await.map_err(AppError::Other)?;
+    let session = state
+        .runtime
+        .exec(&target.id, argv, tty)
+        .await
+        .map_err(|e| AppError::Conflict(format!("could not run the command in {name}: {e:#}")))?;
     Ok((name, session))
 }
 
@@ -173,7 +180,8 @@ async fn prepare(state: &AppState, app: &App, one_off: &OneOff) -> AppResult<(ru
         .map_err(AppError::Other)?;
     let taken: BTreeSet<i32> = running.iter().filter_map(|c| c.label(runtime::LABEL_INDEX)?.parse().ok()).collect();
     let index = (1..).find(|i| !taken.contains(i)).unwrap_or(1);
-    let mut spec = container_spec(state, app, &release, None, RUN, index, &size)?;
+    let volumes = db::volumes::list(&state.db, app.id).await?;
+    let mut spec = container_spec(state, app, &release, None, RUN, index, &size, &volumes)?;
     spec.command = Some(vec!["/bin/sh".to_string(), "-c".to_string(), command.to_string()]);
     for (key, value) in &one_off.env {
         spec.env.retain(|(k, _)| k != key);

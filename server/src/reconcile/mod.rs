@@ -624,7 +624,8 @@ impl Keeper {
                     .await
                     .map_err(|e| (None, e.to_string()))?
                     .ok_or((None, "the app is gone".to_string()))?;
-                let spec = container_spec(&state, &app, &release, Some(deployment), &process, index, &size)
+                let volumes = db::volumes::list(&state.db, app.id).await.map_err(|e| (None, e.to_string()))?;
+                let spec = container_spec(&state, &app, &release, Some(deployment), &process, index, &size, &volumes)
                     .map_err(|e| (None, format!("{e:#}")))?;
                 let container = state.runtime.start(spec).await.map_err(|e| (None, format!("{e:#}")))?;
                 crate::logs::follow(&state, &app.name, &key.1, &container.id);

@@ -142,7 +142,11 @@ impl DockerScheduler {
             init: Some(true),
             network_mode: Some(self.ensure_network(&spec.network).await?),
             binds: Some(
-                spec.read_only_files.iter().map(|(host, inside)| format!("{}:{inside}:ro", host.display())).collect(),
+                spec.read_only_files
+                    .iter()
+                    .map(|(host, inside)| format!("{}:{inside}:ro", host.display()))
+                    .chain(spec.volumes.iter().map(|(volume, inside)| format!("{}-{volume}:{inside}", self.instance)))
+                    .collect(),
             ),
             ..Default::default()
         };
@@ -648,6 +652,17 @@ impl Scheduler for DockerScheduler {
 
     fn known_subnets(&self) -> Vec<Subnet> {
         self.subnets.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    async fn create_volume(&self, name: &str) -> anyhow::Result<()> {
+        let request = bollard::models::VolumeCreateOptions {
+            name: Some(format!("{}-{name}", self.instance)),
+            labels: Some(HashMap::from([(LABEL_INSTANCE.to_string(), self.instance.clone())])),
+            ..Default::default()
+        };
+        // The engine returns the existing volume of that name.
+        self.docker.create_volume(request).await.with_context(|| format!("creating the volume {name}"))?;
+        Ok(())
     }
 
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()> {

@@ -52,6 +52,9 @@ pub struct ContainerSpec {
     pub limits: Limits,
     /// Host files mounted read-only: (host path, path in the container).
     pub read_only_files: Vec<(std::path::PathBuf, String)>,
+    /// Named volumes (scoped to this installation; made with
+    /// `create_volume`): (volume name, path in the container).
+    pub volumes: Vec<(String, String)>,
 }
 
 /// What a container may use of the machine.
@@ -340,6 +343,9 @@ pub trait Scheduler: Send + Sync {
     /// `destroy` when a container was removed.
     fn events(&self) -> futures_util::stream::BoxStream<'static, ContainerEvent>;
 
+    /// Make a named volume (scoped to this installation) if it is missing.
+    async fn create_volume(&self, name: &str) -> anyhow::Result<()>;
+
     /// Remove a named volume (scoped to this installation); missing is fine.
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
 
@@ -367,6 +373,7 @@ mod tests {
             network: "n".into(),
             limits: Limits { memory_mb: 1, cpus: 1.0, pids: 1 },
             read_only_files: Vec::new(),
+            volumes: Vec::new(),
         };
         let shown = format!("{spec:?}");
         assert!(shown.contains("DATABASE_URL") && !shown.contains("hunter2"), "{shown}");

@@ -1,0 +1,104 @@
+//! `paas volumes`, `volumes:create`, `volumes:destroy`.
+
+use std::io::IsTerminal;
+
+use anyhow::bail;
+use reqwest::Method;
+use serde_json::json;
+
+use super::app_arg::{AppArg, AppListArgs};
+use super::client::{segment, Client};
+use super::field;
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// The volume's name (lowercase letters, digits, hyphens)
+    pub name: String,
+    /// Where it is mounted, e.g. /data
+    #[arg(long)]
+    pub mount: String,
+    /// The process type that mounts it (one-offs and the release phase mount web's)
+    #[arg(long, default_value = "web")]
+    pub process: String,
+    #[command(flatten)]
+    pub app: AppArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DestroyArgs {
+    pub name: String,
+    /// The volume's name again, to confirm
+    #[arg(long)]
+    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub app: AppArg,
+}
+
+pub async fn list(args: AppListArgs) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    let volumes = Client::from_credentials()?.get(&format!("/apps/{}/volumes", segment(&app))).await?;
+    if args.json {
+        super::print_json(&volumes);
+        return Ok(());
+    }
+    let list = volumes.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("{app} has no volumes. Create one with `paas volumes:create NAME --mount /data`.");
+        return Ok(());
+    }
+    println!("=== {app} volumes");
+    for v in list {
+        println!("{:<20} {:<30} {}", field(&v, "name"), field(&v, "mount"), field(&v, "process_type"));
+    }
+    Ok(())
+}
+
+pub async fn create(args: CreateArgs) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    let client = Client::from_credentials()?;
+    eprint!("Creating volume {} at {} for {} processes of \u{2b22} {app}... ", args.name, args.mount, args.process);
+    let body = json!({ "name": args.name, "mount": args.mount, "process": args.process });
+    let path = format!("/apps/{}/volumes", segment(&app));
+    match super::operations::run(&client, Method::POST, &path, &body, &app).await {
+        Ok(_) => {
+            eprintln!("done");
+            Ok(())
+        }
+        Err(err) => {
+            eprintln!("failed");
+            Err(err)
+        }
+    }
+}
+
+pub async fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    let name = &args.name;
+    let confirmed = match args.confirm {
+        Some(c) => c,
+        None if std::io::stdin().is_terminal() => {
+            eprintln!(" \u{25b8}    WARNING: This deletes the volume {name} of \u{2b22} {app} and every file in it.");
+            eprint!(" \u{25b8}    To proceed, type {name}: ");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim().to_string()
+        }
+        None => bail!("this deletes {name} and its data; re-run with --confirm {name}"),
+    };
+    if confirmed != *name {
+        bail!("confirmation {confirmed:?} did not match {name:?}; nothing was deleted");
+    }
+    let client = Client::from_credentials()?;
+    eprint!("Destroying volume {name} of \u{2b22} {app}... ");
+    let path = format!("/apps/{}/volumes/{}", segment(&app), segment(name));
+    match super::operations::run(&client, Method::DELETE, &path, &json!({}), &app).await {
+        Ok(_) => {
+            eprintln!("done");
+            Ok(())
+        }
+        Err(err) => {
+            eprintln!("failed");
+            Err(err)
+        }
+    }
+}
