@@ -50,6 +50,15 @@ pub async fn ensure(repos: &Path, app: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Move an app's repository to its new name (missing is fine: nothing was pushed).
+pub async fn rename(repos: &Path, old: &str, new: &str) -> anyhow::Result<()> {
+    match tokio::fs::rename(path(repos, old), path(repos, new)).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("moving the repository of {old} to {new}")),
+    }
+}
+
 pub async fn remove(repos: &Path, app: &str) -> anyhow::Result<()> {
     match tokio::fs::remove_dir_all(path(repos, app)).await {
         Ok(()) => Ok(()),

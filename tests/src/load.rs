@@ -16,6 +16,11 @@ impl Load {
     /// `workers` loops GETting `path` of `app` through the router, until
     /// stopped (or 240 s, or 50,000 requests each).
     pub fn start(router: &str, app: &str, path: &str, workers: usize) -> Self {
+        Self::start_host(router, &format!("{app}.paas.test"), path, workers)
+    }
+
+    /// The same, for any `Host` (a custom domain).
+    pub fn start_host(router: &str, host: &str, path: &str, workers: usize) -> Self {
         let done = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicUsize::new(0));
         let failures = Arc::new(Mutex::new(Vec::new()));
@@ -23,7 +28,7 @@ impl Load {
             .map(|_| {
                 let (done, ok, failures) = (done.clone(), ok.clone(), failures.clone());
                 let url = format!("http://{router}{path}");
-                let host = format!("{app}.paas.test");
+                let host = host.to_string();
                 tokio::spawn(async move {
                     let client = reqwest::Client::new();
                     let deadline = Instant::now() + Duration::from_secs(240);

@@ -209,6 +209,8 @@ async fn role_endpoint_matrix() {
         ("GET", "/apps/{app}", "/apps/shop".into(), None, [200, 200, 200, 200, 404]),
         ("DELETE", "/apps/{app}", "/apps/%T%".into(), None, [204, 204, 403, 403, 404]),
         ("PATCH", "/apps/{app}", "/apps/shop".into(), Some(json!({ "stack": "bookworm" })), [200, 200, 200, 403, 404]),
+        // Renaming: admins and owners only.
+        ("PATCH", "/apps/{app}", "/apps/%T%".into(), Some(json!({ "name": "%T%-new" })), [200, 200, 403, 403, 404]),
         ("GET", "/stacks", "/stacks".into(), None, [200, 200, 200, 200, 200]),
         ("DELETE", "/apps/{app}/build-cache", "/apps/built/build-cache".into(), None, [204, 204, 204, 403, 404]),
         ("GET", "/apps/{app}/builds", "/apps/built/builds".into(), None, [200, 200, 200, 200, 404]),
@@ -401,7 +403,7 @@ async fn prepare_target(server: &TestServer, admin: &str, method: &str, path: &s
         let (status, body) =
             server.call("POST", "/apps/shop/domains", admin, Some(json!({ "hostname": hostname }))).await;
         assert_eq!(status, 201, "{body}");
-    } else if method == "DELETE" && path.starts_with("/apps/") {
+    } else if (method == "DELETE" && path.starts_with("/apps/")) || path == "/apps/%T%" {
         let (status, body) = server.call("POST", "/apps", admin, Some(json!({ "name": target, "team": "acme" }))).await;
         assert_eq!(status, 201, "{body}");
     } else if path.starts_with("/teams/acme/members") {

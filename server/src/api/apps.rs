@@ -60,6 +60,12 @@ pub struct AppInfo {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateApp {
+    /// A new name (admins and owners): the URL, repository, routes and
+    /// domains follow, the old name stops routing, and the processes move
+    /// to the new name with no request dropped.
+    #[serde(default, deserialize_with = "super::present")]
+    #[schema(nullable = false)]
+    pub name: Option<String>,
     /// The stack its next buildpack build uses (see `GET /stacks`); the
     /// running release is not rebuilt.
     #[schema(schema_with = stack_names)]
@@ -150,11 +156,12 @@ pub async fn show_app(
     Ok(Json(AppInfo::new(&state, app)))
 }
 
-/// Change an app (developer role or above): its stack, from its next
-/// build; its HTTPS redirect, HSTS and maintenance mode, at once. Fields
-/// left out stay.
+/// Change an app (developer role or above; a rename: admin): its name; its
+/// stack, from its next build; its HTTPS redirect, HSTS and maintenance
+/// mode, at once. Fields left out stay.
 #[utoipa::path(patch, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)), request_body = UpdateApp,
     responses((status = 200, body = AppInfo), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn update_app(
     State(state): State<AppState>,
@@ -165,6 +172,10 @@ pub async fn update_app(
     let (app, _) = app_access(&state, &user, &app, Role::Developer, "changing apps").await?;
     let actor = Actor::new(user, "api");
     let mut app = app;
+    if let Some(name) = &body.name {
+        app_access(&state, &actor.user, &app.name, Role::Admin, "renaming apps").await?;
+        app = ops::apps::rename(&state, &actor, &app, name).await?.outcome().await?;
+    }
     if let Some(stack) = &body.stack {
         app = ops::apps::set_stack(&state, &actor, &app, stack).await?.outcome().await?;
     }

@@ -71,6 +71,7 @@ fn constrain_bodies(doc: &mut Value) {
     let rules: Vec<(&str, &str, Value)> = vec![
         ("CreateApp", "name", name()),
         ("CreateApp", "team", name()),
+        ("UpdateApp", "name", name()),
         ("CreateTeam", "name", name()),
         ("AddMember", "email", email()),
         ("CreateUser", "email", email()),

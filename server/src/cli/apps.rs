@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use anyhow::bail;
 use serde_json::{json, Value};
 
+use super::app_arg::AppArg;
 use super::client::{segment, Client};
 use super::field;
 
@@ -220,4 +221,39 @@ pub async fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
             Err(err)
         }
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenameArgs {
+    /// The app's new name
+    pub new_name: String,
+    #[command(flatten)]
+    pub app: AppArg,
+}
+
+/// Rename an app; the `paas` git remote here follows when it pointed at it.
+pub async fn rename(args: RenameArgs) -> anyhow::Result<()> {
+    let old = args.app.resolve()?;
+    let new = &args.new_name;
+    let client = Client::from_credentials()?;
+    eprint!("Renaming {old} to {new}... ");
+    let app = match client.patch(&format!("/apps/{}", segment(&old)), &json!({ "name": new })).await {
+        Ok(app) => app,
+        Err(err) => {
+            eprintln!("failed");
+            return Err(err);
+        }
+    };
+    eprintln!("done");
+    println!("{} | {}", field(&app, "web_url"), field(&app, "git_url"));
+    let remote = std::process::Command::new("git").args(["config", "--get", "remote.paas.url"]).output();
+    let remote = remote.ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    if remote.ends_with(&format!("/{old}.git")) {
+        // As `git:remote` does it: the URL and the credential helper for it.
+        let args = super::domains::RemoteArgs { app: Some(new.clone()), app_flag: None, remote: "paas".into() };
+        super::domains::add_remote(args).await?;
+    } else {
+        println!("Point your git remotes at the new URL (`paas git:remote -a {new}`).");
+    }
+    Ok(())
 }

@@ -43,6 +43,9 @@ pub enum Command {
     AppsInfo(apps::InfoArgs),
     /// Print the app's URL (and open it in a browser, when there is one)
     Open(app_arg::AppArg),
+    /// Rename an app (its URL, repository and domains follow; the old name stops routing)
+    #[command(name = "apps:rename")]
+    AppsRename(apps::RenameArgs),
     /// Permanently destroy an app
     #[command(name = "apps:destroy")]
     AppsDestroy(apps::DestroyArgs),
@@ -213,6 +216,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::AppsCreate(args) => apps::create(args).await,
         Command::AppsInfo(args) => apps::info(args).await,
         Command::Open(app) => apps::open(app).await,
+        Command::AppsRename(args) => apps::rename(args).await,
         Command::AppsDestroy(args) => apps::destroy(args).await,
         Command::Stack(app) => apps::stacks(app).await,
         Command::StackSet(args) => apps::set_stack(args).await,

@@ -74,6 +74,43 @@ pub async fn delete(pool: &PgPool, id: i64, audit: &super::audit::NewEvent, oper
     tx.commit().await
 }
 
+/// Rename an app: its row, and its releases' and builds' image names
+/// (`paas/OLD:SHA` -> `paas/NEW:SHA`, tags the caller made), with the audit
+/// event; `operation` commits too when given (nothing else follows).
+pub async fn rename(
+    pool: &PgPool,
+    id: i64,
+    old: &str,
+    new: &str,
+    audit: &super::audit::NewEvent,
+    operation: Option<i64>,
+) -> super::DbResult<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE apps SET name = $2 WHERE id = $1")
+        .bind(id)
+        .bind(new)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| super::conflict_on_unique(e, format!("an app named {new} exists")))?;
+    let (from, to) = (format!("paas/{old}:"), format!("paas/{new}:"));
+    for table in ["releases", "builds"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET image = $3 || substr(image, length($2) + 1) WHERE app_id = $1 AND starts_with(image, $2)"
+        ))
+        .bind(id)
+        .bind(&from)
+        .bind(&to)
+        .execute(&mut *tx)
+        .await?;
+    }
+    super::audit::record(&mut tx, audit).await?;
+    if let Some(operation) = operation {
+        super::operations::commit(&mut tx, operation).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The names of every app.
 pub async fn names(pool: &PgPool) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT name FROM apps").fetch_all(pool).await

@@ -140,7 +140,13 @@ pub async fn live_pushes(pool: &PgPool) -> sqlx::Result<Vec<Operation>> {
 
 /// Names of the apps with an operation under way (not finished).
 pub async fn busy_apps(pool: &PgPool) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT DISTINCT app FROM operations WHERE finished_at IS NULL").fetch_all(pool).await
+    // By the app's name now (a rename runs as an operation of the old one).
+    sqlx::query_scalar(
+        "SELECT DISTINCT COALESCE(a.name, o.app) FROM operations o LEFT JOIN apps a ON a.id = o.app_id
+         WHERE o.finished_at IS NULL",
+    )
+    .fetch_all(pool)
+    .await
 }
 
 /// The latest operation of each of these apps among the given kinds.

@@ -359,7 +359,17 @@ async fn go_live(
 /// stop the containers of every earlier deployment that no one else retires.
 /// Failures here are logged; they never touch the live processes.
 async fn retire(state: &AppState, app: &App, deployment: i64, old: Option<Arc<AppRoute>>) {
-    let older = match state.runtime.list(&[(runtime::LABEL_APP, &app.name)]).await {
+    // Its processes from before a rename carry its former name.
+    let names: Vec<String> = std::iter::once(app.name.clone()).chain(state.reconcile.former_names(&app.name)).collect();
+    let listed = async {
+        let mut all = Vec::new();
+        for name in &names {
+            all.extend(state.runtime.list(&[(runtime::LABEL_APP, name)]).await?);
+        }
+        anyhow::Ok(all)
+    }
+    .await;
+    let older = match listed {
         Ok(containers) => containers
             .into_iter()
             .filter(|c| {

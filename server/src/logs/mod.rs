@@ -129,6 +129,15 @@ impl LogHub {
         rx
     }
 
+    /// Keep an app's lines under its new name.
+    pub fn rename(&self, old: &str, new: &str) {
+        if let Ok(mut apps) = self.apps.lock() {
+            if let Some(log) = apps.remove(old) {
+                apps.insert(new.to_string(), log);
+            }
+        }
+    }
+
     pub fn forget(&self, app: &str) {
         if let Ok(mut apps) = self.apps.lock() {
             apps.remove(app);

@@ -14,6 +14,11 @@ use crate::state::AppState;
 /// its audit event in the same transaction.
 pub async fn create(state: &AppState, actor: &Actor, name: &str, team: Option<String>) -> AppResult<App> {
     names::validate(name, "app")?;
+    if state.reconcile.is_former_name(name) {
+        return Err(AppError::Conflict(format!(
+            "{name} was renamed a moment ago; its processes are moving, try again soon"
+        )));
+    }
     let team_name = match team.filter(|t| !t.is_empty()) {
         Some(team) => team,
         None => default_team(state, actor).await?,
@@ -26,6 +31,77 @@ pub async fn create(state: &AppState, actor: &Actor, name: &str, team: Option<St
     let app = db::apps::create(&state.db, team.id, name, actor.user.id, &event).await?;
     tracing::info!(user = %actor.user.email, app = %app.name, team = %team.name, "created app");
     Ok(app)
+}
+
+/// Rename an app: its URL, repository, images, routes, custom domains, logs
+/// and audit history follow at once (the old name stops routing), and its
+/// processes are rolled onto the new name, health-gated, with no request
+/// dropped. Git remotes must point to the new repository URL.
+pub async fn rename(state: &AppState, actor: &Actor, app: &App, new: &str) -> AppResult<Job<App>> {
+    let new = new.trim().to_string();
+    names::validate(&new, "app")?;
+    if new == app.name {
+        return Err(AppError::validation("name", format!("the app is already named {new}")));
+    }
+    if db::apps::exists(&state.db, &new).await? || state.reconcile.is_former_name(&new) {
+        return Err(AppError::Conflict(format!("the name {new} is taken")));
+    }
+    let plan = Plan { action: "app.rename", summary: format!("{} -> {new}", app.name), push: None };
+    launch(state, app, actor, plan, move |op| async move {
+        let state = &op.state;
+        let _lock = op.lock().await?;
+        let old = op.app.name.clone();
+        // The images get their new names first: every release can still be
+        // rolled back to once the rows say `paas/NEW:SHA`.
+        let prefix = format!("paas/{old}:");
+        let mut images: Vec<String> = db::releases::list(&state.db, op.app.id)
+            .await?
+            .into_iter()
+            .map(|r| r.image)
+            .filter(|image| image.starts_with(&prefix))
+            .collect();
+        images.sort();
+        images.dedup();
+        for image in &images {
+            let target = format!("paas/{new}:{}", &image[prefix.len()..]);
+            if let Err(err) = state.runtime.tag_image(image, &target).await {
+                // A release whose image was pruned cannot be rolled back to anyway.
+                tracing::warn!(image = %image, error = %format!("{err:#}"), "could not rename an image");
+            }
+        }
+        let current = db::releases::current(&state.db, op.app.id).await?;
+        {
+            let _changing = state.routes.changing().await;
+            let commit = current.is_none().then_some(op.id);
+            db::apps::rename(&state.db, op.app.id, &old, &new, &op.audit(""), commit).await?;
+            state.reconcile.renaming(&old, &new);
+            state.routes.rename(&old, &new);
+            state.routes.policies.forget(&old);
+            state.tls.forget_app(&old);
+        }
+        let app = App { name: new.clone(), ..op.app.clone() };
+        apply_policy(state, &app).await?;
+        state.logs.rename(&old, &new);
+        crate::repos::rename(&state.repos_dir(), &old, &new).await?;
+        op.out.step(format!("{old} is now {new}: {}", state.app_url(&new)));
+        if let Some(current) = db::releases::current(&state.db, op.app.id).await?.filter(|_| current.is_some()) {
+            op.out.step("Moving its processes to the new name");
+            let formation = db::formation::list(&state.db, op.app.id).await?;
+            let change = crate::deploy::Change { operation: Some(op.id), config: None, formation, audit: None };
+            crate::deploy::rollout::rollout(state, &app, &current, &change, &op.out).await.map_err(|e| {
+                AppError::DeployFailed(format!(
+                    "{new} is renamed and its processes keep serving it, but starting them under the new name failed \
+                     (`paas ps:restart` tries again): {e:#}"
+                ))
+            })?;
+        }
+        // The images keep their new names; the old ones go.
+        if let Err(err) = state.runtime.remove_images(&old).await {
+            tracing::warn!(app = %old, error = %format!("{err:#}"), "could not remove the old image names");
+        }
+        Ok(app)
+    })
+    .await
 }
 
 /// The one team the user can create apps in, when no team was named.

@@ -52,6 +52,10 @@ const SWEEP: Duration = Duration::from_secs(2);
 pub struct Inbox {
     stops: std::sync::Mutex<Vec<Stop>>,
     wake: tokio::sync::Notify,
+    /// Apps being renamed, old name to new: containers still labelled with
+    /// the old name belong to the app (its processes until the rename's
+    /// rollout replaces them), not to a destroyed one.
+    renamed: std::sync::Mutex<HashMap<String, String>>,
 }
 
 /// Stop one process of a live deployment (`ps:stop web.2`, `ps:kill`): it
@@ -72,6 +76,33 @@ impl Inbox {
             stops.push(stop);
         }
         self.wake.notify_one();
+    }
+
+    pub fn renaming(&self, old: &str, new: &str) {
+        if let Ok(mut renamed) = self.renamed.lock() {
+            renamed.insert(old.to_string(), new.to_string());
+        }
+    }
+
+    /// Whether a name is still an app's former one (its containers remain).
+    pub fn is_former_name(&self, name: &str) -> bool {
+        self.renamed.lock().is_ok_and(|renamed| renamed.contains_key(name))
+    }
+
+    /// The former names of an app whose containers may remain.
+    pub fn former_names(&self, app: &str) -> Vec<String> {
+        let renamed = self.renamed.lock().map(|r| r.clone()).unwrap_or_default();
+        renamed.into_iter().filter(|(_, new)| new == app).map(|(old, _)| old).collect()
+    }
+
+    fn current_name(&self, label: &str) -> Option<String> {
+        self.renamed.lock().ok()?.get(label).cloned()
+    }
+
+    fn forget_former(&self, old: &str) {
+        if let Ok(mut renamed) = self.renamed.lock() {
+            renamed.remove(old);
+        }
     }
 
     fn take(&self) -> Vec<Stop> {
@@ -338,10 +369,30 @@ impl Keeper {
         let now = Instant::now();
 
         let mut by_app: HashMap<String, Vec<Container>> = HashMap::new();
+        let mut former_in_use = HashSet::new();
         for c in containers {
-            if let Some(app) = c.label(runtime::LABEL_APP) {
-                by_app.entry(app.to_string()).or_default().push(c);
+            if let Some(label) = c.label(runtime::LABEL_APP) {
+                let app = match state.reconcile.current_name(label) {
+                    Some(current) => {
+                        former_in_use.insert(label.to_string());
+                        current
+                    }
+                    None => label.to_string(),
+                };
+                by_app.entry(app).or_default().push(c);
             }
+        }
+        // A former name no container carries any more is done with.
+        let formers: Vec<String> =
+            state.reconcile.renamed.lock().map(|r| r.keys().cloned().collect()).unwrap_or_default();
+        for old in formers.into_iter().filter(|old| !former_in_use.contains(old)) {
+            state.reconcile.forget_former(&old);
+            let runtime = state.runtime.clone();
+            tokio::spawn(async move {
+                if let Err(err) = runtime.remove_network(&runtime::app_network(&old)).await {
+                    tracing::warn!(app = %old, error = %format!("{err:#}"), "could not remove a renamed app's old network");
+                }
+            });
         }
         // Forget what ended events told about containers that are gone.
         let known: HashSet<&str> = by_app.values().flatten().map(|c| c.id.as_str()).collect();

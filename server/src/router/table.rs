@@ -189,6 +189,24 @@ impl RouteTable {
         removed
     }
 
+    /// Serve an app's route and custom domains under its new name; the old
+    /// name routes nowhere.
+    pub fn rename(&self, old: &str, new: &str) {
+        {
+            let mut apps = self.apps.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(route) = apps.remove(old) {
+                let moved = AppRoute::new(route.deployment, route.wanted, route.backends.clone());
+                apps.insert(new.to_string(), self.with_traffic(new, moved));
+            }
+            self.traffic.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(old);
+            let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for owner in domains.values_mut().filter(|owner| *owner == old) {
+                *owner = new.to_string();
+            }
+        }
+        self.persist();
+    }
+
     /// Every app in the table.
     pub fn apps(&self) -> Vec<String> {
         self.apps.read().map(|apps| apps.keys().cloned().collect()).unwrap_or_default()

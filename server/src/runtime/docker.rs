@@ -42,6 +42,7 @@ pub struct DockerScheduler {
     subnets: std::sync::RwLock<Vec<Subnet>>,
     /// Where the engine listens, for attaching to processes.
     endpoint: Endpoint,
+    creating_network: tokio::sync::Mutex<()>,
 }
 
 impl DockerScheduler {
@@ -59,6 +60,7 @@ impl DockerScheduler {
             networks: Default::default(),
             subnets: Default::default(),
             endpoint: Endpoint::from_env(),
+            creating_network: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -82,6 +84,9 @@ impl DockerScheduler {
         if self.networks.lock().is_ok_and(|known| known.contains(&scoped)) {
             return Ok(scoped);
         }
+        // One creation at a time: the engine makes two networks of one name
+        // when asked twice at once (processes starting together).
+        let _creating = self.creating_network.lock().await;
         let inspect = || bollard::query_parameters::InspectNetworkOptions::default();
         match self.docker.inspect_network(&scoped, Some(inspect())).await {
             Ok(_) => {}
@@ -695,6 +700,13 @@ impl Scheduler for DockerScheduler {
         // Without a limit the engine reports the host's memory.
         let memory_limit_bytes = memory.limit.filter(|l| *l > 0 && *l < host_memory_bytes());
         Ok(Some(Usage { cpu_ns, memory_bytes, memory_limit_bytes }))
+    }
+
+    async fn tag_image(&self, source: &str, target: &str) -> anyhow::Result<()> {
+        let (repo, tag) = target.rsplit_once(':').unwrap_or((target, "latest"));
+        let options = bollard::query_parameters::TagImageOptionsBuilder::new().repo(repo).tag(tag).build();
+        self.docker.tag_image(source, Some(options)).await.with_context(|| format!("naming {source} {target}"))?;
+        Ok(())
     }
 
     async fn remove_images(&self, app: &str) -> anyhow::Result<()> {

@@ -349,6 +349,9 @@ pub trait Scheduler: Send + Sync {
     /// Remove a named volume (scoped to this installation); missing is fine.
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
 
+    /// Give an image another name (`paas/NEW:SHA` for `paas/OLD:SHA`).
+    async fn tag_image(&self, source: &str, target: &str) -> anyhow::Result<()>;
+
     /// Remove the images of an app that no container uses.
     async fn remove_images(&self, app: &str) -> anyhow::Result<()>;
 
