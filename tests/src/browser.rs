@@ -64,6 +64,12 @@ impl Browser {
         element.send_keys(text).await.unwrap();
     }
 
+    /// Type into an element as a user would, leaving what it holds.
+    pub async fn type_keys(&self, css: &str, text: &str) {
+        let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        element.send_keys(text).await.unwrap();
+    }
+
     pub async fn click(&self, css: &str) {
         self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
     }

@@ -198,6 +198,9 @@ async fn viewers_see_no_controls_and_forged_posts_are_refused() {
         let html = browser.page().await;
         assert!(!html.contains("method=\"post\" action=\"/apps/"), "no mutating form on {page}");
     }
+    assert!(!browser.page().await.contains("/console\""), "a viewer has no Console tab");
+    browser.goto(&format!("{}/apps/dash-viewer/console", server.url)).await;
+    browser.wait_for_text("needs the developer role", WAIT).await;
 
     // The server refuses anyway: a viewer's POST, and an admin's POST without its CSRF token.
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -454,4 +457,77 @@ async fn the_metrics_tab_charts_the_traffic_sent_and_the_processes_memory() {
     browser.goto(&format!("{}/apps/dash-metrics/metrics?period=day", server.url)).await;
     browser.wait_for_text("Last day", WAIT).await;
     browser.screenshot("33-metrics-day").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_runs_a_one_off_in_a_terminal_in_the_page_and_settings_manage_volumes() {
+    let (server, token, _repo) = TestServer::with_deployed_app("dash-console").await;
+    let browser = Browser::start().await;
+    log_in(&browser, &server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.goto(&format!("{}/apps/dash-console", server.url)).await;
+    browser.click("a[href='/apps/dash-console/console']").await;
+    browser.wait_for_text("Console", WAIT).await;
+
+    // A command's output in the terminal, and how it exited.
+    browser.fill("#console-command", "echo console-says-$((6*7)); exit 3").await;
+    browser.click("#console-run").await;
+    browser.wait_for_text("console-says-42", WAIT).await;
+    browser.wait_for_text("exited with status 3", WAIT).await;
+
+    // A shell, typed into: keys reach the process through the terminal.
+    browser.fill("#console-command", "sh").await;
+    browser.click("#console-run").await;
+    browser.wait_for_text("run.1: running", WAIT).await;
+    browser.type_keys(".xterm-helper-textarea", "echo typed-$((2+3))\n").await;
+    browser.wait_for_text("typed-5", WAIT).await;
+    browser.screenshot("30-console").await;
+    browser.type_keys(".xterm-helper-textarea", "exit 0\n").await;
+    browser.wait_for_text("exited with status 0", WAIT).await;
+
+    // Audited as the dashboard's; nothing is left running.
+    let (_, events) = server.call("GET", "/audit?app=dash-console", &token, None).await;
+    let runs: Vec<(&str, &str)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "run")
+        .map(|e| (e["detail"].as_str().unwrap(), e["source"].as_str().unwrap()))
+        .collect();
+    assert!(runs.contains(&("run.1: echo console-says-$((6*7)); exit 3", "dashboard")), "{runs:?}");
+    wait_until("the console's one-offs to be removed", WAIT, || async {
+        paas_e2e::apps::containers("dash-console").iter().all(|c| !c.contains("-run-"))
+    })
+    .await;
+
+    // Volumes, in the settings: created (the release rolls out with it),
+    // then deleted once its name is typed again.
+    browser.goto(&format!("{}/apps/dash-console/settings", server.url)).await;
+    browser.fill("#volume-name", "files").await;
+    browser.fill("#volume-mount", "/www/files").await;
+    browser.click("#add-volume").await;
+    browser.wait_for_text("Volume files is mounted at /www/files in web processes.", WAIT).await;
+    let (_, volumes) = server.call("GET", "/apps/dash-console/volumes", &token, None).await;
+    assert_eq!(volumes[0]["mount"], "/www/files", "{volumes}");
+    browser.type_keys("#volume-files input[name=confirm]", "files").await;
+    browser.click("#volume-files button").await;
+    browser.wait_for_text("Volume files is unmounted; its data is deleted.", WAIT).await;
+    let (_, volumes) = server.call("GET", "/apps/dash-console/volumes", &token, None).await;
+    assert_eq!(volumes, json!([]));
+
+    // Another site's page cannot open the socket with the user's cookie.
+    let cookie = browser.session_cookie().await;
+    let handshake = |origin: &'static str| {
+        reqwest::Client::new()
+            .get(format!("{}/apps/dash-console/console/socket", server.url))
+            .header("cookie", &cookie)
+            .header("origin", origin)
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .send()
+    };
+    assert_eq!(handshake("http://evil.example").await.unwrap().status(), 403);
+    let ours: &'static str = Box::leak(server.url.clone().into_boxed_str());
+    assert_eq!(handshake(ours).await.unwrap().status(), 101, "the dashboard's own origin is let in");
 }

@@ -84,8 +84,8 @@ async fn run_passes_output_input_and_exit_status_with_and_without_a_terminal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_detached_run_logs_as_run_n_and_an_attached_one_ends_with_its_client() {
-    let (server, token, _repo) = TestServer::with_deployed_app("batch").await;
+async fn a_detached_run_logs_as_run_n_and_one_offs_end_with_their_client_or_server() {
+    let (mut server, token, _repo) = TestServer::with_deployed_app("batch").await;
     let home = server.cli_home(&token);
     let cfg = home.path();
 
@@ -122,6 +122,16 @@ async fn a_detached_run_logs_as_run_n_and_an_attached_one_ends_with_its_client()
         .await;
     let (_, ps) = server.call("GET", "/apps/batch/ps", &token, None).await;
     assert_eq!(ps.as_array().unwrap().len(), 1, "only web.1 is left: {ps}");
+
+    // A one-off whose server died with it is an orphan: the next start removes it.
+    server.cli_ok(cfg, &["run", "-d", "-a", "batch", "sleep 300"]);
+    assert_eq!(one_offs("batch").len(), 1);
+    server.kill();
+    server.restart().await;
+    wait_until("the orphaned one-off to be removed", Duration::from_secs(60), || async {
+        one_offs("batch").is_empty()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -190,6 +190,12 @@ enum Kind {
     Exec(String),
 }
 
+/// A one-off over an upgraded socket, for the dashboard's console: the same
+/// protocol as `GET /apps/{app}/run`.
+pub(crate) async fn serve_run(socket: WebSocket, state: AppState, actor: Actor, app: App) {
+    attach(socket, state, actor, app, Kind::Run).await;
+}
+
 /// Read what to run, start it, then pass bytes both ways until it ends.
 async fn attach(mut socket: WebSocket, state: AppState, actor: Actor, app: App, kind: Kind) {
     let request = match first_message(&mut socket).await {

@@ -24,7 +24,7 @@ pub struct RunArgs {
     #[arg(long = "env", short = 'e', value_name = "K=V")]
     pub env: Vec<String>,
     /// Memory limit, e.g. 1g (default: the web processes')
-    #[arg(long)]
+    #[arg(long, visible_alias = "size")]
     pub memory: Option<String>,
     /// CPU quota in cores, e.g. 0.5 (default: the web processes')
     #[arg(long)]

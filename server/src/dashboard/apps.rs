@@ -501,6 +501,7 @@ struct SettingsPage {
     stack: String,
     stacks: Vec<(&'static str, &'static str)>,
     maintenance: bool,
+    volumes: Vec<crate::db::volumes::Volume>,
 }
 
 pub async fn show_settings(
@@ -517,6 +518,7 @@ pub async fn show_settings(
         stack,
         stacks,
         maintenance: app.maintenance,
+        volumes: crate::db::volumes::list(&state.db, app.id).await?,
     })
 }
 

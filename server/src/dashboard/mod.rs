@@ -6,6 +6,7 @@
 mod apps;
 mod auth;
 mod charts;
+mod console;
 mod operations;
 mod ops;
 mod teams;
@@ -60,7 +61,11 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{app}/operations/{id}", get(operations::show_operation))
         .route("/apps/{app}/operations/{id}/events", get(operations::operation_events))
         .route("/apps/{app}/settings", get(apps::show_settings))
+        .route("/apps/{app}/console", get(console::show_console))
+        .route("/apps/{app}/console/socket", get(console::console_socket))
         .route("/apps/{app}/stack", post(ops::set_stack))
+        .route("/apps/{app}/volumes", post(ops::create_volume))
+        .route("/apps/{app}/volumes/destroy", post(ops::destroy_volume))
         .route("/apps/{app}/build-cache/purge", post(ops::purge_build_cache))
         .route("/apps/{app}/destroy", post(ops::destroy))
         .route("/teams", get(teams::list_teams).post(teams::create_team))
@@ -72,6 +77,13 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/revoke", post(teams::revoke_token))
         .route("/static/style.css", get(style_css))
         .route("/static/app.js", get(app_js))
+        .route("/static/console.js", get(|| script(include_str!("../../../web/static/console.js"))))
+        .route("/static/vendor/xterm.js", get(|| script(include_str!("../../../web/static/vendor/xterm/xterm.js"))))
+        .route(
+            "/static/vendor/addon-fit.js",
+            get(|| script(include_str!("../../../web/static/vendor/xterm/addon-fit.js"))),
+        )
+        .route("/static/vendor/xterm.css", get(xterm_css))
         .route("/static/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
 }
@@ -96,6 +108,14 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
     } else {
         DashError(error).into_response()
     }
+}
+
+async fn script(text: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], text)
+}
+
+async fn xterm_css() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../../../web/static/vendor/xterm/xterm.css"))
 }
 
 async fn app_js() -> impl IntoResponse {

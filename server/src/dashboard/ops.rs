@@ -277,6 +277,54 @@ pub async fn set_maintenance(
 }
 
 #[derive(Debug, Deserialize)]
+pub struct VolumeForm {
+    csrf: String,
+    name: String,
+    mount: String,
+    process: String,
+}
+
+/// Create a volume (the current release rolls out again to mount it).
+pub async fn create_volume(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<VolumeForm>,
+) -> Result<Response, DashError> {
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "creating volumes").await?;
+    let process = if form.process.trim().is_empty() { "web" } else { form.process.trim() };
+    let job = ops::volumes::create(&state, &actor(&dash), &app, form.name.trim(), &form.mount, process).await;
+    let result = outcome(job).await;
+    let message =
+        result.map(|v| format!("Volume {} is mounted at {} in {} processes.", v.name, v.mount_path, v.process_type));
+    dash.finish(&format!("/apps/{name}/settings"), message).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VolumeDestroyForm {
+    csrf: String,
+    name: String,
+    confirm: String,
+}
+
+/// Unmount a volume and delete its data, once its name was typed again.
+pub async fn destroy_volume(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<VolumeDestroyForm>,
+) -> Result<Response, DashError> {
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "destroying volumes").await?;
+    let result = if form.confirm.trim() != form.name {
+        Err(AppError::validation("confirm", format!("type {} to confirm; nothing was deleted", form.name)))
+    } else {
+        outcome(ops::volumes::destroy(&state, &actor(&dash), &app, &form.name).await).await
+    };
+    let message = result.map(|v| format!("Volume {} is unmounted; its data is deleted.", v.name));
+    dash.finish(&format!("/apps/{name}/settings"), message).await
+}
+
+#[derive(Debug, Deserialize)]
 pub struct StackForm {
     csrf: String,
     stack: String,
