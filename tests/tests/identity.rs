@@ -209,6 +209,7 @@ async fn role_endpoint_matrix() {
         ("GET", "/apps/{app}", "/apps/shop".into(), None, [200, 200, 200, 200, 404]),
         ("DELETE", "/apps/{app}", "/apps/%T%".into(), None, [204, 204, 403, 403, 404]),
         ("PATCH", "/apps/{app}", "/apps/shop".into(), Some(json!({ "stack": "bookworm" })), [200, 200, 200, 403, 404]),
+        ("PATCH", "/apps/{app}", "/apps/shop".into(), Some(json!({ "internal": false })), [200, 200, 200, 403, 404]),
         // Renaming: admins and owners only.
         ("PATCH", "/apps/{app}", "/apps/%T%".into(), Some(json!({ "name": "%T%-new" })), [200, 200, 403, 403, 404]),
         ("GET", "/stacks", "/stacks".into(), None, [200, 200, 200, 200, 200]),

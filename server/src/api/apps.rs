@@ -55,6 +55,9 @@ pub struct AppInfo {
     pub hsts: bool,
     /// In maintenance mode: every request gets the maintenance page (503).
     pub maintenance: bool,
+    /// On its team's private network: where the team's other apps on it
+    /// reach its web processes.
+    pub internal_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -85,6 +88,12 @@ pub struct UpdateApp {
     #[serde(default, deserialize_with = "super::present")]
     #[schema(nullable = false)]
     pub maintenance: Option<bool>,
+    /// On the team's private network: the team's other apps on it reach
+    /// its web processes at `http://APP.internal:5000`, and it reaches
+    /// theirs.
+    #[serde(default, deserialize_with = "super::present")]
+    #[schema(nullable = false)]
+    pub internal: Option<bool>,
 }
 
 /// The stack names, as the document's enum.
@@ -108,6 +117,9 @@ pub struct StackInfo {
 impl AppInfo {
     fn new(state: &AppState, app: db::apps::App) -> Self {
         Self {
+            internal_url: app.internal.then(|| {
+                format!("http://{}:{}", crate::runtime::internal_host(&app.name), crate::runtime::CONTAINER_PORT)
+            }),
             web_url: state.app_url(&app.name),
             git_url: format!("{}/git/{}.git", state.public_url, app.name),
             stack: crate::build::stacks::of_app(&state.config, app.stack.as_deref()).to_string(),
@@ -157,8 +169,8 @@ pub async fn show_app(
 }
 
 /// Change an app (developer role or above; a rename: admin): its name; its
-/// stack, from its next build; its HTTPS redirect, HSTS and maintenance
-/// mode, at once. Fields left out stay.
+/// stack, from its next build; its HTTPS redirect, HSTS, maintenance mode
+/// and private networking, at once. Fields left out stay.
 #[utoipa::path(patch, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)), request_body = UpdateApp,
     responses((status = 200, body = AppInfo), (status = 403, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody),
@@ -184,6 +196,9 @@ pub async fn update_app(
     }
     if let Some(on) = body.maintenance {
         app = ops::apps::set_maintenance(&state, &actor, &app, on).await?.outcome().await?;
+    }
+    if let Some(on) = body.internal {
+        app = ops::apps::set_internal(&state, &actor, &app, on).await?.outcome().await?;
     }
     Ok(Json(AppInfo::new(&state, app)))
 }

@@ -117,6 +117,10 @@ pub async fn info(args: InfoArgs) -> anyhow::Result<()> {
     let onoff = |key: &str| if app[key].as_bool().unwrap_or(false) { "on" } else { "off" };
     println!("HTTPS:    redirect {}, HSTS {} (`paas certs` for certificates)", onoff("https_redirect"), onoff("hsts"));
     println!("Maintenance: {}", onoff("maintenance"));
+    match app["internal_url"].as_str() {
+        Some(url) => println!("Internal: {url} (for the team's apps on its private network)"),
+        None => println!("Internal: off (`paas internal:on` puts it on the team's private network)"),
+    }
     println!("Created:  {}", field(&app, "created_at"));
     Ok(())
 }
@@ -180,6 +184,25 @@ pub async fn maintenance(app: super::app_arg::AppArg, on: Option<bool>) -> anyho
             println!("{app} is in maintenance: every request gets its maintenance page (503); processes keep running")
         }
         false => println!("{app} is not in maintenance"),
+    }
+    Ok(())
+}
+
+/// Show, or turn on or off, the app's place on its team's private network.
+pub async fn internal(app: super::app_arg::AppArg, on: Option<bool>) -> anyhow::Result<()> {
+    let app = app.resolve()?;
+    let client = Client::from_credentials()?;
+    let path = format!("/apps/{}", segment(&app));
+    let info = match on {
+        None => client.get(&path).await?,
+        Some(on) => client.patch(&path, &serde_json::json!({ "internal": on })).await?,
+    };
+    match info["internal_url"].as_str() {
+        Some(url) => println!(
+            "{app} is on the private network of team {}: its apps there reach it at {url}",
+            field(&info, "team")
+        ),
+        None => println!("{app} is not on its team's private network"),
     }
     Ok(())
 }

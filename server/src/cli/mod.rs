@@ -181,6 +181,15 @@ pub enum Command {
     /// Unmount a volume and delete it with its data
     #[command(name = "volumes:destroy")]
     VolumesDestroy(volumes::DestroyArgs),
+    /// Say whether the app is on its team's private network
+    Internal(app_arg::AppArg),
+    /// Put the app on its team's private network: the team's apps there reach
+    /// its web processes at http://APP.internal:5000, and it reaches theirs
+    #[command(name = "internal:on")]
+    InternalOn(app_arg::AppArg),
+    /// Take the app off its team's private network
+    #[command(name = "internal:off")]
+    InternalOff(app_arg::AppArg),
     /// Show the audit log (team admins)
     Audit(domains::AuditArgs),
 }
@@ -258,6 +267,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::DomainsAdd(args) => domains::add(args).await,
         Command::DomainsRemove(args) => domains::remove(args).await,
         Command::Audit(args) => domains::audit(args).await,
+        Command::Internal(app) => apps::internal(app, None).await,
+        Command::InternalOn(app) => apps::internal(app, Some(true)).await,
+        Command::InternalOff(app) => apps::internal(app, Some(false)).await,
         Command::Volumes(args) => volumes::list(args).await,
         Command::VolumesCreate(args) => volumes::create(args).await,
         Command::VolumesDestroy(args) => volumes::destroy(args).await,

@@ -19,10 +19,12 @@ pub struct App {
     pub hsts: bool,
     /// In maintenance mode.
     pub maintenance: bool,
+    /// On its team's private network (`APP.internal`).
+    pub internal: bool,
 }
 
 const SELECT: &str = "SELECT a.id, a.name, a.team_id, t.name AS team_name, a.created_at, a.stack,
-                             a.https_redirect, a.hsts, a.maintenance
+                             a.https_redirect, a.hsts, a.maintenance, a.internal
                       FROM apps a JOIN teams t ON t.id = a.team_id";
 
 /// Create an app, with the audit event saying so (its `app` is the new name).
@@ -171,6 +173,22 @@ pub async fn set_maintenance(
 ) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query("UPDATE apps SET maintenance = $2 WHERE id = $1").bind(id).bind(on).execute(&mut *tx).await?;
+    super::audit::record(&mut tx, audit).await?;
+    super::operations::commit(&mut tx, operation).await?;
+    tx.commit().await
+}
+
+/// Put the app on its team's private network or take it off, with the
+/// audit event and the end of the operation that does it.
+pub async fn set_internal(
+    pool: &PgPool,
+    id: i64,
+    on: bool,
+    audit: &super::audit::NewEvent,
+    operation: i64,
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE apps SET internal = $2 WHERE id = $1").bind(id).bind(on).execute(&mut *tx).await?;
     super::audit::record(&mut tx, audit).await?;
     super::operations::commit(&mut tx, operation).await?;
     tx.commit().await

@@ -473,7 +473,18 @@ pub fn container_spec(
         limits: limits(&state.config, size),
         read_only_files: bundle.map(|file| (file, crate::build::trust::BUNDLE_PATH.to_string())).into_iter().collect(),
         volumes: mounts(app, process, deployment.is_none(), volumes),
+        extra_networks: internal_networks(app, process),
     })
+}
+
+/// An app on its team's private network joins it with every process; its
+/// web processes answer there as `APP.internal`.
+pub fn internal_networks(app: &App, process: &str) -> Vec<(String, Vec<String>)> {
+    if !app.internal {
+        return Vec::new();
+    }
+    let aliases = if process == "web" { vec![runtime::internal_host(&app.name)] } else { Vec::new() };
+    vec![(runtime::team_network(app.team_id), aliases)]
 }
 
 /// The engine's name of an app's volume: by the app's id, which a rename keeps.

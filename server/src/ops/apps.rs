@@ -135,6 +135,50 @@ pub async fn set_stack(state: &AppState, actor: &Actor, app: &App, stack: &str) 
     .await
 }
 
+/// Put the app on its team's private network, or take it off, at once: its
+/// running processes join (or leave) the network where they stay, its web
+/// processes answering as `APP.internal` to the team's other apps that
+/// opted in; new processes start that way.
+pub async fn set_internal(state: &AppState, actor: &Actor, app: &App, on: bool) -> AppResult<Job<App>> {
+    let plan = Plan { action: "app.internal", summary: if on { "on" } else { "off" }.to_string(), push: None };
+    launch(state, app, actor, plan, move |op| async move {
+        let state = &op.state;
+        // Serialized with rollouts: every process started after this sees it.
+        let _lock = op.lock().await?;
+        let app = App { internal: on, ..op.app.clone() };
+        let network = crate::runtime::team_network(app.team_id);
+        let containers =
+            state.runtime.list(&[(crate::runtime::LABEL_APP, app.name.as_str())]).await.map_err(AppError::Other)?;
+        for c in containers.iter().filter(|c| c.running) {
+            let changed = match on {
+                true => {
+                    let process = c.label(crate::runtime::LABEL_PROCESS).unwrap_or_default();
+                    let aliases = crate::deploy::rollout::internal_networks(&app, process)
+                        .into_iter()
+                        .flat_map(|(_, aliases)| aliases)
+                        .collect();
+                    state.runtime.connect(&c.id, &network, aliases).await
+                }
+                false => state.runtime.disconnect(&c.id, &network).await,
+            };
+            changed.map_err(AppError::Other)?;
+        }
+        db::apps::set_internal(&state.db, app.id, on, &op.audit(""), op.id).await?;
+        op.out.step(match on {
+            true => format!(
+                "{} is on the private network of team {}: http://{}:{} for its other apps that are on it",
+                app.name,
+                app.team_name,
+                crate::runtime::internal_host(&app.name),
+                crate::runtime::CONTAINER_PORT
+            ),
+            false => format!("{} is off its team's private network", app.name),
+        });
+        Ok(app)
+    })
+    .await
+}
+
 /// The config var whose value is the app's maintenance page (HTML).
 pub const MAINTENANCE_PAGE: &str = "MAINTENANCE_PAGE_HTML";
 

@@ -408,6 +408,9 @@ impl Scheduler for DockerScheduler {
 
     async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container> {
         let id = self.create(&spec, None).await?;
+        for (network, aliases) in &spec.extra_networks {
+            self.connect(&id, network, aliases.clone()).await?;
+        }
         self.docker
             .start_container(&id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
@@ -417,6 +420,9 @@ impl Scheduler for DockerScheduler {
 
     async fn start_attached(&self, spec: ContainerSpec, tty: bool) -> anyhow::Result<(Container, Session)> {
         let id = self.create(&spec, Some(tty)).await?;
+        for (network, aliases) in &spec.extra_networks {
+            self.connect(&id, network, aliases.clone()).await?;
+        }
         // Attached before it starts: nothing it prints first is lost.
         let path = format!("{}/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1", self.api_prefix());
         let session = match attach::hijack(&self.endpoint, &path, None, Target::Container(id.clone()), tty).await {
@@ -657,6 +663,36 @@ impl Scheduler for DockerScheduler {
 
     fn known_subnets(&self) -> Vec<Subnet> {
         self.subnets.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    async fn connect(&self, id: &str, network: &str, aliases: Vec<String>) -> anyhow::Result<()> {
+        let scoped = self.ensure_network(network).await?;
+        let request = bollard::models::NetworkConnectRequest {
+            container: Some(id.to_string()),
+            endpoint_config: Some(bollard::models::EndpointSettings { aliases: Some(aliases), ..Default::default() }),
+        };
+        match self.docker.connect_network(&scoped, request).await {
+            Ok(()) => Ok(()),
+            // Already on it.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 403, message })
+                if message.contains("already exists") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(anyhow::Error::from(e).context(format!("connecting a container to {network}"))),
+        }
+    }
+
+    async fn disconnect(&self, id: &str, network: &str) -> anyhow::Result<()> {
+        let scoped = self.scoped(network);
+        let request = bollard::models::NetworkDisconnectRequest { container: Some(id.to_string()), force: Some(true) };
+        match self.docker.disconnect_network(&scoped, request).await {
+            Ok(()) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            // Not connected to it.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 403 | 500, .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn create_volume(&self, name: &str) -> anyhow::Result<()> {

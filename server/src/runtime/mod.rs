@@ -33,6 +33,17 @@ pub fn app_network(app: &str) -> String {
     format!("app-{app}")
 }
 
+/// A team's private network: its apps that opt in join it, their web
+/// processes known there as `APP.internal`.
+pub fn team_network(team_id: i64) -> String {
+    format!("team-{team_id}")
+}
+
+/// An app's name on its team's private network.
+pub fn internal_host(app: &str) -> String {
+    format!("{app}.internal")
+}
+
 /// The port an app's web process is told to listen on inside its container.
 pub const CONTAINER_PORT: u16 = 5000;
 
@@ -55,6 +66,9 @@ pub struct ContainerSpec {
     /// Named volumes (scoped to this installation; made with
     /// `create_volume`): (volume name, path in the container).
     pub volumes: Vec<(String, String)>,
+    /// Further networks it joins (scoped, created when missing), with the
+    /// names it answers to there.
+    pub extra_networks: Vec<(String, Vec<String>)>,
 }
 
 /// What a container may use of the machine.
@@ -343,6 +357,13 @@ pub trait Scheduler: Send + Sync {
     /// `destroy` when a container was removed.
     fn events(&self) -> futures_util::stream::BoxStream<'static, ContainerEvent>;
 
+    /// Join a running (or created) container to a network (scoped, created
+    /// when missing), answering to `aliases` there.
+    async fn connect(&self, id: &str, network: &str, aliases: Vec<String>) -> anyhow::Result<()>;
+
+    /// Take a container off a network; not on it is fine.
+    async fn disconnect(&self, id: &str, network: &str) -> anyhow::Result<()>;
+
     /// Make a named volume (scoped to this installation) if it is missing.
     async fn create_volume(&self, name: &str) -> anyhow::Result<()>;
 
@@ -377,6 +398,7 @@ mod tests {
             limits: Limits { memory_mb: 1, cpus: 1.0, pids: 1 },
             read_only_files: Vec::new(),
             volumes: Vec::new(),
+            extra_networks: Vec::new(),
         };
         let shown = format!("{spec:?}");
         assert!(shown.contains("DATABASE_URL") && !shown.contains("hunter2"), "{shown}");
