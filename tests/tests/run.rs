@@ -123,6 +123,22 @@ async fn a_detached_run_logs_as_run_n_and_one_offs_end_with_their_client_or_serv
     let (_, ps) = server.call("GET", "/apps/batch/ps", &token, None).await;
     assert_eq!(ps.as_array().unwrap().len(), 1, "only web.1 is left: {ps}");
 
+    // Ctrl-C (SIGINT) in a client without a terminal ends the run: 130, gone.
+    let mut client = Command::new(paas_bin())
+        .args(["run", "-a", "batch", "sleep 300"])
+        .env("XDG_CONFIG_HOME", cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the run to start", Duration::from_secs(30), || async { one_offs("batch").len() == 1 }).await;
+    let interrupted = Command::new("kill").args(["-INT", &client.id().to_string()]).status().unwrap();
+    assert!(interrupted.success());
+    assert_eq!(client.wait().unwrap().code(), Some(130), "the shell's status for an interrupt");
+    wait_until("the interrupted run to be removed", Duration::from_secs(30), || async { one_offs("batch").is_empty() })
+        .await;
+
     // A one-off whose server died with it is an orphan: the next start removes it.
     server.cli_ok(cfg, &["run", "-d", "-a", "batch", "sleep 300"]);
     assert_eq!(one_offs("batch").len(), 1);

@@ -132,6 +132,8 @@ type Socket = tokio_tungstenite::WebSocketStream<reqwest::Upgraded>;
 /// Say what to run, then pass this terminal's input and the process's
 /// output until it exits; its exit status.
 async fn attach(mut socket: Socket, mut request: Value, tty: bool, started: impl FnOnce(&str)) -> anyhow::Result<i32> {
+    // Ours from here on: an interrupt while it starts ends it too.
+    let signals = Signals::new()?;
     request["tty"] = json!(tty);
     if tty {
         // The process draws for this terminal: it gets its type (a run's own
@@ -156,12 +158,27 @@ async fn attach(mut socket: Socket, mut request: Value, tty: bool, started: impl
         _ => bail!("the server ended the session before the process started"),
     }
     let raw = if tty { Some(terminal::RawMode::enter().context("putting the terminal in raw mode")?) } else { None };
-    let code = pump(&mut socket, tty).await;
+    let code = pump(&mut socket, tty, signals).await;
     drop(raw);
     code
 }
 
-async fn pump(socket: &mut Socket, tty: bool) -> anyhow::Result<i32> {
+/// The signals a session handles: window size changes and, without a
+/// terminal, Ctrl-C.
+struct Signals {
+    resized: tokio::signal::unix::Signal,
+    interrupted: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self { resized: signal(SignalKind::window_change())?, interrupted: signal(SignalKind::interrupt())? })
+    }
+}
+
+async fn pump(socket: &mut Socket, tty: bool, signals: Signals) -> anyhow::Result<i32> {
+    let Signals { mut resized, mut interrupted } = signals;
     let (input_tx, mut input) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(8);
     tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
@@ -180,8 +197,6 @@ async fn pump(socket: &mut Socket, tty: bool) -> anyhow::Result<i32> {
             }
         }
     });
-    let mut resized = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())?;
-    let mut interrupted = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let (mut stdout, mut stderr) = (tokio::io::stdout(), tokio::io::stderr());
     let mut input_open = true;
     loop {
