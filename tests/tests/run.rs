@@ -20,6 +20,18 @@ fn web_ids(app: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
+/// `paas run -a APP COMMAND` in the background, its output dropped.
+fn run_in_background(cfg: &std::path::Path, app: &str, command: &str) -> std::process::Child {
+    Command::new(paas_bin())
+        .args(["run", "-a", app, command])
+        .env("XDG_CONFIG_HOME", cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// The app's one-off containers (`docker ps -a`).
 fn one_offs(app: &str) -> Vec<String> {
     apps::containers(app).into_iter().filter(|c| c.contains("-run-")).collect()
@@ -103,14 +115,7 @@ async fn a_detached_run_logs_as_run_n_and_one_offs_end_with_their_client_or_serv
         .await;
 
     // An attached run whose client is killed (no goodbye) is ended.
-    let mut client = Command::new(paas_bin())
-        .args(["run", "-a", "batch", "sleep 300"])
-        .env("XDG_CONFIG_HOME", cfg)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut client = run_in_background(cfg, "batch", "sleep 300");
     wait_until("the attached run in ps", Duration::from_secs(30), || async {
         let (_, ps) = server.call("GET", "/apps/batch/ps", &token, None).await;
         ps.as_array().unwrap().iter().any(|p| p["command"] == "sleep 300")
@@ -124,14 +129,7 @@ async fn a_detached_run_logs_as_run_n_and_one_offs_end_with_their_client_or_serv
     assert_eq!(ps.as_array().unwrap().len(), 1, "only web.1 is left: {ps}");
 
     // Ctrl-C (SIGINT) in a client without a terminal ends the run: 130, gone.
-    let mut client = Command::new(paas_bin())
-        .args(["run", "-a", "batch", "sleep 300"])
-        .env("XDG_CONFIG_HOME", cfg)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut client = run_in_background(cfg, "batch", "sleep 300");
     wait_until("the run to start", Duration::from_secs(30), || async { one_offs("batch").len() == 1 }).await;
     let interrupted = Command::new("kill").args(["-INT", &client.id().to_string()]).status().unwrap();
     assert!(interrupted.success());

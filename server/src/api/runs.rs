@@ -227,11 +227,18 @@ async fn attach(mut socket: WebSocket, state: AppState, actor: Actor, app: App, 
         let _ = state.runtime.resize(&session.target, cols, rows).await;
     }
     let hello = serde_json::json!({ "process": name }).to_string();
-    if socket.send(Message::Text(hello.into())).await.is_ok() {
-        pump(&mut socket, &state, session).await;
-    }
+    let exit = match socket.send(Message::Text(hello.into())).await {
+        Ok(()) => pump(&mut socket, &state, session).await,
+        Err(_) => None,
+    };
+    // A one-off is gone before its client hears how it ended.
     if let Some(container) = one_off {
         run::end(&state, &container).await;
+    }
+    if let Some(code) = exit {
+        let exit = serde_json::json!({ "exit": code }).to_string();
+        let _ = socket.send(Message::Text(exit.into())).await;
+        let _ = socket.send(Message::Close(None)).await;
     }
 }
 
@@ -254,9 +261,9 @@ async fn refuse(mut socket: WebSocket, message: String) {
     let _ = socket.send(Message::Close(None)).await;
 }
 
-/// Pass input in and output out until the process's output ends (then say
-/// how it exited) or the client goes (then return at once).
-async fn pump(socket: &mut WebSocket, state: &AppState, session: Session) {
+/// Pass input in and output out until the process's output ends (then its
+/// exit status) or the client goes (then None, at once).
+async fn pump(socket: &mut WebSocket, state: &AppState, session: Session) -> Option<i64> {
     let Session { target, mut output, mut input } = session;
     let mut input_open = true;
     loop {
@@ -271,7 +278,7 @@ async fn pump(socket: &mut WebSocket, state: &AppState, session: Session) {
                     frame.push(stream);
                     frame.extend_from_slice(&bytes);
                     if socket.send(Message::Binary(frame.into())).await.is_err() {
-                        return;
+                        return None;
                     }
                 }
                 Some(Err(_)) | None => break,
@@ -292,18 +299,15 @@ async fn pump(socket: &mut WebSocket, state: &AppState, session: Session) {
                     }
                     _ => {}
                 },
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
                 Some(Ok(_)) => {}
             },
         }
     }
-    let code = match tokio::time::timeout(Duration::from_secs(10), state.runtime.exit_code(&target)).await {
-        Ok(Ok(code)) => code,
-        _ => -1,
-    };
-    let exit = serde_json::json!({ "exit": code }).to_string();
-    let _ = socket.send(Message::Text(exit.into())).await;
-    let _ = socket.send(Message::Close(None)).await;
+    match tokio::time::timeout(Duration::from_secs(10), state.runtime.exit_code(&target)).await {
+        Ok(Ok(code)) => Some(code),
+        _ => Some(-1),
+    }
 }
 
 enum Control {

@@ -259,15 +259,8 @@ pub async fn rename(args: RenameArgs) -> anyhow::Result<()> {
     let old = args.app.resolve()?;
     let new = &args.new_name;
     let client = Client::from_credentials()?;
-    eprint!("Renaming {old} to {new}... ");
-    let app = match client.patch(&format!("/apps/{}", segment(&old)), &json!({ "name": new })).await {
-        Ok(app) => app,
-        Err(err) => {
-            eprintln!("failed");
-            return Err(err);
-        }
-    };
-    eprintln!("done");
+    let (path, body) = (format!("/apps/{}", segment(&old)), json!({ "name": new }));
+    let app = super::announced(&format!("Renaming {old} to {new}"), client.patch(&path, &body)).await?;
     println!("{} | {}", field(&app, "web_url"), field(&app, "git_url"));
     let remote = std::process::Command::new("git").args(["config", "--get", "remote.paas.url"]).output();
     let remote = remote.ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();

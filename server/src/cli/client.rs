@@ -58,15 +58,7 @@ impl Client {
         if response.status().is_success() {
             return Ok(response.text().await?);
         }
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        Err(anyhow!(
-            "{}",
-            body.pointer("/error/message")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("the server answered {status}"))
-        ))
+        Err(self.refusal(response).await)
     }
 
     /// A streaming GET (server-sent events), returned raw.
@@ -77,15 +69,7 @@ impl Client {
             .await
             .with_context(|| format!("could not reach the paas server at {}", self.server))?;
         if !response.status().is_success() {
-            let status = response.status();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            return Err(anyhow!(
-                "{}",
-                body.pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("the server answered {status}"))
-            ));
+            return Err(self.refusal(response).await);
         }
         Ok(response)
     }
@@ -115,6 +99,11 @@ impl Client {
     async fn refusal(&self, response: reqwest::Response) -> anyhow::Error {
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
+        self.error(status, &body)
+    }
+
+    /// The error a refusal with this status and body means.
+    fn error(&self, status: reqwest::StatusCode, body: &Value) -> anyhow::Error {
         let message = body
             .pointer("/error/message")
             .and_then(Value::as_str)
@@ -160,15 +149,7 @@ impl Client {
         if status.is_success() {
             return Ok(body);
         }
-        let message = body
-            .pointer("/error/message")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("the server answered {status}"));
-        if status == reqwest::StatusCode::UNAUTHORIZED && matches!(self.auth, Auth::Token(_)) {
-            return Err(anyhow!("{message}; run `paas login` again"));
-        }
-        Err(anyhow!("{message}"))
+        Err(self.error(status, &body))
     }
 }
 

@@ -283,6 +283,18 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// Say what is being done (`Creating x... `), then `done` or `failed` once
+/// it is.
+pub(crate) async fn announced<T>(
+    what: &str,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    eprint!("{what}... ");
+    let result = work.await;
+    eprintln!("{}", if result.is_ok() { "done" } else { "failed" });
+    result
+}
+
 /// Print a value as pretty JSON.
 pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());

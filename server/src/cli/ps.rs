@@ -181,23 +181,15 @@ pub async fn stop(args: StopArgs, kill: bool) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
     let client = Client::from_credentials()?;
     let verb = if kill { "Killing" } else { "Stopping" };
-    eprint!("{verb} {} on \u{2b22} {app}... ", args.process);
     let path = format!("/apps/{}/ps/{}/stop", segment(&app), segment(&args.process));
-    match client.post(&path, &json!({ "kill": kill })).await {
-        Ok(stopped) => {
-            eprintln!("done");
-            for name in stopped["stopped"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                if name.starts_with("run.") {
-                    println!("{name} ended");
-                } else {
-                    println!("{name} is starting again (the platform keeps the formation running)");
-                }
-            }
-            Ok(())
-        }
-        Err(err) => {
-            eprintln!("failed");
-            Err(err)
+    let what = format!("{verb} {} on \u{2b22} {app}", args.process);
+    let stopped = super::announced(&what, client.post(&path, &json!({ "kill": kill }))).await?;
+    for name in stopped["stopped"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        if name.starts_with("run.") {
+            println!("{name} ended");
+        } else {
+            println!("{name} is starting again (the platform keeps the formation running)");
         }
     }
+    Ok(())
 }

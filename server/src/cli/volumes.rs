@@ -56,19 +56,12 @@ pub async fn list(args: AppListArgs) -> anyhow::Result<()> {
 pub async fn create(args: CreateArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
     let client = Client::from_credentials()?;
-    eprint!("Creating volume {} at {} for {} processes of \u{2b22} {app}... ", args.name, args.mount, args.process);
+    let what =
+        format!("Creating volume {} at {} for {} processes of \u{2b22} {app}", args.name, args.mount, args.process);
     let body = json!({ "name": args.name, "mount": args.mount, "process": args.process });
     let path = format!("/apps/{}/volumes", segment(&app));
-    match super::operations::run(&client, Method::POST, &path, &body, &app).await {
-        Ok(_) => {
-            eprintln!("done");
-            Ok(())
-        }
-        Err(err) => {
-            eprintln!("failed");
-            Err(err)
-        }
-    }
+    super::announced(&what, super::operations::run(&client, Method::POST, &path, &body, &app)).await?;
+    Ok(())
 }
 
 pub async fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
@@ -89,16 +82,8 @@ pub async fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
         bail!("confirmation {confirmed:?} did not match {name:?}; nothing was deleted");
     }
     let client = Client::from_credentials()?;
-    eprint!("Destroying volume {name} of \u{2b22} {app}... ");
     let path = format!("/apps/{}/volumes/{}", segment(&app), segment(name));
-    match super::operations::run(&client, Method::DELETE, &path, &json!({}), &app).await {
-        Ok(_) => {
-            eprintln!("done");
-            Ok(())
-        }
-        Err(err) => {
-            eprintln!("failed");
-            Err(err)
-        }
-    }
+    let what = format!("Destroying volume {name} of \u{2b22} {app}");
+    super::announced(&what, super::operations::run(&client, Method::DELETE, &path, &json!({}), &app)).await?;
+    Ok(())
 }

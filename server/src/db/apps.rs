@@ -124,71 +124,41 @@ pub async fn ids(pool: &PgPool) -> sqlx::Result<std::collections::HashMap<String
     Ok(rows.into_iter().collect())
 }
 
-/// Set the app's stack, with the audit event and the end of the operation
-/// that does it.
-pub async fn set_stack(
-    pool: &PgPool,
-    id: i64,
-    stack: &str,
-    audit: &super::audit::NewEvent,
-    operation: i64,
-) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE apps SET stack = $2 WHERE id = $1").bind(id).bind(stack).execute(&mut *tx).await?;
-    super::audit::record(&mut tx, audit).await?;
-    super::operations::commit(&mut tx, operation).await?;
-    tx.commit().await
+/// One of an app's settings, as `set` changes it.
+pub enum Setting<'a> {
+    /// The stack its next buildpack build uses.
+    Stack(&'a str),
+    Https {
+        redirect: bool,
+        hsts: bool,
+    },
+    Maintenance(bool),
+    /// On its team's private network.
+    Internal(bool),
 }
 
-/// Set the app's HTTPS settings, with the audit event and the end of the
-/// operation that does it.
-pub async fn set_https(
+/// Change one of the app's settings, with the audit event and the end of
+/// the operation that does it, in one transaction.
+pub async fn set(
     pool: &PgPool,
     id: i64,
-    redirect: bool,
-    hsts: bool,
+    setting: Setting<'_>,
     audit: &super::audit::NewEvent,
     operation: i64,
 ) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE apps SET https_redirect = $2, hsts = $3 WHERE id = $1")
-        .bind(id)
-        .bind(redirect)
-        .bind(hsts)
-        .execute(&mut *tx)
-        .await?;
-    super::audit::record(&mut tx, audit).await?;
-    super::operations::commit(&mut tx, operation).await?;
-    tx.commit().await
-}
-
-/// Turn maintenance mode on or off, with the audit event and the end of the
-/// operation that does it.
-pub async fn set_maintenance(
-    pool: &PgPool,
-    id: i64,
-    on: bool,
-    audit: &super::audit::NewEvent,
-    operation: i64,
-) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE apps SET maintenance = $2 WHERE id = $1").bind(id).bind(on).execute(&mut *tx).await?;
-    super::audit::record(&mut tx, audit).await?;
-    super::operations::commit(&mut tx, operation).await?;
-    tx.commit().await
-}
-
-/// Put the app on its team's private network or take it off, with the
-/// audit event and the end of the operation that does it.
-pub async fn set_internal(
-    pool: &PgPool,
-    id: i64,
-    on: bool,
-    audit: &super::audit::NewEvent,
-    operation: i64,
-) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE apps SET internal = $2 WHERE id = $1").bind(id).bind(on).execute(&mut *tx).await?;
+    let update = match setting {
+        Setting::Stack(stack) => sqlx::query("UPDATE apps SET stack = $2 WHERE id = $1").bind(id).bind(stack),
+        Setting::Https { redirect, hsts } => {
+            sqlx::query("UPDATE apps SET https_redirect = $2, hsts = $3 WHERE id = $1")
+                .bind(id)
+                .bind(redirect)
+                .bind(hsts)
+        }
+        Setting::Maintenance(on) => sqlx::query("UPDATE apps SET maintenance = $2 WHERE id = $1").bind(id).bind(on),
+        Setting::Internal(on) => sqlx::query("UPDATE apps SET internal = $2 WHERE id = $1").bind(id).bind(on),
+    };
+    update.execute(&mut *tx).await?;
     super::audit::record(&mut tx, audit).await?;
     super::operations::commit(&mut tx, operation).await?;
     tx.commit().await

@@ -128,7 +128,7 @@ pub async fn set_stack(state: &AppState, actor: &Actor, app: &App, stack: &str) 
     let plan = Plan { action: "app.stack", summary: stack.to_string(), push: None };
     launch(state, app, actor, plan, move |op| async move {
         let _lock = op.lock().await?;
-        db::apps::set_stack(&op.state.db, op.app.id, stack, &op.audit(""), op.id).await?;
+        db::apps::set(&op.state.db, op.app.id, db::apps::Setting::Stack(stack), &op.audit(""), op.id).await?;
         op.out.step(format!("{} builds on the {stack} stack from its next push", op.app.name));
         Ok(App { stack: Some(stack.to_string()), ..op.app.clone() })
     })
@@ -163,7 +163,7 @@ pub async fn set_internal(state: &AppState, actor: &Actor, app: &App, on: bool) 
             };
             changed.map_err(AppError::Other)?;
         }
-        db::apps::set_internal(&state.db, app.id, on, &op.audit(""), op.id).await?;
+        db::apps::set(&state.db, app.id, db::apps::Setting::Internal(on), &op.audit(""), op.id).await?;
         op.out.step(match on {
             true => format!(
                 "{} is on the private network of team {}: http://{}:{} for its other apps that are on it",
@@ -187,7 +187,7 @@ pub const MAINTENANCE_PAGE: &str = "MAINTENANCE_PAGE_HTML";
 pub async fn set_maintenance(state: &AppState, actor: &Actor, app: &App, on: bool) -> AppResult<Job<App>> {
     let plan = Plan { action: "app.maintenance", summary: if on { "on" } else { "off" }.to_string(), push: None };
     launch(state, app, actor, plan, move |op| async move {
-        db::apps::set_maintenance(&op.state.db, op.app.id, on, &op.audit(""), op.id).await?;
+        db::apps::set(&op.state.db, op.app.id, db::apps::Setting::Maintenance(on), &op.audit(""), op.id).await?;
         let app = App { maintenance: on, ..op.app.clone() };
         apply_policy(&op.state, &app).await?;
         op.out.step(match on {

@@ -162,7 +162,8 @@ pub async fn set_https(
     let summary = format!("redirect {} hsts {}", onoff(redirect), onoff(hsts));
     let plan = Plan { action: "app.https", summary, push: None };
     launch(state, app, actor, plan, move |op| async move {
-        db::apps::set_https(&op.state.db, op.app.id, redirect, hsts, &op.audit(""), op.id).await?;
+        db::apps::set(&op.state.db, op.app.id, db::apps::Setting::Https { redirect, hsts }, &op.audit(""), op.id)
+            .await?;
         let app = App { https_redirect: redirect, hsts, ..op.app.clone() };
         super::apps::apply_policy(&op.state, &app).await?;
         op.out.step(format!("HTTP to HTTPS redirect {}, HSTS {}", onoff(redirect), onoff(hsts)));
