@@ -448,6 +448,12 @@ async fn real_python_apps_build_as_on_heroku() {
     // A trusted proxy's X-Forwarded-Proto reaches the app.
     let (status, body, _) = get_with(&server, "py-django", &[("x-forwarded-proto", "https")]).await;
     assert_eq!((status, body.as_str()), (200, "hello from django over https; collected: body { color: teal; }\n"));
+    // A one-off has the app's runtime, dependencies and config, as
+    // `heroku run python manage.py ...` does.
+    let home = server.cli_home(&token);
+    let (code, out, err) = server.cli(home.path(), &["run", "-a", "py-django", "python", "manage.py", "check"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("System check identified no issues"), "{out}{err}");
     // A changed static file is collected anew on a cached build.
     django.write("assets/site.css", "body { color: navy; }\n");
     django.commit("navy");
