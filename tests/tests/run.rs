@@ -216,6 +216,9 @@ async fn ps_stop_starts_processes_anew_one_at_a_time_without_a_crash_and_ends_on
     assert!(after.iter().all(|c| !before.contains(c)), "new containers: {before:?} -> {after:?}");
     let (_, ps) = server.call("GET", "/apps/stopper/ps", &token, None).await;
     assert!(ps.as_array().unwrap().iter().all(|p| p["last_crash"].is_null()), "a stop is no crash: {ps}");
+    // Thousands of access lines later, the platform's lines are still there.
+    let logs = server.cli_ok(cfg, &["logs", "-a", "stopper", "-p", "paas", "-n", "200"]);
+    assert!(logs.contains("web.2 stopped on request; starting it anew"), "{logs}");
 
     // A kill: at once, and back.
     let out = server.cli_ok(cfg, &["ps:kill", "web.1", "-a", "stopper"]);
@@ -225,7 +228,6 @@ async fn ps_stop_starts_processes_anew_one_at_a_time_without_a_crash_and_ends_on
         ps.as_array().unwrap().iter().any(|p| p["name"] == "web.1" && p["restarts"] == 2 && p["state"] == "up")
     })
     .await;
-    // (Read now: the load's access lines have left the log's last 1,500.)
     let logs = server.cli_ok(cfg, &["logs", "-a", "stopper", "-p", "paas", "-n", "200"]);
     assert!(logs.contains("web.1 killed on request; starting it anew"), "{logs}");
 

@@ -44,16 +44,28 @@ impl LogLine {
     }
 }
 
-/// One app's lines, each shared by the ring and the live readers.
+/// One app's lines, each shared by the rings and the live readers.
 struct AppLog {
     lines: VecDeque<Arc<LogLine>>,
+    /// The same without the router's access lines, which under traffic
+    /// would push a crash or a deploy event out of `lines` in seconds: what
+    /// a reader filtering by process (`-p web`, `-p paas`) is given.
+    quiet: VecDeque<Arc<LogLine>>,
     live: broadcast::Sender<Arc<LogLine>>,
 }
 
 impl AppLog {
     fn new() -> Self {
-        Self { lines: VecDeque::new(), live: broadcast::channel(1024).0 }
+        Self { lines: VecDeque::new(), quiet: VecDeque::new(), live: broadcast::channel(1024).0 }
     }
+}
+
+/// Add a line to a ring of at most `KEEP_LINES`.
+fn keep(ring: &mut VecDeque<Arc<LogLine>>, line: Arc<LogLine>) {
+    if ring.len() >= KEEP_LINES {
+        ring.pop_front();
+    }
+    ring.push_back(line);
 }
 
 #[derive(Default)]
@@ -73,20 +85,25 @@ impl LogHub {
             Some(log) => log,
             None => apps.entry(app.to_string()).or_insert_with(AppLog::new),
         };
-        if log.lines.len() >= KEEP_LINES {
-            log.lines.pop_front();
+        if line.source != "router" {
+            keep(&mut log.quiet, line.clone());
         }
-        log.lines.push_back(line.clone());
+        keep(&mut log.lines, line.clone());
         if log.live.receiver_count() > 0 {
             let _ = log.live.send(line);
         }
     }
 
-    /// The last `n` lines, oldest first, optionally for one process type.
+    /// The last `n` lines, oldest first, optionally for one process type
+    /// (for any but the router's, from the ring without access lines).
     pub fn recent(&self, app: &str, n: usize, process: Option<&str>) -> Vec<Arc<LogLine>> {
         let Ok(apps) = self.apps.lock() else { return Vec::new() };
         let Some(log) = apps.get(app) else { return Vec::new() };
-        let mut matching: Vec<_> = log.lines.iter().rev().filter(|l| l.matches(process)).take(n).cloned().collect();
+        let ring = match process {
+            Some(p) if p != "router" => &log.quiet,
+            _ => &log.lines,
+        };
+        let mut matching: Vec<_> = ring.iter().rev().filter(|l| l.matches(process)).take(n).cloned().collect();
         matching.reverse();
         matching
     }
@@ -163,5 +180,22 @@ mod tests {
         assert!(web.iter().all(|l| l.source == "web.1"));
         assert!(web[0].render().contains(" app[web.1]: line "));
         assert!(hub.recent("b", 10, None).is_empty());
+    }
+
+    #[test]
+    fn a_flood_of_access_lines_leaves_the_processes_and_platform_lines() {
+        let hub = LogHub::default();
+        hub.push("a", "paas", "web.1 crashed: exit 3; restarting now");
+        hub.push("a", "web.1", "Traceback: boom");
+        for i in 0..KEEP_LINES * 2 {
+            hub.push("a", "router", format!("GET /{i} 200 1ms"));
+        }
+        assert!(
+            hub.recent("a", usize::MAX, None).iter().all(|l| l.source == "router"),
+            "the ring has only the last lines"
+        );
+        assert_eq!(hub.recent("a", 10, Some("paas"))[0].text, "web.1 crashed: exit 3; restarting now");
+        assert_eq!(hub.recent("a", 10, Some("web"))[0].text, "Traceback: boom");
+        assert_eq!(hub.recent("a", 3, Some("router")).len(), 3);
     }
 }
