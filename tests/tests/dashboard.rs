@@ -460,7 +460,7 @@ async fn the_metrics_tab_charts_the_traffic_sent_and_the_processes_memory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_runs_a_one_off_in_a_terminal_in_the_page_and_settings_manage_volumes() {
+async fn the_console_runs_a_one_off_in_a_terminal_and_the_settings_manage_volumes_and_the_network() {
     let (server, token, _repo) = TestServer::with_deployed_app("dash-console").await;
     let browser = Browser::start().await;
     log_in(&browser, &server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -513,6 +513,15 @@ async fn the_console_runs_a_one_off_in_a_terminal_in_the_page_and_settings_manag
     browser.wait_for_text("Volume files is unmounted; its data is deleted.", WAIT).await;
     let (_, volumes) = server.call("GET", "/apps/dash-console/volumes", &token, None).await;
     assert_eq!(volumes, json!([]));
+
+    // The private network, from the settings.
+    browser.click("#toggle-internal").await;
+    browser.wait_for_text("dash-console is on the team's private network as dash-console.internal.", WAIT).await;
+    browser.wait_for_text("http://dash-console.internal:5000", WAIT).await;
+    let (_, info) = server.call("GET", "/apps/dash-console", &token, None).await;
+    assert_eq!(info["internal_url"], "http://dash-console.internal:5000");
+    browser.click("#toggle-internal").await;
+    browser.wait_for_text("dash-console is off the team's private network.", WAIT).await;
 
     // Another site's page cannot open the socket with the user's cookie.
     let cookie = browser.session_cookie().await;

@@ -501,6 +501,8 @@ struct SettingsPage {
     stack: String,
     stacks: Vec<(&'static str, &'static str)>,
     maintenance: bool,
+    /// Its address on the team's private network, when it is on it.
+    internal: Option<String>,
     volumes: Vec<crate::db::volumes::Volume>,
 }
 
@@ -518,6 +520,9 @@ pub async fn show_settings(
         stack,
         stacks,
         maintenance: app.maintenance,
+        internal: app
+            .internal
+            .then(|| format!("http://{}:{}", crate::runtime::internal_host(&app.name), crate::runtime::CONTAINER_PORT)),
         volumes: crate::db::volumes::list(&state.db, app.id).await?,
     })
 }

@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{app}/domains/remove", post(ops::remove_domain))
         .route("/apps/{app}/https", post(ops::set_https))
         .route("/apps/{app}/maintenance", post(ops::set_maintenance))
+        .route("/apps/{app}/internal", post(ops::set_internal))
         .route("/apps/{app}/certs", post(ops::add_cert))
         .route("/apps/{app}/certs/refresh", post(ops::refresh_certs))
         .route("/apps/{app}/logs", get(apps::show_logs))

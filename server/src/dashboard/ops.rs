@@ -276,6 +276,25 @@ pub async fn set_maintenance(
     dash.finish(&format!("/apps/{name}/settings"), message).await
 }
 
+/// Put the app on its team's private network or take it off.
+pub async fn set_internal(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<MaintenanceForm>,
+) -> Result<Response, DashError> {
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "changing apps").await?;
+    let on = form.on == "on";
+    let result = outcome(ops::apps::set_internal(&state, &actor(&dash), &app, on).await).await;
+    let message = result.map(|app| match on {
+        true => {
+            format!("{} is on the team's private network as {}.", app.name, crate::runtime::internal_host(&app.name))
+        }
+        false => format!("{} is off the team's private network.", app.name),
+    });
+    dash.finish(&format!("/apps/{name}/settings"), message).await
+}
+
 #[derive(Debug, Deserialize)]
 pub struct VolumeForm {
     csrf: String,
