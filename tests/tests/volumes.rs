@@ -19,7 +19,7 @@ fn engine_volumes(server: &TestServer, suffix: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn volume_data_survives_deploys_rollbacks_restarts_and_scaling() {
-    let (server, token, repo) = TestServer::with_deployed_app("keeper").await;
+    let (mut server, token, repo) = TestServer::with_deployed_app("keeper").await;
     let home = server.cli_home(&token);
     let cfg = home.path();
 
@@ -78,4 +78,13 @@ async fn volume_data_survives_deploys_rollbacks_restarts_and_scaling() {
     assert_eq!(engine_volumes(&server, "-more").len(), 1);
     server.cli_ok(cfg, &["apps:destroy", "keeper", "--confirm", "keeper"]);
     assert!(engine_volumes(&server, "-more").is_empty(), "destroying the app deletes its volumes");
+
+    // A volume the engine has and no app's record names (a destroy cut
+    // short) is removed at the next start.
+    let ghost = format!("{}-vol-999999-ghost", server.instance);
+    let label = format!("paas.instance={}", server.instance);
+    let made = Command::new("docker").args(["volume", "create", "--label", &label, &ghost]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    server.restart().await;
+    assert!(engine_volumes(&server, "-ghost").is_empty(), "the unknown volume was removed at start");
 }

@@ -78,7 +78,7 @@ pub async fn delete(pool: &PgPool, id: i64, audit: &super::audit::NewEvent, oper
 
 /// Rename an app: its row, and its releases' and builds' image names
 /// (`paas/OLD:SHA` -> `paas/NEW:SHA`, tags the caller made), with the audit
-/// event; `operation` commits too when given (nothing else follows).
+/// event and, when given, the commit of the operation that does it.
 pub async fn rename(
     pool: &PgPool,
     id: i64,

@@ -26,6 +26,11 @@ pub async fn list(pool: &PgPool, app_id: i64) -> sqlx::Result<Vec<Volume>> {
         .await
 }
 
+/// Every app's volumes: (app id, name).
+pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as("SELECT app_id, name FROM volumes").fetch_all(pool).await
+}
+
 pub async fn add(conn: &mut PgConnection, app_id: i64, name: &str, mount: &str, process: &str) -> DbResult<Volume> {
     sqlx::query_as(&format!(
         "INSERT INTO volumes (app_id, name, mount_path, process_type) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"

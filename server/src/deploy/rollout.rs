@@ -489,7 +489,11 @@ pub fn internal_networks(app: &App, process: &str) -> Vec<(String, Vec<String>)>
 
 /// The engine's name of an app's volume: by the app's id, which a rename keeps.
 pub fn volume_name(app: &App, volume: &str) -> String {
-    format!("vol-{}-{volume}", app.id)
+    volume_name_of(app.id, volume)
+}
+
+pub fn volume_name_of(app_id: i64, volume: &str) -> String {
+    format!("vol-{app_id}-{volume}")
 }
 
 /// The volumes a process mounts: its type's; a one-off those of web.

@@ -72,8 +72,10 @@ pub async fn rename(state: &AppState, actor: &Actor, app: &App, new: &str) -> Ap
         let current = db::releases::current(&state.db, op.app.id).await?;
         {
             let _changing = state.routes.changing().await;
-            let commit = current.is_none().then_some(op.id);
-            db::apps::rename(&state.db, op.app.id, &old, &new, &op.audit(""), commit).await?;
+            // (A server stopped from here on finishes moving the repository
+            // at its next start: `reconcile::recover`.)
+            // The rename takes effect here; moving the processes follows it.
+            db::apps::rename(&state.db, op.app.id, &old, &new, &op.audit(""), Some(op.id)).await?;
             state.reconcile.renaming(&old, &new);
             state.routes.rename(&old, &new);
             state.routes.policies.forget(&old);
@@ -87,7 +89,7 @@ pub async fn rename(state: &AppState, actor: &Actor, app: &App, new: &str) -> Ap
         if let Some(current) = db::releases::current(&state.db, op.app.id).await?.filter(|_| current.is_some()) {
             op.out.step("Moving its processes to the new name");
             let formation = db::formation::list(&state.db, op.app.id).await?;
-            let change = crate::deploy::Change { operation: Some(op.id), config: None, formation, audit: None };
+            let change = crate::deploy::Change { operation: None, config: None, formation, audit: None };
             crate::deploy::rollout::rollout(state, &app, &current, &change, &op.out).await.map_err(|e| {
                 AppError::DeployFailed(format!(
                     "{new} is renamed and its processes keep serving it, but starting them under the new name failed \

@@ -14,6 +14,8 @@
 //!   push, its branch points at that push's commit. A push that went live as
 //!   the server died was rejected by git, which kept the branch where it
 //!   was; the branch is moved to the live commit here, with a log line.
+//! - A rename that committed has its repository moved, if it was not yet.
+//! - Engine volumes of app volumes without a row (a destroy cut short) go.
 //!
 //! The containers such work left behind are the reconcile loop's: it
 //! removes them in the background once the router serves again.
@@ -82,6 +84,16 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
             }
             crate::repos::remove(&state.repos_dir(), &op.app).await?;
         }
+        // A rename that committed moves the repository if it had not yet.
+        if committed && op.kind == "app.rename" {
+            if let Some((old, new)) = op.summary.split_once(" -> ") {
+                let (from, to) =
+                    (crate::repos::path(&state.repos_dir(), old), crate::repos::path(&state.repos_dir(), new));
+                if from.exists() && !to.exists() {
+                    crate::repos::rename(&state.repos_dir(), old, new).await?;
+                }
+            }
+        }
     }
     for push in db::operations::live_pushes(&state.db).await? {
         if let (Some(app), Some(refname), Some(old), Some(new)) =
@@ -91,5 +103,27 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
         }
     }
     state.routes.set_domains(db::domains::all(&state.db).await?);
+    remove_unknown_volumes(state).await?;
+    Ok(())
+}
+
+/// Engine volumes of apps' volumes that have no row any more (a destroy cut
+/// short after its rollout) go; one still mounted stays for the next start.
+async fn remove_unknown_volumes(state: &AppState) -> anyhow::Result<()> {
+    let known: std::collections::HashSet<String> = db::volumes::all(&state.db)
+        .await?
+        .into_iter()
+        .map(|(app_id, name)| crate::deploy::rollout::volume_name_of(app_id, &name))
+        .collect();
+    for volume in state.runtime.volumes().await? {
+        if volume.starts_with("vol-") && !known.contains(&volume) {
+            match state.runtime.remove_volume(&volume).await {
+                Ok(()) => tracing::warn!(volume = %volume, "removed a volume whose app or record is gone"),
+                Err(err) => {
+                    tracing::warn!(volume = %volume, error = %format!("{err:#}"), "could not remove an unknown volume")
+                }
+            }
+        }
+    }
     Ok(())
 }

@@ -706,6 +706,19 @@ impl Scheduler for DockerScheduler {
         Ok(())
     }
 
+    async fn volumes(&self) -> anyhow::Result<Vec<String>> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_INSTANCE}={}", self.instance)])]);
+        let options = bollard::query_parameters::ListVolumesOptionsBuilder::new().filters(&filters).build();
+        let listed = self.docker.list_volumes(Some(options)).await?;
+        let prefix = format!("{}-", self.instance);
+        Ok(listed
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| v.name.strip_prefix(&prefix).map(str::to_string))
+            .collect())
+    }
+
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()> {
         let scoped = format!("{}-{name}", self.instance);
         match self.docker.remove_volume(&scoped, None::<bollard::query_parameters::RemoveVolumeOptions>).await {

@@ -367,6 +367,9 @@ pub trait Scheduler: Send + Sync {
     /// Make a named volume (scoped to this installation) if it is missing.
     async fn create_volume(&self, name: &str) -> anyhow::Result<()>;
 
+    /// This installation's named volumes, by the names they were made with.
+    async fn volumes(&self) -> anyhow::Result<Vec<String>>;
+
     /// Remove a named volume (scoped to this installation); missing is fine.
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()>;
 
