@@ -516,7 +516,16 @@ async fn the_console_runs_a_one_off_in_a_terminal_and_the_settings_manage_volume
 
     // The private network, from the settings.
     browser.click("#toggle-internal").await;
-    browser.wait_for_text("dash-console is on the team's private network as dash-console.internal.", WAIT).await;
+    let on = "dash-console is on the team's private network as dash-console.internal.";
+    let deadline = std::time::Instant::now() + WAIT;
+    while !browser.page().await.contains(on) {
+        if std::time::Instant::now() > deadline {
+            let errors: Vec<String> =
+                server.all_logs().lines().filter(|l| l.contains("\"ERROR\"")).map(str::to_string).collect();
+            panic!("{on:?} never showed; the server's errors: {errors:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     browser.wait_for_text("http://dash-console.internal:5000", WAIT).await;
     let (_, info) = server.call("GET", "/apps/dash-console", &token, None).await;
     assert_eq!(info["internal_url"], "http://dash-console.internal:5000");

@@ -163,7 +163,15 @@ pub async fn set_internal(state: &AppState, actor: &Actor, app: &App, on: bool) 
                 }
                 false => state.runtime.disconnect(&c.id, &network).await,
             };
-            changed.map_err(AppError::Other)?;
+            if let Err(err) = changed {
+                // One that stopped meanwhile (replaced by a rollout, a
+                // one-off that ended) needs nothing.
+                let still_runs =
+                    state.runtime.inspect(&c.id).await.map_err(AppError::Other)?.is_some_and(|c| c.running);
+                if still_runs {
+                    return Err(AppError::Other(err));
+                }
+            }
         }
         db::apps::set(&state.db, app.id, db::apps::Setting::Internal(on), &op.audit(""), op.id).await?;
         op.out.step(match on {
