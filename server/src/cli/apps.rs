@@ -169,15 +169,22 @@ pub async fn open(app: super::app_arg::AppArg) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `maintenance` (None: show), `maintenance:on`, `maintenance:off`.
-pub async fn maintenance(app: super::app_arg::AppArg, on: Option<bool>) -> anyhow::Result<()> {
+/// An app's on/off setting `field`: turned on or off, or (None) as it is;
+/// the app's name and the app as the server then shows it.
+async fn switch(app: super::app_arg::AppArg, field: &str, on: Option<bool>) -> anyhow::Result<(String, Value)> {
     let app = app.resolve()?;
     let client = Client::from_credentials()?;
     let path = format!("/apps/{}", segment(&app));
     let info = match on {
         None => client.get(&path).await?,
-        Some(on) => client.patch(&path, &serde_json::json!({ "maintenance": on })).await?,
+        Some(on) => client.patch(&path, &serde_json::json!({ field: on })).await?,
     };
+    Ok((app, info))
+}
+
+/// `maintenance` (None: show), `maintenance:on`, `maintenance:off`.
+pub async fn maintenance(app: super::app_arg::AppArg, on: Option<bool>) -> anyhow::Result<()> {
+    let (app, info) = switch(app, "maintenance", on).await?;
     let on = info["maintenance"].as_bool().unwrap_or(false);
     match on {
         true => {
@@ -190,13 +197,7 @@ pub async fn maintenance(app: super::app_arg::AppArg, on: Option<bool>) -> anyho
 
 /// Show, or turn on or off, the app's place on its team's private network.
 pub async fn internal(app: super::app_arg::AppArg, on: Option<bool>) -> anyhow::Result<()> {
-    let app = app.resolve()?;
-    let client = Client::from_credentials()?;
-    let path = format!("/apps/{}", segment(&app));
-    let info = match on {
-        None => client.get(&path).await?,
-        Some(on) => client.patch(&path, &serde_json::json!({ "internal": on })).await?,
-    };
+    let (app, info) = switch(app, "internal", on).await?;
     match info["internal_url"].as_str() {
         Some(url) => println!(
             "{app} is on the private network of team {}: its apps there reach it at {url}",

@@ -256,7 +256,7 @@ pub async fn destroy(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct MaintenanceForm {
+pub struct SwitchForm {
     csrf: String,
     /// `on` or `off`.
     on: String,
@@ -267,7 +267,7 @@ pub async fn set_maintenance(
     State(state): State<AppState>,
     dash: DashUser,
     Path(name): Path<String>,
-    Form(form): Form<MaintenanceForm>,
+    Form(form): Form<SwitchForm>,
 ) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "changing apps").await?;
     let on = form.on == "on";
@@ -281,7 +281,7 @@ pub async fn set_internal(
     State(state): State<AppState>,
     dash: DashUser,
     Path(name): Path<String>,
-    Form(form): Form<MaintenanceForm>,
+    Form(form): Form<SwitchForm>,
 ) -> Result<Response, DashError> {
     let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "changing apps").await?;
     let on = form.on == "on";

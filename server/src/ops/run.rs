@@ -14,13 +14,8 @@ use crate::db::formation::Formation;
 use crate::deploy::rollout::container_spec;
 use crate::error::{AppError, AppResult};
 use crate::ops::Actor;
-use crate::runtime::{self, Container, Session};
+use crate::runtime::{self, Container, Session, LABEL_COMMAND, RUN};
 use crate::state::AppState;
-
-/// The label holding a one-off's command, for `ps`.
-pub const LABEL_COMMAND: &str = "paas.command";
-/// The process type of one-offs.
-pub const RUN: &str = "run";
 
 /// What to run, and with what beyond the release's own.
 #[derive(Debug, Clone, Default)]

@@ -80,7 +80,7 @@ pub async fn view(state: &AppState, app: &App) -> anyhow::Result<Vec<Process>> {
     let mut known = state.processes.of(&app.name);
     let listed: HashSet<String> = containers.iter().map(|c| c.id.clone()).collect();
     let (one_offs, containers): (Vec<_>, Vec<_>) =
-        containers.into_iter().partition(|c| c.label(runtime::LABEL_PROCESS) == Some(crate::ops::run::RUN));
+        containers.into_iter().partition(|c| c.label(runtime::LABEL_PROCESS) == Some(runtime::RUN));
     let mut processes: Vec<Process> = containers
         .into_iter()
         .filter(|c| c.label(runtime::LABEL_DEPLOYMENT).is_some())
@@ -114,14 +114,14 @@ pub async fn view(state: &AppState, app: &App) -> anyhow::Result<Vec<Process>> {
         })
         .collect();
     processes.extend(one_offs.into_iter().filter(|c| c.running).map(|c| Process {
-        name: format!("{}.{}", crate::ops::run::RUN, c.label(runtime::LABEL_INDEX).unwrap_or("?")),
-        process_type: crate::ops::run::RUN.to_string(),
+        name: format!("{}.{}", runtime::RUN, c.label(runtime::LABEL_INDEX).unwrap_or("?")),
+        process_type: runtime::RUN.to_string(),
         state: "up".to_string(),
         release: c.label(runtime::LABEL_RELEASE).unwrap_or("?").to_string(),
         started_at: c.started_at,
         restarts: 0,
         last_crash: None,
-        command: c.label(crate::ops::run::LABEL_COMMAND).map(str::to_string),
+        command: c.label(runtime::LABEL_COMMAND).map(str::to_string),
     }));
     for (name, status) in known {
         processes.push(Process {

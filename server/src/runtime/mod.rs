@@ -25,6 +25,10 @@ pub const LABEL_INDEX: &str = "paas.index";
 pub const LABEL_DEPLOYMENT: &str = "paas.deployment";
 /// Which paas installation owns a container; each installation sees only its own.
 pub const LABEL_INSTANCE: &str = "paas.instance";
+/// A one-off's command, for `ps`.
+pub const LABEL_COMMAND: &str = "paas.command";
+/// The process type of one-offs (`run.N`).
+pub const RUN: &str = "run";
 
 /// The network of an app's processes, release phase and builds: a bridge of
 /// its own, so no other app's containers reach them. (A team network for
