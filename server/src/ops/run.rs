@@ -1,9 +1,9 @@
 //! One-off processes (`paas run`), commands inside running processes
-//! (`paas ps:exec`) and stopping single processes (`ps:stop`, `ps:kill`). A one-off runs the current release's image with its
-//! config and limits on the app's own network, is `run.N` in `ps`, and goes
-//! when it ends; the reconcile loop removes one a previous server left.
-//! Each is audited with its command. Neither is an operation: nothing about
-//! the app changes.
+//! (`paas ps:exec`) and stopping single processes (`ps:stop`, `ps:kill`).
+//! A one-off runs the current release's image with its config and limits
+//! on the app's own network, is `run.N` in `ps`, and goes when it ends; the
+//! reconcile loop removes one a previous server left. Each is audited with
+//! its command. None is an operation: nothing about the app changes.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

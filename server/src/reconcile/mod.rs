@@ -91,8 +91,8 @@ impl Inbox {
 
     /// The former names of an app whose containers may remain.
     pub fn former_names(&self, app: &str) -> Vec<String> {
-        let renamed = self.renamed.lock().map(|r| r.clone()).unwrap_or_default();
-        renamed.into_iter().filter(|(_, new)| new == app).map(|(old, _)| old).collect()
+        let Ok(renamed) = self.renamed.lock() else { return Vec::new() };
+        renamed.iter().filter(|(_, new)| *new == app).map(|(old, _)| old.clone()).collect()
     }
 
     fn current_name(&self, label: &str) -> Option<String> {
