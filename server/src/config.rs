@@ -59,6 +59,10 @@ pub struct Config {
     #[arg(long, env = "PAAS_DATA_DIR", default_value_os_t = default_data_dir())]
     pub data_dir: PathBuf,
 
+    /// Where add-on backups are kept (encrypted). Default: DATA_DIR/backups.
+    #[arg(long, env = "PAAS_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+
     /// PostgreSQL to use. Without it the server runs a private PostgreSQL
     /// cluster inside the data dir.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]

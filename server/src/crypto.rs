@@ -1,4 +1,4 @@
-//! Encryption of config values at rest: ChaCha20-Poly1305 with a 256-bit key
+//! Encryption of config values (and add-on passwords and backups) at rest: ChaCha20-Poly1305 with a 256-bit key
 //! from `PAAS_SECRET_KEY` (base64) or `DATA_DIR/secret.key` (made on first
 //! start, mode 0600). Each value is bound to its app and key name (AAD), so
 //! ciphertexts cannot be swapped between vars. Losing the key loses the
@@ -33,25 +33,32 @@ impl Secrets {
     }
 
     pub fn seal(&self, context: &str, plaintext: &str) -> anyhow::Result<Vec<u8>> {
+        self.seal_bytes(context, plaintext.as_bytes())
+    }
+
+    pub fn open(&self, context: &str, sealed: &[u8]) -> anyhow::Result<String> {
+        Ok(String::from_utf8(self.open_bytes(context, sealed)?)?)
+    }
+
+    /// Seal any bytes (a backup's chunk), bound to `context`.
+    pub fn seal_bytes(&self, context: &str, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::thread_rng().fill_bytes(&mut nonce);
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: context.as_bytes() })
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
             .map_err(|_| anyhow!("encryption failed"))?;
         Ok([nonce.as_slice(), &sealed].concat())
     }
 
-    pub fn open(&self, context: &str, sealed: &[u8]) -> anyhow::Result<String> {
+    pub fn open_bytes(&self, context: &str, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
         if sealed.len() < NONCE_LEN {
             bail!("ciphertext too short");
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let plain = self
-            .cipher
+        self.cipher
             .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: context.as_bytes() })
-            .map_err(|_| anyhow!("cannot decrypt a config value: wrong secret key, or the data was altered"))?;
-        Ok(String::from_utf8(plain)?)
+            .map_err(|_| anyhow!("cannot decrypt: wrong secret key, or the data was altered"))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `paas`: a self-hosted, git-push PaaS. The library holds the server (control
 //! plane + router) and the CLI client; `main.rs` only parses arguments.
 
+pub mod addons;
 pub mod api;
 pub mod auth;
 pub mod build;

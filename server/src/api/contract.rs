@@ -30,6 +30,12 @@ pub const PROCESS_TYPE_PATTERN: &str = "^[a-z][a-z0-9_-]{0,29}$";
 /// directories.
 pub const MOUNT_PATTERN: &str =
     r"^(?!/(bin|dev|etc|lib|lib64|proc|sbin|sys|usr)(/|$))(/(?!\.\.?(/|$))[A-Za-z0-9._-]+)+/?$";
+/// An add-on, by its name (`postgres-1a2b3c`) or its attachment's (`DATABASE`).
+pub const ADDON_PATTERN: &str = "^[A-Za-z][A-Za-z0-9_-]{0,63}$";
+/// An attachment's name: a config var's stem (`DATABASE`), not the platform's.
+pub const ATTACHMENT_PATTERN: &str = "^(?![Pp][Aa][Aa][Ss]_)[A-Za-z][A-Za-z0-9_]{0,59}$";
+/// An add-on's memory: 100 to 99999 MB, or 1 to 64 GB.
+pub const ADDON_MEMORY_PATTERN: &str = "^([1-9][0-9]{2,4}([Mm][Bb]?)?|([1-9]|[1-5][0-9]|6[0-4])[Gg][Bb]?)$";
 /// A memory size from 6 MB to 1 TB, or `default`.
 pub const MEMORY_PATTERN: &str =
     "^([Dd][Ee][Ff][Aa][Uu][Ll][Tt]|([6-9]|[1-9][0-9]{1,5}|10[0-3][0-9]{4}|104[0-7][0-9]{3}|1048[0-4][0-9]{2}|10485[0-6][0-9]|104857[0-6])([Mm][Bb]?)?|([1-9][0-9]{0,2}|10[01][0-9]|102[0-4])[Gg][Bb]?)$";
@@ -94,6 +100,12 @@ fn constrain_bodies(doc: &mut Value) {
         ("CreateVolume", "mount", json!({ "pattern": MOUNT_PATTERN, "maxLength": 200 })),
         ("CreateVolume", "process", json!({ "pattern": PROCESS_TYPE_PATTERN })),
         ("Rollback", "version", json!({ "minimum": 1 })),
+        ("CreateAddon", "service", json!({ "enum": ["postgres", "postgresql", "heroku-postgresql", "pg"] })),
+        ("CreateAddon", "version", json!({ "enum": ["17", "15", null] })),
+        ("CreateAddon", "as", json!({ "pattern": ATTACHMENT_PATTERN })),
+        ("CreateAddon", "memory", json!({ "pattern": ADDON_MEMORY_PATTERN })),
+        ("AttachAddon", "addon", json!({ "pattern": ADDON_PATTERN })),
+        ("AttachAddon", "as", json!({ "pattern": ATTACHMENT_PATTERN })),
     ];
     let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
     for (schema, field, rule) in rules {
@@ -127,6 +139,8 @@ fn constrain_parameters(op: &mut Value) {
             Some("id" | "version") => json!({ "type": "integer", "format": "int64", "minimum": 1 }),
             Some("hostname") => json!({ "type": "string", "pattern": HOSTNAME_PATTERN }),
             Some("name") => json!({ "type": "string", "pattern": name_pattern(), "maxLength": 30 }),
+            Some("addon") => json!({ "type": "string", "pattern": ADDON_PATTERN }),
+            Some("backup") => json!({ "type": "string", "pattern": "^[bB]?[0-9]{1,18}$" }),
             _ => continue,
         };
         parameter["schema"] = schema;

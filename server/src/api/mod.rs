@@ -2,6 +2,7 @@
 //! `{"error":{"code","message"}}`. Routes and the OpenAPI document come from
 //! the same `routes!` lists, so the document always lists every route.
 
+pub mod addons;
 pub mod apps;
 pub mod audit;
 pub mod builds;
@@ -77,6 +78,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             .merge(formation::router())
             .merge(runs::router())
             .merge(volumes::router())
+            .merge(addons::router())
             .merge(logs::router())
             .merge(metrics::router())
             .merge(operations::router())

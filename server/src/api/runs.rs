@@ -48,6 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_run))
         .routes(routes!(exec_process))
         .routes(routes!(stop_process))
+        .routes(routes!(addon_console))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -188,6 +189,25 @@ pub async fn exec_process(
 enum Kind {
     Run,
     Exec(String),
+    /// An add-on's console (`pg:psql`); `command` is what it runs alone.
+    Console(String),
+}
+
+/// An add-on's console (`psql` for PostgreSQL) over a WebSocket like `run`;
+/// the first message's `command`, if any, is run alone (`psql -c`).
+#[utoipa::path(get, path = "/apps/{app}/addons/{addon}/console", tag = "addons",
+    params(("app" = String, Path), ("addon" = String, Path)),
+    responses((status = 101, description = "Switching to the WebSocket protocol")))]
+pub async fn addon_console(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((app, addon)): Path<(String, String)>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> AppResult<Response> {
+    let (app, _) = app_access(&state, &user, &app, Role::Developer, "opening add-on consoles").await?;
+    let upgrade = upgrade.map_err(|_| AppError::BadRequest("this endpoint takes a WebSocket upgrade".into()))?;
+    let actor = Actor::new(user, "api");
+    Ok(upgrade.on_upgrade(move |socket| attach(socket, state, actor, app, Kind::Console(addon))))
 }
 
 /// A one-off over an upgraded socket, for the dashboard's console: the same
@@ -213,6 +233,11 @@ async fn attach(mut socket: WebSocket, state: AppState, actor: Actor, app: App, 
         Kind::Exec(process) => run::exec(&state, &actor, &app, Some(process), request.command.as_deref(), request.tty)
             .await
             .map(|(name, session)| (name, None, session)),
+        Kind::Console(addon) => {
+            crate::ops::addons::console(&state, &actor, &app, addon, request.command.as_deref(), request.tty)
+                .await
+                .map(|(name, session)| (name, None, session))
+        }
     };
     let (name, one_off, session) = match started {
         Ok(started) => started,

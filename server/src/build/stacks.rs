@@ -52,7 +52,7 @@ pub fn of_app<'a>(config: &'a Config, app_stack: Option<&'a str>) -> &'a str {
 }
 
 /// The image a stack's images are built on.
-fn base<'a>(config: &'a Config, stack: &str) -> &'a str {
+pub fn base<'a>(config: &'a Config, stack: &str) -> &'a str {
     match stack {
         "trixie" => &config.trixie_stack_base,
         _ => &config.stack_base,
@@ -83,7 +83,8 @@ fn run_packages(buildpacks: &[String]) -> BTreeSet<&'static str> {
     packages
 }
 
-fn tag(repository: &str, parts: &[&str]) -> String {
+/// An image tag named by a hash of what the image is made from.
+pub fn tag(repository: &str, parts: &[&str]) -> String {
     let mut hash = Sha256::new();
     for part in parts {
         hash.update(part.as_bytes());
@@ -141,7 +142,19 @@ async fn build_image(
     args: &[(&str, &str)],
     out: &Output,
 ) -> anyhow::Result<()> {
-    let context = super::buildpack::tar_of(&[("Dockerfile", dockerfile.as_bytes(), 0o644)])?;
+    build_local_image(state, &[("Dockerfile", dockerfile.as_bytes(), 0o644)], tag, args, out).await
+}
+
+/// Build an image the platform makes itself (a stack, an add-on's) from
+/// these files (a Dockerfile among them), streaming the engine's output.
+pub async fn build_local_image(
+    state: &AppState,
+    files: &[(&str, &[u8], u32)],
+    tag: &str,
+    args: &[(&str, &str)],
+    out: &Output,
+) -> anyhow::Result<()> {
+    let context = super::buildpack::tar_of(files)?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let forward = out.clone();
     let printer = tokio::spawn(async move {
@@ -153,7 +166,7 @@ async fn build_image(
     let spec = BuildSpec { tag: tag.to_string(), build_args, ..Default::default() };
     let result = state.runtime.build_image(context.into(), spec, tx).await;
     let _ = printer.await;
-    result.with_context(|| format!("building the stack image {tag}"))
+    result.with_context(|| format!("building the image {tag}"))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The client subcommands: Heroku-style verbs that call the REST API.
 //! Errors print as ` ▸    message` on stderr and exit with status 1.
 
+mod addons;
 mod app_arg;
 mod apps;
 mod certs;
@@ -181,6 +182,44 @@ pub enum Command {
     /// Unmount a volume and delete it with its data
     #[command(name = "volumes:destroy")]
     VolumesDestroy(volumes::DestroyArgs),
+    /// List the add-ons attached to the app
+    Addons(app_arg::AppListArgs),
+    /// Create an add-on (postgres) for the app; its URL is set as DATABASE_URL (or --as NAME: NAME_URL)
+    #[command(name = "addons:create", disable_version_flag = true)]
+    AddonsCreate(addons::CreateArgs),
+    /// Show an add-on: its state, attachments and facts
+    #[command(name = "addons:info")]
+    AddonsInfo(addons::AddonArgs),
+    /// Attach an add-on of another app of the team to this app
+    #[command(name = "addons:attach")]
+    AddonsAttach(addons::AttachArgs),
+    /// Detach another app's add-on from this app
+    #[command(name = "addons:detach")]
+    AddonsDetach(addons::AddonArgs),
+    /// Destroy an add-on with its data and backups
+    #[command(name = "addons:destroy")]
+    AddonsDestroy(addons::DestroyArgs),
+    /// Show a PostgreSQL add-on's state, size and connections
+    #[command(name = "pg:info")]
+    PgInfo(addons::AddonArgs),
+    /// Open psql on a PostgreSQL add-on (-c: run one command)
+    #[command(name = "pg:psql")]
+    PgPsql(addons::PsqlArgs),
+    /// Print a PostgreSQL add-on's URL, password included
+    #[command(name = "pg:credentials:url")]
+    PgCredentialsUrl(addons::AddonArgs),
+    /// List a PostgreSQL add-on's backups
+    #[command(name = "pg:backups")]
+    PgBackups(addons::AddonArgs),
+    /// Capture a backup of a PostgreSQL add-on (kept encrypted)
+    #[command(name = "pg:backups:capture")]
+    PgBackupsCapture(addons::AddonArgs),
+    /// Restore a backup into a PostgreSQL add-on (its tables become the backup's)
+    #[command(name = "pg:backups:restore")]
+    PgBackupsRestore(addons::RestoreArgs),
+    /// Download a backup (pg_dump's custom format, for pg_restore)
+    #[command(name = "pg:backups:download")]
+    PgBackupsDownload(addons::DownloadArgs),
     /// Say whether the app is on its team's private network
     Internal(app_arg::AppArg),
     /// Put the app on its team's private network: the team's apps there reach
@@ -267,6 +306,19 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::DomainsAdd(args) => domains::add(args).await,
         Command::DomainsRemove(args) => domains::remove(args).await,
         Command::Audit(args) => domains::audit(args).await,
+        Command::Addons(args) => addons::list(args).await,
+        Command::AddonsCreate(args) => addons::create(args).await,
+        Command::AddonsInfo(args) => addons::info(args).await,
+        Command::AddonsAttach(args) => addons::attach(args).await,
+        Command::AddonsDetach(args) => addons::detach(args).await,
+        Command::AddonsDestroy(args) => addons::destroy(args).await,
+        Command::PgInfo(args) => addons::pg_info(args).await,
+        Command::PgPsql(args) => addons::psql(args).await,
+        Command::PgCredentialsUrl(args) => addons::credentials_url(args).await,
+        Command::PgBackups(args) => addons::backups(args).await,
+        Command::PgBackupsCapture(args) => addons::capture(args).await,
+        Command::PgBackupsRestore(args) => addons::restore(args).await,
+        Command::PgBackupsDownload(args) => addons::download(args).await,
         Command::Internal(app) => apps::internal(app, None).await,
         Command::InternalOn(app) => apps::internal(app, Some(true)).await,
         Command::InternalOff(app) => apps::internal(app, Some(false)).await,

@@ -107,7 +107,7 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<()> {
     exit_with(code)
 }
 
-fn exit_with(code: i32) -> anyhow::Result<()> {
+pub(super) fn exit_with(code: i32) -> anyhow::Result<()> {
     match code {
         0 => Ok(()),
         code => Err(ExitStatus(code).into()),
@@ -131,7 +131,12 @@ type Socket = tokio_tungstenite::WebSocketStream<reqwest::Upgraded>;
 
 /// Say what to run, then pass this terminal's input and the process's
 /// output until it exits; its exit status.
-async fn attach(mut socket: Socket, mut request: Value, tty: bool, started: impl FnOnce(&str)) -> anyhow::Result<i32> {
+pub(super) async fn attach(
+    mut socket: Socket,
+    mut request: Value,
+    tty: bool,
+    started: impl FnOnce(&str),
+) -> anyhow::Result<i32> {
     // Ours from here on: an interrupt while it starts ends it too.
     let signals = Signals::new()?;
     request["tty"] = json!(tty);

@@ -2,6 +2,7 @@
 //! migrations, and one module of queries per table group. Only this module
 //! holds SQL.
 
+pub mod addons;
 pub mod apps;
 pub mod audit;
 pub mod builds;

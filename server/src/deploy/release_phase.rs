@@ -18,8 +18,8 @@ pub async fn run(state: &AppState, app: &App, release: &Release, out: &Output) -
     let Some(Some(command)) = release.process_types.0.get("release") else { return Ok(()) };
     out.step(format!("Running release command: {command}"));
     let size = Formation { process_type: "release".into(), quantity: 1, memory_mb: None, cpus: None };
-    let volumes = crate::db::volumes::list(&state.db, app.id).await?;
-    let spec = container_spec(state, app, release, None, "release", 1, &size, &volumes)?;
+    let extras = super::rollout::Extras::of(&state.db, app.id).await?;
+    let spec = container_spec(state, app, release, None, "release", 1, &size, &extras)?;
     let container = state.runtime.start(spec).await?;
 
     let mut lines = state.runtime.follow_logs(&container.id, 0);

@@ -229,9 +229,9 @@ async fn start_all(
     deployment: i64,
     wanted: &[(&Formation, i32)],
 ) -> anyhow::Result<Vec<(String, i32, Container)>> {
-    let volumes = &db::volumes::list(&state.db, app.id).await?;
+    let extras = &Extras::of(&state.db, app.id).await?;
     let starts = wanted.iter().map(|&(f, index)| async move {
-        let spec = container_spec(state, app, release, Some(deployment), &f.process_type, index, f, volumes)?;
+        let spec = container_spec(state, app, release, Some(deployment), &f.process_type, index, f, extras)?;
         let container = state.runtime.start(spec).await?;
         crate::logs::follow(state, &app.name, &format!("{}.{index}", f.process_type), &container.id);
         anyhow::Ok((f.process_type.clone(), index, container))
@@ -412,8 +412,8 @@ pub async fn undo(state: &AppState, app: &App, deployment: i64) {
 
 /// The container for one process of a release; config values are decrypted
 /// here. One-off processes (the release phase, `run`) belong to no
-/// deployment. It mounts the app's `volumes` of its process type (one-offs
-/// those of `web`).
+/// deployment. It mounts the app's volumes of its process type (one-offs
+/// those of `web`) and joins the networks of the add-ons attached to it.
 #[allow(clippy::too_many_arguments)]
 pub fn container_spec(
     state: &AppState,
@@ -423,7 +423,7 @@ pub fn container_spec(
     process: &str,
     index: i32,
     size: &Formation,
-    volumes: &[Volume],
+    extras: &Extras,
 ) -> anyhow::Result<ContainerSpec> {
     // The trust settings first: the app's own config vars win over them.
     let (bundle, mut env) = crate::build::trust::for_apps(&state.config);
@@ -472,9 +472,32 @@ pub fn container_spec(
         network: runtime::app_network(&app.name),
         limits: limits(&state.config, size),
         read_only_files: bundle.map(|file| (file, crate::build::trust::BUNDLE_PATH.to_string())).into_iter().collect(),
-        volumes: mounts(app, process, deployment.is_none(), volumes),
-        extra_networks: internal_networks(app, process),
+        aliases: Vec::new(),
+        volumes: mounts(app, process, deployment.is_none(), &extras.volumes),
+        extra_networks: internal_networks(app, process)
+            .into_iter()
+            .chain(extras.addons.iter().map(|id| (runtime::addon_network(*id), Vec::new())))
+            .collect(),
     })
+}
+
+/// What an app's processes get besides their release: the app's volumes and
+/// the networks of the add-ons attached to it, as they are when a process
+/// starts.
+#[derive(Debug, Default)]
+pub struct Extras {
+    pub volumes: Vec<Volume>,
+    /// The ids of the add-ons attached.
+    pub addons: Vec<i64>,
+}
+
+impl Extras {
+    pub async fn of(db: &sqlx::PgPool, app_id: i64) -> sqlx::Result<Self> {
+        Ok(Self {
+            volumes: crate::db::volumes::list(db, app_id).await?,
+            addons: crate::db::addons::ids_attached_to(db, app_id).await?,
+        })
+    }
 }
 
 /// An app on its team's private network joins it with every process; its

@@ -240,10 +240,23 @@ pub async fn load_policies(state: &AppState) -> AppResult<()> {
 /// reconcile loop stops keeping it alive), then its containers, images,
 /// build cache and repository.
 pub async fn destroy(state: &AppState, actor: &Actor, app: &App) -> AppResult<Job<()>> {
+    for addon in db::addons::owned_by(&state.db, app.id).await? {
+        super::addons::refuse_if_shared(state, &addon).await?;
+    }
     let plan = Plan { action: "app.destroy", summary: String::new(), push: None };
     launch(state, app, actor, plan, move |op| async move {
         let _lock = op.lock().await?;
+        // Its add-ons go with it (their rows with the app's).
+        let mut owned = Vec::new();
+        for addon in db::addons::owned_by(&op.state.db, op.app.id).await? {
+            super::addons::refuse_if_shared(&op.state, &addon).await?;
+            let backups = db::addons::backups(&op.state.db, addon.id).await?;
+            owned.push((addon, backups));
+        }
         destroy_app(&op.state, &op.app, &op.audit(""), op.id).await?;
+        for (addon, backups) in owned {
+            super::addons::clear(&op.state, &addon, &backups).await;
+        }
         tracing::info!(user = %op.actor.user.email, app = %op.app.name, "destroyed app");
         Ok(())
     })

@@ -35,6 +35,13 @@ pub async fn change(
             ));
         }
     }
+    let managed = db::addons::vars_of(&state.db, app.id).await?;
+    if let Some(key) = changes.keys().find(|key| managed.contains(key)) {
+        return Err(AppError::validation(
+            "key",
+            format!("{key} is set by an add-on attached to {}; it changes with the add-on (addons:detach)", app.name),
+        ));
+    }
     // Names only, never values: `A B -C` sets A and B, unsets C.
     let summary =
         changes.iter().map(|(k, v)| format!("{}{k}", if v.is_some() { "" } else { "-" })).collect::<Vec<_>>().join(" ");
@@ -53,41 +60,49 @@ pub async fn change(
             AppResult::Ok(())
         };
         let _lock = op.lock().await?;
-        let mut config = db::config_vars::get(&state.db, op.app.id).await?;
-        for (key, value) in &changes {
-            match value {
-                Some(v) => {
-                    config.insert(key.clone(), state.secrets.seal(&config_context(op.app.id, key), v)?);
-                }
-                None => {
-                    config.remove(key);
-                }
-            }
-        }
-        let Some(current) = db::releases::current(&state.db, op.app.id).await? else {
-            // Nothing runs yet: the config waits for the first deploy.
-            let mut tx = state.db.begin().await?;
-            db::config_vars::replace(&mut tx, op.app.id, &config).await?;
-            db::audit::record(&mut tx, &op.audit("")).await?;
-            db::operations::commit(&mut tx, op.id).await?;
-            tx.commit().await?;
-            refresh_page().await?;
-            return Ok(None);
-        };
-        let formation = db::formation::list(&state.db, op.app.id).await?;
-        let change =
-            Change { operation: Some(op.id), formation, audit: Some(op.audit("")), config: Some(config.clone()) };
-        let derived = Derived {
-            base: &current,
-            description: describe(&changes),
-            config: snapshot(&config),
-            created_by: op.actor.user.id,
-        };
-        let release = deploy::release_from(state, &op.app, derived, &change, &op.out)
-            .await
-            .map_err(|e| AppError::DeployFailed(format!("{e:#}")))?;
+        let release = apply(&op, &changes).await?;
         refresh_page().await?;
-        Ok(Some(release))
+        Ok(release)
     })
     .await
+}
+
+/// Apply config changes for an operation that holds the app's lock: with a
+/// release running, a new release with them rolls out (the stored config
+/// changes when it goes live); before the first deploy they are stored, the
+/// operation's audit event with them. The new release, if any.
+pub(super) async fn apply(op: &super::Op, changes: &BTreeMap<String, Option<String>>) -> AppResult<Option<Release>> {
+    let state = &op.state;
+    let mut config = db::config_vars::get(&state.db, op.app.id).await?;
+    for (key, value) in changes {
+        match value {
+            Some(v) => {
+                config.insert(key.clone(), state.secrets.seal(&config_context(op.app.id, key), v)?);
+            }
+            None => {
+                config.remove(key);
+            }
+        }
+    }
+    let Some(current) = db::releases::current(&state.db, op.app.id).await? else {
+        // Nothing runs yet: the config waits for the first deploy.
+        let mut tx = state.db.begin().await?;
+        db::config_vars::replace(&mut tx, op.app.id, &config).await?;
+        db::audit::record(&mut tx, &op.audit("")).await?;
+        db::operations::commit(&mut tx, op.id).await?;
+        tx.commit().await?;
+        return Ok(None);
+    };
+    let formation = db::formation::list(&state.db, op.app.id).await?;
+    let change = Change { operation: Some(op.id), formation, audit: Some(op.audit("")), config: Some(config.clone()) };
+    let derived = Derived {
+        base: &current,
+        description: describe(changes),
+        config: snapshot(&config),
+        created_by: op.actor.user.id,
+    };
+    let release = deploy::release_from(state, &op.app, derived, &change, &op.out)
+        .await
+        .map_err(|e| AppError::DeployFailed(format!("{e:#}")))?;
+    Ok(Some(release))
 }

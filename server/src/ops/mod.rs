@@ -11,6 +11,7 @@
 //! a failure's event in the same transaction as the failure. A server that
 //! dies mid-way leaves the row `running`; `reconcile::recover` settles it.
 
+pub mod addons;
 pub mod apps;
 pub mod builds;
 pub mod certs;

@@ -8,7 +8,7 @@ use super::{launch, Actor, Job, Plan};
 use crate::db;
 use crate::db::apps::App;
 use crate::db::releases::Release;
-use crate::deploy::config::unsnapshot;
+use crate::deploy::config::{snapshot, unsnapshot};
 use crate::deploy::formation::plan;
 use crate::deploy::{self, Change, Derived};
 use crate::error::{AppError, AppResult};
@@ -60,17 +60,16 @@ pub async fn rollback(state: &AppState, actor: &Actor, app: &App, version: Optio
         let now = db::formation::list(&state.db, op.app.id).await?;
         let formation = plan(&op.app.name, &now, &target.process_types.0, &BTreeMap::new(), &[])
             .map_err(|e| AppError::validation("release", e))?;
-        let change = Change {
-            operation: Some(op.id),
-            config: Some(unsnapshot(&target.config.0)?),
-            formation,
-            audit: Some(op.audit("")),
-        };
+        // The app's add-ons stay as they are now.
+        let mut config = unsnapshot(&target.config.0)?;
+        super::addons::keep_attachment_vars(state, &op.app, &mut config).await?;
+        let change =
+            Change { operation: Some(op.id), config: Some(config.clone()), formation, audit: Some(op.audit("")) };
         op.out.step(format!("Rolling back to v{}", target.version));
         let derived = Derived {
             base: &target,
             description: format!("Rollback to v{}", target.version),
-            config: target.config.0.clone(),
+            config: snapshot(&config),
             created_by: op.actor.user.id,
         };
         let release = deploy::release_from(state, &op.app, derived, &change, &op.out)

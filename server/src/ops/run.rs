@@ -175,8 +175,8 @@ async fn prepare(state: &AppState, app: &App, one_off: &OneOff) -> AppResult<(ru
         .map_err(AppError::Other)?;
     let taken: BTreeSet<i32> = running.iter().filter_map(|c| c.label(runtime::LABEL_INDEX)?.parse().ok()).collect();
     let index = (1..).find(|i| !taken.contains(i)).unwrap_or(1);
-    let volumes = db::volumes::list(&state.db, app.id).await?;
-    let mut spec = container_spec(state, app, &release, None, RUN, index, &size, &volumes)?;
+    let extras = crate::deploy::rollout::Extras::of(&state.db, app.id).await?;
+    let mut spec = container_spec(state, app, &release, None, RUN, index, &size, &extras)?;
     spec.command = Some(vec!["/bin/sh".to_string(), "-c".to_string(), command.to_string()]);
     for (key, value) in &one_off.env {
         spec.env.retain(|(k, _)| k != key);
@@ -186,7 +186,7 @@ async fn prepare(state: &AppState, app: &App, one_off: &OneOff) -> AppResult<(ru
     Ok((spec, format!("{RUN}.{index}")))
 }
 
-async fn audit(state: &AppState, actor: &Actor, app: &App, action: &str, detail: String) -> AppResult<()> {
+pub(super) async fn audit(state: &AppState, actor: &Actor, app: &App, action: &str, detail: String) -> AppResult<()> {
     let mut conn = state.db.acquire().await?;
     db::audit::record(&mut conn, &actor.event(app, action, detail)).await?;
     Ok(())

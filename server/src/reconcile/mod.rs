@@ -21,6 +21,7 @@
 //! deployment older than the one a rollout just switched to. Rollouts in
 //! progress are left alone; their own containers are theirs until they end.
 
+mod addons;
 mod backoff;
 pub mod processes;
 pub mod recover;
@@ -39,7 +40,7 @@ use crate::db::formation::Formation;
 use crate::db::releases::Release;
 use crate::deploy::formation::web_quantity;
 use crate::deploy::health::{self, Liveness, Startup};
-use crate::deploy::rollout::container_spec;
+use crate::deploy::rollout::{container_spec, Extras};
 use crate::router::{table, AppRoute, Backend};
 use crate::runtime::{self, Container, ContainerEvent};
 use crate::state::AppState;
@@ -75,6 +76,11 @@ impl Inbox {
         if let Ok(mut stops) = self.stops.lock() {
             stops.push(stop);
         }
+        self.wake.notify_one();
+    }
+
+    /// Ask for a pass now (something it keeps changed).
+    pub fn wake(&self) {
         self.wake.notify_one();
     }
 
@@ -121,6 +127,7 @@ pub fn spawn(state: AppState) {
             exits: HashMap::new(),
             removing: HashSet::new(),
             live: HashMap::new(),
+            addons: HashMap::new(),
             stops: Vec::new(),
             tx,
         };
@@ -251,6 +258,7 @@ enum Report {
     Replaced { key: SlotKey, deployment: i64, result: Result<(String, Option<u16>), (Option<String>, String)> },
     Unhealthy { key: SlotKey, container: String, reason: String },
     Removed { container: String },
+    Addon(addons::AddonReport),
 }
 
 struct Keeper {
@@ -264,6 +272,8 @@ struct Keeper {
     /// Stray containers being removed.
     removing: HashSet<String>,
     live: HashMap<String, Live>,
+    /// The add-ons kept running, by id.
+    addons: HashMap<i64, addons::AddonSlot>,
     /// Stops asked for, with when, until the process they name is known.
     stops: Vec<(Stop, Instant)>,
     tx: UnboundedSender<Report>,
@@ -368,6 +378,9 @@ impl Keeper {
             .map_err(|_| anyhow::anyhow!("the engine did not list containers within 10 s"))??;
         let now = Instant::now();
 
+        let wanted_addons = db::addons::all(&state.db).await?;
+        let (addon_containers, containers): (Vec<Container>, Vec<Container>) =
+            containers.into_iter().partition(|c| c.label(runtime::LABEL_ADDON).is_some());
         let mut by_app: HashMap<String, Vec<Container>> = HashMap::new();
         let mut former_in_use = HashSet::new();
         for c in containers {
@@ -395,7 +408,7 @@ impl Keeper {
             });
         }
         // Forget what ended events told about containers that are gone.
-        let known: HashSet<&str> = by_app.values().flatten().map(|c| c.id.as_str()).collect();
+        let known: HashSet<&str> = by_app.values().flatten().chain(&addon_containers).map(|c| c.id.as_str()).collect();
         self.exits.retain(|id, _| known.contains(id.as_str()));
 
         let mut strays: Vec<Container> = Vec::new();
@@ -456,6 +469,7 @@ impl Keeper {
         for c in strays {
             self.remove(c);
         }
+        self.keep_addons(wanted_addons, addon_containers, now);
         Ok(())
     }
 
@@ -675,8 +689,8 @@ impl Keeper {
                     .await
                     .map_err(|e| (None, e.to_string()))?
                     .ok_or((None, "the app is gone".to_string()))?;
-                let volumes = db::volumes::list(&state.db, app.id).await.map_err(|e| (None, e.to_string()))?;
-                let spec = container_spec(&state, &app, &release, Some(deployment), &process, index, &size, &volumes)
+                let extras = Extras::of(&state.db, app.id).await.map_err(|e| (None, e.to_string()))?;
+                let spec = container_spec(&state, &app, &release, Some(deployment), &process, index, &size, &extras)
                     .map_err(|e| (None, format!("{e:#}")))?;
                 let container = state.runtime.start(spec).await.map_err(|e| (None, format!("{e:#}")))?;
                 crate::logs::follow(&state, &app.name, &key.1, &container.id);
@@ -740,6 +754,14 @@ impl Keeper {
             Report::Checked { key, .. } | Report::Replaced { key, .. } | Report::Unhealthy { key, .. } => key.0.clone(),
             Report::Removed { container } => {
                 self.removing.remove(container);
+                // What waited for it to be gone (an add-on's next container) goes on.
+                self.state.reconcile.wake();
+                return;
+            }
+            Report::Addon(_) => {
+                if let Report::Addon(report) = report {
+                    self.on_addon_report(report).await;
+                }
                 return;
             }
         };
@@ -806,7 +828,7 @@ impl Keeper {
                 record_crash(&self.state, &key.0, slot, &container, crash, now);
                 slot.unhealthy = Some(reason);
             }
-            Report::Removed { .. } => {}
+            Report::Removed { .. } | Report::Addon(_) => {}
         }
         self.route(&app, false);
         let statuses = self.slots.iter().filter(|((a, _), _)| *a == app).map(|((_, n), s)| (n.clone(), s.status(now)));

@@ -15,7 +15,8 @@
 //!   the server died was rejected by git, which kept the branch where it
 //!   was; the branch is moved to the live commit here, with a log line.
 //! - A rename that committed has its repository moved, if it was not yet.
-//! - Engine volumes of app volumes without a row (a destroy cut short) go.
+//! - Engine volumes of app volumes and add-ons without a row (a destroy cut
+//!   short) go; backups that were running when the server stopped failed.
 //!
 //! The containers such work left behind are the reconcile loop's: it
 //! removes them in the background once the router serves again.
@@ -104,19 +105,26 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
     }
     state.routes.set_domains(db::domains::all(&state.db).await?);
     remove_unknown_volumes(state).await?;
+    let cut_short = db::addons::fail_running_backups(&state.db).await?;
+    if cut_short > 0 {
+        tracing::warn!(backups = cut_short, "backups cut short by the last stop are marked failed");
+    }
     Ok(())
 }
 
-/// Engine volumes of apps' volumes that have no row any more (a destroy cut
-/// short after its rollout) go; one still mounted stays for the next start.
+/// Engine volumes of apps' volumes and of add-ons that have no row any more
+/// (a destroy cut short after its rollout) go; one still mounted stays for
+/// the next start.
 async fn remove_unknown_volumes(state: &AppState) -> anyhow::Result<()> {
-    let known: std::collections::HashSet<String> = db::volumes::all(&state.db)
+    let mut known: std::collections::HashSet<String> = db::volumes::all(&state.db)
         .await?
         .into_iter()
         .map(|(app_id, name)| crate::deploy::rollout::volume_name_of(app_id, &name))
         .collect();
+    known.extend(db::addons::all(&state.db).await?.iter().map(|a| crate::addons::volume_name(a.id)));
     for volume in state.runtime.volumes().await? {
-        if volume.starts_with("vol-") && !known.contains(&volume) {
+        let ours = volume.starts_with("vol-") || volume.starts_with("addon-");
+        if ours && !known.contains(&volume) {
             match state.runtime.remove_volume(&volume).await {
                 Ok(()) => tracing::warn!(volume = %volume, "removed a volume whose app or record is gone"),
                 Err(err) => {

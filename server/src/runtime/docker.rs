@@ -158,6 +158,12 @@ impl DockerScheduler {
         confine(&mut host_config, &spec.limits);
         let mut labels = spec.labels.clone();
         labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
+        let networking_config = (!spec.aliases.is_empty()).then(|| bollard::models::NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                self.scoped(&spec.network),
+                bollard::models::EndpointSettings { aliases: Some(spec.aliases.clone()), ..Default::default() },
+            )])),
+        });
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             cmd: spec.command.clone(),
@@ -165,6 +171,7 @@ impl DockerScheduler {
             labels: Some(labels),
             exposed_ports: Some(exposed),
             host_config: Some(host_config),
+            networking_config,
             tty: interactive,
             open_stdin: interactive.map(|_| true),
             // The input closes for good when the one attached client closes it.

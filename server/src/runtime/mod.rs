@@ -29,6 +29,9 @@ pub const LABEL_INSTANCE: &str = "paas.instance";
 pub const LABEL_COMMAND: &str = "paas.command";
 /// The process type of one-offs (`run.N`).
 pub const RUN: &str = "run";
+/// The id of the add-on a container runs (add-on containers carry no
+/// `paas.app`: they belong to no app's deployments).
+pub const LABEL_ADDON: &str = "paas.addon";
 
 /// The network of an app's processes, release phase and builds: a bridge of
 /// its own, so no other app's containers reach them. (A team network for
@@ -48,6 +51,12 @@ pub fn internal_host(app: &str) -> String {
     format!("{app}.internal")
 }
 
+/// An add-on's own network: only it and the processes of the apps it is
+/// attached to are on it.
+pub fn addon_network(addon_id: i64) -> String {
+    format!("addon-{addon_id}")
+}
+
 /// The port an app's web process is told to listen on inside its container.
 pub const CONTAINER_PORT: u16 = 5000;
 
@@ -64,6 +73,8 @@ pub struct ContainerSpec {
     /// The network it joins (scoped to this installation; created when
     /// missing); containers of other networks cannot reach it.
     pub network: String,
+    /// Further names it answers to on that network.
+    pub aliases: Vec<String>,
     pub limits: Limits,
     /// Host files mounted read-only: (host path, path in the container).
     pub read_only_files: Vec<(std::path::PathBuf, String)>,
@@ -388,6 +399,37 @@ pub trait Scheduler: Send + Sync {
     async fn usage(&self, id: &str) -> anyhow::Result<Option<Usage>>;
 }
 
+/// What a command run inside a container printed, and how it ended.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: i64,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// Run a command inside a running container without a TTY, with nothing on
+/// its input, and collect what it prints (at most `limit` bytes of each
+/// stream; a command that prints more is an error).
+pub async fn exec_output(runtime: &dyn Scheduler, id: &str, command: Vec<String>, limit: usize) -> anyhow::Result<Ran> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let mut session = runtime.exec(id, command, false).await?;
+    session.input.shutdown().await.ok();
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    while let Some(chunk) = session.output.next().await {
+        let (buffer, bytes) = match chunk? {
+            Output::Stdout(bytes) => (&mut stdout, bytes),
+            Output::Stderr(bytes) => (&mut stderr, bytes),
+        };
+        if buffer.len() + bytes.len() > limit {
+            anyhow::bail!("the command printed more than {limit} bytes");
+        }
+        buffer.extend_from_slice(&bytes);
+    }
+    let code = runtime.exit_code(&session.target).await?;
+    Ok(Ran { code, stdout, stderr: String::from_utf8_lossy(&stderr).into_owned() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::{ContainerSpec, Limits, Subnet};
@@ -402,6 +444,7 @@ mod tests {
             labels: Default::default(),
             publish_port: false,
             network: "n".into(),
+            aliases: Vec::new(),
             limits: Limits { memory_mb: 1, cpus: 1.0, pids: 1 },
             read_only_files: Vec::new(),
             volumes: Vec::new(),

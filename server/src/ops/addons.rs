@@ -1,0 +1,407 @@
+//! Add-ons as operations: creating one (its image built the first time, its
+//! container started by the reconcile loop, then `NAME_URL` set in the app's
+//! config, which rolls out a release like any config change), attaching it to
+//! another app of the team, detaching, destroying it (its config var, its
+//! container, its data and its backups), and capturing and restoring
+//! backups. A change that fails leaves what ran as it was: an add-on whose
+//! release did not go live is removed again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{launch, Actor, Job, Op, Plan};
+use crate::addons::{self, backups};
+use crate::db;
+use crate::db::addons::{var_of, Addon, Backup, NewAddon};
+use crate::db::apps::App;
+use crate::db::config_vars::Sealed;
+use crate::error::{AppError, AppResult};
+use crate::runtime::{self, Session};
+use crate::state::AppState;
+
+/// How long a new add-on may take to serve (its first start makes its data).
+const READY: Duration = Duration::from_secs(120);
+
+/// What `addons:create` asks for.
+pub struct NewRequest {
+    pub service: String,
+    pub version: Option<String>,
+    /// The attachment's name (`DATABASE`); the service's default when None.
+    pub name: Option<String>,
+    pub memory_mb: Option<i32>,
+}
+
+/// An attachment name: upper-case letters, digits and _, as a config var.
+fn attachment_name(name: &str) -> AppResult<String> {
+    let name = name.trim().to_ascii_uppercase();
+    let name = name.strip_suffix("_URL").unwrap_or(&name).to_string();
+    let valid = !name.is_empty()
+        && name.len() <= 60
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if !valid || name.starts_with("PAAS_") {
+        return Err(AppError::validation(
+            "as",
+            format!("{name:?} cannot name an attachment: letters, digits and _, starting with a letter (DATABASE)"),
+        ));
+    }
+    Ok(name)
+}
+
+async fn free_name(state: &AppState, app: &App, name: &str) -> AppResult<()> {
+    let var = var_of(name);
+    if db::addons::attached_to(&state.db, app.id).await?.iter().any(|(_, n)| n == name) {
+        return Err(AppError::Conflict(format!("{} already has an add-on attached as {name}", app.name)));
+    }
+    if db::config_vars::get(&state.db, app.id).await?.contains_key(&var) {
+        return Err(AppError::Conflict(format!(
+            "{} has a config var {var} of its own; unset it or attach with another name (--as)",
+            app.name
+        )));
+    }
+    Ok(())
+}
+
+/// Provision an add-on for `app` and attach it.
+pub async fn create(state: &AppState, actor: &Actor, app: &App, request: NewRequest) -> AppResult<Job<Addon>> {
+    let service = addons::service(&request.service).map_err(|e| AppError::validation("service", e))?;
+    let version =
+        addons::version(service, request.version.as_deref()).map_err(|e| AppError::validation("version", e))?;
+    let attachment = attachment_name(request.name.as_deref().unwrap_or(service.default_attachment()))?;
+    let memory_mb = request.memory_mb.unwrap_or(service.default_memory_mb());
+    if !(100..=99_999).contains(&memory_mb) {
+        return Err(AppError::validation("memory", "an add-on's memory is between 100 MB and 64 GB"));
+    }
+    free_name(state, app, &attachment).await?;
+    let summary = format!("{} {version} as {attachment}", service.name());
+    let plan = Plan { action: "addon.create", summary, push: None };
+    launch(state, app, actor, plan, move |op| async move {
+        let state = &op.state;
+        let _lock = op.lock().await?;
+        free_name(state, &op.app, &attachment).await?;
+        let name = addons::new_name(service);
+        let password = state.secrets.seal(&addons::password_context(&name), &addons::new_password())?;
+        let mut tx = state.db.begin().await?;
+        let id = db::addons::create(
+            &mut tx,
+            NewAddon {
+                name: &name,
+                app_id: op.app.id,
+                service: service.name(),
+                version,
+                password: &password,
+                memory_mb,
+            },
+        )
+        .await?;
+        db::addons::attach(&mut tx, id, op.app.id, &attachment).await?;
+        tx.commit().await?;
+        let addon = db::addons::find_by_id(&state.db, id).await?.ok_or_else(|| AppError::not_found("the add-on"))?;
+        op.out.step(format!("Creating {name}: {} {version}, {memory_mb} MB", service.title()));
+        let made = async {
+            addons::ensure_image(state, &addon, &op.out).await?;
+            state.reconcile.wake();
+            addons::wait_ready(state, &addon, READY).await?;
+            anyhow::Ok(())
+        };
+        if let Err(err) = made.await {
+            remove(state, &addon).await;
+            return Err(AppError::DeployFailed(format!("{err:#}")));
+        }
+        op.out.step(format!("{name} is up; setting {} on {}", var_of(&attachment), op.app.name));
+        let url = addons::url(state, &addon)?;
+        if let Err(err) = super::config::apply(&op, &BTreeMap::from([(var_of(&attachment), Some(url))])).await {
+            remove(state, &addon).await;
+            return Err(err);
+        }
+        Ok(addon)
+    })
+    .await
+}
+
+/// The add-on `name` as `app` may use it: attached to it.
+pub async fn find(state: &AppState, app: &App, name: &str) -> AppResult<(Addon, String)> {
+    let attached = db::addons::attached_to(&state.db, app.id).await?;
+    let upper = name.to_ascii_uppercase();
+    let upper = upper.strip_suffix("_URL").unwrap_or(&upper);
+    attached
+        .into_iter()
+        .find(|(addon, attachment)| addon.name == name || attachment == upper)
+        .ok_or_else(|| AppError::not_found(format!("{} has no add-on {name}", app.name)))
+}
+
+/// Attach an add-on of `from` (an app of the same team) to `app` too.
+pub async fn attach(
+    state: &AppState,
+    actor: &Actor,
+    app: &App,
+    addon: &Addon,
+    name: Option<&str>,
+) -> AppResult<Job<()>> {
+    if addon.team_id != app.team_id {
+        return Err(AppError::not_found(format!("there is no add-on {} in {}'s team", addon.name, app.name)));
+    }
+    let service = addons::of(addon)?;
+    let attachment = attachment_name(name.unwrap_or(service.default_attachment()))?;
+    free_name(state, app, &attachment).await?;
+    if db::addons::attachments(&state.db, addon.id).await?.iter().any(|a| a.app_id == app.id) {
+        return Err(AppError::Conflict(format!("{} is already attached to {}", addon.name, app.name)));
+    }
+    let plan = Plan { action: "addon.attach", summary: format!("{} as {attachment}", addon.name), push: None };
+    let addon = addon.clone();
+    launch(state, app, actor, plan, move |op| async move {
+        let state = &op.state;
+        let _lock = op.lock().await?;
+        free_name(state, &op.app, &attachment).await?;
+        let mut tx = state.db.begin().await?;
+        db::addons::attach(&mut tx, addon.id, op.app.id, &attachment).await?;
+        tx.commit().await?;
+        let url = addons::url(state, &addon)?;
+        op.out.step(format!("Attaching {} to {} as {attachment}", addon.name, op.app.name));
+        if let Err(err) = super::config::apply(&op, &BTreeMap::from([(var_of(&attachment), Some(url))])).await {
+            let mut tx = state.db.begin().await?;
+            db::addons::detach(&mut tx, addon.id, op.app.id).await?;
+            tx.commit().await?;
+            return Err(err);
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Detach an add-on from an app that did not create it.
+pub async fn detach(state: &AppState, actor: &Actor, app: &App, addon: &Addon) -> AppResult<Job<()>> {
+    if addon.app_id == app.id {
+        return Err(AppError::validation(
+            "addon",
+            format!("{} was created for {}; destroy it instead (addons:destroy)", addon.name, app.name),
+        ));
+    }
+    let plan = Plan { action: "addon.detach", summary: addon.name.clone(), push: None };
+    let addon = addon.clone();
+    launch(state, app, actor, plan, move |op| async move {
+        let _lock = op.lock().await?;
+        unset(&op, &addon).await
+    })
+    .await
+}
+
+/// End an add-on's attachment to the operation's app: its config var goes
+/// with a release; if that fails, the attachment stays.
+async fn unset(op: &Op, addon: &Addon) -> AppResult<()> {
+    let state = &op.state;
+    let mut tx = state.db.begin().await?;
+    let Some(attachment) = db::addons::detach(&mut tx, addon.id, op.app.id).await? else {
+        return Err(AppError::not_found(format!("{} is not attached to {}", addon.name, op.app.name)));
+    };
+    tx.commit().await?;
+    op.out.step(format!("Unsetting {} on {}", var_of(&attachment), op.app.name));
+    if let Err(err) = super::config::apply(op, &BTreeMap::from([(var_of(&attachment), None)])).await {
+        let mut tx = state.db.begin().await?;
+        db::addons::attach(&mut tx, addon.id, op.app.id, &attachment).await?;
+        tx.commit().await?;
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// Destroy an add-on of `app`: its config var (a release), then its
+/// container, its data and its backups. Refused while other apps use it.
+pub async fn destroy(state: &AppState, actor: &Actor, app: &App, addon: &Addon) -> AppResult<Job<()>> {
+    if addon.app_id != app.id {
+        return Err(AppError::validation(
+            "addon",
+            format!(
+                "{} belongs to {}; detach it from {} instead (addons:detach)",
+                addon.name, addon.app_name, app.name
+            ),
+        ));
+    }
+    refuse_if_shared(state, addon).await?;
+    let plan = Plan { action: "addon.destroy", summary: addon.name.clone(), push: None };
+    let addon = addon.clone();
+    launch(state, app, actor, plan, move |op| async move {
+        let state = &op.state;
+        let _lock = op.lock().await?;
+        refuse_if_shared(state, &addon).await?;
+        unset(&op, &addon).await?;
+        op.out.step(format!("Deleting {} and its data", addon.name));
+        remove(state, &addon).await;
+        Ok(())
+    })
+    .await
+}
+
+/// Other apps still use it: refused, with what to do.
+pub async fn refuse_if_shared(state: &AppState, addon: &Addon) -> AppResult<()> {
+    let others: Vec<String> = db::addons::attachments(&state.db, addon.id)
+        .await?
+        .into_iter()
+        .filter(|a| a.app_id != addon.app_id)
+        .map(|a| a.app)
+        .collect();
+    if let Some(first) = others.first() {
+        return Err(AppError::Conflict(format!(
+            "{} is attached to {} too; detach it there first (paas addons:detach {} -a {first})",
+            addon.name,
+            others.join(", "),
+            addon.name
+        )));
+    }
+    Ok(())
+}
+
+/// Remove an add-on whose apps no longer use it: its row (the reconcile loop
+/// stops keeping it), then what it has in the engine and on disk.
+pub async fn remove(state: &AppState, addon: &Addon) {
+    let backups = db::addons::backups(&state.db, addon.id).await.unwrap_or_default();
+    let deleted = async {
+        let mut tx = state.db.begin().await?;
+        db::addons::delete(&mut tx, addon.id).await?;
+        tx.commit().await
+    };
+    match deleted.await {
+        Ok(()) => clear(state, addon, &backups).await,
+        Err(err) => tracing::warn!(addon = %addon.name, error = %err, "could not delete an add-on"),
+    }
+}
+
+/// The container, volume, network and backup files of an add-on whose row
+/// is gone. What cannot be removed now is logged; a container is removed by
+/// the reconcile loop, a volume at the next start.
+pub async fn clear(state: &AppState, addon: &Addon, backups: &[Backup]) {
+    let result = async {
+        let id = addon.id.to_string();
+        for c in state.runtime.list(&[(runtime::LABEL_ADDON, &id)]).await? {
+            state.runtime.stop_and_remove(&c.id, Duration::from_secs(state.config.stop_grace)).await?;
+        }
+        state.runtime.remove_volume(&addons::volume_name(addon.id)).await?;
+        for backup in backups {
+            backups::delete(&state.config, backup.id).await?;
+        }
+        anyhow::Ok(())
+    };
+    if let Err(err) = result.await {
+        tracing::warn!(addon = %addon.name, error = %format!("{err:#}"), "could not remove all of an add-on");
+    }
+    // The apps' replaced processes leave its network as they stop.
+    let (state, network) = (state.clone(), runtime::addon_network(addon.id));
+    tokio::spawn(async move {
+        let patience = Duration::from_secs(state.config.drain_timeout + state.config.stop_grace + 30);
+        let deadline = tokio::time::Instant::now() + patience;
+        while state.runtime.remove_network(&network).await.is_err() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+/// Capture a backup of an add-on attached to `app`.
+pub async fn capture(state: &AppState, actor: &Actor, app: &App, addon: &Addon) -> AppResult<Job<Backup>> {
+    let service = addons::of(addon)?;
+    if service.dump_command().is_none() {
+        return Err(AppError::validation("addon", format!("{} has no backups", service.title())));
+    }
+    let plan = Plan { action: "addon.backup", summary: addon.name.clone(), push: None };
+    let addon = addon.clone();
+    launch(state, app, actor, plan, move |op| async move {
+        let state = &op.state;
+        let backup = db::addons::start_backup(&state.db, addon.id).await?;
+        op.out.step(format!("Backing up {} to {}", addon.name, backup.name()));
+        let result = backups::capture(state, &addon, backup.id).await;
+        let recorded = result.as_ref().map(|size| *size as i64).map_err(|e| format!("{e:#}"));
+        db::addons::finish_backup(&state.db, backup.id, recorded.clone()).await?;
+        let size = recorded.map_err(AppError::DeployFailed)?;
+        op.out.step(format!("{} done: {} bytes, encrypted at rest", backup.name(), size));
+        let mut tx = state.db.begin().await?;
+        db::audit::record(&mut tx, &op.audit(&format!("to {}", backup.name()))).await?;
+        db::operations::commit(&mut tx, op.id).await?;
+        tx.commit().await?;
+        db::addons::find_backup(&state.db, addon.id, backup.id).await?.ok_or_else(|| AppError::not_found("the backup"))
+    })
+    .await
+}
+
+/// A backup's id from its name (`b007` or `7`).
+pub fn backup_id(name: &str) -> AppResult<i64> {
+    name.trim()
+        .trim_start_matches(['b', 'B'])
+        .parse()
+        .map_err(|_| AppError::validation("backup", format!("{name:?} is not a backup name (b001)")))
+}
+
+/// Restore a completed backup of an add-on into it.
+pub async fn restore(state: &AppState, actor: &Actor, app: &App, addon: &Addon, backup: &Backup) -> AppResult<Job<()>> {
+    if backup.status != "completed" {
+        return Err(AppError::validation(
+            "backup",
+            format!("{} {}; restore a completed one", backup.name(), backup.status),
+        ));
+    }
+    let plan = Plan { action: "addon.restore", summary: format!("{} from {}", addon.name, backup.name()), push: None };
+    let (addon, backup) = (addon.clone(), backup.clone());
+    launch(state, app, actor, plan, move |op| async move {
+        let state = &op.state;
+        op.out.step(format!("Restoring {} into {}", backup.name(), addon.name));
+        backups::restore(state, &addon, backup.id).await.map_err(|e| AppError::DeployFailed(format!("{e:#}")))?;
+        let mut tx = state.db.begin().await?;
+        db::audit::record(&mut tx, &op.audit("")).await?;
+        db::operations::commit(&mut tx, op.id).await?;
+        tx.commit().await?;
+        op.out.step(format!("{} restored", backup.name()));
+        Ok(())
+    })
+    .await
+}
+
+/// Open an add-on's console (`pg:psql`) attached to `app`; with `command`,
+/// only that runs. The session and the add-on's name.
+pub async fn console(
+    state: &AppState,
+    actor: &Actor,
+    app: &App,
+    name: &str,
+    command: Option<&str>,
+    tty: bool,
+) -> AppResult<(String, Session)> {
+    let (addon, _) = find(state, app, name).await?;
+    let container = addons::running(state, &addon)
+        .await?
+        .ok_or_else(|| AppError::Conflict(format!("{} is not running; try again in a moment", addon.name)))?;
+    let command = command.map(str::trim).filter(|c| !c.is_empty());
+    let argv = addons::of(&addon)?.console_command(command);
+    super::run::audit(state, actor, app, "addon.console", addon.name.clone()).await?;
+    let session = state
+        .runtime
+        .exec(&container.id, argv, tty)
+        .await
+        .map_err(|e| AppError::Conflict(format!("could not open {}'s console: {e:#}", addon.name)))?;
+    Ok((addon.name, session))
+}
+
+/// A rollback keeps the app's add-ons as they are: the vars of its current
+/// attachments keep their values, whatever the earlier release had.
+pub async fn keep_attachment_vars(state: &AppState, app: &App, config: &mut Sealed) -> AppResult<()> {
+    let current = db::config_vars::get(&state.db, app.id).await?;
+    for var in db::addons::vars_of(&state.db, app.id).await? {
+        if let Some(value) = current.get(&var) {
+            config.insert(var, value.clone());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{attachment_name, backup_id};
+
+    #[test]
+    fn attachment_names_are_config_var_stems() {
+        assert_eq!(attachment_name("database").unwrap(), "DATABASE");
+        assert_eq!(attachment_name("REPORTS_URL").unwrap(), "REPORTS");
+        for bad in ["", "1DB", "my-db", "PAAS_DB"] {
+            assert!(attachment_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(backup_id("b007").unwrap(), 7);
+        assert!(backup_id("latest").is_err());
+    }
+}
