@@ -188,3 +188,45 @@ async fn a_database_add_on_keeps_data_backs_up_and_stays_private() {
     }
     assert!(!server.all_logs().contains(&password), "the password appeared in the server's logs");
 }
+
+/// A server killed while a database is being made leaves no half of it: at
+/// the next start the add-on is removed (its process and data), the app's
+/// config never got its URL, and the operation says it was interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_cut_short_by_a_crash_leaves_nothing_behind() {
+    apps::ensure_debian_suite("bookworm");
+    let (mut server, token, _repo) = TestServer::with_deployed_app("half-db").await;
+    let response = server
+        .http
+        .post(server.api("/apps/half-db/addons"))
+        .bearer_auth(&token)
+        .header("prefer", "respond-async")
+        .json(&json!({ "service": "postgres", "version": "15" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    wait_until("the database's process to be started", Duration::from_secs(180), || async {
+        !addon_containers(&server).is_empty()
+    })
+    .await;
+    server.kill();
+    server.restart().await;
+    wait_until("the half-made database to be removed", Duration::from_secs(60), || async {
+        addon_containers(&server).is_empty()
+    })
+    .await;
+    assert!(!engine_volumes(&server).iter().any(|v| v.contains("-addon-")), "its data went too");
+    let (_, addons) = server.call("GET", "/apps/half-db/addons", &token, None).await;
+    assert_eq!(addons, json!([]));
+    let (_, config) = server.call("GET", "/apps/half-db/config", &token, None).await;
+    assert!(config.get("DATABASE_URL").is_none(), "{config}");
+    let (_, ops) = server.call("GET", "/apps/half-db/operations", &token, None).await;
+    let create = ops.as_array().unwrap().iter().find(|o| o["kind"] == "addon.create").cloned();
+    let ended = create.map(|o| (o["status"].clone(), o["error"].as_str().unwrap_or_default().to_string()));
+    assert!(ended.is_some_and(|(status, error)| status == "failed" && error.starts_with("interrupted")), "{ops}");
+    // And the app makes one whole afterwards.
+    let home = server.cli_home(&token);
+    let out = server.cli_ok(home.path(), &["addons:create", "postgres", "--version", "15", "-a", "half-db"]);
+    assert!(out.contains("as DATABASE_URL"), "{out}");
+}

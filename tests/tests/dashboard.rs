@@ -549,3 +549,54 @@ async fn the_console_runs_a_one_off_in_a_terminal_and_the_settings_manage_volume
     let ours: &'static str = Box::leak(server.url.clone().into_boxed_str());
     assert_eq!(handshake(ours).await.unwrap().status(), 101, "the dashboard's own origin is let in");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_add_ons_tab_creates_reveals_backs_up_restores_and_destroys_a_database() {
+    paas_e2e::apps::ensure_debian_suite("bookworm");
+    let (server, token, _repo) = TestServer::with_deployed_app("dash-db").await;
+    let browser = Browser::start().await;
+    log_in(&browser, &server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.goto(&format!("{}/apps/dash-db", server.url)).await;
+    browser.click("a[href='/apps/dash-db/addons']").await;
+    browser.wait_for_text("No add-ons", WAIT).await;
+
+    // Created from the form: PostgreSQL 15, attached as DATABASE.
+    browser.click("#addon-version option[value='15']").await;
+    browser.click("#add-addon").await;
+    browser.wait_for_text("is up and attached to dash-db.", Duration::from_secs(180)).await;
+    let (_, addons) = server.call("GET", "/apps/dash-db/addons", &token, None).await;
+    let name = addons[0]["name"].as_str().unwrap_or_else(|| panic!("{addons}")).to_string();
+    assert_eq!((addons[0]["version"].as_str(), addons[0]["config_var"].as_str()), (Some("15"), Some("DATABASE_URL")));
+    browser.wait_for_text("Version", WAIT).await;
+    assert!(!browser.page().await.contains("postgres://"), "the credentials are hidden until asked for");
+    browser.click(&format!("#addon-{name} .reveal-credentials")).await;
+    browser.wait_for_text(&format!("@{name}:5432/paas"), WAIT).await;
+    browser.screenshot("40-addons").await;
+
+    // A backup, downloaded as pg_dump's custom format.
+    browser.click(&format!("#addon-{name} .capture-backup")).await;
+    browser.wait_for_text(&format!("Backup b001 of {name} is captured."), WAIT).await;
+    let cookie = browser.session_cookie().await;
+    let dump = reqwest::Client::new()
+        .get(format!("{}/apps/dash-db/addons/{name}/backups/b001/download", server.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dump.status(), 200);
+    assert!(dump.bytes().await.unwrap().starts_with(b"PGDMP"), "the download is the dump itself");
+
+    // Restored once the app's name is typed.
+    browser.type_keys("#backup-b001 input[name=confirm]", "dash-db").await;
+    browser.click("#backup-b001 button").await;
+    browser.wait_for_text(&format!("b001 of {name} is restored."), WAIT).await;
+
+    // Destroyed once its name is typed: its config var goes with it.
+    browser.type_keys(&format!("#addon-{name} .destroy-addon input[name=confirm]"), &name).await;
+    browser.click(&format!("#addon-{name} .destroy-addon button")).await;
+    browser.wait_for_text(&format!("{name} is destroyed with its data and backups."), WAIT).await;
+    let (_, addons) = server.call("GET", "/apps/dash-db/addons", &token, None).await;
+    assert_eq!(addons, json!([]));
+    let (_, config) = server.call("GET", "/apps/dash-db/config", &token, None).await;
+    assert!(config.get("DATABASE_URL").is_none(), "{config}");
+}

@@ -68,6 +68,11 @@ pub trait Service: Send + Sync {
 
 const SERVICES: &[&dyn Service] = &[&postgres::Postgres];
 
+/// Every kind of add-on there is.
+pub fn services() -> &'static [&'static dyn Service] {
+    SERVICES
+}
+
 /// The service of a name users typed, or why there is none.
 pub fn service(name: &str) -> Result<&'static dyn Service, String> {
     let name = name.trim().to_ascii_lowercase();

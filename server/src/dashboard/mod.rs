@@ -3,6 +3,7 @@
 //! token on every form, small hand-written CSS and JS under `web/static`.
 //! Handlers call the same domain functions as the REST API.
 
+mod addons;
 mod apps;
 mod auth;
 mod charts;
@@ -66,6 +67,13 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{app}/console/socket", get(console::console_socket))
         .route("/apps/{app}/stack", post(ops::set_stack))
         .route("/apps/{app}/volumes", post(ops::create_volume))
+        .route("/apps/{app}/addons", get(addons::show_addons).post(addons::create_addon))
+        .route("/apps/{app}/addons/attach", post(addons::attach_addon))
+        .route("/apps/{app}/addons/detach", post(addons::detach_addon))
+        .route("/apps/{app}/addons/destroy", post(addons::destroy_addon))
+        .route("/apps/{app}/addons/backups", post(addons::capture_backup))
+        .route("/apps/{app}/addons/restore", post(addons::restore_backup))
+        .route("/apps/{app}/addons/{addon}/backups/{backup}/download", get(addons::download_backup))
         .route("/apps/{app}/volumes/destroy", post(ops::destroy_volume))
         .route("/apps/{app}/build-cache/purge", post(ops::purge_build_cache))
         .route("/apps/{app}/destroy", post(ops::destroy))

@@ -187,20 +187,44 @@ pub async fn detach(state: &AppState, actor: &Actor, app: &App, addon: &Addon) -
 }
 
 /// End an add-on's attachment to the operation's app: its config var goes
-/// with a release; if that fails, the attachment stays.
+/// with a release, and the attachment once that release is live (a server
+/// that stops between the two leaves an attachment without its var, which
+/// `settle` ends at the next start).
 async fn unset(op: &Op, addon: &Addon) -> AppResult<()> {
     let state = &op.state;
-    let mut tx = state.db.begin().await?;
-    let Some(attachment) = db::addons::detach(&mut tx, addon.id, op.app.id).await? else {
+    let Some((_, attachment)) =
+        db::addons::attached_to(&state.db, op.app.id).await?.into_iter().find(|(a, _)| a.id == addon.id)
+    else {
         return Err(AppError::not_found(format!("{} is not attached to {}", addon.name, op.app.name)));
     };
-    tx.commit().await?;
     op.out.step(format!("Unsetting {} on {}", var_of(&attachment), op.app.name));
-    if let Err(err) = super::config::apply(op, &BTreeMap::from([(var_of(&attachment), None)])).await {
-        let mut tx = state.db.begin().await?;
-        db::addons::attach(&mut tx, addon.id, op.app.id, &attachment).await?;
-        tx.commit().await?;
-        return Err(err);
+    super::config::apply(op, &BTreeMap::from([(var_of(&attachment), None)])).await?;
+    let mut tx = state.db.begin().await?;
+    db::addons::detach(&mut tx, addon.id, op.app.id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// At start, before any operation runs: an attachment whose app has no
+/// config var for it was cut short (an attach or create whose release never
+/// went live, or a detach or destroy whose release did): it ends, and an
+/// add-on whose own app's attachment ended is removed whole.
+pub async fn settle(state: &AppState) -> anyhow::Result<()> {
+    for addon in db::addons::all(&state.db).await? {
+        for attachment in db::addons::attachments(&state.db, addon.id).await? {
+            if db::config_vars::get(&state.db, attachment.app_id).await?.contains_key(&attachment.var()) {
+                continue;
+            }
+            if attachment.app_id == addon.app_id {
+                tracing::warn!(addon = %addon.name, "removing an add-on whose creation or destruction was cut short");
+                remove(state, &addon).await;
+                break;
+            }
+            tracing::warn!(addon = %addon.name, app = %attachment.app, "ending an attachment cut short");
+            let mut tx = state.db.begin().await?;
+            db::addons::detach(&mut tx, addon.id, attachment.app_id).await?;
+            tx.commit().await?;
+        }
     }
     Ok(())
 }

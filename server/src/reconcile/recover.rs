@@ -15,6 +15,8 @@
 //!   the server died was rejected by git, which kept the branch where it
 //!   was; the branch is moved to the live commit here, with a log line.
 //! - A rename that committed has its repository moved, if it was not yet.
+//! - Add-on attachments cut short are ended, add-ons cut short removed
+//!   (`ops::addons::settle`).
 //! - Engine volumes of app volumes and add-ons without a row (a destroy cut
 //!   short) go; backups that were running when the server stopped failed.
 //!
@@ -104,6 +106,7 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
         }
     }
     state.routes.set_domains(db::domains::all(&state.db).await?);
+    crate::ops::addons::settle(state).await?;
     remove_unknown_volumes(state).await?;
     let cut_short = db::addons::fail_running_backups(&state.db).await?;
     if cut_short > 0 {
