@@ -15,5 +15,17 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "paas-postgres: made a new database cluster"
 fi
 unset PAAS_ADDON_PASSWORD
-exec postgres -D "$PGDATA" -c listen_addresses='*' -c "shared_buffers=${PAAS_SHARED_BUFFERS:-128MB}" \
-    -c "max_connections=${PAAS_MAX_CONNECTIONS:-100}"
+# A stop (SIGTERM) becomes PostgreSQL's fast shutdown (SIGINT): connected
+# apps are disconnected and the data is checkpointed, rather than waiting
+# for every client to leave until the platform's grace runs out.
+postgres -D "$PGDATA" -c listen_addresses='*' -c "shared_buffers=${PAAS_SHARED_BUFFERS:-128MB}" \
+    -c "max_connections=${PAAS_MAX_CONNECTIONS:-100}" &
+pid=$!
+trap 'kill -INT "$pid"' TERM INT
+status=0
+wait "$pid" || status=$?
+# A trapped signal ends the first wait early: wait for the shutdown itself.
+if kill -0 "$pid" 2>/dev/null; then
+    wait "$pid" || status=$?
+fi
+exit "$status"
