@@ -95,6 +95,10 @@ async fn a_database_add_on_keeps_data_backs_up_and_stays_private() {
 
     // The app writes and reads through it, over the router.
     assert_eq!(notes("shop", "?add=kept").await, (200, "kept\n".to_string()));
+    // Clients that require TLS (Heroku's apps ask for sslmode=require) get it.
+    let tls = r#"psql "$DATABASE_URL?sslmode=require" -tAc "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()""#;
+    let (code, out, err) = server.cli(cfg, &["run", "--no-tty", "-a", "shop", tls], "");
+    assert_eq!((code, out.as_str()), (0, "t\n"), "{err}");
     let info = server.cli_ok(cfg, &["pg:info", "-a", "shop"]);
     assert!(info.contains("up") && info.contains("15.") && info.contains("Tables:"), "{info}");
 
