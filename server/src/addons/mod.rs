@@ -213,6 +213,15 @@ pub async fn wait_ready(state: &AppState, addon: &Addon, patience: Duration) -> 
     Err(anyhow!("{} did not come up within {} s: {last}", addon.name, patience.as_secs()))
 }
 
+/// Whether an add-on is `up`, `starting` or `down`, and its facts when up.
+pub async fn state_and_facts(state: &AppState, addon: &Addon) -> anyhow::Result<(String, Vec<(String, String)>)> {
+    let Some(container) = running(state, addon).await? else { return Ok(("down".into(), Vec::new())) };
+    Ok(match serves(state, addon, &container.id).await {
+        Err(_) => ("starting".into(), Vec::new()),
+        Ok(()) => ("up".into(), info(state, addon).await.unwrap_or_default()),
+    })
+}
+
 /// An add-on's facts (`pg:info`): (name, value) pairs.
 pub async fn info(state: &AppState, addon: &Addon) -> anyhow::Result<Vec<(String, String)>> {
     let ran = exec(state, addon, of(addon)?.info_command(), 1024 * 1024).await?;

@@ -154,13 +154,7 @@ pub async fn addon_info(
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing add-ons").await?;
     let view = view(&state, &app, &addon).await?;
     let attachments = db::addons::attachments(&state.db, view.addon.id).await?;
-    let (state_word, facts) = match addons::running(&state, &view.addon).await? {
-        None => ("down".to_string(), Vec::new()),
-        Some(c) => match addons::serves(&state, &view.addon, &c.id).await {
-            Err(_) => ("starting".to_string(), Vec::new()),
-            Ok(()) => ("up".to_string(), addons::info(&state, &view.addon).await.unwrap_or_default()),
-        },
-    };
+    let (state_word, facts) = addons::state_and_facts(&state, &view.addon).await?;
     Ok(Json(AddonInfo { view, state: state_word, attachments, facts }))
 }
 

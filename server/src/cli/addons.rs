@@ -4,7 +4,7 @@
 //! `pg:backups:restore`, `pg:backups:download`. An add-on is named by its
 //! name (`postgres-1a2b3c`) or its attachment's (`DATABASE`, the default).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::{bail, Context};
 use reqwest::Method;
@@ -214,32 +214,12 @@ pub async fn detach(args: AddonArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The typed confirmation of something that deletes data: `--confirm`, or
-/// asked for on a terminal.
-fn confirmed(given: Option<String>, expected: &str, warning: &str) -> anyhow::Result<()> {
-    let typed = match given {
-        Some(c) => c,
-        None if std::io::stdin().is_terminal() => {
-            eprintln!(" \u{25b8}    WARNING: {warning}");
-            eprint!(" \u{25b8}    To proceed, type {expected}: ");
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            line.trim().to_string()
-        }
-        None => bail!("{warning}; re-run with --confirm {expected}"),
-    };
-    if typed != expected {
-        bail!("confirmation {typed:?} did not match {expected:?}; nothing was changed");
-    }
-    Ok(())
-}
-
 pub async fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
     let client = Client::from_credentials()?;
     let info = client.get(&addon_path(&app, &args.addon)).await?;
     let name = field(&info, "name").to_string();
-    confirmed(args.confirm, &name, &format!("this destroys {name} of {app} with all its data and backups"))?;
+    super::confirm(args.confirm, &name, &format!("this destroys {name} of {app} with all its data and backups"))?;
     let what = format!("Destroying {name} of \u{2b22} {app}");
     super::announced(
         &what,
@@ -302,7 +282,11 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
     let client = Client::from_credentials()?;
     let backup = pick(&client, &app, &args.addon, args.backup).await?;
-    confirmed(args.confirm, &app, &format!("this replaces the data of {app}'s {} with backup {backup}", args.addon))?;
+    super::confirm(
+        args.confirm,
+        &app,
+        &format!("this replaces the data of {app}'s {} with backup {backup}", args.addon),
+    )?;
     let path = format!("{}/backups/{}/restore", addon_path(&app, &args.addon), segment(&backup));
     let what = format!("Restoring {backup} into {} of \u{2b22} {app}", args.addon);
     super::announced(&what, super::operations::run(&client, Method::POST, &path, &json!({}), &app)).await?;

@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 
-use anyhow::bail;
 use serde_json::{json, Value};
 
 use super::app_arg::AppArg;
@@ -218,22 +217,7 @@ pub async fn set_stack(args: StackSetArgs) -> anyhow::Result<()> {
 
 pub async fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
     let name = args.app.or(args.app_flag).unwrap_or_default();
-    let confirmed = match args.confirm {
-        Some(c) => c,
-        None if std::io::stdin().is_terminal() => {
-            eprintln!(
-                " \u{25b8}    WARNING: This will permanently destroy \u{2b22} {name}, its releases and its data."
-            );
-            eprint!(" \u{25b8}    To proceed, type {name}: ");
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            line.trim().to_string()
-        }
-        None => bail!("this permanently destroys {name}; re-run with --confirm {name}"),
-    };
-    if confirmed != name {
-        bail!("confirmation {confirmed:?} did not match {name:?}; nothing was destroyed");
-    }
+    super::confirm(args.confirm, &name, &format!("this permanently destroys {name}, its releases, add-ons and data"))?;
     eprint!("Destroying \u{2b22} {name}... ");
     match Client::from_credentials()?.delete(&format!("/apps/{}", segment(&name))).await {
         Ok(_) => {

@@ -347,6 +347,28 @@ pub(crate) async fn announced<T>(
     result
 }
 
+/// The typed confirmation of something that deletes data: `--confirm`'s
+/// value, or asked for on a terminal; it must be `expected`. `warning` says
+/// what would be lost.
+pub(crate) fn confirm(given: Option<String>, expected: &str, warning: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let typed = match given {
+        Some(c) => c,
+        None if std::io::stdin().is_terminal() => {
+            eprintln!(" \u{25b8}    WARNING: {warning}.");
+            eprint!(" \u{25b8}    To proceed, type {expected}: ");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim().to_string()
+        }
+        None => anyhow::bail!("{warning}; re-run with --confirm {expected}"),
+    };
+    if typed != expected {
+        anyhow::bail!("confirmation {typed:?} did not match {expected:?}; nothing was changed");
+    }
+    Ok(())
+}
+
 /// Print a value as pretty JSON.
 pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());

@@ -1,8 +1,5 @@
 //! `paas volumes`, `volumes:create`, `volumes:destroy`.
 
-use std::io::IsTerminal;
-
-use anyhow::bail;
 use reqwest::Method;
 use serde_json::json;
 
@@ -67,20 +64,7 @@ pub async fn create(args: CreateArgs) -> anyhow::Result<()> {
 pub async fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
     let name = &args.name;
-    let confirmed = match args.confirm {
-        Some(c) => c,
-        None if std::io::stdin().is_terminal() => {
-            eprintln!(" \u{25b8}    WARNING: This deletes the volume {name} of \u{2b22} {app} and every file in it.");
-            eprint!(" \u{25b8}    To proceed, type {name}: ");
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            line.trim().to_string()
-        }
-        None => bail!("this deletes {name} and its data; re-run with --confirm {name}"),
-    };
-    if confirmed != *name {
-        bail!("confirmation {confirmed:?} did not match {name:?}; nothing was deleted");
-    }
+    super::confirm(args.confirm, name, &format!("this deletes the volume {name} of {app} and every file in it"))?;
     let client = Client::from_credentials()?;
     let path = format!("/apps/{}/volumes/{}", segment(&app), segment(name));
     let what = format!("Destroying volume {name} of \u{2b22} {app}");

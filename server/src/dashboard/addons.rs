@@ -10,13 +10,14 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::apps::{frame, AppFrame};
+use super::ops::{actor, app_for, outcome};
 use super::{render, DashError, DashUser, Layout};
 use crate::addons;
 use crate::auth::{app_access, Role};
 use crate::db;
 use crate::db::addons::{var_of, Addon, Backup};
 use crate::error::AppError;
-use crate::ops::{self, Actor};
+use crate::ops;
 use crate::state::AppState;
 
 /// One add-on as the page shows it.
@@ -62,13 +63,7 @@ pub async fn show_addons(
     let (app, frame) = frame(&state, &dash, &name, "addons").await?;
     let mut cards = Vec::new();
     for (addon, attachment) in db::addons::attached_to(&state.db, app.id).await? {
-        let (state_word, facts) = match addons::running(&state, &addon).await? {
-            None => ("down".to_string(), Vec::new()),
-            Some(c) => match addons::serves(&state, &addon, &c.id).await {
-                Err(_) => ("starting".to_string(), Vec::new()),
-                Ok(()) => ("up".to_string(), addons::info(&state, &addon).await.unwrap_or_default()),
-            },
-        };
+        let (state_word, facts) = addons::state_and_facts(&state, &addon).await?;
         let attachments = db::addons::attachments(&state.db, addon.id).await?;
         let backups = db::addons::backups(&state.db, addon.id).await?;
         cards.push(AddonCard {
@@ -94,21 +89,6 @@ pub async fn show_addons(
     })
 }
 
-fn actor(dash: &DashUser) -> Actor {
-    Actor::new(dash.user.clone(), "dashboard")
-}
-
-async fn app_for(
-    state: &AppState,
-    dash: &DashUser,
-    csrf: &str,
-    name: &str,
-    action: &str,
-) -> Result<db::apps::App, DashError> {
-    dash.check_csrf(csrf)?;
-    Ok(app_access(state, &dash.user, name, Role::Developer, action).await?.0)
-}
-
 fn back(name: &str) -> String {
     format!("/apps/{name}/addons")
 }
@@ -129,14 +109,14 @@ pub async fn create_addon(
     Path(name): Path<String>,
     Form(form): Form<CreateForm>,
 ) -> Result<Response, DashError> {
-    let app = app_for(&state, &dash, &form.csrf, &name, "creating add-ons").await?;
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "creating add-ons").await?;
     let request = ops::addons::NewRequest {
         service: form.service,
         version: Some(form.version).filter(|v| !v.trim().is_empty()),
         name: Some(form.attachment).filter(|a| !a.trim().is_empty()),
         memory_mb: None,
     };
-    let result = async { ops::addons::create(&state, &actor(&dash), &app, request).await?.outcome().await }.await;
+    let result = outcome(ops::addons::create(&state, &actor(&dash), &app, request).await).await;
     let message = result.map(|a| format!("{} is up and attached to {name}.", a.name));
     dash.finish(&back(&name), message).await
 }
@@ -159,7 +139,7 @@ pub async fn attach_addon(
     Path(name): Path<String>,
     Form(form): Form<AddonForm>,
 ) -> Result<Response, DashError> {
-    let app = app_for(&state, &dash, &form.csrf, &name, "attaching add-ons").await?;
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "attaching add-ons").await?;
     let result = async {
         let missing = || AppError::not_found(format!("there is no add-on {} in {}'s team", form.addon.trim(), name));
         let addon = db::addons::find(&state.db, form.addon.trim())
@@ -180,7 +160,7 @@ pub async fn detach_addon(
     Path(name): Path<String>,
     Form(form): Form<AddonForm>,
 ) -> Result<Response, DashError> {
-    let app = app_for(&state, &dash, &form.csrf, &name, "detaching add-ons").await?;
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "detaching add-ons").await?;
     let result = async {
         let (addon, _) = ops::addons::find(&state, &app, &form.addon).await?;
         ops::addons::detach(&state, &actor(&dash), &app, &addon).await?.outcome().await?;
@@ -197,7 +177,7 @@ pub async fn destroy_addon(
     Path(name): Path<String>,
     Form(form): Form<AddonForm>,
 ) -> Result<Response, DashError> {
-    let app = app_for(&state, &dash, &form.csrf, &name, "destroying add-ons").await?;
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "destroying add-ons").await?;
     let result = async {
         if form.confirm.trim() != form.addon {
             return Err(AppError::validation(
@@ -219,7 +199,7 @@ pub async fn capture_backup(
     Path(name): Path<String>,
     Form(form): Form<AddonForm>,
 ) -> Result<Response, DashError> {
-    let app = app_for(&state, &dash, &form.csrf, &name, "capturing backups").await?;
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "capturing backups").await?;
     let result = async {
         let (addon, _) = ops::addons::find(&state, &app, &form.addon).await?;
         let backup = ops::addons::capture(&state, &actor(&dash), &app, &addon).await?.outcome().await?;
@@ -236,7 +216,7 @@ pub async fn restore_backup(
     Path(name): Path<String>,
     Form(form): Form<AddonForm>,
 ) -> Result<Response, DashError> {
-    let app = app_for(&state, &dash, &form.csrf, &name, "restoring backups").await?;
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "restoring backups").await?;
     let result = async {
         if form.confirm.trim() != name {
             return Err(AppError::validation("confirm", format!("type {name} to confirm; nothing was restored")));

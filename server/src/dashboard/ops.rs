@@ -19,15 +19,15 @@ use crate::ops::{self, Actor};
 use crate::state::AppState;
 
 /// The outcome of an operation, or why it could not start.
-async fn outcome<T>(started: crate::error::AppResult<ops::Job<T>>) -> crate::error::AppResult<T> {
+pub(super) async fn outcome<T>(started: crate::error::AppResult<ops::Job<T>>) -> crate::error::AppResult<T> {
     started?.outcome().await
 }
 
-fn actor(dash: &DashUser) -> Actor {
+pub(super) fn actor(dash: &DashUser) -> Actor {
     Actor::new(dash.user.clone(), "dashboard")
 }
 
-async fn app_for(
+pub(super) async fn app_for(
     state: &AppState,
     dash: &DashUser,
     csrf: &str,

@@ -295,11 +295,20 @@ pub async fn remove(state: &AppState, addon: &Addon) {
 /// the reconcile loop, a volume at the next start.
 pub async fn clear(state: &AppState, addon: &Addon, backups: &[Backup]) {
     let result = async {
+        // A start the reconcile loop began before the row went may still
+        // bring a container up: it goes too, until the volume is free.
         let id = addon.id.to_string();
-        for c in state.runtime.list(&[(runtime::LABEL_ADDON, &id)]).await? {
-            state.runtime.stop_and_remove(&c.id, Duration::from_secs(state.config.stop_grace)).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            for c in state.runtime.list(&[(runtime::LABEL_ADDON, &id)]).await? {
+                state.runtime.stop_and_remove(&c.id, Duration::from_secs(state.config.stop_grace)).await?;
+            }
+            match state.runtime.remove_volume(&addons::volume_name(addon.id)).await {
+                Ok(()) => break,
+                Err(err) if tokio::time::Instant::now() >= deadline => return Err(err),
+                Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+            }
         }
-        state.runtime.remove_volume(&addons::volume_name(addon.id)).await?;
         for backup in backups {
             backups::delete(&state.config, backup.id).await?;
         }

@@ -121,6 +121,12 @@ impl Keeper {
     fn start_addon(&self, addon: Addon) {
         let (state, tx) = (self.state.clone(), self.tx.clone());
         tokio::spawn(async move {
+            // Destroyed since the pass read it: nothing to start.
+            if !matches!(crate::db::addons::find_by_id(&state.db, addon.id).await, Ok(Some(_))) {
+                let result = Err("the add-on is gone".to_string());
+                let _ = tx.send(Report::Addon(AddonReport::Started { addon: addon.id, result }));
+                return;
+            }
             let result = match addons::start(&state, &addon, &Output::discard()).await {
                 Ok(c) => {
                     crate::logs::follow(&state, &addon.app_name, &addon.name, &c.id);
