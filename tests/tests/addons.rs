@@ -99,6 +99,8 @@ async fn a_database_add_on_keeps_data_backs_up_and_stays_private() {
     let tls = r#"psql "$DATABASE_URL?sslmode=require" -tAc "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()""#;
     let (code, out, err) = server.cli(cfg, &["run", "--no-tty", "-a", "shop", tls], "");
     assert_eq!((code, out.as_str()), (0, "t\n"), "{err}");
+    let info = server.cli_ok(cfg, &["apps:info", "-a", "shop"]);
+    assert!(info.contains(&format!("Add-ons:  {addon} (DATABASE_URL)")), "{info}");
     let info = server.cli_ok(cfg, &["pg:info", "-a", "shop"]);
     assert!(info.contains("up") && info.contains("15.") && info.contains("Tables:"), "{info}");
 
@@ -169,6 +171,12 @@ async fn a_database_add_on_keeps_data_backs_up_and_stays_private() {
     assert!(err.contains("--confirm shop"), "{err}");
     server.cli_ok(cfg, &["pg:backups:restore", "-a", "shop", "--confirm", "shop"]);
     assert_eq!(notes("shop", "").await, (200, "kept\n".to_string()), "restored");
+    // A second backup, deleted: its file goes with it.
+    server.cli_ok(cfg, &["pg:backups:capture", "-a", "shop"]);
+    assert_eq!(std::fs::read_dir(server.data_path().join("data/backups")).unwrap().count(), 2);
+    server.cli_ok(cfg, &["pg:backups:delete", "b002", "-a", "shop", "--confirm", "shop"]);
+    assert_eq!(std::fs::read_dir(server.data_path().join("data/backups")).unwrap().count(), 1);
+    assert!(!server.cli_ok(cfg, &["pg:backups", "-a", "shop"]).contains("b002"));
 
     // Destroy: refused while another app uses it; then it goes whole.
     let err = server.cli_err(cfg, &["addons:destroy", &addon, "--confirm", &addon, "-a", "shop"]);
@@ -187,7 +195,7 @@ async fn a_database_add_on_keeps_data_backs_up_and_stays_private() {
     assert!(server.cli_ok(cfg, &["addons", "-a", "shop"]).contains("no add-ons"));
     let (_, events) = server.call("GET", "/audit?app=shop", &token, None).await;
     let actions: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
-    for action in ["addon.create", "addon.backup", "addon.restore", "addon.destroy"] {
+    for action in ["addon.create", "addon.backup", "addon.restore", "addon.backup.delete", "addon.destroy"] {
         assert!(actions.contains(&action), "{action} missing from {actions:?}");
     }
     assert!(!server.all_logs().contains(&password), "the password appeared in the server's logs");

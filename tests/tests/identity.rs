@@ -340,6 +340,13 @@ async fn role_endpoint_matrix() {
             [404, 404, 404, 403, 404],
         ),
         (
+            "DELETE",
+            "/apps/{app}/addons/{addon}/backups/{backup}",
+            "/apps/shop/addons/nope/backups/b1".into(),
+            None,
+            [404, 404, 404, 403, 404],
+        ),
+        (
             "GET",
             "/apps/{app}/addons/{addon}/console",
             "/apps/shop/addons/nope/console".into(),

@@ -56,6 +56,7 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/apps/{app}/addons/{addon}/backups",
     "POST /api/v1/apps/{app}/addons/{addon}/backups",
     "POST /api/v1/apps/{app}/addons/{addon}/backups/{backup}/restore",
+    "DELETE /api/v1/apps/{app}/addons/{addon}/backups/{backup}",
     "GET /api/v1/apps/{app}/addons/{addon}/backups/{backup}/download",
     "POST /api/v1/apps/{app}/addon-attachments",
     "DELETE /api/v1/apps/{app}/addon-attachments/{addon}",

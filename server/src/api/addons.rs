@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(detach_addon))
         .routes(routes!(list_backups, capture_backup))
         .routes(routes!(restore_backup))
+        .routes(routes!(delete_backup))
         .routes(routes!(download_backup))
 }
 
@@ -310,6 +311,21 @@ pub async fn restore_backup(
         return accepted(&state, &app, job.id).await;
     }
     job.outcome().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Delete a backup.
+#[utoipa::path(delete, path = "/apps/{app}/addons/{addon}/backups/{backup}", tag = "addons",
+    params(("app" = String, Path), ("addon" = String, Path), ("backup" = String, Path)),
+    responses((status = 204), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn delete_backup(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((app, addon, backup)): Path<(String, String, String)>,
+) -> AppResult<Response> {
+    let (app, _) = app_access(&state, &user, &app, Role::Developer, "deleting backups").await?;
+    let (addon, backup) = backup_of(&state, &app, &addon, &backup).await?;
+    ops::addons::delete_backup(&state, &Actor::new(user, "api"), &app, &addon, &backup).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

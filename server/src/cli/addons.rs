@@ -88,6 +88,20 @@ pub struct RestoreArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct DeleteBackupArgs {
+    /// The backup, e.g. b003
+    pub backup: String,
+    /// The add-on, by name or attachment
+    #[arg(long, default_value = "DATABASE")]
+    pub addon: String,
+    /// The app's name, to confirm
+    #[arg(long)]
+    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub app: AppArg,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct DownloadArgs {
     /// The backup, e.g. b003 (default: the newest completed)
     pub backup: Option<String>,
@@ -290,6 +304,16 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     let path = format!("{}/backups/{}/restore", addon_path(&app, &args.addon), segment(&backup));
     let what = format!("Restoring {backup} into {} of \u{2b22} {app}", args.addon);
     super::announced(&what, super::operations::run(&client, Method::POST, &path, &json!({}), &app)).await?;
+    Ok(())
+}
+
+pub async fn delete_backup(args: DeleteBackupArgs) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    let backup = &args.backup;
+    super::confirm(args.confirm, &app, &format!("this deletes backup {backup} of {app}'s {}", args.addon))?;
+    let path = format!("{}/backups/{}", addon_path(&app, &args.addon), segment(backup));
+    Client::from_credentials()?.delete(&path).await?;
+    println!("Deleted {backup}");
     Ok(())
 }
 

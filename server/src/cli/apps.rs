@@ -103,7 +103,8 @@ pub async fn info(args: InfoArgs) -> anyhow::Result<()> {
         Some(name) => name,
         None => args.app_flag.resolve()?,
     };
-    let app = Client::from_credentials()?.get(&format!("/apps/{}", segment(&name))).await?;
+    let client = Client::from_credentials()?;
+    let app = client.get(&format!("/apps/{}", segment(&name))).await?;
     if args.json {
         super::print_json(&app);
         return Ok(());
@@ -119,6 +120,16 @@ pub async fn info(args: InfoArgs) -> anyhow::Result<()> {
     match app["internal_url"].as_str() {
         Some(url) => println!("Internal: {url} (for the team's apps on its private network)"),
         None => println!("Internal: off (`paas internal:on` puts it on the team's private network)"),
+    }
+    let addons = client.get(&format!("/apps/{}/addons", segment(&name))).await?;
+    let addons: Vec<String> = addons
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| format!("{} ({})", field(a, "name"), field(a, "config_var")))
+        .collect();
+    if !addons.is_empty() {
+        println!("Add-ons:  {}", addons.join(", "));
     }
     println!("Created:  {}", field(&app, "created_at"));
     Ok(())

@@ -217,6 +217,9 @@ pub enum Command {
     /// Restore a backup into a PostgreSQL add-on (its tables become the backup's)
     #[command(name = "pg:backups:restore")]
     PgBackupsRestore(addons::RestoreArgs),
+    /// Delete a backup of a PostgreSQL add-on
+    #[command(name = "pg:backups:delete")]
+    PgBackupsDelete(addons::DeleteBackupArgs),
     /// Download a backup (pg_dump's custom format, for pg_restore)
     #[command(name = "pg:backups:download")]
     PgBackupsDownload(addons::DownloadArgs),
@@ -319,6 +322,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::PgBackupsCapture(args) => addons::capture(args).await,
         Command::PgBackupsRestore(args) => addons::restore(args).await,
         Command::PgBackupsDownload(args) => addons::download(args).await,
+        Command::PgBackupsDelete(args) => addons::delete_backup(args).await,
         Command::Internal(app) => apps::internal(app, None).await,
         Command::InternalOn(app) => apps::internal(app, Some(true)).await,
         Command::InternalOff(app) => apps::internal(app, Some(false)).await,

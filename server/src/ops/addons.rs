@@ -386,6 +386,23 @@ pub async fn restore(state: &AppState, actor: &Actor, app: &App, addon: &Addon, 
     .await
 }
 
+/// Delete a backup (its file, then its record); a running one cannot be.
+pub async fn delete_backup(
+    state: &AppState,
+    actor: &Actor,
+    app: &App,
+    addon: &Addon,
+    backup: &Backup,
+) -> AppResult<()> {
+    if backup.status == "running" {
+        return Err(AppError::Conflict(format!("{} is still being captured", backup.name())));
+    }
+    backups::delete(&state.config, backup.id).await?;
+    db::addons::delete_backup(&state.db, backup.id).await?;
+    let detail = format!("{} {}", addon.name, backup.name());
+    super::run::audit(state, actor, app, "addon.backup.delete", detail).await
+}
+
 /// Open an add-on's console (`pg:psql`) attached to `app`; with `command`,
 /// only that runs. The session and the add-on's name.
 pub async fn console(
