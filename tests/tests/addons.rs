@@ -129,19 +129,22 @@ async fn a_database_add_on_keeps_data_backs_up_and_stays_private() {
     let logs = server.cli_ok(cfg, &["logs", "-a", "shop"]);
     assert!(logs.contains(&format!("{addon} stopped (exit 137)")), "{logs}");
 
-    // Never published on the host; only on its own network.
+    // Never published on the host; only on its own network and its one
+    // attachment's.
     let container = addon_containers(&server)[0].0.clone();
     assert_eq!(inspect(&container, "{{json .HostConfig.PortBindings}}"), "{}");
     assert_eq!(inspect(&container, "{{json .NetworkSettings.Ports}}"), "{}");
     let networks = inspect(&container, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}");
-    assert_eq!(networks.split_whitespace().count(), 1, "{networks}");
-    let ip = inspect(&container, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}");
-    // Another team's app reaches it neither by name nor by address.
+    assert_eq!(networks.split_whitespace().count(), 2, "{networks}");
+    let addresses = inspect(&container, "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}");
+    // Another team's app reaches it neither by name nor by any address.
     assert_eq!(connects(&server, cfg, "shop", &addon), 0, "the app it is attached to connects");
     assert_ne!(connects(&server, cfg, "rival", &addon), 0, "another team's app resolved and reached it");
-    assert_ne!(connects(&server, cfg, "rival", &ip), 0, "another team's app reached it by address");
-    // Nor does an app of the same team it is not attached to.
-    assert_ne!(connects(&server, cfg, "shop-admin", &ip), 0, "an app not attached reached it");
+    for ip in addresses.split_whitespace() {
+        assert_ne!(connects(&server, cfg, "rival", ip), 0, "another team's app reached it at {ip}");
+        // Nor does an app of the same team it is not attached to.
+        assert_ne!(connects(&server, cfg, "shop-admin", ip), 0, "an app not attached reached it at {ip}");
+    }
     let err = server.cli_err(cfg, &["addons:attach", &addon, "-a", "rival"]);
     assert!(err.contains("no add-on"), "another team attaches: {err}");
 
@@ -150,6 +153,21 @@ async fn a_database_add_on_keeps_data_backs_up_and_stays_private() {
     assert_eq!(notes("shop-admin", "").await, (200, "kept\n".to_string()));
     let listed = server.cli_ok(cfg, &["addons", "-a", "shop-admin"]);
     assert!(listed.contains(&addon) && listed.contains("(of shop)"), "{listed}");
+    // Sharing a database does not put the two apps on one network: shop's
+    // web process stays out of shop-admin's reach at every address it has.
+    let out = Command::new("docker")
+        .args(["ps", "-q", "--filter", "label=paas.app=shop", "--filter", "label=paas.process=web"])
+        .args(["--filter", &format!("label=paas.instance={}", server.instance)])
+        .output()
+        .unwrap();
+    let web = String::from_utf8_lossy(&out.stdout).lines().next().expect("shop's web process").to_string();
+    let addresses = inspect(&web, "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}");
+    assert_eq!(addresses.split_whitespace().count(), 2, "its own network and its attachment's: {addresses}");
+    for address in addresses.split_whitespace() {
+        let command = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 {address} 5000");
+        let (code, out, _) = server.cli(cfg, &["run", "--no-tty", "-a", "shop-admin", &command], "");
+        assert!(code != 0 || !out.contains("notes"), "shop-admin reached shop at {address}: {out}");
+    }
 
     // A backup, a dropped table, a restore: the row is back.
     let out = server.cli_ok(cfg, &["pg:backups:capture", "-a", "shop"]);
@@ -183,6 +201,7 @@ async fn a_database_add_on_keeps_data_backs_up_and_stays_private() {
     assert!(err.contains("detach it there first"), "{err}");
     server.cli_ok(cfg, &["addons:detach", &addon, "-a", "shop-admin"]);
     assert!(!server.cli_ok(cfg, &["config", "-a", "shop-admin"]).contains("DATABASE_URL"));
+    assert_ne!(connects(&server, cfg, "shop-admin", &addon), 0, "a detached app still reaches the database");
     let err = server.cli_err(cfg, &["addons:destroy", &addon, "-a", "shop"]);
     assert!(err.contains(&format!("--confirm {addon}")), "{err}");
     let volume_id = engine_volumes(&server).into_iter().find(|v| v.contains("-addon-"));

@@ -1,9 +1,11 @@
 //! Add-ons: managed services (PostgreSQL first) that run beside apps as
 //! processes of the platform. Each add-on is one container on a network of
-//! its own (`addon-ID`, where it answers to its name), its data in a volume
-//! named by its id, its memory limited, never published on the host. The
-//! processes of the apps it is attached to join its network; an attachment
-//! sets `NAME_URL` in its app's config. The reconcile loop keeps every
+//! its own (`addon-ID`), its data in a volume named by its id, its memory
+//! limited, never published on the host. Each attachment to an app has a
+//! network of its own (`addon-ID-app-APPID`) that the add-on (answering to
+//! its name) and that app's processes join, so apps sharing an add-on do
+//! not reach each other through it; an attachment sets `NAME_URL` in its
+//! app's config. The reconcile loop keeps every
 //! add-on running and checks it (`reconcile::addons`); `ops::addons` makes,
 //! attaches and destroys them.
 //!
@@ -21,7 +23,7 @@ use anyhow::{anyhow, Context};
 use rand::Rng;
 
 use crate::config::Config;
-use crate::db::addons::Addon;
+use crate::db::addons::{Addon, Attachment};
 use crate::progress::Output;
 use crate::runtime::{self, Container, ContainerSpec, Limits, Ran};
 use crate::state::AppState;
@@ -144,8 +146,14 @@ pub async fn ensure_image(state: &AppState, addon: &Addon, out: &Output) -> anyh
     Ok(tag)
 }
 
-/// The container of an add-on.
-pub fn container_spec(state: &AppState, addon: &Addon, image: String) -> anyhow::Result<ContainerSpec> {
+/// The container of an add-on: alone on its own network, and on the network
+/// of each attachment as its name.
+pub fn container_spec(
+    state: &AppState,
+    addon: &Addon,
+    image: String,
+    attachments: &[Attachment],
+) -> anyhow::Result<ContainerSpec> {
     let service = of(addon)?;
     let password = state.secrets.open(&password_context(&addon.name), &addon.password)?;
     Ok(ContainerSpec {
@@ -156,11 +164,14 @@ pub fn container_spec(state: &AppState, addon: &Addon, image: String) -> anyhow:
         labels: [(runtime::LABEL_ADDON.to_string(), addon.id.to_string())].into(),
         publish_port: false,
         network: runtime::addon_network(addon.id),
-        aliases: vec![addon.name.clone()],
+        aliases: Vec::new(),
         limits: Limits { memory_mb: addon.memory_mb, cpus: state.config.default_cpus.max(1.0), pids: 512 },
         read_only_files: Vec::new(),
         volumes: vec![(volume_name(addon.id), service.data_path().to_string())],
-        extra_networks: Vec::new(),
+        extra_networks: attachments
+            .iter()
+            .map(|a| (runtime::attachment_network(addon.id, a.app_id), vec![addon.name.clone()]))
+            .collect(),
     })
 }
 
@@ -168,7 +179,18 @@ pub fn container_spec(state: &AppState, addon: &Addon, image: String) -> anyhow:
 pub async fn start(state: &AppState, addon: &Addon, out: &Output) -> anyhow::Result<Container> {
     let image = ensure_image(state, addon, out).await?;
     state.runtime.create_volume(&volume_name(addon.id)).await?;
-    state.runtime.start(container_spec(state, addon, image)?).await
+    let attachments = crate::db::addons::attachments(&state.db, addon.id).await?;
+    state.runtime.start(container_spec(state, addon, image, &attachments)?).await
+}
+
+/// Put a running add-on on the network of each of its attachments (already
+/// on it is fine): what an attach does at once, and every check repeats.
+pub async fn connect_attachments(state: &AppState, addon: &Addon, container: &str) -> anyhow::Result<()> {
+    for attachment in crate::db::addons::attachments(&state.db, addon.id).await? {
+        let network = runtime::attachment_network(addon.id, attachment.app_id);
+        state.runtime.connect(container, &network, vec![addon.name.clone()]).await?;
+    }
+    Ok(())
 }
 
 /// The add-on's running container, if it has one.

@@ -476,7 +476,7 @@ pub fn container_spec(
         volumes: mounts(app, process, deployment.is_none(), &extras.volumes),
         extra_networks: internal_networks(app, process)
             .into_iter()
-            .chain(extras.addons.iter().map(|id| (runtime::addon_network(*id), Vec::new())))
+            .chain(extras.addon_networks.iter().map(|network| (network.clone(), Vec::new())))
             .collect(),
     })
 }
@@ -487,15 +487,19 @@ pub fn container_spec(
 #[derive(Debug, Default)]
 pub struct Extras {
     pub volumes: Vec<Volume>,
-    /// The ids of the add-ons attached.
-    pub addons: Vec<i64>,
+    /// The networks of its attachments to add-ons.
+    pub addon_networks: Vec<String>,
 }
 
 impl Extras {
     pub async fn of(db: &sqlx::PgPool, app_id: i64) -> sqlx::Result<Self> {
         Ok(Self {
             volumes: crate::db::volumes::list(db, app_id).await?,
-            addons: crate::db::addons::ids_attached_to(db, app_id).await?,
+            addon_networks: crate::db::addons::ids_attached_to(db, app_id)
+                .await?
+                .into_iter()
+                .map(|addon| runtime::attachment_network(addon, app_id))
+                .collect(),
         })
     }
 }

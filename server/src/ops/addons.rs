@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::{launch, Actor, Job, Op, Plan};
 use crate::addons::{self, backups};
 use crate::db;
-use crate::db::addons::{var_of, Addon, Backup, NewAddon};
+use crate::db::addons::{var_of, Addon, Attachment, Backup, NewAddon};
 use crate::db::apps::App;
 use crate::db::config_vars::Sealed;
 use crate::error::{AppError, AppResult};
@@ -158,7 +158,18 @@ pub async fn attach(
         tx.commit().await?;
         let url = addons::url(state, &addon)?;
         op.out.step(format!("Attaching {} to {} as {attachment}", addon.name, op.app.name));
-        if let Err(err) = super::config::apply(&op, &BTreeMap::from([(var_of(&attachment), Some(url))])).await {
+        let joined = async {
+            let container = addons::running(state, &addon).await?;
+            match container {
+                Some(c) => addons::connect_attachments(state, &addon, &c.id).await,
+                None => Ok(()),
+            }
+        };
+        let attached = match joined.await {
+            Ok(()) => super::config::apply(&op, &BTreeMap::from([(var_of(&attachment), Some(url))])).await,
+            Err(err) => Err(AppError::Other(err)),
+        };
+        if let Err(err) = attached {
             let mut tx = state.db.begin().await?;
             db::addons::detach(&mut tx, addon.id, op.app.id).await?;
             tx.commit().await?;
@@ -202,7 +213,27 @@ async fn unset(op: &Op, addon: &Addon) -> AppResult<()> {
     let mut tx = state.db.begin().await?;
     db::addons::detach(&mut tx, addon.id, op.app.id).await?;
     tx.commit().await?;
+    let network = runtime::attachment_network(addon.id, op.app.id);
+    if let Ok(Some(container)) = addons::running(state, addon).await {
+        if let Err(err) = state.runtime.disconnect(&container.id, &network).await {
+            tracing::warn!(addon = %addon.name, error = %format!("{err:#}"), "could not leave an attachment's network");
+        }
+    }
+    remove_network_when_free(state, network);
     Ok(())
+}
+
+/// Remove a network once nothing is on it (the apps' replaced processes
+/// leave as they stop), trying for as long as they may take.
+fn remove_network_when_free(state: &AppState, network: String) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let patience = Duration::from_secs(state.config.drain_timeout + state.config.stop_grace + 30);
+        let deadline = tokio::time::Instant::now() + patience;
+        while state.runtime.remove_network(&network).await.is_err() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
 }
 
 /// At start, before any operation runs: an attachment whose app has no
@@ -279,13 +310,14 @@ pub async fn refuse_if_shared(state: &AppState, addon: &Addon) -> AppResult<()> 
 /// stops keeping it), then what it has in the engine and on disk.
 pub async fn remove(state: &AppState, addon: &Addon) {
     let backups = db::addons::backups(&state.db, addon.id).await.unwrap_or_default();
+    let attached = db::addons::attachments(&state.db, addon.id).await.unwrap_or_default();
     let deleted = async {
         let mut tx = state.db.begin().await?;
         db::addons::delete(&mut tx, addon.id).await?;
         tx.commit().await
     };
     match deleted.await {
-        Ok(()) => clear(state, addon, &backups).await,
+        Ok(()) => clear(state, addon, &backups, &attached).await,
         Err(err) => tracing::warn!(addon = %addon.name, error = %err, "could not delete an add-on"),
     }
 }
@@ -293,7 +325,7 @@ pub async fn remove(state: &AppState, addon: &Addon) {
 /// The container, volume, network and backup files of an add-on whose row
 /// is gone. What cannot be removed now is logged; a container is removed by
 /// the reconcile loop, a volume at the next start.
-pub async fn clear(state: &AppState, addon: &Addon, backups: &[Backup]) {
+pub async fn clear(state: &AppState, addon: &Addon, backups: &[Backup], attached: &[Attachment]) {
     let result = async {
         // A start the reconcile loop began before the row went may still
         // bring a container up: it goes too, until the volume is free.
@@ -317,15 +349,10 @@ pub async fn clear(state: &AppState, addon: &Addon, backups: &[Backup]) {
     if let Err(err) = result.await {
         tracing::warn!(addon = %addon.name, error = %format!("{err:#}"), "could not remove all of an add-on");
     }
-    // The apps' replaced processes leave its network as they stop.
-    let (state, network) = (state.clone(), runtime::addon_network(addon.id));
-    tokio::spawn(async move {
-        let patience = Duration::from_secs(state.config.drain_timeout + state.config.stop_grace + 30);
-        let deadline = tokio::time::Instant::now() + patience;
-        while state.runtime.remove_network(&network).await.is_err() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    });
+    remove_network_when_free(state, runtime::addon_network(addon.id));
+    for attachment in attached {
+        remove_network_when_free(state, runtime::attachment_network(addon.id, attachment.app_id));
+    }
 }
 
 /// Capture a backup of an add-on attached to `app`.

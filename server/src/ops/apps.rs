@@ -251,11 +251,12 @@ pub async fn destroy(state: &AppState, actor: &Actor, app: &App) -> AppResult<Jo
         for addon in db::addons::owned_by(&op.state.db, op.app.id).await? {
             super::addons::refuse_if_shared(&op.state, &addon).await?;
             let backups = db::addons::backups(&op.state.db, addon.id).await?;
-            owned.push((addon, backups));
+            let attached = db::addons::attachments(&op.state.db, addon.id).await?;
+            owned.push((addon, backups, attached));
         }
         destroy_app(&op.state, &op.app, &op.audit(""), op.id).await?;
-        for (addon, backups) in owned {
-            super::addons::clear(&op.state, &addon, &backups).await;
+        for (addon, backups, attached) in owned {
+            super::addons::clear(&op.state, &addon, &backups, &attached).await;
         }
         tracing::info!(user = %op.actor.user.email, app = %op.app.name, "destroyed app");
         Ok(())

@@ -2,7 +2,8 @@
 //! container. One that died or is missing is started anew (at once the first
 //! time, then with the processes' backoff); a running one is checked with its
 //! service's ready command (every 2 s until it first serves, then every
-//! 10 s) and restarted after three failures in a row, or when it never
+//! 10 s; each check first joins it to any attachment's network it is not on)
+//! and restarted after three failures in a row, or when it never
 //! serves within a minute of starting. Containers of add-ons the database no
 //! longer has are removed. Starts and checks run in tasks of their own that
 //! report back to the loop. An add-on's output goes to its app's log,
@@ -141,6 +142,11 @@ impl Keeper {
     fn check_addon(&self, addon: Addon, container: String) {
         let (state, tx) = (self.state.clone(), self.tx.clone());
         tokio::spawn(async move {
+            // On every attachment's network, whatever an attach racing a
+            // start missed.
+            if let Err(err) = addons::connect_attachments(&state, &addon, &container).await {
+                tracing::warn!(addon = %addon.name, error = %format!("{err:#}"), "could not join an attachment's network");
+            }
             let result = addons::serves(&state, &addon, &container).await;
             let _ = tx.send(Report::Addon(AddonReport::Checked { addon: addon.id, container, result }));
         });

@@ -51,10 +51,15 @@ pub fn internal_host(app: &str) -> String {
     format!("{app}.internal")
 }
 
-/// An add-on's own network: only it and the processes of the apps it is
-/// attached to are on it.
+/// An add-on's own network, where it is alone.
 pub fn addon_network(addon_id: i64) -> String {
     format!("addon-{addon_id}")
+}
+
+/// The network of one attachment: the add-on and the processes of that one
+/// app, so two apps sharing an add-on do not reach each other through it.
+pub fn attachment_network(addon_id: i64, app_id: i64) -> String {
+    format!("addon-{addon_id}-app-{app_id}")
 }
 
 /// The port an app's web process is told to listen on inside its container.
