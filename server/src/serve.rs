@@ -226,6 +226,7 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
     crate::reconcile::recover::recover(&state).await.context("settling what the last run left unfinished")?;
     crate::ops::apps::load_policies(&state).await.context("loading the apps' router settings")?;
     crate::reconcile::spawn(state.clone());
+    crate::ops::addons::spawn_schedule(state.clone());
     crate::metrics::history::spawn(state.clone(), Duration::from_secs(state.config.metrics_interval));
     let monitor = crate::health::monitor(health, pool.clone(), runtime, embedded);
     let secure_cookies = state.public_url.starts_with("https://");

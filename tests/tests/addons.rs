@@ -196,6 +196,34 @@ async fn a_database_add_on_keeps_data_backs_up_and_stays_private() {
     assert_eq!(std::fs::read_dir(server.data_path().join("data/backups")).unwrap().count(), 1);
     assert!(!server.cli_ok(cfg, &["pg:backups", "-a", "shop"]).contains("b002"));
 
+    // Scheduled backups: daily at an hour (UTC); set to this hour, one is
+    // taken within the scheduler's next ticks, in the scheduling member's name.
+    let into_hour = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % 3600;
+    if into_hour() > 3540 {
+        tokio::time::sleep(Duration::from_secs(70)).await; // not across the hour's end
+    }
+    let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let hour = format!("{:02}:00", epoch % 86400 / 3600);
+    let err = server.cli_err(cfg, &["pg:backups:schedule", "--at", "02:00 America/New_York", "-a", "shop"]);
+    assert!(err.contains("schedules are in UTC"), "{err}");
+    server.cli_ok(cfg, &["pg:backups:schedule", "--at", &hour, "--keep", "1", "-a", "shop"]);
+    assert!(server.cli_ok(cfg, &["pg:backups", "-a", "shop"]).contains(&format!("daily at {hour} UTC, keeping 1")));
+    wait_until("the scheduled backup", Duration::from_secs(60), || async {
+        let (_, list) = server.call("GET", &format!("/apps/shop/addons/{addon}/backups"), &token, None).await;
+        list.as_array().is_some_and(|l| l.iter().any(|b| b["scheduled"] == true && b["status"] == "completed"))
+    })
+    .await;
+    let (_, events) = server.call("GET", "/audit?app=shop", &token, None).await;
+    let by_schedule =
+        events.as_array().unwrap().iter().any(|e| e["action"] == "addon.backup" && e["source"] == "schedule");
+    assert!(by_schedule, "{events}");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let (_, list) = server.call("GET", &format!("/apps/shop/addons/{addon}/backups"), &token, None).await;
+    let scheduled = list.as_array().unwrap().iter().filter(|b| b["scheduled"] == true).count();
+    assert_eq!(scheduled, 1, "one a day: {list}");
+    server.cli_ok(cfg, &["pg:backups:unschedule", "-a", "shop"]);
+    assert!(server.cli_ok(cfg, &["pg:backups", "-a", "shop"]).contains("Scheduled: no"));
+
     // Destroy: refused while another app uses it; then it goes whole.
     let err = server.cli_err(cfg, &["addons:destroy", &addon, "--confirm", &addon, "-a", "shop"]);
     assert!(err.contains("detach it there first"), "{err}");
@@ -214,7 +242,15 @@ async fn a_database_add_on_keeps_data_backs_up_and_stays_private() {
     assert!(server.cli_ok(cfg, &["addons", "-a", "shop"]).contains("no add-ons"));
     let (_, events) = server.call("GET", "/audit?app=shop", &token, None).await;
     let actions: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
-    for action in ["addon.create", "addon.backup", "addon.restore", "addon.backup.delete", "addon.destroy"] {
+    let actions_wanted = [
+        "addon.create",
+        "addon.backup",
+        "addon.restore",
+        "addon.backup.delete",
+        "addon.backup.schedule",
+        "addon.destroy",
+    ];
+    for action in actions_wanted {
         assert!(actions.contains(&action), "{action} missing from {actions:?}");
     }
     assert!(!server.all_logs().contains(&password), "the password appeared in the server's logs");

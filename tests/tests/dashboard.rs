@@ -586,6 +586,14 @@ async fn the_add_ons_tab_creates_reveals_backs_up_restores_and_destroys_a_databa
     assert_eq!(dump.status(), 200);
     assert!(dump.bytes().await.unwrap().starts_with(b"PGDMP"), "the download is the dump itself");
 
+    // Daily backups scheduled from the form.
+    browser.click(&format!("#addon-{name} .schedule-backups option[value='3']")).await;
+    browser.click(&format!("#addon-{name} .schedule-backups button")).await;
+    browser.wait_for_text(&format!("{name} is backed up daily at 03:00 UTC, keeping 7."), WAIT).await;
+    browser.wait_for_text("Backed up daily at 03:00 UTC", WAIT).await;
+    let (_, info) = server.call("GET", &format!("/apps/dash-db/addons/{name}"), &token, None).await;
+    assert_eq!(info["backup_hour"], 3, "{info}");
+
     // Restored once the app's name is typed.
     browser.type_keys("#backup-b001 input[name=confirm]", "dash-db").await;
     browser.click("#backup-b001 button").await;

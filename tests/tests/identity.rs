@@ -340,6 +340,20 @@ async fn role_endpoint_matrix() {
             [404, 404, 404, 403, 404],
         ),
         (
+            "PUT",
+            "/apps/{app}/addons/{addon}/backup-schedule",
+            "/apps/shop/addons/nope/backup-schedule".into(),
+            Some(json!({ "at": "02:00" })),
+            [404, 404, 404, 403, 404],
+        ),
+        (
+            "DELETE",
+            "/apps/{app}/addons/{addon}/backup-schedule",
+            "/apps/shop/addons/nope/backup-schedule".into(),
+            None,
+            [404, 404, 404, 403, 404],
+        ),
+        (
             "DELETE",
             "/apps/{app}/addons/{addon}/backups/{backup}",
             "/apps/shop/addons/nope/backups/b1".into(),

@@ -57,6 +57,8 @@ const ROUTES: &[&str] = &[
     "POST /api/v1/apps/{app}/addons/{addon}/backups",
     "POST /api/v1/apps/{app}/addons/{addon}/backups/{backup}/restore",
     "DELETE /api/v1/apps/{app}/addons/{addon}/backups/{backup}",
+    "PUT /api/v1/apps/{app}/addons/{addon}/backup-schedule",
+    "DELETE /api/v1/apps/{app}/addons/{addon}/backup-schedule",
     "GET /api/v1/apps/{app}/addons/{addon}/backups/{backup}/download",
     "POST /api/v1/apps/{app}/addon-attachments",
     "DELETE /api/v1/apps/{app}/addon-attachments/{addon}",

@@ -36,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_backups, capture_backup))
         .routes(routes!(restore_backup))
         .routes(routes!(delete_backup))
+        .routes(routes!(schedule_backups, unschedule_backups))
         .routes(routes!(download_backup))
 }
 
@@ -311,6 +312,51 @@ pub async fn restore_backup(
         return accepted(&state, &app, job.id).await;
     }
     job.outcome().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSchedule {
+    /// The hour of the day, UTC: `02:00` (or `02:00 UTC`).
+    pub at: String,
+    /// How many scheduled backups are kept (default 7); backups asked for
+    /// are never deleted by the schedule.
+    #[serde(default)]
+    pub keep: Option<i32>,
+}
+
+/// Back the add-on up every day at an hour (UTC), keeping the newest
+/// `keep` scheduled backups.
+#[utoipa::path(put, path = "/apps/{app}/addons/{addon}/backup-schedule", tag = "addons",
+    params(("app" = String, Path), ("addon" = String, Path)), request_body = BackupSchedule,
+    responses((status = 204)))]
+pub async fn schedule_backups(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((app, addon)): Path<(String, String)>,
+    ApiJson(body): ApiJson<BackupSchedule>,
+) -> AppResult<Response> {
+    let (app, _) = app_access(&state, &user, &app, Role::Developer, "scheduling backups").await?;
+    let view = view(&state, &app, &addon).await?;
+    let hour = ops::addons::schedule_hour(&body.at)?;
+    let keep = body.keep.unwrap_or(7);
+    ops::addons::schedule(&state, &Actor::new(user, "api"), &app, &view.addon, Some(hour), keep).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Stop the add-on's scheduled backups (those taken stay).
+#[utoipa::path(delete, path = "/apps/{app}/addons/{addon}/backup-schedule", tag = "addons",
+    params(("app" = String, Path), ("addon" = String, Path)), responses((status = 204)))]
+pub async fn unschedule_backups(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((app, addon)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let (app, _) = app_access(&state, &user, &app, Role::Developer, "scheduling backups").await?;
+    let view = view(&state, &app, &addon).await?;
+    let keep = view.addon.backup_keep;
+    ops::addons::schedule(&state, &Actor::new(user, "api"), &app, &view.addon, None, keep).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -105,6 +105,8 @@ fn constrain_bodies(doc: &mut Value) {
         ("CreateAddon", "as", json!({ "pattern": ATTACHMENT_PATTERN })),
         ("CreateAddon", "memory", json!({ "pattern": ADDON_MEMORY_PATTERN })),
         ("AttachAddon", "addon", json!({ "pattern": ADDON_PATTERN })),
+        ("BackupSchedule", "at", json!({ "pattern": "^([01]?[0-9]|2[0-3])(:[0-9]{2})?( [Uu][Tt][Cc])?$" })),
+        ("BackupSchedule", "keep", json!({ "minimum": 1, "maximum": 90 })),
         ("AttachAddon", "as", json!({ "pattern": ATTACHMENT_PATTERN })),
     ];
     let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };

@@ -88,6 +88,21 @@ pub struct RestoreArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ScheduleArgs {
+    /// The add-on, by name or attachment
+    #[arg(default_value = "DATABASE")]
+    pub addon: String,
+    /// The hour of the day, UTC: 02:00
+    #[arg(long)]
+    pub at: String,
+    /// How many scheduled backups to keep
+    #[arg(long, default_value_t = 7)]
+    pub keep: i32,
+    #[command(flatten)]
+    pub app: AppArg,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct DeleteBackupArgs {
     /// The backup, e.g. b003
     pub backup: String,
@@ -255,7 +270,13 @@ pub async fn psql(args: PsqlArgs) -> anyhow::Result<()> {
 
 pub async fn backups(args: AddonArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
-    let list = Client::from_credentials()?.get(&format!("{}/backups", addon_path(&app, &args.addon))).await?;
+    let client = Client::from_credentials()?;
+    let info = client.get(&addon_path(&app, &args.addon)).await?;
+    match info["backup_hour"].as_i64() {
+        Some(hour) => println!("Scheduled: daily at {hour:02}:00 UTC, keeping {}", info["backup_keep"]),
+        None => println!("Scheduled: no (`paas pg:backups:schedule --at 02:00`)"),
+    }
+    let list = client.get(&format!("{}/backups", addon_path(&app, &args.addon))).await?;
     let list = list.as_array().cloned().unwrap_or_default();
     if list.is_empty() {
         println!("No backups. Capture one with `paas pg:backups:capture -a {app}`.");
@@ -265,8 +286,27 @@ pub async fn backups(args: AddonArgs) -> anyhow::Result<()> {
     for b in list {
         let size = b["size_bytes"].as_i64().map(|s| format!("{s} bytes")).unwrap_or_default();
         let error = field(&b, "error");
-        println!("{:<6} {:<26} {:<10} {size}{error}", field(&b, "name"), field(&b, "created_at"), field(&b, "status"));
+        let how = if b["scheduled"].as_bool() == Some(true) { "scheduled" } else { "asked" };
+        let (name, at, status) = (field(&b, "name"), field(&b, "created_at"), field(&b, "status"));
+        println!("{name:<6} {at:<26} {how:<9} {status:<10} {size}{error}");
     }
+    Ok(())
+}
+
+pub async fn schedule(args: ScheduleArgs) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    let path = format!("{}/backup-schedule", addon_path(&app, &args.addon));
+    let body = json!({ "at": args.at, "keep": args.keep });
+    Client::from_credentials()?.start(Method::PUT, &path, &body).await?;
+    println!("Scheduled daily backups of {app}'s {} at {} UTC, keeping {}", args.addon, args.at, args.keep);
+    Ok(())
+}
+
+pub async fn unschedule(args: AddonArgs) -> anyhow::Result<()> {
+    let app = args.app.resolve()?;
+    let path = format!("{}/backup-schedule", addon_path(&app, &args.addon));
+    Client::from_credentials()?.delete(&path).await?;
+    println!("Stopped the scheduled backups of {app}'s {} (those taken stay)", args.addon);
     Ok(())
 }
 

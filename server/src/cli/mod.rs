@@ -217,6 +217,12 @@ pub enum Command {
     /// Restore a backup into a PostgreSQL add-on (its tables become the backup's)
     #[command(name = "pg:backups:restore")]
     PgBackupsRestore(addons::RestoreArgs),
+    /// Back a PostgreSQL add-on up every day at an hour (UTC)
+    #[command(name = "pg:backups:schedule")]
+    PgBackupsSchedule(addons::ScheduleArgs),
+    /// Stop a PostgreSQL add-on's scheduled backups
+    #[command(name = "pg:backups:unschedule")]
+    PgBackupsUnschedule(addons::AddonArgs),
     /// Delete a backup of a PostgreSQL add-on
     #[command(name = "pg:backups:delete")]
     PgBackupsDelete(addons::DeleteBackupArgs),
@@ -323,6 +329,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::PgBackupsRestore(args) => addons::restore(args).await,
         Command::PgBackupsDownload(args) => addons::download(args).await,
         Command::PgBackupsDelete(args) => addons::delete_backup(args).await,
+        Command::PgBackupsSchedule(args) => addons::schedule(args).await,
+        Command::PgBackupsUnschedule(args) => addons::unschedule(args).await,
         Command::Internal(app) => apps::internal(app, None).await,
         Command::InternalOn(app) => apps::internal(app, Some(true)).await,
         Command::InternalOff(app) => apps::internal(app, Some(false)).await,

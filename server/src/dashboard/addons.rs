@@ -36,12 +36,21 @@ pub struct AddonCard {
     pub owned: bool,
 }
 
+impl AddonCard {
+    /// Whether its backups are scheduled at this hour.
+    pub fn scheduled_at(&self, hour: &i16) -> bool {
+        self.addon.backup_hour == Some(*hour)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "apps/addons.html")]
 struct AddonsPage {
     layout: Layout,
     app: AppFrame,
     addons: Vec<AddonCard>,
+    /// The hours a schedule may take.
+    hours: Vec<i16>,
     services: Vec<(&'static str, &'static str, Vec<&'static str>)>,
 }
 
@@ -86,6 +95,7 @@ pub async fn show_addons(
         app: frame,
         addons: cards,
         services,
+        hours: (0..24).collect(),
     })
 }
 
@@ -119,6 +129,45 @@ pub async fn create_addon(
     let result = outcome(ops::addons::create(&state, &actor(&dash), &app, request).await).await;
     let message = result.map(|a| format!("{} is up and attached to {name}.", a.name));
     dash.finish(&back(&name), message).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ScheduleForm {
+    csrf: String,
+    addon: String,
+    /// `02`, or empty to stop.
+    #[serde(default)]
+    hour: String,
+    #[serde(default)]
+    keep: String,
+}
+
+/// Schedule (an hour given) or stop (none) an add-on's daily backups.
+pub async fn schedule_backups(
+    State(state): State<AppState>,
+    dash: DashUser,
+    Path(name): Path<String>,
+    Form(form): Form<ScheduleForm>,
+) -> Result<Response, DashError> {
+    let app = app_for(&state, &dash, &form.csrf, &name, Role::Developer, "scheduling backups").await?;
+    let result = async {
+        let (addon, _) = ops::addons::find(&state, &app, &form.addon).await?;
+        let hour = match form.hour.trim() {
+            "" => None,
+            at => Some(ops::addons::schedule_hour(at)?),
+        };
+        let keep = match form.keep.trim() {
+            "" => addon.backup_keep,
+            keep => keep.parse().map_err(|_| AppError::validation("keep", "keep a number of backups, 1 to 90"))?,
+        };
+        ops::addons::schedule(&state, &actor(&dash), &app, &addon, hour, keep).await?;
+        Ok(match hour {
+            Some(h) => format!("{} is backed up daily at {h:02}:00 UTC, keeping {keep}.", addon.name),
+            None => format!("{}'s scheduled backups are stopped.", addon.name),
+        })
+    }
+    .await;
+    dash.finish(&back(&name), result).await
 }
 
 #[derive(Debug, Deserialize)]

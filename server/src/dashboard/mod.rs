@@ -73,6 +73,7 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{app}/addons/destroy", post(addons::destroy_addon))
         .route("/apps/{app}/addons/backups", post(addons::capture_backup))
         .route("/apps/{app}/addons/restore", post(addons::restore_backup))
+        .route("/apps/{app}/addons/schedule", post(addons::schedule_backups))
         .route("/apps/{app}/addons/{addon}/backups/{backup}/download", get(addons::download_backup))
         .route("/apps/{app}/volumes/destroy", post(ops::destroy_volume))
         .route("/apps/{app}/build-cache/purge", post(ops::purge_build_cache))

@@ -28,11 +28,44 @@ pub struct Addon {
     pub password: Vec<u8>,
     pub memory_mb: i32,
     pub created_at: DateTime<Utc>,
+    /// Backed up every day at this hour (UTC), if scheduled.
+    pub backup_hour: Option<i16>,
+    /// How many scheduled backups are kept.
+    pub backup_keep: i32,
+    /// Whose name scheduled backups are taken in.
+    #[serde(skip)]
+    pub backup_scheduled_by: Option<i64>,
 }
 
 const SELECT: &str = "SELECT d.id, d.name, d.app_id, a.name AS app_name, a.team_id, d.service, d.version,
-                             d.password, d.memory_mb, d.created_at
+                             d.password, d.memory_mb, d.created_at, d.backup_hour, d.backup_keep,
+                             d.backup_scheduled_by
                       FROM addons d JOIN apps a ON a.id = d.app_id";
+
+/// Schedule (Some(hour)) or stop (None) an add-on's daily backups.
+pub async fn set_schedule(pool: &PgPool, id: i64, hour: Option<i16>, keep: i32, by: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE addons SET backup_hour = $2, backup_keep = $3, backup_scheduled_by = $4 WHERE id = $1")
+        .bind(id)
+        .bind(hour)
+        .bind(keep)
+        .bind(by)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The add-ons whose scheduled backup is due: scheduled at `hour` and with
+/// no scheduled backup taken since `since` (the start of today, UTC).
+pub async fn due_backups(pool: &PgPool, hour: i16, since: DateTime<Utc>) -> sqlx::Result<Vec<Addon>> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE d.backup_hour = $1 AND NOT EXISTS (
+             SELECT 1 FROM addon_backups b WHERE b.addon_id = d.id AND b.scheduled AND b.created_at >= $2)"
+    ))
+    .bind(hour)
+    .bind(since)
+    .fetch_all(pool)
+    .await
+}
 
 /// An app an add-on is attached to, and under what name.
 #[derive(Debug, Clone, FromRow, Serialize, ToSchema)]
@@ -180,6 +213,8 @@ pub struct Backup {
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Taken by the schedule rather than asked for.
+    pub scheduled: bool,
 }
 
 impl Backup {
@@ -189,14 +224,16 @@ impl Backup {
     }
 }
 
-const BACKUP: &str = "SELECT id, addon_id, status, size_bytes, error, created_at, finished_at FROM addon_backups";
+const BACKUP: &str =
+    "SELECT id, addon_id, status, size_bytes, error, created_at, finished_at, scheduled FROM addon_backups";
 
-pub async fn start_backup(pool: &PgPool, addon_id: i64) -> sqlx::Result<Backup> {
+pub async fn start_backup(pool: &PgPool, addon_id: i64, scheduled: bool) -> sqlx::Result<Backup> {
     sqlx::query_as(
-        "INSERT INTO addon_backups (addon_id) VALUES ($1)
-         RETURNING id, addon_id, status, size_bytes, error, created_at, finished_at",
+        "INSERT INTO addon_backups (addon_id, scheduled) VALUES ($1, $2)
+         RETURNING id, addon_id, status, size_bytes, error, created_at, finished_at, scheduled",
     )
     .bind(addon_id)
+    .bind(scheduled)
     .fetch_one(pool)
     .await
 }

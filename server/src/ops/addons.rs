@@ -357,15 +357,28 @@ pub async fn clear(state: &AppState, addon: &Addon, backups: &[Backup], attached
 
 /// Capture a backup of an add-on attached to `app`.
 pub async fn capture(state: &AppState, actor: &Actor, app: &App, addon: &Addon) -> AppResult<Job<Backup>> {
+    capture_as(state, actor, app, addon, false).await
+}
+
+/// Capture a backup, asked for or `scheduled` (then the schedule's oldest
+/// beyond the add-on's `backup_keep` go once it is done).
+async fn capture_as(
+    state: &AppState,
+    actor: &Actor,
+    app: &App,
+    addon: &Addon,
+    scheduled: bool,
+) -> AppResult<Job<Backup>> {
     let service = addons::of(addon)?;
     if service.dump_command().is_none() {
         return Err(AppError::validation("addon", format!("{} has no backups", service.title())));
     }
-    let plan = Plan { action: "addon.backup", summary: addon.name.clone(), push: None };
+    let summary = format!("{}{}", addon.name, if scheduled { " (scheduled)" } else { "" });
+    let plan = Plan { action: "addon.backup", summary, push: None };
     let addon = addon.clone();
     launch(state, app, actor, plan, move |op| async move {
         let state = &op.state;
-        let backup = db::addons::start_backup(&state.db, addon.id).await?;
+        let backup = db::addons::start_backup(&state.db, addon.id, scheduled).await?;
         op.out.step(format!("Backing up {} to {}", addon.name, backup.name()));
         let result = backups::capture(state, &addon, backup.id).await;
         let recorded = result.as_ref().map(|size| *size as i64).map_err(|e| format!("{e:#}"));
@@ -376,9 +389,102 @@ pub async fn capture(state: &AppState, actor: &Actor, app: &App, addon: &Addon) 
         db::audit::record(&mut tx, &op.audit(&format!("to {}", backup.name()))).await?;
         db::operations::commit(&mut tx, op.id).await?;
         tx.commit().await?;
+        if scheduled {
+            let all = db::addons::backups(&state.db, addon.id).await?;
+            for id in beyond_keep(&all, addon.backup_keep) {
+                backups::delete(&state.config, id).await?;
+                db::addons::delete_backup(&state.db, id).await?;
+                op.out.step(format!("Deleted b{id:03}: the schedule keeps {}", addon.backup_keep));
+            }
+        }
         db::addons::find_backup(&state.db, addon.id, backup.id).await?.ok_or_else(|| AppError::not_found("the backup"))
     })
     .await
+}
+
+/// The scheduled backups past the newest `keep` of them (asked-for ones are
+/// never pruned, running ones wait).
+fn beyond_keep(backups: &[Backup], keep: i32) -> Vec<i64> {
+    let mut scheduled: Vec<&Backup> = backups.iter().filter(|b| b.scheduled && b.status != "running").collect();
+    scheduled.sort_by_key(|b| std::cmp::Reverse(b.id));
+    scheduled.into_iter().skip(keep.max(1) as usize).map(|b| b.id).collect()
+}
+
+/// An hour of the day as `pg:backups:schedule --at` takes it: `02:00`,
+/// `2`, `02:00 UTC`. Other time zones are refused (the schedule is UTC).
+pub fn schedule_hour(at: &str) -> AppResult<i16> {
+    let fail = |why: &str| AppError::validation("at", format!("{at:?} is not an hour of the day: {why}"));
+    let mut parts = at.split_whitespace();
+    let time = parts.next().ok_or_else(|| fail("give one, like 02:00"))?;
+    if let Some(zone) = parts.next() {
+        if !zone.eq_ignore_ascii_case("UTC") || parts.next().is_some() {
+            return Err(fail("schedules are in UTC; give the hour in UTC"));
+        }
+    }
+    let (hour, minute) = time.split_once(':').unwrap_or((time, "00"));
+    let hour: i16 = hour.parse().map_err(|_| fail("HH:00, 0 to 23"))?;
+    if !(0..=23).contains(&hour) || !minute.chars().all(|c| c.is_ascii_digit()) || minute.len() != 2 {
+        return Err(fail("HH:00, 0 to 23"));
+    }
+    Ok(hour)
+}
+
+/// Schedule an add-on's daily backups (or stop them, `hour` None).
+pub async fn schedule(
+    state: &AppState,
+    actor: &Actor,
+    app: &App,
+    addon: &Addon,
+    hour: Option<i16>,
+    keep: i32,
+) -> AppResult<()> {
+    if !(1..=90).contains(&keep) {
+        return Err(AppError::validation("keep", "keep 1 to 90 scheduled backups"));
+    }
+    if addons::of(addon)?.dump_command().is_none() {
+        return Err(AppError::validation("addon", format!("{} has no backups", addon.name)));
+    }
+    db::addons::set_schedule(&state.db, addon.id, hour, keep, actor.user.id).await?;
+    let detail = match hour {
+        Some(h) => format!("{} daily at {h:02}:00 UTC, keeping {keep}", addon.name),
+        None => format!("{} unscheduled", addon.name),
+    };
+    super::run::audit(state, actor, app, "addon.backup.schedule", detail).await
+}
+
+/// Take the scheduled backups that are due, every 10 s: each add-on once a
+/// day, in the hour it is scheduled at (a server down all that hour skips
+/// that day), in the name of the member who scheduled it.
+pub fn spawn_schedule(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            if let Err(err) = take_due_backups(&state).await {
+                tracing::warn!(error = %format!("{err:#}"), "could not take scheduled backups");
+            }
+        }
+    });
+}
+
+async fn take_due_backups(state: &AppState) -> anyhow::Result<()> {
+    use chrono::Timelike;
+    let now = chrono::Utc::now();
+    let today = now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    for addon in db::addons::due_backups(&state.db, now.hour() as i16, today).await? {
+        let user = match addon.backup_scheduled_by {
+            Some(id) => db::users::find_by_id(&state.db, id).await?,
+            None => None,
+        };
+        let (Some(user), Some(app)) = (user, db::apps::find_by_name(&state.db, &addon.app_name).await?) else {
+            continue;
+        };
+        let actor = Actor::new(user, "schedule");
+        if let Err(err) = capture_as(state, &actor, &app, &addon, true).await {
+            tracing::warn!(addon = %addon.name, error = %err.public_message(), "a scheduled backup could not start");
+        }
+    }
+    Ok(())
 }
 
 /// A backup's id from its name (`b007` or `7`).
@@ -469,7 +575,8 @@ pub async fn keep_attachment_vars(state: &AppState, app: &App, config: &mut Seal
 
 #[cfg(test)]
 mod tests {
-    use super::{attachment_name, backup_id};
+    use super::{attachment_name, backup_id, beyond_keep, schedule_hour};
+    use crate::db::addons::Backup;
 
     #[test]
     fn attachment_names_are_config_var_stems() {
@@ -480,5 +587,34 @@ mod tests {
         }
         assert_eq!(backup_id("b007").unwrap(), 7);
         assert!(backup_id("latest").is_err());
+    }
+
+    #[test]
+    fn schedules_take_utc_hours_and_keep_the_newest_scheduled_backups() {
+        assert_eq!(schedule_hour("02:00").unwrap(), 2);
+        assert_eq!(schedule_hour("23").unwrap(), 23);
+        assert_eq!(schedule_hour("7:00 UTC").unwrap(), 7);
+        for bad in ["24:00", "02:00 America/New_York", "noon", "", "2:0"] {
+            assert!(schedule_hour(bad).is_err(), "{bad}");
+        }
+        let backup = |id: i64, scheduled: bool, status: &str| Backup {
+            id,
+            addon_id: 1,
+            status: status.into(),
+            size_bytes: None,
+            error: None,
+            created_at: chrono::Utc::now(),
+            finished_at: None,
+            scheduled,
+        };
+        let all = [
+            backup(1, true, "completed"),
+            backup(2, false, "completed"),
+            backup(3, true, "failed"),
+            backup(4, true, "completed"),
+            backup(5, true, "running"),
+        ];
+        assert_eq!(beyond_keep(&all, 1), vec![3, 1], "the newest finished scheduled one stays; asked-for ones all do");
+        assert_eq!(beyond_keep(&all, 7), Vec::<i64>::new());
     }
 }
