@@ -1,4 +1,4 @@
-//! `paas serve` on its embedded database: first start, restart, shutdown.
+//! `paas serve` itself (mostly on its embedded database): first start, restart, shutdown.
 
 use paas_e2e::TestServer;
 use serde_json::json;
@@ -72,4 +72,21 @@ async fn router_answers_unknown_hosts_with_404() {
         .unwrap();
     assert_eq!(response.status(), 404);
     assert!(response.text().await.unwrap().contains("nope.paas.test"));
+}
+
+/// Processes that kept running through a restart of the server are heard
+/// again: what they print afterwards reaches `paas logs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_of_processes_that_outlive_a_server_restart_are_collected_again() {
+    let (mut server, token, _repo) = TestServer::with_deployed_app("outlive").await;
+    server.restart().await;
+    let home = server.cli_home(&token);
+    // The container's own output: PID 1 (the engine's init) holds it.
+    server.cli_ok(home.path(), &["ps:exec", "-a", "outlive", "echo said-after-the-restart > /proc/1/fd/1"]);
+    paas_e2e::wait_until("the line in the app's logs", std::time::Duration::from_secs(30), || async {
+        server.cli_ok(home.path(), &["logs", "-a", "outlive", "-n", "200"]).contains("said-after-the-restart")
+    })
+    .await;
+    let logs = server.cli_ok(home.path(), &["logs", "-a", "outlive", "-n", "200"]);
+    assert_eq!(logs.matches("said-after-the-restart").count(), 1, "heard once, not twice: {logs}");
 }

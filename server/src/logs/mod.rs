@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
-pub use follow::follow;
+pub use follow::{follow, follow_adopted};
 
 pub const KEEP_LINES: usize = 1500;
 

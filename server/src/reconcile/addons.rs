@@ -99,6 +99,9 @@ impl Keeper {
                         slot.failures = 0;
                         slot.started = now;
                         slot.next_check = now;
+                        if c.started_at.is_some_and(|t| t < self.started) {
+                            crate::logs::follow_adopted(&self.state, &addon.app_name, &addon.name, &c.id);
+                        }
                     }
                     if now >= slot.next_check {
                         slot.busy = true;

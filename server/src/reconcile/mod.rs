@@ -569,6 +569,9 @@ impl Keeper {
                         slot.crashed = None;
                         let checked = slot.process_type != "web" || route.is_some_and(|r| r.has(&c.id));
                         slot.healthy_since = checked.then_some(now);
+                        if c.started_at.is_some_and(|t| t < self.started) {
+                            crate::logs::follow_adopted(&self.state, &key.0, &key.1, &c.id);
+                        }
                     }
                     slot.port = c.host_port;
                     if slot.healthy_since.is_none() && slot.task.is_none() {
