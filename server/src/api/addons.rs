@@ -77,6 +77,12 @@ pub struct AddonView {
     pub config_var: String,
 }
 
+impl AddonView {
+    fn new(addon: Addon, attachment: String) -> Self {
+        Self { config_var: var_of(&attachment), addon, attachment }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AddonInfo {
     #[serde(flatten)]
@@ -96,7 +102,7 @@ pub struct Credentials {
 
 async fn view(state: &AppState, app: &App, name: &str) -> AppResult<AddonView> {
     let (addon, attachment) = ops::addons::find(state, app, name).await?;
-    Ok(AddonView { config_var: var_of(&attachment), addon, attachment })
+    Ok(AddonView::new(addon, attachment))
 }
 
 /// The add-ons attached to the app.
@@ -109,12 +115,7 @@ pub async fn list_addons(
 ) -> AppResult<Json<Vec<AddonView>>> {
     let (app, _) = app_access(&state, &user, &app, Role::Viewer, "viewing add-ons").await?;
     let attached = db::addons::attached_to(&state.db, app.id).await?;
-    Ok(Json(
-        attached
-            .into_iter()
-            .map(|(addon, attachment)| AddonView { config_var: var_of(&attachment), addon, attachment })
-            .collect(),
-    ))
+    Ok(Json(attached.into_iter().map(|(addon, attachment)| AddonView::new(addon, attachment)).collect()))
 }
 
 /// Create an add-on for the app: it is provisioned (its image built the

@@ -752,6 +752,10 @@ impl Keeper {
     }
 
     async fn on_report(&mut self, report: Report) {
+        let report = match report {
+            Report::Addon(report) => return self.on_addon_report(report).await,
+            other => other,
+        };
         let now = Instant::now();
         let app = match &report {
             Report::Checked { key, .. } | Report::Replaced { key, .. } | Report::Unhealthy { key, .. } => key.0.clone(),
@@ -761,12 +765,7 @@ impl Keeper {
                 self.state.reconcile.wake();
                 return;
             }
-            Report::Addon(_) => {
-                if let Report::Addon(report) = report {
-                    self.on_addon_report(report).await;
-                }
-                return;
-            }
+            Report::Addon(_) => return,
         };
         match report {
             Report::Checked { key, container, result } => {
