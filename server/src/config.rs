@@ -189,19 +189,6 @@ pub struct Config {
     #[arg(long, env = "PAAS_DB_STATEMENT_TIMEOUT", default_value_t = 30)]
     pub db_statement_timeout: u64,
 
-    /// Seconds the router waits for an app to start answering a request
-    /// before it answers 504 (Heroku's router gives 30).
-    #[arg(long, env = "PAAS_PROXY_TIMEOUT", default_value_t = 30)]
-    pub proxy_timeout: u64,
-
-    /// Seconds an idle connection to an app process is kept for reuse.
-    #[arg(long, env = "PAAS_PROXY_IDLE_TIMEOUT", default_value_t = 60)]
-    pub proxy_idle_timeout: u64,
-
-    /// Idle connections kept open to each app process for reuse, at most.
-    #[arg(long, env = "PAAS_PROXY_MAX_IDLE", default_value_t = 128)]
-    pub proxy_max_idle: usize,
-
     /// Token Prometheus presents (`Authorization: Bearer`) to read
     /// `GET /metrics`; without one, metrics are off.
     #[arg(long, env = "PAAS_METRICS_TOKEN", hide_env_values = true)]
@@ -211,18 +198,6 @@ pub struct Config {
     /// charts (requests, latency, errors, CPU, memory; kept two days).
     #[arg(long, env = "PAAS_METRICS_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub metrics_interval: u64,
-
-    /// Addresses (CIDR ranges, comma-separated) of proxies in front of the
-    /// router, such as a TLS terminator or load balancer: their
-    /// X-Forwarded-Proto and X-Forwarded-For reach apps. From anyone else
-    /// the router sets them itself.
-    #[arg(long, env = "PAAS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = cidr)]
-    pub trusted_proxies: Vec<crate::runtime::Subnet>,
-
-    /// Threads the router serves on, each with its own event loop and
-    /// connection pool (0: one per CPU core).
-    #[arg(long, env = "PAAS_ROUTER_WORKERS", default_value_t = 0)]
-    pub router_workers: usize,
 
     /// Largest push accepted, e.g. 500m (Heroku's limit on a slug's source).
     #[arg(long, env = "PAAS_MAX_PUSH_SIZE", default_value = "500m", value_parser = memory_mb)]
@@ -249,9 +224,113 @@ pub struct Config {
     #[arg(long, env = "PAAS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
 
+    #[command(flatten)]
+    pub proxy: ProxyOptions,
+
     /// Email of the admin user created on first start.
     #[arg(long, env = "PAAS_ADMIN_EMAIL", default_value = "admin@localhost")]
     pub admin_email: String,
+}
+
+/// How the router proxies, the same for the router inside `paas serve` and
+/// for `paas router`.
+#[derive(Debug, Clone, Args)]
+pub struct ProxyOptions {
+    /// Seconds the router waits for an app to start answering a request
+    /// before it answers 504 (Heroku's router gives 30).
+    #[arg(long, env = "PAAS_PROXY_TIMEOUT", default_value_t = 30)]
+    pub proxy_timeout: u64,
+
+    /// Seconds an idle connection to an app process is kept for reuse.
+    #[arg(long, env = "PAAS_PROXY_IDLE_TIMEOUT", default_value_t = 60)]
+    pub proxy_idle_timeout: u64,
+
+    /// Idle connections kept open to each app process for reuse, at most.
+    #[arg(long, env = "PAAS_PROXY_MAX_IDLE", default_value_t = 128)]
+    pub proxy_max_idle: usize,
+
+    /// Addresses (CIDR ranges, comma-separated) of proxies in front of the
+    /// router, such as a TLS terminator or load balancer: their
+    /// X-Forwarded-Proto and X-Forwarded-For reach apps. From anyone else
+    /// the router sets them itself.
+    #[arg(long, env = "PAAS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = cidr)]
+    pub trusted_proxies: Vec<crate::runtime::Subnet>,
+
+    /// Threads the router serves on, each with its own event loop and
+    /// connection pool (0: one per CPU core).
+    #[arg(long, env = "PAAS_ROUTER_WORKERS", default_value_t = 0)]
+    pub router_workers: usize,
+}
+
+impl ProxyOptions {
+    pub fn limits(&self) -> crate::router::Limits {
+        crate::router::Limits {
+            response: std::time::Duration::from_secs(self.proxy_timeout),
+            idle: std::time::Duration::from_secs(self.proxy_idle_timeout),
+            max_idle: self.proxy_max_idle,
+        }
+    }
+
+    /// Worker threads to start.
+    pub fn workers(&self) -> usize {
+        match self.router_workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// `paas router`: a router on its own, apart from the control plane, fed
+/// the routes the control plane publishes in PostgreSQL.
+#[derive(Clone, Args)]
+pub struct RouterConfig {
+    /// Address to serve apps' HTTP traffic on.
+    #[arg(long, env = "PAAS_ROUTER_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// The control plane's PostgreSQL, where it publishes the routes.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+
+    /// The control plane's secret key (base64), which seals the published
+    /// routes. Or give --secret-key-file.
+    #[arg(long, env = "PAAS_SECRET_KEY", hide_env_values = true, required_unless_present = "secret_key_file")]
+    pub secret_key: Option<String>,
+
+    /// A file holding the control plane's secret key, such as its
+    /// DATA_DIR/secret.key.
+    #[arg(long, env = "PAAS_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// Where this router keeps the last routes it received, to serve them
+    /// at once after a restart, even with the database down.
+    #[arg(long, env = "PAAS_ROUTER_DATA_DIR", default_value = "/var/lib/paas-router")]
+    pub data_dir: PathBuf,
+
+    /// Apps are served at http://APP.BASE_DOMAIN (as the control plane's).
+    #[arg(long, env = "PAAS_BASE_DOMAIN", default_value = "localhost")]
+    pub base_domain: String,
+
+    /// This router's name in `paas routers` (default: the host's name).
+    #[arg(long, env = "PAAS_ROUTER_NAME")]
+    pub name: Option<String>,
+
+    /// Log format on stderr.
+    #[arg(long, env = "PAAS_LOG_FORMAT", value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub proxy: ProxyOptions,
+}
+
+impl std::fmt::Debug for RouterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("base_domain", &self.base_domain)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Secrets show as `<redacted>`: a config printed in a log or a panic gives

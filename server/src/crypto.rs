@@ -32,6 +32,17 @@ impl Secrets {
         Ok(Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&key)) })
     }
 
+    /// A key that must exist already (a router apart uses the control
+    /// plane's): from the environment value, else from `file`.
+    pub fn existing(from_env: Option<&str>, file: Option<&Path>) -> anyhow::Result<Self> {
+        let key = match (from_env.filter(|k| !k.is_empty()), file) {
+            (Some(encoded), _) => decode_key(encoded).context("PAAS_SECRET_KEY")?,
+            (None, Some(path)) => read_key(path)?,
+            (None, None) => bail!("the control plane's secret key is needed: --secret-key or --secret-key-file"),
+        };
+        Ok(Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&key)) })
+    }
+
     pub fn seal(&self, context: &str, plaintext: &str) -> anyhow::Result<Vec<u8>> {
         self.seal_bytes(context, plaintext.as_bytes())
     }
@@ -75,10 +86,14 @@ fn decode_key(encoded: &str) -> anyhow::Result<Vec<u8>> {
     Ok(key)
 }
 
+fn read_key(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    decode_key(&text).with_context(|| format!("{}", path.display()))
+}
+
 fn key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     if path.exists() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        return decode_key(&text).with_context(|| format!("{}", path.display()));
+        return read_key(path);
     }
     let mut key = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut key);

@@ -21,6 +21,10 @@ struct Cli {
 enum Command {
     /// Run the server: control plane (API, dashboard, git) and app router
     Serve(paas::config::Config),
+    /// Run a router on its own, apart from the control plane: it serves the
+    /// routes `paas serve` publishes in PostgreSQL, and keeps serving the
+    /// last ones while the control plane or the database is down
+    Router(paas::config::RouterConfig),
     #[command(flatten)]
     Client(paas::cli::Command),
     /// Git hook entry point, run by git inside a push (not for direct use)
@@ -45,6 +49,17 @@ fn main() {
                 Err(err) => {
                     tracing::error!(error = %format!("{err:#}"), "paas serve failed");
                     eprintln!("paas serve: {err:#}");
+                    1
+                }
+            }
+        }
+        Command::Router(config) => {
+            paas::telemetry::init(config.log_format);
+            match runtime.block_on(paas::router::apart::run(config)) {
+                Ok(()) => 0,
+                Err(err) => {
+                    tracing::error!(error = %format!("{err:#}"), "paas router failed");
+                    eprintln!("paas router: {err:#}");
                     1
                 }
             }

@@ -65,11 +65,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let routes = Arc::new(RouteTable::persisted(config.data_dir.join("routes.json")));
     let logs = Arc::new(LogHub::default());
     let restored_for = restore_routes(&routes).await;
-    let limits = crate::router::Limits {
-        response: Duration::from_secs(config.proxy_timeout),
-        idle: Duration::from_secs(config.proxy_idle_timeout),
-        max_idle: config.proxy_max_idle,
-    };
+    let limits = config.proxy.limits();
     let secrets = Secrets::load(&config.data_dir, config.secret_key.as_deref())?;
     let acme = match config.acme_directory() {
         Some(directory) if https.is_some() => Some(crate::tls::acme::Acme::new(
@@ -98,13 +94,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         pool.clone(),
         config.base_domain.clone(),
         limits,
-        config.trusted_proxies.clone(),
+        config.proxy.trusted_proxies.clone(),
         tls.clone(),
     );
-    let workers = match config.router_workers {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let workers = config.proxy.workers();
     let https = https.map(|listener| (listener, crate::tls::server_config(tls.clone())));
     let router_workers =
         crate::router::Workers::start(router, https, router_state, workers).context("starting the router")?;
@@ -223,8 +216,10 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
         tls,
     });
     crate::spill::clear(&state.spill_dir());
-    crate::reconcile::recover::recover(&state).await.context("settling what the last run left unfinished")?;
     crate::ops::apps::load_policies(&state).await.context("loading the apps' router settings")?;
+    // From here the table is whole: routers apart may be fed it.
+    crate::router::fleet::spawn_publisher(state.routes.clone(), state.db.clone(), state.secrets.clone());
+    crate::reconcile::recover::recover(&state).await.context("settling what the last run left unfinished")?;
     crate::reconcile::spawn(state.clone());
     crate::ops::addons::spawn_schedule(state.clone());
     crate::metrics::history::spawn(state.clone(), Duration::from_secs(state.config.metrics_interval));
@@ -394,7 +389,7 @@ async fn bootstrap_admin(pool: &sqlx::PgPool, config: &Config) -> anyhow::Result
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -242,6 +242,67 @@ impl TestServer {
         .await;
     }
 
+    /// The URL of the server's database in the shared test cluster.
+    pub fn database_url(&self) -> &str {
+        self.database_url.as_deref().expect("a database in the shared test cluster (PAAS_TEST_DATABASE_URL)")
+    }
+
+    /// The server's database (the shared test cluster's), to read what it
+    /// keeps.
+    pub async fn database(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(self.database_url()).await.expect("connecting to the server's database")
+    }
+
+    /// A `paas router` apart from this server, fed from its database, with
+    /// its data in `data_dir`, on `listen` (`127.0.0.1:0` for any port).
+    pub async fn start_router_apart(&self, data_dir: &Path, listen: &str) -> RouterApart {
+        self.start_router_apart_with(data_dir, listen, self.database_url(), &self.data_path().join("data/secret.key"))
+            .await
+    }
+
+    /// The same, with another database URL (one that does not answer) or
+    /// another key.
+    pub async fn start_router_apart_with(
+        &self,
+        data_dir: &Path,
+        listen: &str,
+        database_url: &str,
+        key_file: &Path,
+    ) -> RouterApart {
+        std::fs::create_dir_all(data_dir).expect("router data dir");
+        let n = std::fs::read_dir(data_dir).map(|d| d.count()).unwrap_or(0);
+        let (stdout_path, stderr_path) = (data_dir.join(format!("out-{n}")), data_dir.join(format!("err-{n}")));
+        let child = Command::new(paas_bin())
+            .args(["router", "--listen", listen, "--name", "edge-test", "--log-format", "json"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--secret-key-file")
+            .arg(key_file)
+            .env("DATABASE_URL", database_url)
+            .env("PAAS_BASE_DOMAIN", "paas.test")
+            .env("PAAS_LOG", "info")
+            .env_remove("PAAS_SECRET_KEY")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout_path).expect("router stdout"))
+            .stderr(std::fs::File::create(&stderr_path).expect("router stderr"))
+            .spawn()
+            .expect("spawning paas router");
+        let mut router = RouterApart { child, addr: String::new(), stderr: stderr_path };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+            if let Some(rest) = out.lines().find_map(|l| l.strip_prefix("paas router is serving on ")) {
+                router.addr = rest.split_whitespace().next().unwrap_or_default().to_string();
+                return router;
+            }
+            if let Ok(Some(status)) = router.child.try_wait() {
+                panic!("paas router exited with {status}:\n{}", router.logs());
+            }
+            assert!(Instant::now() < deadline, "paas router did not start within 30 s:\n{}", router.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     // ---- git and router helpers ----
 
     /// The app's git remote with a token as the basic-auth password.
@@ -437,6 +498,44 @@ pub async fn wait_until<F: std::future::Future<Output = bool>>(
 }
 
 /// Send a signal to a process this test started, by PID.
+/// A running `paas router`.
+pub struct RouterApart {
+    child: Child,
+    /// Where it serves.
+    pub addr: String,
+    stderr: PathBuf,
+}
+
+impl RouterApart {
+    /// Its log (stderr).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM, and wait for it to exit; whether it exited cleanly.
+    pub async fn stop(mut self) -> bool {
+        signal(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.child.kill();
+        false
+    }
+}
+
+impl Drop for RouterApart {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 pub fn signal(pid: u32, name: &str) {
     let _ = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
 }

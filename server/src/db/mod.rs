@@ -16,6 +16,7 @@ pub mod locks;
 pub mod metrics;
 pub mod operations;
 pub mod releases;
+pub mod routers;
 pub mod settings;
 pub mod teams;
 pub mod tokens;

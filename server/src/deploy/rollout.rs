@@ -35,7 +35,7 @@ use crate::db::formation::Formation;
 use crate::db::releases::Release;
 use crate::db::volumes::Volume;
 use crate::progress::Output;
-use crate::router::{table, AppRoute, Backend};
+use crate::router::{fleet, AppRoute, Backend};
 use crate::runtime::{self, Container, ContainerSpec, CONTAINER_PORT};
 use crate::state::AppState;
 
@@ -157,7 +157,7 @@ pub async fn scale(
     if surplus.is_empty() {
         return Ok(());
     }
-    if !table::drain(&leaving, Duration::from_secs(state.config.drain_timeout)).await {
+    if !fleet::drain(&state.routes, &state.db, &leaving, Duration::from_secs(state.config.drain_timeout)).await {
         tracing::warn!(app = %app.name, "surplus processes still had requests after the drain timeout");
     }
     for (container, result) in stop_all(state, &surplus, Duration::from_secs(state.config.stop_grace)).await {
@@ -383,7 +383,8 @@ async fn retire(state: &AppState, app: &App, deployment: i64, old: Option<Arc<Ap
     };
     let older = state.retiring.claim(older);
     if let Some(old) = old {
-        if !table::drain(&old.backends, Duration::from_secs(state.config.drain_timeout)).await {
+        if !fleet::drain(&state.routes, &state.db, &old.backends, Duration::from_secs(state.config.drain_timeout)).await
+        {
             tracing::warn!(app = %app.name, "old backends still had requests after the drain timeout");
         }
     }

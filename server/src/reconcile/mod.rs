@@ -41,7 +41,7 @@ use crate::db::releases::Release;
 use crate::deploy::formation::web_quantity;
 use crate::deploy::health::{self, Liveness, Startup};
 use crate::deploy::rollout::{container_spec, Extras};
-use crate::router::{table, AppRoute, Backend};
+use crate::router::{fleet, AppRoute, Backend};
 use crate::runtime::{self, Container, ContainerEvent};
 use crate::state::AppState;
 
@@ -683,7 +683,13 @@ impl Keeper {
             let result = async {
                 if let Some(old) = old {
                     if let Some(backend) = backend.filter(|_| gently) {
-                        table::drain(&[backend], Duration::from_secs(state.config.drain_timeout)).await;
+                        fleet::drain(
+                            &state.routes,
+                            &state.db,
+                            &[backend],
+                            Duration::from_secs(state.config.drain_timeout),
+                        )
+                        .await;
                     }
                     let grace = Duration::from_secs(if gently { state.config.stop_grace } else { 0 });
                     state.runtime.stop_and_remove(&old, grace).await.map_err(|e| (None, format!("{e:#}")))?;

@@ -9,6 +9,8 @@
 //! threaded event loop with its own connection pool, as nginx's worker
 //! processes are: a request is read, proxied and answered on one thread.
 
+pub mod apart;
+pub mod fleet;
 pub mod policy;
 mod pool;
 mod proxy;

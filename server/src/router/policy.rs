@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
+use serde::{Deserialize, Serialize};
+
 /// An app's settings, as the router applies them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
@@ -24,6 +26,19 @@ pub struct Policies {
     by_app: RwLock<HashMap<String, Policy>>,
     /// Whether any app has one.
     any: AtomicBool,
+    /// Counts changes, for whoever publishes them.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+/// A policy as published for routers apart.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SavedPolicy {
+    #[serde(default)]
+    redirect: bool,
+    #[serde(default)]
+    hsts: bool,
+    #[serde(default)]
+    maintenance: Option<String>,
 }
 
 impl Policies {
@@ -42,6 +57,40 @@ impl Policies {
         if policy != Policy::default() {
             by_app.insert(app.to_string(), policy);
         }
+        self.any.store(!by_app.is_empty(), Ordering::Relaxed);
+        drop(by_app);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Every app's policy, to publish.
+    pub fn export(&self) -> HashMap<String, SavedPolicy> {
+        let by_app = self.by_app.read().unwrap_or_else(|p| p.into_inner());
+        by_app
+            .iter()
+            .map(|(app, p)| {
+                let saved = SavedPolicy {
+                    redirect: p.redirect,
+                    hsts: p.hsts,
+                    maintenance: p.maintenance.as_deref().map(str::to_string),
+                };
+                (app.clone(), saved)
+            })
+            .collect()
+    }
+
+    /// Apply exactly these (a router apart, fed what was published).
+    pub fn replace(&self, all: HashMap<String, SavedPolicy>) {
+        let mut by_app = self.by_app.write().unwrap_or_else(|p| p.into_inner());
+        *by_app = all
+            .into_iter()
+            .map(|(app, p)| {
+                (app, Policy { redirect: p.redirect, hsts: p.hsts, maintenance: p.maintenance.map(Into::into) })
+            })
+            .collect();
         self.any.store(!by_app.is_empty(), Ordering::Relaxed);
     }
 

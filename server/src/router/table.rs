@@ -96,6 +96,10 @@ pub struct RouteTable {
     changes: tokio::sync::Mutex<()>,
     /// Where the table is written after each change, with the installation id.
     snapshot: Option<(PathBuf, RwLock<String>)>,
+    /// Counts the table's changes, for whoever publishes it.
+    version: tokio::sync::watch::Sender<u64>,
+    /// The last change published for routers apart, and its generation.
+    pub published: tokio::sync::watch::Sender<(u64, i64)>,
 }
 
 impl RouteTable {
@@ -236,11 +240,68 @@ impl RouteTable {
         self.persist();
     }
 
-    /// Write the snapshot (a small file, replaced atomically).
-    fn persist(&self) {
-        let Some((path, instance)) = &self.snapshot else { return };
-        let snapshot = Snapshot {
-            instance: instance.read().map(|i| i.clone()).unwrap_or_default(),
+    /// The count of changes so far, and a way to wait for the next one.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    pub fn version(&self) -> u64 {
+        *self.version.borrow()
+    }
+
+    /// The whole table, as published for routers apart: with the apps'
+    /// router settings, which the snapshot on disk leaves out.
+    pub fn export(&self) -> Snapshot {
+        Snapshot { policies: self.policies.export(), ..self.saved() }
+    }
+
+    /// Serve exactly `doc` (a router apart, fed what the control plane
+    /// published). Backends that stay keep their counts of requests in
+    /// flight; returns those that left.
+    pub fn replace(&self, doc: Snapshot) -> Vec<Arc<Backend>> {
+        let mut left = Vec::new();
+        {
+            let mut apps = self.apps.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut current: HashMap<(String, SocketAddr), Arc<Backend>> = apps
+                .values()
+                .flat_map(|route| route.backends.iter())
+                .map(|b| ((b.container_id.clone(), b.addr), b.clone()))
+                .collect();
+            let mut next = HashMap::with_capacity(doc.apps.len());
+            for (name, route) in doc.apps {
+                let backends = route
+                    .backends
+                    .into_iter()
+                    .map(|b| {
+                        let key = (b.container, b.addr);
+                        current.remove(&key).unwrap_or_else(|| Backend::new(key.1, key.0))
+                    })
+                    .collect();
+                let route = AppRoute::new(route.deployment, route.wanted, backends);
+                next.insert(name.clone(), self.with_traffic(&name, route));
+            }
+            *apps = next;
+            left.extend(current.into_values());
+            let mut domains = self.domains.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            *domains = doc.domains;
+        }
+        self.policies.replace(doc.policies);
+        if let Some((_, instance)) = &self.snapshot {
+            if let Ok(mut owner) = instance.write() {
+                *owner = doc.instance;
+            }
+        }
+        self.persist();
+        left
+    }
+
+    fn saved(&self) -> Snapshot {
+        let instance = match &self.snapshot {
+            Some((_, instance)) => instance.read().map(|i| i.clone()).unwrap_or_default(),
+            None => String::new(),
+        };
+        Snapshot {
+            instance,
             apps: self
                 .apps
                 .read()
@@ -259,7 +320,16 @@ impl RouteTable {
                 })
                 .unwrap_or_default(),
             domains: self.domains.read().map(|d| d.clone()).unwrap_or_default(),
-        };
+            policies: HashMap::new(),
+        }
+    }
+
+    /// Write the snapshot (a small file, replaced atomically), and tell the
+    /// publisher.
+    fn persist(&self) {
+        self.version.send_modify(|n| *n += 1);
+        let Some((path, _)) = &self.snapshot else { return };
+        let snapshot = self.saved();
         if snapshot.instance.is_empty() {
             return;
         }
@@ -308,11 +378,15 @@ impl RouteTable {
     }
 }
 
+/// The table as written to disk and published for routers apart.
 #[derive(Serialize, Deserialize)]
-struct Snapshot {
+pub struct Snapshot {
     instance: String,
     apps: HashMap<String, SavedRoute>,
     domains: HashMap<String, String>,
+    /// Only in what is published (a maintenance page is an app's config).
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    policies: HashMap<String, super::policy::SavedPolicy>,
 }
 
 #[derive(Serialize, Deserialize)]

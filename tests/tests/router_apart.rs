@@ -1,0 +1,160 @@
+//! `paas router`, apart from the control plane: fed the routes `paas serve`
+//! publishes in PostgreSQL, it serves through deploys and through a restart
+//! of the control plane without a failed request, follows the routes after
+//! that restart, and serves its last routes after its own restart with the
+//! database unreachable.
+
+use std::time::Duration;
+
+use paas_e2e::load::Load;
+use paas_e2e::{wait_until, TestServer};
+
+async fn get(router: &str, app: &str) -> (u16, String) {
+    let client = reqwest::Client::new();
+    match client.get(format!("http://{router}/")).header("host", format!("{app}.paas.test")).send().await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+async fn wait_serving(router: &str, app: &str, body: &str) {
+    wait_until(&format!("the router apart to serve {body:?}"), Duration::from_secs(30), || async {
+        get(router, app).await == (200, body.to_string())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_apart_serves_through_deploys_and_control_plane_restarts() {
+    let mut server = TestServer::start().await;
+    let token = server.admin_token().await;
+    server.create_app(&token, "apart").await;
+    let repo = paas_e2e::apps::AppRepo::from_fixture("healing");
+    repo.write("www/index.html", "hello from v1\n");
+    repo.commit("v1");
+    let (ok, out) = repo.push(&server.git_url("apart", &token));
+    assert!(ok, "{out}");
+    let dir = server.data_path().join("router");
+    let router = server.start_router_apart(&dir, "127.0.0.1:0").await;
+    wait_serving(&router.addr, "apart", "hello from v1\n").await;
+    assert_eq!(get(&router.addr, "nothing-here").await.0, 404, "an unknown app is a 404, as at the embedded router");
+
+    let load = Load::start(&router.addr, "apart", "/", 2);
+    load.wait_for(20, Duration::from_secs(10)).await;
+
+    // A deploy: the router apart switches to the new process, and the old
+    // one stops only once the router no longer sends it requests: a slow
+    // request to it, which the control plane's own router never saw, ends
+    // well (it outlasts the stop grace).
+    let slow = {
+        let url = format!("http://{}/cgi-bin/slow?4", router.addr);
+        tokio::spawn(async move {
+            let response = reqwest::Client::new().get(url).header("host", "apart.paas.test").send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    repo.write("www/index.html", "hello from v2\n");
+    repo.commit("v2");
+    let (ok, out) = repo.push(&server.git_url("apart", &token));
+    assert!(ok, "{out}");
+    wait_serving(&router.addr, "apart", "hello from v2\n").await;
+    let (status, body) = slow.await.unwrap();
+    assert_eq!((status, body.trim()), (200, "slow done by web.1"), "the request in flight to v1 was cut");
+    load.wait_for(20, Duration::from_secs(10)).await;
+
+    // The control plane stops: app traffic goes on as before.
+    assert!(server.stop().await.success());
+    load.wait_for(50, Duration::from_secs(10)).await;
+    server.restart().await;
+    load.wait_for(20, Duration::from_secs(10)).await;
+
+    // The restarted control plane's changes reach the router apart.
+    repo.write("www/index.html", "hello from v3\n");
+    repo.commit("v3");
+    let (ok, out) = repo.push(&server.git_url("apart", &token));
+    assert!(ok, "{out}");
+    wait_serving(&router.addr, "apart", "hello from v3\n").await;
+    let (ok, failures) = load.stop().await;
+    assert!(failures.is_empty(), "{} failed requests of {ok}: {failures:?}", failures.len());
+
+    // Its report: the generation it serves is the one published last, and
+    // it names the process it sends requests to.
+    let db = server.database().await;
+    let published: i64 = sqlx::query_scalar("SELECT generation FROM published_routes").fetch_one(&db).await.unwrap();
+    wait_until("the router to report the last generation", Duration::from_secs(10), || async {
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT applied_generation FROM routers").fetch_optional(&db).await.unwrap();
+        applied == Some(published)
+    })
+    .await;
+    // Once its requests to v2 are over, it names only v3's process, and v2's
+    // is stopped.
+    let v3 = paas_e2e::apps::containers("apart").into_iter().find(|c| c.contains(" v3 ")).expect("v3 runs");
+    let v3_name = v3.split_whitespace().next().unwrap().to_string();
+    let out = std::process::Command::new("docker").args(["inspect", "--format", "{{.Id}}", &v3_name]).output().unwrap();
+    let v3_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    wait_until("the router to name only v3's process", Duration::from_secs(10), || async {
+        let busy: Vec<String> = sqlx::query_scalar("SELECT unnest(busy) FROM routers").fetch_all(&db).await.unwrap();
+        busy == [v3_id.clone()]
+    })
+    .await;
+    wait_until("v2's process to stop", Duration::from_secs(20), || async {
+        paas_e2e::apps::containers("apart").iter().all(|c| c.contains(" v3 "))
+    })
+    .await;
+
+    // Stopped, it withdraws; restarted with the database out of reach, it
+    // serves the routes it received last.
+    let addr = router.addr.clone();
+    assert!(router.stop().await, "a clean exit");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM routers").fetch_one(&db).await.unwrap();
+    assert_eq!(left, 0, "a stopped router withdraws its report");
+    let unreachable = "postgres:///paas?host=/nonexistent-paas-socket-dir&user=paas";
+    let key = server.data_path().join("data/secret.key");
+    let router = server.start_router_apart_with(&dir, &addr, unreachable, &key).await;
+    assert_eq!(get(&router.addr, "apart").await, (200, "hello from v3\n".to_string()));
+    assert!(router.logs().contains("serving the last routes"), "{}", router.logs());
+}
+
+#[tokio::test]
+async fn a_router_apart_needs_the_control_planes_key_and_database() {
+    let server = TestServer::start().await;
+    let dir = server.data_path().join("router");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // Without a database it does not start, and says what is missing.
+    let out = std::process::Command::new(paas_e2e::paas_bin())
+        .args(["router", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env_remove("PAAS_SECRET_KEY")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--database-url") && err.contains("--secret-key"), "what is missing is named: {err}");
+
+    // With another key it cannot open what was published: it says so, and
+    // routes nothing rather than something wrong.
+    let wrong = dir.join("wrong.key");
+    std::fs::write(&wrong, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+    let db = server.database().await;
+    wait_until("the control plane to publish its routes", Duration::from_secs(10), || async {
+        sqlx::query_scalar::<_, i64>("SELECT generation FROM published_routes")
+            .fetch_optional(&db)
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    let url: String = server.database_url().to_string();
+    let router = server.start_router_apart_with(&dir.join("data"), "127.0.0.1:0", &url, &wrong).await;
+    wait_until("the router to name the key", Duration::from_secs(10), || async {
+        router.logs().contains("is this the control plane's secret key?")
+    })
+    .await;
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT applied_generation FROM routers").fetch_optional(&db).await.unwrap();
+    assert!(applied.is_none_or(|g| g == 0), "nothing applied: {applied:?}");
+}
