@@ -156,12 +156,23 @@ fn to_https(host: &str, uri: &Uri, https_port: Option<u16>) -> Response<Body> {
 /// Proxy a request of an app, counted in the app's metrics when it has a route.
 async fn proxy(
     worker: &Arc<Worker>,
-    app: &str,
+    mut app: &str,
     host: &HeaderValue,
     peer: &Peer,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    let route = worker.state.routes.get(app);
+    let mut route = worker.state.routes.get(app);
+    // A custom domain read just before its app was renamed: the rename moved
+    // the route and the domain together, so the domain now names the app.
+    let renamed;
+    if route.is_none() {
+        let bare = super::without_port(host.to_str().unwrap_or_default()).trim_end_matches('.').to_ascii_lowercase();
+        if let Some(now) = worker.state.routes.app_for_domain(&bare).filter(|now| now != app) {
+            renamed = now;
+            app = &renamed;
+            route = worker.state.routes.get(app);
+        }
+    }
     let Some(traffic) = route.as_ref().map(|r| r.traffic.clone()) else {
         return pass(worker, app, route, host, peer, request).await;
     };
