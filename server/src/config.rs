@@ -288,6 +288,11 @@ pub struct RouterConfig {
     #[arg(long, env = "PAAS_ROUTER_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
 
+    /// Address to serve HTTPS on, with the certificates the control plane
+    /// keeps (issued through ACME or uploaded).
+    #[arg(long, env = "PAAS_HTTPS_LISTEN")]
+    pub https_listen: Option<SocketAddr>,
+
     /// The control plane's PostgreSQL, where it publishes the routes.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,

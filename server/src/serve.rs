@@ -218,7 +218,12 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
     crate::spill::clear(&state.spill_dir());
     crate::ops::apps::load_policies(&state).await.context("loading the apps' router settings")?;
     // From here the table is whole: routers apart may be fed it.
-    crate::router::fleet::spawn_publisher(state.routes.clone(), state.db.clone(), state.secrets.clone());
+    crate::router::fleet::spawn_publisher(
+        state.routes.clone(),
+        state.tls.clone(),
+        state.db.clone(),
+        state.secrets.clone(),
+    );
     crate::reconcile::recover::recover(&state).await.context("settling what the last run left unfinished")?;
     crate::reconcile::spawn(state.clone());
     crate::ops::addons::spawn_schedule(state.clone());

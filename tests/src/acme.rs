@@ -135,3 +135,24 @@ pub fn openssl_self_signed(dir: &Path, cn: &str, names: &[&str], cert: &Path, ke
         .expect("running openssl");
     assert!(status.success(), "openssl made no certificate");
 }
+
+/// GET `https://HOST:PORT/PATH` with curl (resolving HOST to 127.0.0.1,
+/// trusting `ca`): (status, HTTP version, the response with its headers),
+/// or curl's error.
+pub fn curl_https(ca: &Path, host: &str, port: u16, path: &str) -> Result<(u16, String, String), String> {
+    let output = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "40", "--cacert"])
+        .arg(ca)
+        .args(["--resolve", &format!("{host}:{port}:127.0.0.1")])
+        .args(["-w", "\n%{http_code} %{http_version}"])
+        .arg(format!("https://{host}:{port}{path}"))
+        .output()
+        .expect("running curl");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let (response, last) = text.rsplit_once('\n').unwrap_or_default();
+    let (code, version) = last.split_once(' ').unwrap_or_default();
+    Ok((code.parse().unwrap_or(0), version.to_string(), response.to_string()))
+}

@@ -256,16 +256,21 @@ impl TestServer {
     /// A `paas router` apart from this server, fed from its database, with
     /// its data in `data_dir`, on `listen` (`127.0.0.1:0` for any port).
     pub async fn start_router_apart(&self, data_dir: &Path, listen: &str) -> RouterApart {
-        self.start_router_apart_with(data_dir, listen, self.database_url(), &self.data_path().join("data/secret.key"))
-            .await
+        self.start_router_apart_with(
+            data_dir,
+            &["--listen", listen],
+            self.database_url(),
+            &self.data_path().join("data/secret.key"),
+        )
+        .await
     }
 
-    /// The same, with another database URL (one that does not answer) or
-    /// another key.
+    /// The same, with these arguments (`--listen`, `--https-listen`), and
+    /// another database URL (one that does not answer) or another key.
     pub async fn start_router_apart_with(
         &self,
         data_dir: &Path,
-        listen: &str,
+        args: &[&str],
         database_url: &str,
         key_file: &Path,
     ) -> RouterApart {
@@ -273,7 +278,8 @@ impl TestServer {
         let n = std::fs::read_dir(data_dir).map(|d| d.count()).unwrap_or(0);
         let (stdout_path, stderr_path) = (data_dir.join(format!("out-{n}")), data_dir.join(format!("err-{n}")));
         let child = Command::new(paas_bin())
-            .args(["router", "--listen", listen, "--name", "edge-test", "--log-format", "json"])
+            .args(["router", "--name", "edge-test", "--log-format", "json"])
+            .args(args)
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--secret-key-file")
@@ -287,12 +293,16 @@ impl TestServer {
             .stderr(std::fs::File::create(&stderr_path).expect("router stderr"))
             .spawn()
             .expect("spawning paas router");
-        let mut router = RouterApart { child, addr: String::new(), stderr: stderr_path };
+        let mut router = RouterApart { child, addr: String::new(), https: None, stderr: stderr_path };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let out = std::fs::read_to_string(&stdout_path).unwrap_or_default();
             if let Some(rest) = out.lines().find_map(|l| l.strip_prefix("paas router is serving on ")) {
-                router.addr = rest.split_whitespace().next().unwrap_or_default().to_string();
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                router.addr = words[0].to_string();
+                if words.get(1..3) == Some(&["and", "HTTPS"]) {
+                    router.https = words.get(4).map(|w| w.to_string());
+                }
                 return router;
             }
             if let Ok(Some(status)) = router.child.try_wait() {
@@ -497,12 +507,13 @@ pub async fn wait_until<F: std::future::Future<Output = bool>>(
     }
 }
 
-/// Send a signal to a process this test started, by PID.
 /// A running `paas router`.
 pub struct RouterApart {
     child: Child,
     /// Where it serves.
     pub addr: String,
+    /// Where it serves HTTPS, if it does.
+    pub https: Option<String>,
     stderr: PathBuf,
 }
 
@@ -536,6 +547,7 @@ impl Drop for RouterApart {
     }
 }
 
+/// Send a signal to a process this test started, by PID.
 pub fn signal(pid: u32, name: &str) {
     let _ = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
 }

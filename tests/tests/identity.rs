@@ -434,6 +434,8 @@ async fn role_endpoint_matrix() {
         ("GET", "/user", "/user".into(), None, [200, 200, 200, 200, 200]),
         ("POST", "/users", "/users".into(), Some(json!({ "email": "%T%-new@example.com" })), [403, 403, 403, 403, 403]),
         ("POST", "/certs", "/certs".into(), Some(json!({ "chain": "x", "key": "y" })), [403, 403, 403, 403, 403]),
+        // Routers apart: server admins only.
+        ("GET", "/routers", "/routers".into(), None, [403, 403, 403, 403, 403]),
     ];
 
     // Every operation the server documents has a row.

@@ -76,6 +76,7 @@ const ROUTES: &[&str] = &[
     "DELETE /api/v1/tokens/{id}",
     "GET /api/v1/user",
     "POST /api/v1/users",
+    "GET /api/v1/routers",
 ];
 
 #[tokio::test]

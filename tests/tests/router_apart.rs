@@ -6,8 +6,10 @@
 
 use std::time::Duration;
 
+use paas_e2e::acme::{curl_https, free_port, AcmeLab};
 use paas_e2e::load::Load;
 use paas_e2e::{wait_until, TestServer};
+use serde_json::json;
 
 async fn get(router: &str, app: &str) -> (u16, String) {
     let client = reqwest::Client::new();
@@ -104,6 +106,16 @@ async fn a_router_apart_serves_through_deploys_and_control_plane_restarts() {
     })
     .await;
 
+    // Server admins see it, current; others may not look.
+    let home = server.cli_home(&token);
+    let listed = server.cli_ok(home.path(), &["routers"]);
+    assert!(
+        listed.lines().any(|l| l.starts_with("edge-test") && l.contains(&router.addr) && l.contains(" current ")),
+        "{listed}"
+    );
+    let dev = server.user_token(&token, "dev@example.com").await;
+    assert_eq!(server.status_of("GET", "/routers", &dev, None).await, 403);
+
     // Stopped, it withdraws; restarted with the database out of reach, it
     // serves the routes it received last.
     let addr = router.addr.clone();
@@ -112,7 +124,7 @@ async fn a_router_apart_serves_through_deploys_and_control_plane_restarts() {
     assert_eq!(left, 0, "a stopped router withdraws its report");
     let unreachable = "postgres:///paas?host=/nonexistent-paas-socket-dir&user=paas";
     let key = server.data_path().join("data/secret.key");
-    let router = server.start_router_apart_with(&dir, &addr, unreachable, &key).await;
+    let router = server.start_router_apart_with(&dir, &["--listen", &addr], unreachable, &key).await;
     assert_eq!(get(&router.addr, "apart").await, (200, "hello from v3\n".to_string()));
     assert!(router.logs().contains("serving the last routes"), "{}", router.logs());
 }
@@ -149,7 +161,7 @@ async fn a_router_apart_needs_the_control_planes_key_and_database() {
     })
     .await;
     let url: String = server.database_url().to_string();
-    let router = server.start_router_apart_with(&dir.join("data"), "127.0.0.1:0", &url, &wrong).await;
+    let router = server.start_router_apart_with(&dir.join("data"), &["--listen", "127.0.0.1:0"], &url, &wrong).await;
     wait_until("the router to name the key", Duration::from_secs(10), || async {
         router.logs().contains("is this the control plane's secret key?")
     })
@@ -157,4 +169,52 @@ async fn a_router_apart_needs_the_control_planes_key_and_database() {
     let applied: Option<i64> =
         sqlx::query_scalar("SELECT applied_generation FROM routers").fetch_optional(&db).await.unwrap();
     assert!(applied.is_none_or(|g| g == 0), "nothing applied: {applied:?}");
+}
+
+#[tokio::test]
+async fn a_router_apart_answers_acme_challenges_and_serves_https() {
+    // The ACME server validates on the router apart's port: the control
+    // plane's own router is elsewhere, out of its sight.
+    let edge = free_port();
+    let lab = AcmeLab::start(edge).await;
+    let mut env = lab.server_env();
+    env.push(("PAAS_HTTPS_LISTEN", "127.0.0.1:0".to_string()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = TestServer::start_with_env(&env).await;
+    let dir = server.data_path().join("router");
+    let key = server.data_path().join("data/secret.key");
+    let listen = format!("127.0.0.1:{edge}");
+    let args = ["--listen", &listen, "--https-listen", "127.0.0.1:0"];
+    let router = server.start_router_apart_with(&dir, &args, server.database_url(), &key).await;
+    let https: u16 = router.https.as_deref().and_then(|a| a.rsplit_once(':')).unwrap().1.parse().unwrap();
+
+    let token = server.admin_token().await;
+    server.create_app(&token, "edge").await;
+    let repo = paas_e2e::apps::AppRepo::from_fixture("hello");
+    let (ok, out) = repo.push(&server.git_url("edge", &token));
+    assert!(ok, "{out}");
+    let (status, body) =
+        server.call("POST", "/apps/edge/domains", &token, Some(json!({ "hostname": "shop.example.test" }))).await;
+    assert_eq!(status, 201, "{body}");
+    wait_until("the certificate to be issued through the router apart", Duration::from_secs(60), || async {
+        let (_, certs) = server.call("GET", "/apps/edge/certs", &token, None).await;
+        let cert = certs.as_array().into_iter().flatten().find(|c| c["hostname"] == "shop.example.test").cloned();
+        let state = cert.as_ref().and_then(|c| c["state"].as_str()).unwrap_or_default().to_string();
+        assert_ne!(state, "failed", "{cert:?}\n{}", lab.log());
+        state == "issued"
+    })
+    .await;
+
+    // The router apart serves it over HTTPS (HTTP/2), read from the
+    // control plane's certificates.
+    let mut served = Err("not asked".to_string());
+    wait_until("the router apart to serve the new certificate", Duration::from_secs(10), || {
+        served = curl_https(&lab.root, "shop.example.test", https, "/");
+        let done = matches!(&served, Ok((200, _, _)));
+        async move { done }
+    })
+    .await;
+    let (_, version, response) = served.unwrap();
+    assert_eq!(version, "2", "{response}");
+    assert!(response.contains("hello from v1"), "{response}");
 }

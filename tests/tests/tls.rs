@@ -4,34 +4,14 @@
 //! ACME server's reason; uploaded certificates; redirect and HSTS; kept
 //! across restarts and renewed.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use paas_e2e::acme::{free_port, openssl_self_signed, AcmeLab};
+use paas_e2e::acme::{curl_https, free_port, openssl_self_signed, AcmeLab};
 use paas_e2e::{apps, wait_until, TestServer};
 use serde_json::{json, Value};
 
 /// An HTTPS request with curl, trusting `ca`: (status, HTTP version,
 /// headers and body), or curl's error.
-fn curl(ca: &Path, host: &str, port: u16, path: &str) -> Result<(u16, String, String), String> {
-    let output = Command::new("curl")
-        .args(["-sS", "-i", "--max-time", "40", "--cacert"])
-        .arg(ca)
-        .args(["--resolve", &format!("{host}:{port}:127.0.0.1")])
-        .args(["-w", "\n%{http_code} %{http_version}"])
-        .arg(format!("https://{host}:{port}{path}"))
-        .output()
-        .expect("running curl");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
-    let (response, last) = text.rsplit_once('\n').unwrap_or_default();
-    let (code, version) = last.split_once(' ').unwrap_or_default();
-    Ok((code.parse().unwrap_or(0), version.to_string(), response.to_string()))
-}
-
 async fn certs(server: &TestServer, token: &str, app: &str) -> Vec<Value> {
     let (status, body) = server.call("GET", &format!("/apps/{app}/certs"), token, None).await;
     assert_eq!(status, 200, "{body}");
@@ -81,13 +61,13 @@ async fn apps_get_certificates_through_acme_and_are_served_over_https() {
 
     // Served over HTTP/2 with a chain to the ACME root; the app is told the
     // request came over HTTPS.
-    let (status, version, response) = curl(&lab.root, "shop.example.test", https, "/cgi-bin/headers").unwrap();
+    let (status, version, response) = curl_https(&lab.root, "shop.example.test", https, "/cgi-bin/headers").unwrap();
     assert_eq!((status, version.as_str()), (200, "2"), "{response}");
     assert!(response.contains("forwarded-proto=https"), "{response}");
     assert!(response.contains("forwarded-host=shop.example.test"), "{response}");
 
     // The app's own name: the first handshake waits for its certificate.
-    let (status, _, response) = curl(&lab.root, "secure.paas.test", https, "/").unwrap();
+    let (status, _, response) = curl_https(&lab.root, "secure.paas.test", https, "/").unwrap();
     assert_eq!(status, 200, "{response}");
     let home = server.cli_home(&token);
     let listed = server.cli_ok(home.path(), &["certs", "-a", "secure"]);
@@ -95,7 +75,7 @@ async fn apps_get_certificates_through_acme_and_are_served_over_https() {
         assert!(listed.contains(expected), "{expected:?} missing from:\n{listed}");
     }
     // Names that are no app's get no certificate (and no handshake).
-    assert!(curl(&lab.root, "nobody.paas.test", https, "/").is_err());
+    assert!(curl_https(&lab.root, "nobody.paas.test", https, "/").is_err());
 
     // A domain whose DNS does not resolve: the failure and ACME's reason.
     let (status, _) =
@@ -104,7 +84,7 @@ async fn apps_get_certificates_through_acme_and_are_served_over_https() {
     let failed = wait_state(&server, &token, "secure", "www.unreachable.test", "failed").await;
     let reason = failed["error"].as_str().unwrap_or_default();
     assert!(reason.contains("www.unreachable.test") && reason.contains("could not resolve"), "{failed}");
-    assert!(curl(&lab.root, "www.unreachable.test", https, "/").is_err());
+    assert!(curl_https(&lab.root, "www.unreachable.test", https, "/").is_err());
 
     // The owner uploads a certificate for it instead.
     let dir = tempfile::tempdir().unwrap();
@@ -113,7 +93,7 @@ async fn apps_get_certificates_through_acme_and_are_served_over_https() {
     let (chain_arg, key_arg) = (chain.to_str().unwrap(), key.to_str().unwrap());
     let added = server.cli_ok(home.path(), &["certs:add", chain_arg, key_arg, "-a", "secure"]);
     assert!(added.contains("uploaded"), "{added}");
-    let (status, _, response) = curl(&chain, "www.unreachable.test", https, "/").unwrap();
+    let (status, _, response) = curl_https(&chain, "www.unreachable.test", https, "/").unwrap();
     assert_eq!(status, 200, "{response}");
     // A certificate for none of the app's names is refused, saying why.
     openssl_self_signed(dir.path(), "other.example.test", &["DNS:other.example.test"], &chain, &key);
@@ -126,12 +106,12 @@ async fn apps_get_certificates_through_acme_and_are_served_over_https() {
     openssl_self_signed(dir.path(), "paas.test", &["DNS:*.paas.test"], &chain, &key);
     let added = server.cli_ok(home.path(), &["certs:add", chain_arg, key_arg, "--base-domain"]);
     assert!(added.contains("*.paas.test"), "{added}");
-    let (status, _, response) = curl(&chain, "wild.paas.test", https, "/").unwrap();
+    let (status, _, response) = curl_https(&chain, "wild.paas.test", https, "/").unwrap();
     assert_eq!(status, 503, "TLS with the wildcard; the app has no release yet: {response}");
     let wild = cert_of(&server, &token, "wild", "wild.paas.test").await;
     assert_eq!((wild["state"].as_str(), wild["source"].as_str()), (Some("issued"), Some("wildcard")), "{wild}");
     // The app whose own name has an ACME certificate keeps it.
-    assert!(curl(&chain, "secure.paas.test", https, "/").is_err(), "secure.paas.test is not served the wildcard");
+    assert!(curl_https(&chain, "secure.paas.test", https, "/").is_err(), "secure.paas.test is not served the wildcard");
 
     // Redirect and HSTS.
     let set = server.cli_ok(home.path(), &["https", "--redirect", "on", "--hsts", "on", "-a", "secure"]);
@@ -146,7 +126,7 @@ async fn apps_get_certificates_through_acme_and_are_served_over_https() {
     assert_eq!(response.status(), 308);
     let location = response.headers()["location"].to_str().unwrap().to_string();
     assert_eq!(location, format!("https://secure.paas.test:{https}/cgi-bin/headers?x=1"));
-    let (status, _, response) = curl(&lab.root, "secure.paas.test", https, "/").unwrap();
+    let (status, _, response) = curl_https(&lab.root, "secure.paas.test", https, "/").unwrap();
     assert_eq!(status, 200);
     assert!(response.to_lowercase().contains("strict-transport-security: max-age=31536000"), "{response}");
 
@@ -157,7 +137,7 @@ async fn apps_get_certificates_through_acme_and_are_served_over_https() {
     server.set_env("PAAS_ACME_CHECK_INTERVAL", "2");
     tokio::time::sleep(Duration::from_secs(1)).await;
     server.restart().await;
-    let (status, _, response) = curl(&lab.root, "shop.example.test", https, "/").unwrap();
+    let (status, _, response) = curl_https(&lab.root, "shop.example.test", https, "/").unwrap();
     assert_eq!(status, 200, "{response}");
     wait_until("the certificate to be renewed", Duration::from_secs(60), || async {
         cert_of(&server, &token, "secure", "shop.example.test").await["expires_at"] != before

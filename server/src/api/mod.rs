@@ -15,6 +15,7 @@ pub mod logs;
 pub mod metrics;
 pub mod operations;
 pub mod releases;
+pub mod routers;
 pub mod runs;
 pub mod teams;
 pub mod tokens;
@@ -71,6 +72,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .merge(tokens::router())
             .merge(users::router())
+            .merge(routers::router())
             .merge(teams::router())
             .merge(apps::router())
             .merge(releases::router())

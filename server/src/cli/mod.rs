@@ -14,6 +14,7 @@ mod logs;
 mod operations;
 mod ps;
 mod releases;
+mod routers;
 mod run;
 mod sse;
 mod teams;
@@ -83,6 +84,8 @@ pub enum Command {
     /// Create a user account (server admins)
     #[command(name = "users:create")]
     UsersCreate(tokens::CreateUserArgs),
+    /// List the routers running apart from the control plane (server admins)
+    Routers(JsonFlag),
     /// Add the app's repository as a git remote (`paas` by default)
     #[command(name = "git:remote")]
     GitRemote(domains::RemoteArgs),
@@ -287,6 +290,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::TokensCreate(args) => tokens::create(args).await,
         Command::TokensRevoke(args) => tokens::revoke(args).await,
         Command::UsersCreate(args) => tokens::create_user(args).await,
+        Command::Routers(flag) => routers::list(flag.json).await,
         Command::GitRemote(args) => domains::add_remote(args).await,
         Command::GitCredentials { action } => domains::git_credentials(&action),
         Command::Config(args) => config::show(args).await,

@@ -19,7 +19,7 @@ use anyhow::Context;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 
-use super::table::{Backend, RouteTable, Snapshot};
+use super::table::{Backend, RouteTable};
 use super::{fleet, RouterState, Workers};
 use crate::config::RouterConfig;
 use crate::crypto::Secrets;
@@ -37,12 +37,31 @@ pub async fn run(config: RouterConfig) -> anyhow::Result<()> {
     let options = config.database_url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
     let pool = db::pool(options, Duration::from_secs(30));
 
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("binding the router to {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let https = match config.https_listen {
+        Some(at) => {
+            Some(std::net::TcpListener::bind(at).with_context(|| format!("binding the router's HTTPS to {at}"))?)
+        }
+        None => None,
+    };
+    let https_addr = https.as_ref().map(std::net::TcpListener::local_addr).transpose()?;
+    let tls = Arc::new(crate::tls::Tls::new(
+        pool.clone(),
+        secrets.clone(),
+        config.base_domain.clone(),
+        None,
+        https_addr.map(|a| a.port()),
+    ));
+
+    // The last routes first (certificates come with the database).
     let routes = Arc::new(RouteTable::default());
     let saved = config.data_dir.join(SAVED);
     let mut applied = 0;
     match load(&saved, &secrets) {
         Ok(Some((generation, doc))) => {
-            routes.replace(doc);
+            routes.replace(doc.table);
             applied = generation;
         }
         Ok(None) => {}
@@ -51,10 +70,6 @@ pub async fn run(config: RouterConfig) -> anyhow::Result<()> {
         }
     }
 
-    let listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("binding the router to {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let tls = Arc::new(crate::tls::Tls::new(pool.clone(), secrets.clone(), config.base_domain.clone(), None, None));
     let state = RouterState::new(
         routes.clone(),
         Arc::new(LogHub::default()),
@@ -62,9 +77,10 @@ pub async fn run(config: RouterConfig) -> anyhow::Result<()> {
         config.base_domain.clone(),
         config.proxy.limits(),
         config.proxy.trusted_proxies.clone(),
-        tls,
+        tls.clone(),
     );
-    let workers = Workers::start(listener, None, state, config.proxy.workers()).context("starting the router")?;
+    let https = https.map(|listener| (listener, crate::tls::server_config(tls.clone())));
+    let workers = Workers::start(listener, https, state, config.proxy.workers()).context("starting the router")?;
 
     let me = Follower {
         id: uuid::Uuid::new_v4().simple().to_string(),
@@ -72,14 +88,18 @@ pub async fn run(config: RouterConfig) -> anyhow::Result<()> {
         listen: addr.to_string(),
         pool: pool.clone(),
         routes,
+        tls: https_addr.is_some().then_some(tls),
         secrets,
         saved,
         seen: Mutex::new(Seen { applied, left: Vec::new() }),
         applied_now: tokio::sync::Notify::new(),
     };
     let me = Arc::new(me);
-    println!("paas router is serving on {addr} (routes generation {applied})");
-    tracing::info!(router = %addr, name = %me.name, generation = applied, "router serving");
+    match https_addr {
+        Some(https) => println!("paas router is serving on {addr} and HTTPS on {https} (routes generation {applied})"),
+        None => println!("paas router is serving on {addr} (routes generation {applied})"),
+    }
+    tracing::info!(router = %addr, https = ?https_addr, name = %me.name, generation = applied, "router serving");
     let following = tokio::spawn(me.clone().follow());
     let reporting = tokio::spawn(me.clone().report());
 
@@ -101,6 +121,8 @@ struct Follower {
     listen: String,
     pool: PgPool,
     routes: Arc<RouteTable>,
+    /// With HTTPS: its certificates, read again after each publication.
+    tls: Option<Arc<crate::tls::Tls>>,
     secrets: Secrets,
     saved: PathBuf,
     seen: Mutex<Seen>,
@@ -152,12 +174,19 @@ impl Follower {
     async fn catch_up(&self) -> anyhow::Result<()> {
         let Some((generation, sealed)) = db::routers::published(&self.pool).await? else { return Ok(()) };
         let applied = self.seen.lock().unwrap_or_else(|p| p.into_inner()).applied;
-        if generation <= applied {
+        // The row is always the latest publication: any other generation
+        // than the one served is newer (or the database was restored from a
+        // backup, and its table is the one to serve).
+        if generation == applied {
             return Ok(());
         }
         let doc = fleet::open(&self.secrets, &sealed)
             .context("opening the published routes (is this the control plane's secret key?)")?;
-        let left = self.routes.replace(doc);
+        if let Some(tls) = &self.tls {
+            tls.load().await.context("reading the certificates")?;
+            tls.challenges.replace(doc.challenges);
+        }
+        let left = self.routes.replace(doc.table);
         {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             seen.applied = generation;
@@ -202,7 +231,7 @@ impl Follower {
     }
 }
 
-fn load(path: &Path, secrets: &Secrets) -> anyhow::Result<Option<(i64, Snapshot)>> {
+fn load(path: &Path, secrets: &Secrets) -> anyhow::Result<Option<(i64, fleet::Published)>> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -3,42 +3,65 @@
 //! replaced process it waits until no live router may still send it a
 //! request. The router's side is `apart.rs`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use tokio::sync::watch;
 
 use super::table::{self, Backend, RouteTable, Snapshot};
 use crate::crypto::Secrets;
 use crate::db;
+use crate::tls::Tls;
 
 /// What the published table is sealed under.
 pub const SEAL_CONTEXT: &str = "routes";
 
-pub fn seal(secrets: &Secrets, doc: &Snapshot) -> anyhow::Result<Vec<u8>> {
+/// What routers apart are fed. Certificates are not in it: a router apart
+/// reads them (sealed) from their own table after each publication.
+#[derive(Serialize, Deserialize)]
+pub struct Published {
+    #[serde(flatten)]
+    pub table: Snapshot,
+    /// Open ACME HTTP-01 challenges: token -> key authorization.
+    #[serde(default)]
+    pub challenges: HashMap<String, String>,
+}
+
+pub fn seal(secrets: &Secrets, doc: &Published) -> anyhow::Result<Vec<u8>> {
     secrets.seal_bytes(SEAL_CONTEXT, &serde_json::to_vec(doc)?)
 }
 
-pub fn open(secrets: &Secrets, sealed: &[u8]) -> anyhow::Result<Snapshot> {
+pub fn open(secrets: &Secrets, sealed: &[u8]) -> anyhow::Result<Published> {
     Ok(serde_json::from_slice(&secrets.open_bytes(SEAL_CONTEXT, sealed)?)?)
 }
 
-/// Publish the table now and after every change (bursts of changes make one
-/// publication), until the process ends. A failed publication is tried
-/// again every second.
-pub fn spawn_publisher(routes: Arc<RouteTable>, db: PgPool, secrets: Secrets) {
+/// Publish the table now and after every change of routes, policies,
+/// certificates or challenges (bursts of changes make one publication),
+/// until the process ends. A failed publication is tried again every second.
+pub fn spawn_publisher(routes: Arc<RouteTable>, tls: Arc<Tls>, db: PgPool, secrets: Secrets) {
     tokio::spawn(async move {
-        let (mut changes, mut policies) = (routes.changes(), routes.policies.changes());
+        let mut changes = [routes.changes(), routes.policies.changes(), tls.changes(), tls.challenges.changes()];
         loop {
-            let version = *changes.borrow_and_update();
-            policies.borrow_and_update();
-            let published = match seal(&secrets, &routes.export()) {
+            let version = *changes[0].borrow_and_update();
+            let challenges_version = *changes[3].borrow_and_update();
+            for other in &mut changes[1..3] {
+                other.borrow_and_update();
+            }
+            let doc = Published { table: routes.export(), challenges: tls.challenges.all() };
+            let answers_challenges = !doc.challenges.is_empty();
+            let published = match seal(&secrets, &doc) {
                 Ok(sealed) => db::routers::publish(&db, &sealed).await.map_err(anyhow::Error::from),
                 Err(err) => Err(err),
             };
             match published {
                 Ok(generation) => {
                     routes.published.send_replace((version, generation));
+                    if answers_challenges {
+                        tokio::spawn(propagate_challenges(db.clone(), tls.clone(), generation, challenges_version));
+                    }
                 }
                 Err(err) => {
                     tracing::warn!(error = %format!("{err:#}"), "could not publish the routes; trying again");
@@ -46,12 +69,29 @@ pub fn spawn_publisher(routes: Arc<RouteTable>, db: PgPool, secrets: Secrets) {
                     continue;
                 }
             }
-            tokio::select! {
-                changed = changes.changed() => if changed.is_err() { return },
-                changed = policies.changed() => if changed.is_err() { return },
+            if !any_changed(&mut changes).await {
+                return;
             }
         }
     });
+}
+
+/// Wait for the next change of any; false once they are all closed.
+async fn any_changed(changes: &mut [watch::Receiver<u64>]) -> bool {
+    let waits = changes.iter_mut().map(|c| Box::pin(c.changed()));
+    futures_util::future::select_all(waits).await.0.is_ok()
+}
+
+/// Tell the ACME issuance when every live router apart serves `generation`
+/// (and so answers its challenges); up to 5 s.
+async fn propagate_challenges(db: PgPool, tls: Arc<Tls>, generation: i64, change: u64) {
+    for _ in 0..50 {
+        if matches!(db::routers::still_using(&db, generation, &[]).await, Ok(behind) if behind.is_empty()) {
+            tls.challenges.propagated(change);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Wait until no request is in flight to `backends`, here or in any live

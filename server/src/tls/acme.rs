@@ -3,9 +3,7 @@
 //! validated over HTTP-01, whose token the router answers from
 //! `Tls::challenges`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::RwLock;
 use std::time::Duration;
 
 use instant_acme::{
@@ -77,11 +75,7 @@ impl Acme {
     /// Order a certificate for `hostname` and answer its HTTP-01 challenge
     /// through `challenges`; returns the PEM chain and private key, or the
     /// ACME server's reason.
-    pub async fn issue(
-        &self,
-        hostname: &str,
-        challenges: &RwLock<HashMap<String, String>>,
-    ) -> Result<(String, String), String> {
+    pub async fn issue(&self, hostname: &str, challenges: &super::Challenges) -> Result<(String, String), String> {
         let account = self.account().await?;
         let identifiers = [Identifier::Dns(hostname.to_string())];
         let mut order = account.new_order(&NewOrder::new(&identifiers)).await.map_err(|e| e.to_string())?;
@@ -98,8 +92,9 @@ impl Acme {
                 .challenge(ChallengeType::Http01)
                 .ok_or_else(|| format!("the ACME server offers no HTTP-01 challenge for {hostname}"))?;
             let answer = challenge.key_authorization().as_str().to_string();
-            challenges.write().unwrap_or_else(|p| p.into_inner()).insert(challenge.token.clone(), answer);
+            let change = challenges.open(&challenge.token, answer);
             tokens.push(challenge.token.clone());
+            challenges.wait_propagated(change).await;
             challenge.set_ready().await.map_err(|e| e.to_string())?;
         }
         let patience = RetryPolicy::new().initial_delay(Duration::from_millis(250)).timeout(Duration::from_secs(90));
@@ -112,10 +107,7 @@ impl Acme {
             Ok(status) => Err(why_invalid(&mut order).await.unwrap_or_else(|| format!("the order is {status:?}"))),
             Err(err) => Err(why_invalid(&mut order).await.unwrap_or_else(|| err.to_string())),
         };
-        let mut open = challenges.write().unwrap_or_else(|p| p.into_inner());
-        for token in tokens {
-            open.remove(&token);
-        }
+        challenges.close(&tokens);
         outcome
     }
 }

@@ -36,8 +36,10 @@ pub struct Tls {
     base_domain: String,
     /// Host name (or `*.parent`) -> the certificate served for it, and its app.
     certs: RwLock<HashMap<String, Served>>,
-    /// ACME HTTP-01 token -> key authorization, while an order is open.
-    pub(crate) challenges: RwLock<HashMap<String, String>>,
+    /// ACME HTTP-01 challenges, while an order is open.
+    pub challenges: Challenges,
+    /// Counts changes of the certificates served, for whoever publishes them.
+    changes: watch::Sender<u64>,
     /// Issuances under way; each receiver turns true when it ends.
     issuing: Mutex<HashMap<String, watch::Receiver<bool>>>,
     acme: Option<acme::Acme>,
@@ -45,6 +47,78 @@ pub struct Tls {
     pub https_port: Option<u16>,
     /// The main runtime, where database work and issuance run.
     main: tokio::runtime::Handle,
+}
+
+/// ACME HTTP-01 token -> key authorization, while an order is open. Routers
+/// apart answer them too: a change is published to them, and the ACME server
+/// is told a challenge is ready only once they have it.
+#[derive(Default)]
+pub struct Challenges {
+    open: RwLock<HashMap<String, String>>,
+    /// Counts changes, for whoever publishes them.
+    changes: watch::Sender<u64>,
+    /// The last change every live router apart has applied.
+    propagated: watch::Sender<u64>,
+}
+
+impl Challenges {
+    pub fn get(&self, token: &str) -> Option<String> {
+        self.open.read().ok()?.get(token).cloned()
+    }
+
+    /// Answer `token` from now on; returns the change to wait for.
+    pub fn open(&self, token: &str, answer: String) -> u64 {
+        self.open.write().unwrap_or_else(|p| p.into_inner()).insert(token.to_string(), answer);
+        self.bump()
+    }
+
+    pub fn close(&self, tokens: &[String]) {
+        let mut open = self.open.write().unwrap_or_else(|p| p.into_inner());
+        for token in tokens {
+            open.remove(token);
+        }
+        drop(open);
+        self.bump();
+    }
+
+    fn bump(&self) -> u64 {
+        self.changes.send_modify(|n| *n += 1);
+        *self.changes.borrow()
+    }
+
+    pub fn all(&self) -> HashMap<String, String> {
+        self.open.read().map(|open| open.clone()).unwrap_or_default()
+    }
+
+    /// Answer exactly these (a router apart, fed what was published).
+    pub fn replace(&self, all: HashMap<String, String>) {
+        *self.open.write().unwrap_or_else(|p| p.into_inner()) = all;
+    }
+
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Every live router apart has applied `change` (the publisher says).
+    pub fn propagated(&self, change: u64) {
+        self.propagated.send_if_modified(|done| {
+            let newer = change > *done;
+            if newer {
+                *done = change;
+            }
+            newer
+        });
+    }
+
+    /// Wait until routers apart answer `change`'s challenges too (a few
+    /// seconds at most: without routers apart, at once).
+    pub async fn wait_propagated(&self, change: u64) {
+        let mut done = self.propagated.subscribe();
+        let waited = tokio::time::timeout(Duration::from_secs(5), done.wait_for(|done| *done >= change)).await;
+        if waited.is_err() {
+            tracing::warn!("routers apart did not take an ACME challenge within 5 s; asking for validation anyway");
+        }
+    }
 }
 
 struct Served {
@@ -75,7 +149,8 @@ impl Tls {
             secrets,
             base_domain,
             certs: RwLock::default(),
-            challenges: RwLock::default(),
+            challenges: Challenges::default(),
+            changes: watch::Sender::default(),
             issuing: Mutex::default(),
             acme,
             https_port,
@@ -87,8 +162,10 @@ impl Tls {
         self.acme.is_some()
     }
 
-    /// Load every stored certificate and HTTPS setting (at start).
+    /// Serve every stored certificate, and only those (at start; a router
+    /// apart after each change).
     pub async fn load(&self) -> anyhow::Result<()> {
+        let mut loaded = HashMap::new();
         for stored in db::certificates::issued(&self.db).await? {
             let key = match self.secrets.open(&key_context(&stored.hostname), &stored.key_sealed) {
                 Ok(key) => key,
@@ -98,11 +175,19 @@ impl Tls {
                 }
             };
             match parse(&stored.chain_pem, &key) {
-                Ok(parsed) => self.serve(&stored.hostname, stored.app, parsed.key),
+                Ok(parsed) => {
+                    loaded.insert(stored.hostname, Served { key: Arc::new(parsed.key), app: stored.app });
+                }
                 Err(err) => tracing::error!(host = %stored.hostname, error = %err, "a stored certificate is unusable"),
             }
         }
+        *self.certs.write().unwrap_or_else(|p| p.into_inner()) = loaded;
         Ok(())
+    }
+
+    /// Counts changes of the certificates served.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// The certificate for a name: its own, else a wildcard of its parent.
@@ -117,23 +202,28 @@ impl Tls {
 
     /// The key authorization for an HTTP-01 token being validated.
     pub fn challenge(&self, token: &str) -> Option<String> {
-        self.challenges.read().ok()?.get(token).cloned()
+        self.challenges.get(token)
     }
 
     fn serve(&self, hostname: &str, app: Option<String>, key: CertifiedKey) {
         let mut certs = self.certs.write().unwrap_or_else(|p| p.into_inner());
         certs.insert(hostname.to_string(), Served { key: Arc::new(key), app });
+        drop(certs);
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// Stop serving a name's certificate and delete it.
     pub async fn forget(&self, hostname: &str) -> sqlx::Result<()> {
         self.certs.write().unwrap_or_else(|p| p.into_inner()).remove(hostname);
-        db::certificates::remove(&self.db, hostname).await.map(drop)
+        let removed = db::certificates::remove(&self.db, hostname).await.map(drop);
+        self.changes.send_modify(|n| *n += 1);
+        removed
     }
 
     /// An app is gone: its certificates (the rows went with it).
     pub fn forget_app(&self, app: &str) {
         self.certs.write().unwrap_or_else(|p| p.into_inner()).retain(|_, s| s.app.as_deref() != Some(app));
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// Seal, store and serve a certificate for `hostname`.
