@@ -316,6 +316,11 @@ pub struct RouterConfig {
     #[arg(long, env = "PAAS_BASE_DOMAIN", default_value = "localhost")]
     pub base_domain: String,
 
+    /// Where to hand access lines and request counts to the control plane
+    /// (default: the public URL it publishes).
+    #[arg(long, env = "PAAS_CONTROL_URL")]
+    pub control_url: Option<String>,
+
     /// This router's name in `paas routers` (default: the host's name).
     #[arg(long, env = "PAAS_ROUTER_NAME")]
     pub name: Option<String>,

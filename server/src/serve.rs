@@ -223,6 +223,7 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
         state.tls.clone(),
         state.db.clone(),
         state.secrets.clone(),
+        state.public_url.clone(),
     );
     crate::reconcile::recover::recover(&state).await.context("settling what the last run left unfinished")?;
     crate::reconcile::spawn(state.clone());
@@ -290,6 +291,7 @@ where
     Router::new()
         .route("/healthz", get(crate::health::healthz))
         .route("/metrics", get(crate::metrics::serve_metrics))
+        .route(crate::router::fleet::HAND_PATH, axum::routing::post(crate::api::routers::receive_handed))
         .merge(crate::api::router())
         .merge(crate::git::router())
         .merge(crate::dashboard::router().layer(sessions))

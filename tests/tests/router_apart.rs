@@ -28,7 +28,7 @@ async fn wait_serving(router: &str, app: &str, body: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_router_apart_serves_through_deploys_and_control_plane_restarts() {
-    let mut server = TestServer::start().await;
+    let mut server = TestServer::start_with_env(&[("PAAS_METRICS_TOKEN", "metrics-token")]).await;
     let token = server.admin_token().await;
     server.create_app(&token, "apart").await;
     let repo = paas_e2e::apps::AppRepo::from_fixture("healing");
@@ -80,6 +80,26 @@ async fn a_router_apart_serves_through_deploys_and_control_plane_restarts() {
     let (ok, failures) = load.stop().await;
     assert!(failures.is_empty(), "{} failed requests of {ok}: {failures:?}", failures.len());
 
+    // Its access lines are in the app's logs, and its counts in the
+    // control plane's metrics: no request went through the control plane's
+    // own router.
+    let home = server.cli_home(&token);
+    wait_until("the router apart's access lines in the app's logs", Duration::from_secs(10), || {
+        let logs = server.cli_ok(home.path(), &["logs", "-n", "20", "-p", "router", "-a", "apart"]);
+        async move { logs.lines().filter(|l| l.contains("paas[router]: GET / 200")).count() >= 10 }
+    })
+    .await;
+    let metrics = format!("{}/metrics", server.url);
+    let requests = || async {
+        let text = server.http.get(&metrics).bearer_auth("metrics-token").send().await.unwrap().text().await.unwrap();
+        let prefix = "paas_router_requests_total{app=\"apart\",status=\"2xx\"} ";
+        text.lines().find_map(|l| l.strip_prefix(prefix)).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
+    };
+    wait_until("the router apart's counts in the metrics", Duration::from_secs(10), || async {
+        requests().await >= 20
+    })
+    .await;
+
     // Its report: the generation it serves is the one published last, and
     // it names the process it sends requests to.
     let db = server.database().await;
@@ -107,7 +127,6 @@ async fn a_router_apart_serves_through_deploys_and_control_plane_restarts() {
     .await;
 
     // Server admins see it, current; others may not look.
-    let home = server.cli_home(&token);
     let listed = server.cli_ok(home.path(), &["routers"]);
     assert!(
         listed.lines().any(|l| l.starts_with("edge-test") && l.contains(&router.addr) && l.contains(" current ")),

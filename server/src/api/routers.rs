@@ -1,6 +1,8 @@
 //! Routers apart (`paas router`), as they report themselves (server admins).
 
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -35,4 +37,23 @@ pub async fn list_routers(State(state): State<AppState>, CurrentUser(user): Curr
     }
     let (routers, generation) = db::routers::list(&state.db).await?;
     Ok(Json(Routers { generation, routers }))
+}
+
+/// A router apart hands over its access lines and request counts (sealed
+/// with the installation's key; not part of the public API).
+pub async fn receive_handed(State(state): State<AppState>, body: Bytes) -> StatusCode {
+    let Some(handed) = crate::router::fleet::open_handed(&state.secrets, &body) else {
+        return StatusCode::FORBIDDEN;
+    };
+    for (app, line) in handed.lines {
+        if state.routes.get(&app).is_some() {
+            state.logs.keep(&app, line);
+        }
+    }
+    for (app, counts) in handed.traffic {
+        if let Some(traffic) = state.routes.traffic_of(&app) {
+            traffic.add(&counts);
+        }
+    }
+    StatusCode::NO_CONTENT
 }

@@ -19,7 +19,7 @@ pub use follow::{follow, follow_adopted};
 
 pub const KEEP_LINES: usize = 1500;
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct LogLine {
     pub at: DateTime<Utc>,
     /// `web.1`, `worker.2`, `router` or `paas` (deploy events).
@@ -71,15 +71,34 @@ fn keep(ring: &mut VecDeque<Arc<LogLine>>, line: Arc<LogLine>) {
 #[derive(Default)]
 pub struct LogHub {
     apps: Mutex<HashMap<String, AppLog>>,
+    /// A router apart's hub keeps nothing: it hands every line on.
+    handed: Option<tokio::sync::mpsc::Sender<(String, LogLine)>>,
 }
 
 impl LogHub {
+    /// A hub that hands every line to the receiver (at most `capacity`
+    /// waiting; more are dropped) instead of keeping it.
+    pub fn handing_on(capacity: usize) -> (Self, tokio::sync::mpsc::Receiver<(String, LogLine)>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        (Self { handed: Some(tx), ..Default::default() }, rx)
+    }
+
     /// Add a line (trailing whitespace dropped); a `&'static str` source
     /// (`router`, `paas`) and an owned text are taken without a copy.
     pub fn push(&self, app: &str, source: impl Into<Cow<'static, str>>, text: impl Into<String>) {
         let mut text = text.into();
         text.truncate(text.trim_end().len());
-        let line = Arc::new(LogLine { at: Utc::now(), source: source.into(), text });
+        let line = LogLine { at: Utc::now(), source: source.into(), text };
+        if let Some(handed) = &self.handed {
+            let _ = handed.try_send((app.to_string(), line));
+            return;
+        }
+        self.keep(app, line);
+    }
+
+    /// Add a line as it was, with its own time (from a router apart).
+    pub fn keep(&self, app: &str, line: LogLine) {
+        let line = Arc::new(line);
         let Ok(mut apps) = self.apps.lock() else { return };
         let log = match apps.get_mut(app) {
             Some(log) => log,

@@ -88,6 +88,49 @@ impl AppTraffic {
     pub fn connect_failed(&self) {
         self.connect_errors.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// The counts since the last take, set back to zero (a router apart
+    /// hands them to the control plane).
+    pub fn take(&self) -> Counts {
+        let take = |n: &AtomicU64| n.swap(0, Ordering::Relaxed);
+        Counts {
+            requests: std::array::from_fn(|i| take(&self.requests[i])),
+            buckets: std::array::from_fn(|i| take(&self.buckets[i])),
+            latency_micros: take(&self.latency_micros),
+            bytes_out: take(&self.bytes_out),
+            connect_errors: take(&self.connect_errors),
+        }
+    }
+
+    /// Add counts a router apart took.
+    pub fn add(&self, counts: &Counts) {
+        let add = |n: &AtomicU64, v: u64| n.fetch_add(v, Ordering::Relaxed);
+        for (n, v) in self.requests.iter().zip(counts.requests) {
+            add(n, v);
+        }
+        for (n, v) in self.buckets.iter().zip(counts.buckets) {
+            add(n, v);
+        }
+        add(&self.latency_micros, counts.latency_micros);
+        add(&self.bytes_out, counts.bytes_out);
+        add(&self.connect_errors, counts.connect_errors);
+    }
+}
+
+/// An app's traffic counts over a while, as a router apart hands them over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Counts {
+    pub requests: [u64; 5],
+    pub buckets: [u64; BUCKETS.len() + 1],
+    pub latency_micros: u64,
+    pub bytes_out: u64,
+    pub connect_errors: u64,
+}
+
+impl Counts {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 pub struct InFlight(Arc<AppTraffic>);
@@ -340,6 +383,23 @@ pub fn render(state: &AppState) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_taken_from_one_router_add_up_in_another() {
+        let apart = super::AppTraffic::default();
+        apart.answered(StatusCode::OK, std::time::Duration::from_millis(3));
+        apart.answered(StatusCode::BAD_GATEWAY, std::time::Duration::from_millis(30));
+        apart.sent(100);
+        let counts = apart.take();
+        assert!(apart.take().is_empty(), "taking sets them back to zero");
+        let control = super::AppTraffic::default();
+        control.answered(StatusCode::OK, std::time::Duration::from_millis(1));
+        control.add(&counts);
+        let totals = control.totals();
+        assert_eq!((totals.requests, totals.errors), (3, 1));
+        assert_eq!(totals.buckets[0], 2, "two under 5 ms");
+        assert_eq!(control.bytes_out.load(std::sync::atomic::Ordering::Relaxed), 100);
+    }
+
     use super::*;
 
     #[test]

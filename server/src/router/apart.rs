@@ -11,6 +11,7 @@
 //! lets the control plane stop a replaced process only once no router uses
 //! it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,11 +25,15 @@ use super::{fleet, RouterState, Workers};
 use crate::config::RouterConfig;
 use crate::crypto::Secrets;
 use crate::db;
-use crate::logs::LogHub;
+use crate::logs::{LogHub, LogLine};
+use crate::metrics::Counts;
 
 /// Where the last table received is kept: its generation, then the sealed
 /// document, as published.
 const SAVED: &str = "routes.sealed";
+
+/// Access lines handed over at a time (every half second).
+const HAND_MAX_LINES: usize = 5000;
 
 pub async fn run(config: RouterConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
@@ -70,9 +75,10 @@ pub async fn run(config: RouterConfig) -> anyhow::Result<()> {
         }
     }
 
+    let (logs, lines) = LogHub::handing_on(HAND_MAX_LINES * 4);
     let state = RouterState::new(
         routes.clone(),
-        Arc::new(LogHub::default()),
+        Arc::new(logs),
         pool.clone(),
         config.base_domain.clone(),
         config.proxy.limits(),
@@ -92,6 +98,8 @@ pub async fn run(config: RouterConfig) -> anyhow::Result<()> {
         secrets,
         saved,
         seen: Mutex::new(Seen { applied, left: Vec::new() }),
+        control_url: Mutex::new(config.control_url.clone()),
+        control_url_given: config.control_url.is_some(),
         applied_now: tokio::sync::Notify::new(),
     };
     let me = Arc::new(me);
@@ -102,11 +110,13 @@ pub async fn run(config: RouterConfig) -> anyhow::Result<()> {
     tracing::info!(router = %addr, https = ?https_addr, name = %me.name, generation = applied, "router serving");
     let following = tokio::spawn(me.clone().follow());
     let reporting = tokio::spawn(me.clone().report());
+    let handing = tokio::spawn(me.clone().hand_on(lines));
 
     crate::serve::shutdown_signal().await;
     tracing::info!("shutting down");
     following.abort();
     reporting.abort();
+    handing.abort();
     workers.shutdown(Duration::from_secs(10)).await;
     if let Err(err) = db::routers::remove(&pool, &me.id).await {
         tracing::warn!(error = %err, "could not withdraw this router; it stops counting once it has not reported for a few seconds");
@@ -128,6 +138,9 @@ struct Follower {
     seen: Mutex<Seen>,
     /// Wakes the report after a table was applied.
     applied_now: tokio::sync::Notify,
+    /// Where to hand access lines and counts: as given, else as published.
+    control_url: Mutex<Option<String>>,
+    control_url_given: bool,
 }
 
 struct Seen {
@@ -186,6 +199,9 @@ impl Follower {
             tls.load().await.context("reading the certificates")?;
             tls.challenges.replace(doc.challenges);
         }
+        if !self.control_url_given {
+            *self.control_url.lock().unwrap_or_else(|p| p.into_inner()) = doc.control_url;
+        }
         let left = self.routes.replace(doc.table);
         {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -228,6 +244,69 @@ impl Follower {
         busy.sort();
         busy.dedup();
         (seen.applied, busy)
+    }
+}
+
+impl Follower {
+    /// Every half second, hand the access lines and request counts since the
+    /// last time to the control plane. While it cannot take them, the counts
+    /// wait and the lines are dropped (at most a few thousand are held).
+    async fn hand_on(self: Arc<Self>, mut lines: tokio::sync::mpsc::Receiver<(String, LogLine)>) {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+        let mut every = tokio::time::interval(Duration::from_millis(500));
+        let mut failing = false;
+        loop {
+            every.tick().await;
+            let mut batch = Vec::new();
+            while batch.len() < HAND_MAX_LINES {
+                match lines.try_recv() {
+                    Ok(line) => batch.push(line),
+                    Err(_) => break,
+                }
+            }
+            let traffic: HashMap<String, Counts> = self
+                .routes
+                .traffic()
+                .into_iter()
+                .map(|(app, traffic)| (app, traffic.take()))
+                .filter(|(_, counts)| !counts.is_empty())
+                .collect();
+            if batch.is_empty() && traffic.is_empty() {
+                continue;
+            }
+            let url = self.control_url.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let handed = fleet::Handed { sent_at: chrono::Utc::now(), lines: batch, traffic };
+            let result = match (url, fleet::seal_handed(&self.secrets, &handed)) {
+                (Some(url), Ok(sealed)) => {
+                    let url = format!("{}{}", url.trim_end_matches('/'), fleet::HAND_PATH);
+                    match client.post(url).body(sealed).send().await {
+                        Ok(answer) if answer.status().is_success() => Ok(()),
+                        Ok(answer) => Err(format!("the control plane answered {}", answer.status())),
+                        Err(err) => Err(err.to_string()),
+                    }
+                }
+                (None, _) => Err("no control plane URL yet".to_string()),
+                (_, Err(err)) => Err(format!("{err:#}")),
+            };
+            match result {
+                Ok(()) if failing => {
+                    tracing::info!("handing access lines and counts to the control plane again");
+                    failing = false;
+                }
+                Ok(()) => {}
+                Err(err) => {
+                    if !failing {
+                        tracing::warn!(error = %err, "cannot hand access lines and counts to the control plane; keeping the counts");
+                        failing = true;
+                    }
+                    for (app, counts) in &handed.traffic {
+                        if let Some(traffic) = self.routes.traffic_of(app) {
+                            traffic.add(counts);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -28,6 +28,34 @@ pub struct Published {
     /// Open ACME HTTP-01 challenges: token -> key authorization.
     #[serde(default)]
     pub challenges: HashMap<String, String>,
+    /// Where routers apart hand their access lines and request counts.
+    #[serde(default)]
+    pub control_url: Option<String>,
+}
+
+/// What a router apart hands the control plane every half second: its
+/// access lines and request counts since the last time.
+#[derive(Serialize, Deserialize)]
+pub struct Handed {
+    pub sent_at: chrono::DateTime<chrono::Utc>,
+    pub lines: Vec<(String, crate::logs::LogLine)>,
+    pub traffic: HashMap<String, crate::metrics::Counts>,
+}
+
+/// Where routers apart post what they hand over (sealed, as the routes).
+pub const HAND_PATH: &str = "/internal/router-report";
+const HAND_CONTEXT: &str = "router-report";
+
+pub fn seal_handed(secrets: &Secrets, handed: &Handed) -> anyhow::Result<Vec<u8>> {
+    secrets.seal_bytes(HAND_CONTEXT, &serde_json::to_vec(handed)?)
+}
+
+/// Open what a router apart handed over; `None` unless it was sealed with
+/// this installation's key within the last five minutes (no replays).
+pub fn open_handed(secrets: &Secrets, sealed: &[u8]) -> Option<Handed> {
+    let handed: Handed = serde_json::from_slice(&secrets.open_bytes(HAND_CONTEXT, sealed).ok()?).ok()?;
+    let age = chrono::Utc::now() - handed.sent_at;
+    (age.num_seconds().abs() < 300).then_some(handed)
 }
 
 pub fn seal(secrets: &Secrets, doc: &Published) -> anyhow::Result<Vec<u8>> {
@@ -41,7 +69,7 @@ pub fn open(secrets: &Secrets, sealed: &[u8]) -> anyhow::Result<Published> {
 /// Publish the table now and after every change of routes, policies,
 /// certificates or challenges (bursts of changes make one publication),
 /// until the process ends. A failed publication is tried again every second.
-pub fn spawn_publisher(routes: Arc<RouteTable>, tls: Arc<Tls>, db: PgPool, secrets: Secrets) {
+pub fn spawn_publisher(routes: Arc<RouteTable>, tls: Arc<Tls>, db: PgPool, secrets: Secrets, control_url: String) {
     tokio::spawn(async move {
         let mut changes = [routes.changes(), routes.policies.changes(), tls.changes(), tls.challenges.changes()];
         loop {
@@ -50,7 +78,11 @@ pub fn spawn_publisher(routes: Arc<RouteTable>, tls: Arc<Tls>, db: PgPool, secre
             for other in &mut changes[1..3] {
                 other.borrow_and_update();
             }
-            let doc = Published { table: routes.export(), challenges: tls.challenges.all() };
+            let doc = Published {
+                table: routes.export(),
+                challenges: tls.challenges.all(),
+                control_url: Some(control_url.clone()),
+            };
             let answers_challenges = !doc.challenges.is_empty();
             let published = match seal(&secrets, &doc) {
                 Ok(sealed) => db::routers::publish(&db, &sealed).await.map_err(anyhow::Error::from),
@@ -131,5 +163,39 @@ pub async fn drain(routes: &RouteTable, db: &PgPool, backends: &[Arc<Backend>], 
             return false;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> Secrets {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode([byte; 32]);
+        Secrets::existing(Some(&encoded), None).unwrap()
+    }
+
+    fn handed(sent_at: chrono::DateTime<chrono::Utc>) -> Handed {
+        let line = crate::logs::LogLine { at: sent_at, source: "router".into(), text: "GET / 200 1ms".into() };
+        Handed { sent_at, lines: vec![("shop".into(), line)], traffic: HashMap::new() }
+    }
+
+    #[test]
+    fn only_fresh_hand_overs_sealed_with_the_key_are_opened() {
+        let (ours, theirs) = (key(1), key(2));
+        let now = chrono::Utc::now();
+        let fresh = seal_handed(&ours, &handed(now)).unwrap();
+        let opened = open_handed(&ours, &fresh).expect("a fresh one opens");
+        assert_eq!(opened.lines[0].1.text, "GET / 200 1ms");
+        assert!(open_handed(&theirs, &fresh).is_none(), "another key's");
+        let stale = seal_handed(&ours, &handed(now - chrono::TimeDelta::minutes(10))).unwrap();
+        assert!(open_handed(&ours, &stale).is_none(), "a replay of an old one");
+        let routes = seal(
+            &ours,
+            &Published { table: RouteTable::default().export(), challenges: HashMap::new(), control_url: None },
+        )
+        .unwrap();
+        assert!(open_handed(&ours, &routes).is_none(), "sealed for another purpose");
     }
 }

@@ -141,6 +141,11 @@ impl RouteTable {
         Arc::new(route)
     }
 
+    /// An app's request metrics, if it has had a route.
+    pub fn traffic_of(&self, app: &str) -> Option<Arc<AppTraffic>> {
+        self.traffic.read().ok()?.get(app).cloned()
+    }
+
     /// Every routed app's request metrics, by app name.
     pub fn traffic(&self) -> Vec<(String, Arc<AppTraffic>)> {
         let traffic = self.traffic.read().unwrap_or_else(|poisoned| poisoned.into_inner());
