@@ -159,8 +159,8 @@ async fn restore_routes(routes: &RouteTable) -> Option<String> {
         DockerScheduler::connect(instance.clone()).await?.list(&[]).await
     })
     .await;
-    let alive: std::collections::HashMap<String, Option<u16>> = match listed {
-        Ok(Ok(containers)) => containers.into_iter().filter(|c| c.running).map(|c| (c.id, c.host_port)).collect(),
+    let alive: std::collections::HashMap<String, Option<std::net::SocketAddr>> = match listed {
+        Ok(Ok(containers)) => containers.into_iter().filter(|c| c.running).map(|c| (c.id, c.addr)).collect(),
         Ok(Err(err)) => {
             tracing::warn!(error = %format!("{err:#}"), "cannot list containers; the router starts empty");
             return None;
@@ -170,7 +170,7 @@ async fn restore_routes(routes: &RouteTable) -> Option<String> {
             return None;
         }
     };
-    routes.restore(|id, addr| alive.get(id).is_some_and(|port| *port == Some(addr.port())))
+    routes.restore(|id, addr| alive.get(id).is_some_and(|published| *published == Some(addr)))
 }
 
 async fn run_with_database(config: Config, listeners: Listeners, shared: Shared) -> anyhow::Result<()> {

@@ -57,9 +57,9 @@ pub fn client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default()
 }
 
-/// One check of a process on its published port: Ok, or why not.
-pub async fn probe(client: &reqwest::Client, port: u16, path: &str) -> Result<(), String> {
-    match client.get(format!("http://127.0.0.1:{port}{path}")).send().await {
+/// One check of a process at its published address: Ok, or why not.
+pub async fn probe(client: &reqwest::Client, addr: std::net::SocketAddr, path: &str) -> Result<(), String> {
+    match client.get(format!("http://{addr}{path}")).send().await {
         Ok(response) if !response.status().is_server_error() => Ok(()),
         Ok(response) => Err(format!("GET {path} answered {}", response.status())),
         Err(err) if err.is_timeout() => Err(format!("GET {path} did not answer in time")),
@@ -81,12 +81,12 @@ const MAX_RETRY_WAIT: Duration = Duration::from_millis(250);
 /// fails the check at once, with its exit code.
 pub async fn startup(runtime: &dyn Scheduler, container: &Container, check: &Startup) -> anyhow::Result<u32> {
     let path = &check.path;
-    let port = match container.host_port {
-        Some(port) => port,
+    let addr = match container.addr {
+        Some(addr) => addr,
         // The process may have died before the engine reported its port.
         None => match runtime.inspect(&container.id).await? {
             Some(c) if !c.running => bail!("{}", exited(&c, path)),
-            Some(Container { host_port: Some(port), .. }) => port,
+            Some(Container { addr: Some(addr), .. }) => addr,
             _ => bail!("the container has no published port"),
         },
     };
@@ -97,7 +97,7 @@ pub async fn startup(runtime: &dyn Scheduler, container: &Container, check: &Sta
     let mut retry_wait = FIRST_RETRY_WAIT;
     loop {
         checks += 1;
-        let wait = match probe(&client, port, path).await {
+        let wait = match probe(&client, addr, path).await {
             Ok(()) => {
                 streak += 1;
                 if streak >= check.attempts {

@@ -153,7 +153,8 @@ struct Slot {
     process_type: String,
     index: i32,
     container: Option<String>,
-    port: Option<u16>,
+    /// Where its `$PORT` is published.
+    addr: Option<std::net::SocketAddr>,
     /// Since when it passed its check and may be routed.
     healthy_since: Option<Instant>,
     task: Option<Task>,
@@ -176,7 +177,7 @@ impl Slot {
             process_type: process_type.to_string(),
             index,
             container: None,
-            port: None,
+            addr: None,
             healthy_since: None,
             task: None,
             crashed: None,
@@ -254,10 +255,24 @@ struct Live {
 
 /// What background tasks tell the loop.
 enum Report {
-    Checked { key: SlotKey, container: String, result: Result<(), String> },
-    Replaced { key: SlotKey, deployment: i64, result: Result<(String, Option<u16>), (Option<String>, String)> },
-    Unhealthy { key: SlotKey, container: String, reason: String },
-    Removed { container: String },
+    Checked {
+        key: SlotKey,
+        container: String,
+        result: Result<(), String>,
+    },
+    Replaced {
+        key: SlotKey,
+        deployment: i64,
+        result: Result<(String, Option<std::net::SocketAddr>), (Option<String>, String)>,
+    },
+    Unhealthy {
+        key: SlotKey,
+        container: String,
+        reason: String,
+    },
+    Removed {
+        container: String,
+    },
     Addon(addons::AddonReport),
 }
 
@@ -547,7 +562,7 @@ impl Keeper {
         enum Act {
             Nothing,
             Check(Container),
-            Probe(String, u16, Liveness),
+            Probe(String, std::net::SocketAddr, Liveness),
             Replace(Option<String>),
         }
         let act = {
@@ -573,13 +588,13 @@ impl Keeper {
                             crate::logs::follow_adopted(&self.state, &key.0, &key.1, &c.id);
                         }
                     }
-                    slot.port = c.host_port;
+                    slot.addr = c.addr;
                     if slot.healthy_since.is_none() && slot.task.is_none() {
                         slot.task = Some(Task::Check);
                         Act::Check(c)
                     } else if slot.healthy_since.is_some() && slot.probe.is_none() && slot.process_type == "web" {
-                        match (&live.liveness, c.host_port) {
-                            (Some(liveness), Some(port)) => Act::Probe(c.id.clone(), port, liveness.clone()),
+                        match (&live.liveness, c.addr) {
+                            (Some(liveness), Some(addr)) => Act::Probe(c.id.clone(), addr, liveness.clone()),
                             _ => Act::Nothing,
                         }
                     } else {
@@ -617,8 +632,8 @@ impl Keeper {
         match act {
             Act::Nothing => {}
             Act::Check(c) => self.check(key.clone(), c, live),
-            Act::Probe(id, port, liveness) => {
-                let handle = self.probe(key.clone(), id, port, liveness);
+            Act::Probe(id, addr, liveness) => {
+                let handle = self.probe(key.clone(), id, addr, liveness);
                 if let Some(slot) = self.slots.get_mut(key) {
                     slot.probe = Some(handle);
                 }
@@ -709,7 +724,7 @@ impl Keeper {
                     health::settled(state.runtime.as_ref(), &container).await
                 };
                 match checked {
-                    Ok(()) => Ok((container.id, container.host_port)),
+                    Ok(()) => Ok((container.id, container.addr)),
                     Err(e) => Err((Some(container.id), format!("{e:#}"))),
                 }
             }
@@ -719,14 +734,20 @@ impl Keeper {
     }
 
     /// Check a routed web process on an interval until it fails too often.
-    fn probe(&self, key: SlotKey, container: String, port: u16, check: Liveness) -> tokio::task::AbortHandle {
+    fn probe(
+        &self,
+        key: SlotKey,
+        container: String,
+        addr: std::net::SocketAddr,
+        check: Liveness,
+    ) -> tokio::task::AbortHandle {
         let tx = self.tx.clone();
         let task = tokio::spawn(async move {
             let client = health::client(check.timeout);
             let mut failures = 0;
             loop {
                 tokio::time::sleep(check.interval).await;
-                match health::probe(&client, port, &check.path).await {
+                match health::probe(&client, addr, &check.path).await {
                     Ok(()) => failures = 0,
                     Err(why) => {
                         failures += 1;
@@ -801,9 +822,9 @@ impl Keeper {
                 slot.unhealthy = None;
                 slot.stop_probe();
                 match result {
-                    Ok((id, port)) => {
+                    Ok((id, addr)) => {
                         slot.container = Some(id.clone());
-                        slot.port = port;
+                        slot.addr = addr;
                         slot.crashed = None;
                         slot.retry_at = None;
                         slot.healthy_since = Some(now);
@@ -859,9 +880,8 @@ impl Keeper {
             if a != app || slot.process_type != "web" || !healthy || slot.deployment != live.deployment {
                 continue;
             }
-            let (Some(id), Some(port)) = (&slot.container, slot.port) else { continue };
+            let (Some(id), Some(addr)) = (&slot.container, slot.addr) else { continue };
             let kept = current.as_ref().and_then(|r| r.backends.iter().find(|b| &b.container_id == id).cloned());
-            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
             backends.push(kept.filter(|b| b.addr == addr).unwrap_or_else(|| Backend::new(addr, id.clone())));
         }
         backends.sort_by(|a, b| a.container_id.cmp(&b.container_id));

@@ -29,9 +29,9 @@ impl Backend {
         Arc::new(Self { addr, container_id, inflight: AtomicUsize::new(0) })
     }
 
-    /// The backend of a web container: its published port on 127.0.0.1.
+    /// The backend of a web container: its published address.
     pub fn for_container(c: &crate::runtime::Container) -> Option<Arc<Self>> {
-        c.host_port.map(|port| Self::new(SocketAddr::from(([127, 0, 0, 1], port)), c.id.clone()))
+        c.addr.map(|addr| Self::new(addr, c.id.clone()))
     }
 
     pub fn inflight(&self) -> usize {

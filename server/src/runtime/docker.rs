@@ -236,6 +236,11 @@ fn port_key() -> String {
 
 /// A container as a listing shows it: enough for the reconcile loop without
 /// inspecting each one.
+/// A process's `$PORT` as this engine publishes it: on its loopback only.
+fn published(port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
 fn from_summary(summary: ContainerSummary) -> Option<Container> {
     let running = summary.state == Some(ContainerSummaryStateEnum::RUNNING);
     let engine_state = summary.state.map(|s| s.to_string()).unwrap_or_default();
@@ -261,7 +266,7 @@ fn from_summary(summary: ContainerSummary) -> Option<Container> {
             .unwrap_or_default(),
         labels: summary.labels.unwrap_or_default(),
         running,
-        host_port: if running { host_port } else { None },
+        addr: host_port.filter(|_| running).map(published),
         exit_code: if running { None } else { exit_code },
         engine_state,
         oom_killed: false,
@@ -512,7 +517,7 @@ impl Scheduler for DockerScheduler {
                 Err(e) => return Err(e.into()),
             };
         let state = info.state.unwrap_or_default();
-        let host_port = info
+        let host_port: Option<u16> = info
             .network_settings
             .and_then(|n| n.ports)
             .and_then(|ports| ports.get(&port_key()).cloned().flatten())
@@ -523,7 +528,7 @@ impl Scheduler for DockerScheduler {
             name: info.name.unwrap_or_default().trim_start_matches('/').to_string(),
             labels: config.labels.unwrap_or_default(),
             running: state.running.unwrap_or(false),
-            host_port,
+            addr: host_port.map(published),
             exit_code: state.exit_code.filter(|_| !state.running.unwrap_or(false)),
             engine_state: state.status.map(|s| s.to_string()).unwrap_or_default(),
             oom_killed: state.oom_killed.unwrap_or(false),

@@ -118,8 +118,10 @@ pub struct Container {
     pub name: String,
     pub labels: HashMap<String, String>,
     pub running: bool,
-    /// The 127.0.0.1 port `CONTAINER_PORT` is published on.
-    pub host_port: Option<u16>,
+    /// Where the router and health checks reach its `$PORT`: the address
+    /// the scheduler published it on (on the single engine, a port of
+    /// 127.0.0.1). Only while it runs.
+    pub addr: Option<std::net::SocketAddr>,
     /// Known once it exited.
     pub exit_code: Option<i64>,
     /// The engine's word for it: running, paused, exited, created, dead.
