@@ -42,7 +42,7 @@ use crate::deploy::formation::web_quantity;
 use crate::deploy::health::{self, Liveness, Startup};
 use crate::deploy::rollout::{container_spec, Extras};
 use crate::router::{fleet, AppRoute, Backend};
-use crate::runtime::{self, Container, ContainerEvent};
+use crate::runtime::{self, Container, ContainerEvent, Happened};
 use crate::state::AppState;
 
 /// How often the loop compares the world with the database unprompted.
@@ -364,15 +364,15 @@ impl Keeper {
     }
 
     fn on_event(&mut self, event: ContainerEvent) {
-        match event.action.as_str() {
-            "oom" => {
+        match event.what {
+            Happened::OutOfMemory => {
                 self.exits.insert(event.id, "OOM".into());
             }
-            "die" => {
-                let code = event.exit_code.unwrap_or(-1);
+            Happened::Exited(code) => {
+                let code = code.unwrap_or(-1);
                 self.exits.entry(event.id).or_insert_with(|| format!("exit {code}"));
             }
-            _ => {}
+            Happened::Removed => {}
         }
     }
 

@@ -625,13 +625,13 @@ impl Scheduler for DockerScheduler {
                 while let Some(Ok(event)) = stream.next().await {
                     let actor = event.actor.unwrap_or_default();
                     let labels = actor.attributes.unwrap_or_default();
-                    let exit_code = labels.get("exitCode").and_then(|c| c.parse().ok());
-                    let event = super::ContainerEvent {
-                        id: actor.id.unwrap_or_default(),
-                        action: event.action.unwrap_or_default(),
-                        exit_code,
-                        labels,
+                    let what = match event.action.as_deref() {
+                        Some("die") => super::Happened::Exited(labels.get("exitCode").and_then(|c| c.parse().ok())),
+                        Some("oom") => super::Happened::OutOfMemory,
+                        Some("destroy") => super::Happened::Removed,
+                        _ => continue,
                     };
+                    let event = super::ContainerEvent { id: actor.id.unwrap_or_default(), what };
                     if tx.send(event).await.is_err() {
                         return;
                     }

@@ -209,13 +209,23 @@ impl Subnet {
     }
 }
 
+/// Something that happened to a process, in the scheduler's words (each
+/// backend translates its own: Docker's `die`/`oom`/`destroy`, a Swarm
+/// task's state, a pod's termination reason).
 #[derive(Debug, Clone)]
 pub struct ContainerEvent {
     pub id: String,
-    /// `die`, `oom` or `destroy`.
-    pub action: String,
-    pub exit_code: Option<i64>,
-    pub labels: HashMap<String, String>,
+    pub what: Happened,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Happened {
+    /// It ended, with this exit code when known.
+    Exited(Option<i64>),
+    /// It ran out of memory (an exit follows).
+    OutOfMemory,
+    /// It is gone.
+    Removed,
 }
 
 /// Bytes for the engine: small ones in memory, large ones in a file that is
