@@ -291,7 +291,7 @@ where
     Router::new()
         .route("/healthz", get(crate::health::healthz))
         .route("/metrics", get(crate::metrics::serve_metrics))
-        .route(crate::router::fleet::HAND_PATH, axum::routing::post(crate::api::routers::receive_handed))
+        .route(crate::router::fleet::HAND_PATH, axum::routing::post(crate::api::platform::receive_handed))
         .merge(crate::api::router())
         .merge(crate::git::router())
         .merge(crate::dashboard::router().layer(sessions))

@@ -436,6 +436,7 @@ async fn role_endpoint_matrix() {
         ("POST", "/certs", "/certs".into(), Some(json!({ "chain": "x", "key": "y" })), [403, 403, 403, 403, 403]),
         // Routers apart: server admins only.
         ("GET", "/routers", "/routers".into(), None, [403, 403, 403, 403, 403]),
+        ("GET", "/nodes", "/nodes".into(), None, [403, 403, 403, 403, 403]),
     ];
 
     // Every operation the server documents has a row.

@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod maintenance;
 mod metrics;
+mod nodes;
 mod openapi;
 mod private_network;
 mod release_phase;

@@ -77,6 +77,7 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/user",
     "POST /api/v1/users",
     "GET /api/v1/routers",
+    "GET /api/v1/nodes",
 ];
 
 #[tokio::test]

@@ -14,8 +14,8 @@ pub mod formation;
 pub mod logs;
 pub mod metrics;
 pub mod operations;
+pub mod platform;
 pub mod releases;
-pub mod routers;
 pub mod runs;
 pub mod teams;
 pub mod tokens;
@@ -72,7 +72,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         OpenApiRouter::new()
             .merge(tokens::router())
             .merge(users::router())
-            .merge(routers::router())
+            .merge(platform::router())
             .merge(teams::router())
             .merge(apps::router())
             .merge(releases::router())

@@ -12,9 +12,9 @@ mod domains;
 mod login;
 mod logs;
 mod operations;
+mod platform;
 mod ps;
 mod releases;
-mod routers;
 mod run;
 mod sse;
 mod teams;
@@ -86,6 +86,8 @@ pub enum Command {
     UsersCreate(tokens::CreateUserArgs),
     /// List the routers running apart from the control plane (server admins)
     Routers(JsonFlag),
+    /// List the machines processes run on, with what is placed on each (server admins)
+    Nodes(JsonFlag),
     /// Add the app's repository as a git remote (`paas` by default)
     #[command(name = "git:remote")]
     GitRemote(domains::RemoteArgs),
@@ -290,7 +292,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::TokensCreate(args) => tokens::create(args).await,
         Command::TokensRevoke(args) => tokens::revoke(args).await,
         Command::UsersCreate(args) => tokens::create_user(args).await,
-        Command::Routers(flag) => routers::list(flag.json).await,
+        Command::Routers(flag) => platform::routers(flag.json).await,
+        Command::Nodes(flag) => platform::nodes(flag.json).await,
         Command::GitRemote(args) => domains::add_remote(args).await,
         Command::GitCredentials { action } => domains::git_credentials(&action),
         Command::Config(args) => config::show(args).await,

@@ -59,3 +59,19 @@ pub async fn store(conn: &mut PgConnection, app_id: i64, rows: &[Formation]) -> 
     }
     Ok(())
 }
+
+/// What the formations of the apps with a live release ask for, over all
+/// their processes: (memory in MB, CPUs, apps running any process), with
+/// the defaults for process types that set no limit.
+pub async fn reserved(pool: &PgPool, default_memory: i32, default_cpus: f64) -> sqlx::Result<(i64, f64, i64)> {
+    sqlx::query_as(
+        "SELECT COALESCE(SUM(f.quantity::bigint * COALESCE(f.memory_mb, $1)), 0)::bigint, \
+         COALESCE(SUM(f.quantity * COALESCE(f.cpus, $2)), 0)::float8, \
+         COUNT(DISTINCT f.app_id) FILTER (WHERE f.quantity > 0) \
+         FROM formation f JOIN apps a ON a.id = f.app_id WHERE a.current_release_id IS NOT NULL",
+    )
+    .bind(default_memory)
+    .bind(default_cpus)
+    .fetch_one(pool)
+    .await
+}

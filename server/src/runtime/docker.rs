@@ -584,6 +584,48 @@ impl Scheduler for DockerScheduler {
         Ok(())
     }
 
+    async fn nodes(&self) -> anyhow::Result<Vec<super::Node>> {
+        let info = self.docker.info().await.context("asking the engine about itself")?;
+        let swarm = info.swarm.clone().unwrap_or_default();
+        let managing = swarm.local_node_state == Some(bollard::models::LocalNodeState::ACTIVE)
+            && swarm.control_available == Some(true);
+        if !managing {
+            return Ok(vec![super::Node {
+                id: info.id.unwrap_or_default(),
+                name: info.name.unwrap_or_default(),
+                address: None,
+                role: "engine".into(),
+                state: "ready".into(),
+                availability: "active".into(),
+                cpus: info.ncpu.unwrap_or(0) as f64,
+                memory_bytes: info.mem_total.unwrap_or(0),
+            }]);
+        }
+        let nodes = self.docker.list_nodes(None::<bollard::query_parameters::ListNodesOptions>).await?;
+        Ok(nodes
+            .into_iter()
+            .map(|node| {
+                let (spec, description, status) = (
+                    node.spec.unwrap_or_default(),
+                    node.description.unwrap_or_default(),
+                    node.status.unwrap_or_default(),
+                );
+                let resources = description.resources.unwrap_or_default();
+                let word = |value: Option<String>| value.unwrap_or_else(|| "unknown".into());
+                super::Node {
+                    id: node.id.unwrap_or_default(),
+                    name: description.hostname.unwrap_or_default(),
+                    address: status.addr,
+                    role: word(spec.role.map(|r| r.to_string())),
+                    state: word(status.state.map(|s| s.to_string())),
+                    availability: word(spec.availability.map(|a| a.to_string())),
+                    cpus: resources.nano_cpus.unwrap_or(0) as f64 / 1e9,
+                    memory_bytes: resources.memory_bytes.unwrap_or(0),
+                }
+            })
+            .collect())
+    }
+
     fn follow_logs(&self, id: &str, since: i64) -> futures_util::stream::BoxStream<'static, String> {
         let docker = self.docker.clone();
         let id = id.to_string();

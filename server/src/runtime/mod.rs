@@ -209,6 +209,24 @@ impl Subnet {
     }
 }
 
+/// A machine processes run on.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Node {
+    pub id: String,
+    /// Its host name.
+    pub name: String,
+    /// Its address in the cluster (none for the one engine).
+    pub address: Option<String>,
+    /// `engine` (the one engine), or a cluster's `manager` or `worker`.
+    pub role: String,
+    /// `ready`, `down`, `unknown`.
+    pub state: String,
+    /// `active` (takes processes), `pause` or `drain`.
+    pub availability: String,
+    pub cpus: f64,
+    pub memory_bytes: i64,
+}
+
 /// Something that happened to a process, in the scheduler's words (each
 /// backend translates its own: Docker's `die`/`oom`/`destroy`, a Swarm
 /// task's state, a pod's termination reason).
@@ -345,6 +363,9 @@ pub trait Scheduler: Send + Sync {
 
     /// Whether the engine answers.
     async fn ping(&self) -> anyhow::Result<()>;
+
+    /// The machines processes run on: the one engine, or a cluster's nodes.
+    async fn nodes(&self) -> anyhow::Result<Vec<Node>>;
 
     /// Create and start a container (replacing a leftover of the same name).
     /// The engine never restarts it: the reconcile loop decides that. Returns

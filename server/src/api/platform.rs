@@ -1,4 +1,5 @@
-//! Routers apart (`paas router`), as they report themselves (server admins).
+//! The platform's machines for server admins: the nodes processes run on,
+//! and the routers apart (`paas router`) as they report themselves.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,7 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_routers))
+    OpenApiRouter::new().routes(routes!(list_routers)).routes(routes!(list_nodes))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,7 +30,7 @@ pub struct Routers {
 }
 
 /// Routers running apart from the control plane (server admins only).
-#[utoipa::path(get, path = "/routers", tag = "routers",
+#[utoipa::path(get, path = "/routers", tag = "platform",
     responses((status = 200, body = Routers), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list_routers(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Json<Routers>> {
     if !user.is_admin {
@@ -37,6 +38,48 @@ pub async fn list_routers(State(state): State<AppState>, CurrentUser(user): Curr
     }
     let (routers, generation) = db::routers::list(&state.db).await?;
     Ok(Json(Routers { generation, routers }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeView {
+    #[serde(flatten)]
+    pub node: crate::runtime::Node,
+    /// Memory the processes placed on it ask for (their limits).
+    pub memory_reserved_bytes: i64,
+    /// CPUs they ask for.
+    pub cpus_reserved: f64,
+    /// Apps with processes on it.
+    pub apps: i64,
+}
+
+/// The machines processes run on, with what is placed on each (server
+/// admins only).
+#[utoipa::path(get, path = "/nodes", tag = "platform",
+    responses((status = 200, body = Vec<NodeView>), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn list_nodes(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> AppResult<Json<Vec<NodeView>>> {
+    if !user.is_admin {
+        return Err(AppError::Forbidden("only server admins can list the nodes".into()));
+    }
+    let nodes = state.runtime.nodes().await?;
+    let (memory_mb, cpus, apps) =
+        db::formation::reserved(&state.db, state.config.default_memory, state.config.default_cpus).await?;
+    // One engine holds every process. (A cluster backend reports each
+    // node's share from its tasks.)
+    let single = nodes.len() == 1;
+    Ok(Json(
+        nodes
+            .into_iter()
+            .map(|node| NodeView {
+                node,
+                memory_reserved_bytes: if single { memory_mb * 1024 * 1024 } else { 0 },
+                cpus_reserved: if single { cpus } else { 0.0 },
+                apps: if single { apps } else { 0 },
+            })
+            .collect(),
+    ))
 }
 
 /// A router apart hands over its access lines and request counts (sealed
