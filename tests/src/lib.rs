@@ -12,6 +12,7 @@ pub mod acme;
 pub mod apps;
 pub mod browser;
 pub mod load;
+pub mod swarm;
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};

@@ -437,6 +437,7 @@ async fn role_endpoint_matrix() {
         // Routers apart: server admins only.
         ("GET", "/routers", "/routers".into(), None, [403, 403, 403, 403, 403]),
         ("GET", "/nodes", "/nodes".into(), None, [403, 403, 403, 403, 403]),
+        ("GET", "/nodes/join-command", "/nodes/join-command".into(), None, [403, 403, 403, 403, 403]),
     ];
 
     // Every operation the server documents has a row.

@@ -78,6 +78,7 @@ const ROUTES: &[&str] = &[
     "POST /api/v1/users",
     "GET /api/v1/routers",
     "GET /api/v1/nodes",
+    "GET /api/v1/nodes/join-command",
 ];
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_routers)).routes(routes!(list_nodes))
+    OpenApiRouter::new().routes(routes!(list_routers)).routes(routes!(list_nodes)).routes(routes!(join_command))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -80,6 +80,30 @@ pub async fn list_nodes(
             })
             .collect(),
     ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JoinCommand {
+    /// Run on a new machine (with Docker installed) to make it a worker.
+    pub command: String,
+}
+
+/// The command that adds a worker machine to the swarm the engine manages
+/// (server admins only); 409 when the engine is in no swarm.
+#[utoipa::path(get, path = "/nodes/join-command", tag = "platform",
+    responses((status = 200, body = JoinCommand), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn join_command(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> AppResult<Json<JoinCommand>> {
+    if !user.is_admin {
+        return Err(AppError::Forbidden("only server admins can add nodes".into()));
+    }
+    match state.runtime.join_command().await {
+        Ok(command) => Ok(Json(JoinCommand { command })),
+        Err(err) => Err(AppError::Conflict(format!("{err:#}"))),
+    }
 }
 
 /// A router apart hands over its access lines and request counts (sealed

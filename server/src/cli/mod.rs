@@ -88,6 +88,9 @@ pub enum Command {
     Routers(JsonFlag),
     /// List the machines processes run on, with what is placed on each (server admins)
     Nodes(JsonFlag),
+    /// Print the command that adds a worker machine to the swarm (server admins)
+    #[command(name = "nodes:join-command")]
+    NodesJoinCommand,
     /// Add the app's repository as a git remote (`paas` by default)
     #[command(name = "git:remote")]
     GitRemote(domains::RemoteArgs),
@@ -294,6 +297,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::UsersCreate(args) => tokens::create_user(args).await,
         Command::Routers(flag) => platform::routers(flag.json).await,
         Command::Nodes(flag) => platform::nodes(flag.json).await,
+        Command::NodesJoinCommand => platform::join_command().await,
         Command::GitRemote(args) => domains::add_remote(args).await,
         Command::GitCredentials { action } => domains::git_credentials(&action),
         Command::Config(args) => config::show(args).await,

@@ -64,3 +64,9 @@ pub async fn nodes(json: bool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+pub async fn join_command() -> anyhow::Result<()> {
+    let answer = Client::from_credentials()?.get("/nodes/join-command").await?;
+    println!("{}", field(&answer, "command"));
+    Ok(())
+}

@@ -584,6 +584,31 @@ impl Scheduler for DockerScheduler {
         Ok(())
     }
 
+    async fn join_command(&self) -> anyhow::Result<String> {
+        let info = self.docker.info().await.context("asking the engine about itself")?;
+        let swarm = info.swarm.unwrap_or_default();
+        if swarm.local_node_state != Some(bollard::models::LocalNodeState::ACTIVE) {
+            anyhow::bail!(
+                "the engine is in no swarm: every process runs on this one machine. \
+                 `docker swarm init` on it makes it a swarm's manager, which other machines can then join"
+            );
+        }
+        if swarm.control_available != Some(true) {
+            anyhow::bail!("the engine is a swarm worker: ask a manager of the swarm for its join command");
+        }
+        let joined = self.docker.inspect_swarm().await.context("asking the swarm for its join token")?;
+        let token = joined.join_tokens.and_then(|t| t.worker).context("the swarm gave no worker join token")?;
+        let manager = swarm
+            .remote_managers
+            .unwrap_or_default()
+            .into_iter()
+            .find(|peer| peer.node_id == swarm.node_id)
+            .and_then(|peer| peer.addr)
+            .or_else(|| swarm.node_addr.map(|addr| format!("{addr}:2377")))
+            .context("the swarm manager's address is unknown")?;
+        Ok(format!("docker swarm join --token {token} {manager}"))
+    }
+
     async fn nodes(&self) -> anyhow::Result<Vec<super::Node>> {
         let info = self.docker.info().await.context("asking the engine about itself")?;
         let swarm = info.swarm.clone().unwrap_or_default();

@@ -367,6 +367,10 @@ pub trait Scheduler: Send + Sync {
     /// The machines processes run on: the one engine, or a cluster's nodes.
     async fn nodes(&self) -> anyhow::Result<Vec<Node>>;
 
+    /// The command that makes another machine a worker of the cluster; an
+    /// error that says why when there is no cluster.
+    async fn join_command(&self) -> anyhow::Result<String>;
+
     /// Create and start a container (replacing a leftover of the same name).
     /// The engine never restarts it: the reconcile loop decides that. Returns
     /// it as inspected after start.

@@ -1,0 +1,44 @@
+//! A two-node Docker Swarm on this machine for the tests (`tests/lab/swarm.sh`):
+//! two engines in network namespaces of their own, the first the manager.
+//! Its names and addresses are fixed, so one lab runs at a time: a test
+//! holds a machine-wide lock while its lab is up. Everything the lab started
+//! is stopped, by PID, when it is dropped.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+pub struct SwarmLab {
+    dir: tempfile::TempDir,
+    /// `DOCKER_HOST` of the manager's engine.
+    pub manager: String,
+    _lock: std::fs::File,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lab/swarm.sh")
+}
+
+impl SwarmLab {
+    pub fn start() -> Self {
+        let lock = std::fs::File::create(std::env::temp_dir().join("paas-swarm-lab.lock")).expect("the lab's lock");
+        lock.lock().expect("taking the lab's lock");
+        let dir = tempfile::Builder::new().prefix("paas-swarm-").tempdir().expect("temp dir");
+        // A lab a killed test left behind goes first.
+        let _ = Command::new("sh").arg(script()).args(["down", "/nonexistent"]).output();
+        let out = Command::new("sh").arg(script()).arg("up").arg(dir.path()).output().expect("running the lab script");
+        let manager = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let lab = Self { dir, manager, _lock: lock };
+        assert!(
+            out.status.success() && lab.manager.starts_with("unix://"),
+            "the swarm lab did not come up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lab
+    }
+}
+
+impl Drop for SwarmLab {
+    fn drop(&mut self) {
+        let _ = Command::new("sh").arg(script()).arg("down").arg(self.dir.path()).output();
+    }
+}
