@@ -146,6 +146,16 @@ async fn a_router_apart_serves_through_deploys_and_control_plane_restarts() {
     let router = server.start_router_apart_with(&dir, &["--listen", &addr], unreachable, &key).await;
     assert_eq!(get(&router.addr, "apart").await, (200, "hello from v3\n".to_string()));
     assert!(router.logs().contains("serving the last routes"), "{}", router.logs());
+    // It still knows where to hand its access lines (kept with the routes).
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/not-here-after-restart", router.addr);
+    let answer = client.get(url).header("host", "apart.paas.test").send().await.unwrap();
+    assert_eq!(answer.status(), 404);
+    wait_until("the access line of a request after the restart", Duration::from_secs(10), || {
+        let logs = server.cli_ok(home.path(), &["logs", "-n", "50", "-p", "router", "-a", "apart"]);
+        async move { logs.contains("GET /not-here-after-restart 404") }
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -63,11 +63,12 @@ pub async fn run(config: RouterConfig) -> anyhow::Result<()> {
     // The last routes first (certificates come with the database).
     let routes = Arc::new(RouteTable::default());
     let saved = config.data_dir.join(SAVED);
-    let mut applied = 0;
+    let (mut applied, mut control_url) = (0, config.control_url.clone());
     match load(&saved, &secrets) {
         Ok(Some((generation, doc))) => {
             routes.replace(doc.table);
             applied = generation;
+            control_url = control_url.or(doc.control_url);
         }
         Ok(None) => {}
         Err(err) => {
@@ -98,7 +99,7 @@ pub async fn run(config: RouterConfig) -> anyhow::Result<()> {
         secrets,
         saved,
         seen: Mutex::new(Seen { applied, left: Vec::new() }),
-        control_url: Mutex::new(config.control_url.clone()),
+        control_url: Mutex::new(control_url),
         control_url_given: config.control_url.is_some(),
         applied_now: tokio::sync::Notify::new(),
     };
@@ -114,10 +115,12 @@ pub async fn run(config: RouterConfig) -> anyhow::Result<()> {
 
     crate::serve::shutdown_signal().await;
     tracing::info!("shutting down");
+    // Requests in flight finish on the table as it is, still reported (the
+    // control plane must not stop a process they use) and still logged.
     following.abort();
+    workers.shutdown(Duration::from_secs(10)).await;
     reporting.abort();
     handing.abort();
-    workers.shutdown(Duration::from_secs(10)).await;
     if let Err(err) = db::routers::remove(&pool, &me.id).await {
         tracing::warn!(error = %err, "could not withdraw this router; it stops counting once it has not reported for a few seconds");
     }
