@@ -6,7 +6,7 @@ PAAS_PACKAGES="docker.io postgresql git busybox-static build-essential pkg-confi
 # Only the tests need these: the dashboard is tested in a real headless Chromium,
 # the buildpack stacks build on a Debian base made with debootstrap, metrics are
 # scraped by a real Prometheus and certificates issued by pebble, an ACME server.
-PAAS_TEST_PACKAGES="chromium chromium-driver debootstrap python3-venv iproute2 prometheus pebble dnsmasq-base openssl curl"
+PAAS_TEST_PACKAGES="chromium chromium-driver debootstrap python3-venv iproute2 prometheus pebble dnsmasq-base openssl curl docker-registry"
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi

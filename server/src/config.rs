@@ -11,6 +11,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where apps' processes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchedulerKind {
+    /// The one Docker engine of this machine.
+    Docker,
+    /// The nodes of a Docker Swarm this machine's engine manages (a swarm
+    /// of this one machine is made when it is in none).
+    Swarm,
+}
+
 #[derive(Clone, Args)]
 pub struct Config {
     /// Address of the control plane (REST API, dashboard, git endpoints).
@@ -214,6 +224,17 @@ pub struct Config {
     /// Seconds to wait for in-flight requests on replaced processes.
     #[arg(long, env = "PAAS_DRAIN_TIMEOUT", default_value_t = 30)]
     pub drain_timeout: u64,
+
+    /// Where apps' processes run: this machine's Docker engine, or the
+    /// nodes of the Docker Swarm it manages.
+    #[arg(long, env = "PAAS_SCHEDULER", value_enum, default_value = "docker")]
+    pub scheduler: SchedulerKind,
+
+    /// Image registry (HOST:PORT) every swarm node pulls from; images built
+    /// here are pushed to it. Without one, a swarm runs every process on
+    /// this machine.
+    #[arg(long, env = "PAAS_REGISTRY")]
+    pub registry: Option<String>,
 
     /// Seconds between SIGTERM and SIGKILL when stopping a process.
     #[arg(long, env = "PAAS_STOP_GRACE", default_value_t = 10)]

@@ -21,7 +21,7 @@ use crate::db::embedded::EmbeddedPostgres;
 use crate::health::Health;
 use crate::logs::LogHub;
 use crate::router::{RouteTable, RouterState};
-use crate::runtime::{DockerScheduler, Scheduler};
+use crate::runtime::DockerScheduler;
 use crate::state::{AppState, Parts};
 use crate::tls::Tls;
 
@@ -64,7 +64,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     // back while the database and the rest come up.
     let routes = Arc::new(RouteTable::persisted(config.data_dir.join("routes.json")));
     let logs = Arc::new(LogHub::default());
-    let restored_for = restore_routes(&routes).await;
+    let restored_for = restore_routes(&config, &routes).await;
     let limits = config.proxy.limits();
     let secrets = Secrets::load(&config.data_dir, config.secret_key.as_deref())?;
     let acme = match config.acme_directory() {
@@ -151,12 +151,12 @@ struct Shared {
 
 /// Load the routes snapshot, keeping the backends whose container still runs
 /// on the same address. Returns the installation it belongs to.
-async fn restore_routes(routes: &RouteTable) -> Option<String> {
+async fn restore_routes(config: &Config, routes: &RouteTable) -> Option<String> {
     let instance = routes.saved_instance()?;
     // The engine gets a moment, not the router's start: without it the
     // router starts empty and the reconcile loop fills it.
     let listed = tokio::time::timeout(Duration::from_secs(2), async {
-        DockerScheduler::connect(instance.clone()).await?.list(&[]).await
+        connect_scheduler(config, instance.clone()).await?.list(&[]).await
     })
     .await;
     let alive: std::collections::HashMap<String, Option<std::net::SocketAddr>> = match listed {
@@ -171,6 +171,17 @@ async fn restore_routes(routes: &RouteTable) -> Option<String> {
         }
     };
     routes.restore(|id, addr| alive.get(id).is_some_and(|published| *published == Some(addr)))
+}
+
+/// The scheduler `--scheduler` names.
+async fn connect_scheduler(config: &Config, instance: String) -> anyhow::Result<Arc<dyn crate::runtime::Scheduler>> {
+    Ok(match config.scheduler {
+        crate::config::SchedulerKind::Docker => Arc::new(DockerScheduler::connect(instance).await?),
+        crate::config::SchedulerKind::Swarm => {
+            let grace = Duration::from_secs(config.stop_grace);
+            Arc::new(crate::runtime::SwarmScheduler::connect(instance, config.registry.clone(), grace).await?)
+        }
+    })
 }
 
 async fn run_with_database(config: Config, listeners: Listeners, shared: Shared) -> anyhow::Result<()> {
@@ -193,7 +204,7 @@ async fn run_with_database(config: Config, listeners: Listeners, shared: Shared)
         Duration::from_secs(config.acme_check_interval.max(1)),
         Duration::from_secs(config.acme_renew_days * 86_400),
     );
-    let runtime: Arc<dyn crate::runtime::Scheduler> = Arc::new(DockerScheduler::connect(instance.clone()).await?);
+    let runtime = connect_scheduler(&config, instance.clone()).await?;
     runtime.subnets().await.context("listing the apps' networks")?;
     let control_addr = listeners.control_addr;
     let internal_url = format!(

@@ -3,8 +3,10 @@
 # network namespaces of their own (paas-lab-n1 = 10.210.0.1, the manager;
 # paas-lab-n2 = 10.210.0.2), joined through a bridge that sits in a third
 # namespace (in the root one, Docker's FORWARD policy would drop bridged
-# traffic). The host reaches both through a veth at 10.210.0.254. The
-# machine's own engine is never touched. One lab at a time per machine.
+# traffic). The host reaches both through a veth at 10.210.0.254. An image
+# registry (Debian's docker-registry, no auth) serves both engines from the
+# bridge's namespace at 10.210.0.253:5000. The machine's own engine is never
+# touched. One lab at a time per machine.
 #
 #   swarm.sh up DIR     start it; prints the manager's socket
 #   swarm.sh down DIR   stop every process it started and remove it all
@@ -27,7 +29,7 @@ node_up() {
     ip -n "$ns" route add default via 10.210.0.254
     cat > "$dir/$n/daemon.json" <<JSON
 {"data-root": "$dir/$n/data", "exec-root": "$dir/$n/exec", "pidfile": "$dir/$n/docker.pid",
- "hosts": ["unix://$dir/$n/docker.sock"], "insecure-registries": ["10.210.0.254:5000"],
+ "hosts": ["unix://$dir/$n/docker.sock"], "insecure-registries": ["10.210.0.253:5000"],
  "cgroup-parent": "$ns", "iptables": true, "bridge": "", "bip": "10.211.${addr##*.}.1/24"}
 JSON
     # `ip netns exec` remounts /sys, which hides the cgroup hierarchies:
@@ -71,10 +73,31 @@ up)
     ip -n "$hub" link set host0 master labbr0 up
     ip addr add 10.210.0.254/24 dev paas-lab-h
     ip link set paas-lab-h up
+    ip -n "$hub" addr add 10.210.0.253/24 dev labbr0
+    ip -n "$hub" link set lo up
+    cat > "$dir/registry.yml" <<YML
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $dir/registry
+http:
+  addr: 10.210.0.253:5000
+YML
+    ip netns exec "$hub" docker-registry serve "$dir/registry.yml" > "$dir/registry.log" 2>&1 &
     node_up n1 10.210.0.1
     node_up n2 10.210.0.2
     wait_engine n1
     wait_engine n2
+    i=0
+    until curl -sf http://10.210.0.253:5000/v2/ >/dev/null; do
+        i=$((i + 1))
+        if [ "$i" -gt 100 ]; then
+            echo "the lab's registry did not start:" >&2
+            cat "$dir/registry.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
     m="unix://$dir/n1/docker.sock"
     DOCKER_HOST=$m docker swarm init --advertise-addr 10.210.0.1 --default-addr-pool 10.212.0.0/16 \
         --dispatcher-heartbeat 1s >/dev/null
@@ -99,6 +122,7 @@ down)
         done
         ip netns del "$ns" 2>/dev/null || true
     done
+    for pid in $(ip netns pids "$hub" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip link del paas-lab-h 2>/dev/null || true
     ip netns del "$hub" 2>/dev/null || true
     sleep 0.5

@@ -37,6 +37,32 @@ impl SwarmLab {
     }
 }
 
+impl SwarmLab {
+    /// Copy an image of the machine's engine into the manager's (the lab's
+    /// engines start empty, and nothing is pulled).
+    pub fn load(&self, image: &str) {
+        let mut save = Command::new("docker")
+            .args(["save", image])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("docker save");
+        let load = Command::new("docker")
+            .args(["load", "-q"])
+            .env("DOCKER_HOST", &self.manager)
+            .stdin(save.stdout.take().unwrap())
+            .output()
+            .expect("docker load");
+        assert!(save.wait().unwrap().success() && load.status.success(), "loading {image} into the lab failed");
+    }
+
+    /// `docker ARGS` on the manager's engine; its output.
+    pub fn docker(&self, args: &[&str]) -> String {
+        let out = Command::new("docker").args(args).env("DOCKER_HOST", &self.manager).output().expect("docker");
+        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
 impl Drop for SwarmLab {
     fn drop(&mut self) {
         let _ = Command::new("sh").arg(script()).arg("down").arg(self.dir.path()).output();

@@ -27,5 +27,6 @@ mod router_apart;
 mod run;
 mod self_healing;
 mod server_lifecycle;
+mod swarm;
 mod tls;
 mod volumes;

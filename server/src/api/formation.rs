@@ -157,6 +157,9 @@ pub struct ProcessInfo {
     /// A one-off's command (`run.N`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// The node it runs on, on a swarm (absent on the one engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl From<processes::Process> for ProcessInfo {
@@ -170,6 +173,7 @@ impl From<processes::Process> for ProcessInfo {
             restarts: i64::from(p.restarts),
             last_crash: p.last_crash,
             command: p.command,
+            node: p.node,
         }
     }
 }

@@ -48,9 +48,10 @@ fn print_processes(app: &str, processes: &Value) {
     println!("=== {app} processes");
     for p in list {
         let since = p["started_at"].as_str().and_then(|s| s.get(..19)).unwrap_or("-");
+        let node = p["node"].as_str().map(|n| format!(" on {n}")).unwrap_or_default();
         if let Some(command) = p["command"].as_str() {
             println!(
-                "{:<12} {:<28} {:<5} since {} : {command}",
+                "{:<12} {:<28} {:<5} since {}{node} : {command}",
                 field(&p, "name"),
                 field(&p, "state"),
                 field(&p, "release"),
@@ -59,7 +60,7 @@ fn print_processes(app: &str, processes: &Value) {
             continue;
         }
         println!(
-            "{:<12} {:<28} {:<5} since {} restarts {}",
+            "{:<12} {:<28} {:<5} since {} restarts {}{node}",
             field(&p, "name"),
             field(&p, "state"),
             field(&p, "release"),

@@ -70,6 +70,8 @@ pub struct Process {
     pub last_crash: Option<String>,
     /// A one-off's command (`run.N`).
     pub command: Option<String>,
+    /// The machine it runs on, in a cluster.
+    pub node: Option<String>,
 }
 
 /// The app's processes, sorted by name: its containers, the processes the
@@ -110,6 +112,7 @@ pub async fn view(state: &AppState, app: &App) -> anyhow::Result<Vec<Process>> {
                 restarts: status.as_ref().map_or(0, |s| s.restarts),
                 last_crash: status.and_then(|s| s.last_crash),
                 command: None,
+                node: c.node,
             }
         })
         .collect();
@@ -122,6 +125,7 @@ pub async fn view(state: &AppState, app: &App) -> anyhow::Result<Vec<Process>> {
         restarts: 0,
         last_crash: None,
         command: c.label(runtime::LABEL_COMMAND).map(str::to_string),
+        node: c.node,
     }));
     for (name, status) in known {
         processes.push(Process {
@@ -133,6 +137,7 @@ pub async fn view(state: &AppState, app: &App) -> anyhow::Result<Vec<Process>> {
             restarts: status.restarts,
             last_crash: status.last_crash,
             command: None,
+            node: None,
         });
     }
     processes.sort_by(|a, b| a.name.cmp(&b.name).then(b.started_at.cmp(&a.started_at)));

@@ -103,6 +103,28 @@ pub(super) async fn hijack(
     Ok(Session { target, output: Box::pin(frames), input: Box::pin(write) })
 }
 
+/// GET `path`, a streamed answer in the engine's output framing (logs).
+pub(super) async fn stream(
+    endpoint: &Endpoint,
+    path: &str,
+) -> anyhow::Result<BoxStream<'static, std::io::Result<Output>>> {
+    use futures_util::TryStreamExt;
+    let request = Request::get(path).header(hyper::header::HOST, "docker").body(Full::new(Bytes::new()))?;
+    let response = match endpoint {
+        Endpoint::Unix(socket) => send(TokioIo::new(tokio::net::UnixStream::connect(socket).await?), request).await?,
+        Endpoint::Tcp(addr) => send(TokioIo::new(tokio::net::TcpStream::connect(addr).await?), request).await?,
+    };
+    if !response.status().is_success() {
+        use http_body_util::BodyExt;
+        let status = response.status();
+        let text = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        return Err(anyhow!("the engine answered {status}: {}", String::from_utf8_lossy(&text).trim()));
+    }
+    let body = http_body_util::BodyDataStream::new(response.into_body()).map_err(std::io::Error::other);
+    let read = tokio_util::io::StreamReader::new(body);
+    Ok(Box::pin(tokio_util::codec::FramedRead::new(read, Frames { tty: false, pending: None })))
+}
+
 async fn send<I>(io: I, request: Request<Full<Bytes>>) -> anyhow::Result<hyper::Response<Incoming>>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,

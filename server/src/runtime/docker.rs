@@ -28,7 +28,7 @@ use super::{
 /// Capabilities a web app never needs: raw sockets (spoofing on the
 /// network), device nodes, the audit log, file capabilities, changing its
 /// own capability sets, chroot.
-const CAP_DROP: &[&str] = &["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SETPCAP", "SYS_CHROOT"];
+pub(super) const CAP_DROP: &[&str] = &["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SETPCAP", "SYS_CHROOT"];
 /// Labels a network with the logical name it was asked for.
 const LABEL_NETWORK: &str = "paas.network";
 
@@ -43,6 +43,9 @@ pub struct DockerScheduler {
     /// Where the engine listens, for attaching to processes.
     endpoint: Endpoint,
     creating_network: tokio::sync::Mutex<()>,
+    /// `bridge` on the one engine; `overlay` (attachable) in a swarm, so
+    /// that services on every node and the manager's own containers share it.
+    network_driver: &'static str,
 }
 
 impl DockerScheduler {
@@ -61,16 +64,34 @@ impl DockerScheduler {
             subnets: Default::default(),
             endpoint: Endpoint::from_env(),
             creating_network: tokio::sync::Mutex::new(()),
+            network_driver: "bridge",
         })
     }
 
-    fn scoped(&self, name: &str) -> String {
+    /// The engine of a swarm's manager: its networks span the swarm.
+    pub(super) async fn connect_manager(instance: String) -> anyhow::Result<Self> {
+        Ok(Self { network_driver: "overlay", ..Self::connect(instance).await? })
+    }
+
+    pub(super) fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    pub(super) fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    pub(super) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    pub(super) fn scoped(&self, name: &str) -> String {
         format!("{}-{name}", self.instance)
     }
 
     /// Container names are engine-wide: each installation's carry a short
     /// prefix of its own (`paas-1a2b3c4d-APP-v3-web-1-d7`).
-    fn container_name(&self, name: &str) -> String {
+    pub(super) fn container_name(&self, name: &str) -> String {
         let short = &self.instance[..self.instance.len().min(8)];
         match name.strip_prefix("paas-") {
             Some(rest) => format!("paas-{short}-{rest}"),
@@ -79,7 +100,7 @@ impl DockerScheduler {
     }
 
     /// The engine's name of a network, created (a bridge of its own) if missing.
-    async fn ensure_network(&self, name: &str) -> anyhow::Result<String> {
+    pub(super) async fn ensure_network(&self, name: &str) -> anyhow::Result<String> {
         let scoped = self.scoped(name);
         if self.networks.lock().is_ok_and(|known| known.contains(&scoped)) {
             return Ok(scoped);
@@ -93,7 +114,8 @@ impl DockerScheduler {
             Err(e) if not_found(&e) => {
                 let request = bollard::models::NetworkCreateRequest {
                     name: scoped.clone(),
-                    driver: Some("bridge".into()),
+                    driver: Some(self.network_driver.into()),
+                    attachable: (self.network_driver == "overlay").then_some(true),
                     labels: Some(HashMap::from([
                         (LABEL_INSTANCE.to_string(), self.instance.clone()),
                         (LABEL_NETWORK.to_string(), name.to_string()),
@@ -121,7 +143,7 @@ impl DockerScheduler {
     }
 
     /// The engine's API path prefix, for the requests made without bollard.
-    fn api_prefix(&self) -> String {
+    pub(super) fn api_prefix(&self) -> String {
         let version = self.docker.client_version();
         format!("/v{}.{}", version.major_version, version.minor_version)
     }
@@ -270,11 +292,12 @@ fn from_summary(summary: ContainerSummary) -> Option<Container> {
         exit_code: if running { None } else { exit_code },
         engine_state,
         oom_killed: false,
+        node: None,
         started_at: summary.created.and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
     })
 }
 
-fn not_found(err: &bollard::errors::Error) -> bool {
+pub(super) fn not_found(err: &bollard::errors::Error) -> bool {
     matches!(err, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
 }
 
@@ -532,6 +555,7 @@ impl Scheduler for DockerScheduler {
             exit_code: state.exit_code.filter(|_| !state.running.unwrap_or(false)),
             engine_state: state.status.map(|s| s.to_string()).unwrap_or_default(),
             oom_killed: state.oom_killed.unwrap_or(false),
+            node: None,
             started_at: state
                 .started_at
                 .filter(|s| !s.starts_with("0001-"))

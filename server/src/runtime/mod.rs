@@ -1,9 +1,10 @@
 //! The Scheduler boundary: the only place that knows how containers run.
-//! `DockerScheduler` drives the local Docker engine; a cluster engine can
-//! stand behind the same trait later.
+//! `DockerScheduler` drives the local Docker engine; `SwarmScheduler` runs
+//! apps' processes as services across a Docker Swarm's nodes.
 
 mod attach;
 mod docker;
+mod swarm;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 pub use attach::{Output, Session, Target};
 pub use docker::DockerScheduler;
+pub use swarm::SwarmScheduler;
 
 /// Labels every app container carries, so actual state can be rebuilt from
 /// the engine alone.
@@ -128,6 +130,8 @@ pub struct Container {
     pub engine_state: String,
     /// Known from `inspect` only (a listing leaves it false).
     pub oom_killed: bool,
+    /// The machine it runs on, in a cluster (none on the one engine).
+    pub node: Option<String>,
     /// When the process started (a listing gives the creation time, which
     /// is the same: the engine never restarts a container by itself).
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,

@@ -1,0 +1,655 @@
+//! Docker Swarm: an app's processes run as Swarm services on the swarm's
+//! nodes; builds, the release phase, one-offs and add-ons run on the
+//! manager's own engine as on the one engine (through `DockerScheduler`).
+//!
+//! Each process slot (app, deployment, type, index) is a service of one
+//! replica that Swarm never restarts by itself. The rollout, the reconcile
+//! loop and `deploy/` keep their per-process model (start, health-gate,
+//! switch, drain, stop; replace what died) and stay the only ones that
+//! replace a process; Swarm chooses the node by the memory the process
+//! reserves, pulls the image from the registry and publishes `$PORT` in host
+//! mode on that node, where the routers reach it (node address and port:
+//! two nodes may give the same port). The manager's event stream carries no
+//! task events, so task states are polled.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use async_trait::async_trait;
+use bollard::models::{
+    EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum, Limit, Mount,
+    MountTypeEnum, NetworkAttachmentConfig, ResourceObject, Service, ServiceSpec, ServiceSpecMode,
+    ServiceSpecModeReplicated, Task, TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecResources,
+    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
+};
+use bollard::query_parameters::{ListServicesOptionsBuilder, ListTasksOptionsBuilder};
+use futures_util::StreamExt;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::attach::{Output, Session, Target};
+use super::docker::{not_found, DockerScheduler, CAP_DROP};
+use super::{
+    BuildSpec, Container, ContainerEvent, ContainerSpec, Happened, ImageConfig, ImageInfo, Node, Payload,
+    Scheduler, Subnet, TaskSpec as BuildTask, Usage, CONTAINER_PORT, LABEL_DEPLOYMENT, LABEL_INSTANCE,
+};
+
+/// How long a process may take to be placed and started (its image pulled
+/// on a node that lacks it) before the start counts as failed.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often task states are read for the event stream.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+
+pub struct SwarmScheduler {
+    /// The manager's engine: builds, one-offs, add-ons; and the swarm's API.
+    engine: DockerScheduler,
+    /// `HOST:PORT` of the registry every node pulls from; without one every
+    /// process runs on the manager, which has the images it built.
+    registry: Option<String>,
+    /// How long a stopping process has after SIGTERM (set per service).
+    stop_grace: Duration,
+    /// Images already in the registry.
+    pushed: Mutex<HashSet<String>>,
+    /// Nodes by id: host name and address.
+    nodes: RwLock<HashMap<String, (String, Option<IpAddr>)>>,
+    /// This engine's node id.
+    manager: String,
+}
+
+impl SwarmScheduler {
+    /// The manager's engine at `DOCKER_HOST` or the local socket; a swarm
+    /// of this one node is made when the engine is in none.
+    pub async fn connect(instance: String, registry: Option<String>, stop_grace: Duration) -> anyhow::Result<Self> {
+        let engine = DockerScheduler::connect_manager(instance).await?;
+        let docker = engine.docker();
+        let info = docker.info().await.context("asking the engine about itself")?;
+        let swarm = info.swarm.unwrap_or_default();
+        if swarm.local_node_state != Some(bollard::models::LocalNodeState::ACTIVE) {
+            let request = bollard::models::SwarmInitRequest {
+                listen_addr: Some("0.0.0.0:2377".into()),
+                ..Default::default()
+            };
+            docker.init_swarm(request).await.context(
+                "the engine is in no swarm and could not start one (with several network addresses, \
+                 run `docker swarm init --advertise-addr ADDRESS` on this machine first)",
+            )?;
+            tracing::info!("made this engine the manager of a new swarm; `paas nodes:join-command` prints how workers join");
+        } else if swarm.control_available != Some(true) {
+            bail!("the engine is a swarm worker: `paas serve --scheduler swarm` runs on a manager of the swarm");
+        }
+        let manager = docker.info().await?.swarm.and_then(|s| s.node_id).context("the swarm did not name this node")?;
+        let scheduler = Self {
+            engine,
+            registry,
+            stop_grace,
+            pushed: Mutex::default(),
+            nodes: RwLock::default(),
+            manager,
+        };
+        scheduler.refresh_nodes().await?;
+        Ok(scheduler)
+    }
+
+    async fn refresh_nodes(&self) -> anyhow::Result<()> {
+        let listed = self.engine.docker().list_nodes(None::<bollard::query_parameters::ListNodesOptions>).await?;
+        let nodes = listed
+            .into_iter()
+            .filter_map(|node| {
+                let name = node.description.and_then(|d| d.hostname).unwrap_or_default();
+                // A manager may report 0.0.0.0 as its address; its manager
+                // address (host:port) says where it is.
+                let addr = node
+                    .status
+                    .and_then(|s| s.addr)
+                    .and_then(|a| a.parse::<IpAddr>().ok())
+                    .filter(|a| !a.is_unspecified())
+                    .or_else(|| {
+                        let at = node.manager_status?.addr?;
+                        at.rsplit_once(':')?.0.trim_matches(['[', ']']).parse().ok()
+                    });
+                Some((node.id?, (name, addr)))
+            })
+            .collect();
+        if let Ok(mut known) = self.nodes.write() {
+            *known = nodes;
+        }
+        Ok(())
+    }
+
+    /// A node's host name and address, asking the swarm when it is new.
+    async fn node(&self, id: &str) -> Option<(String, Option<IpAddr>)> {
+        if let Some(found) = self.nodes.read().ok().and_then(|n| n.get(id).cloned()) {
+            return Some(found);
+        }
+        self.refresh_nodes().await.ok()?;
+        self.nodes.read().ok().and_then(|n| n.get(id).cloned())
+    }
+
+    /// The image as every node can pull it: pushed to the registry once.
+    async fn published_image(&self, image: &str) -> anyhow::Result<String> {
+        let Some(registry) = &self.registry else { return Ok(image.to_string()) };
+        let remote = format!("{registry}/{image}");
+        if self.pushed.lock().is_ok_and(|p| p.contains(&remote)) {
+            return Ok(remote);
+        }
+        self.engine.tag_image(image, &remote).await?;
+        let (name, tag) = remote.rsplit_once(':').unwrap_or((&remote, "latest"));
+        let options = bollard::query_parameters::PushImageOptionsBuilder::new().tag(tag).build();
+        let mut pushing = self.engine.docker().push_image(name, Some(options), None);
+        while let Some(step) = pushing.next().await {
+            let step = step.with_context(|| format!("pushing {image} to the registry {registry}"))?;
+            if let Some(error) = step.error {
+                bail!("pushing {image} to the registry {registry}: {error}");
+            }
+        }
+        if let Ok(mut pushed) = self.pushed.lock() {
+            pushed.insert(remote.clone());
+        }
+        Ok(remote)
+    }
+
+    async fn service_spec(&self, spec: &ContainerSpec) -> anyhow::Result<ServiceSpec> {
+        let image = self.published_image(&spec.image).await?;
+        let mut networks = vec![NetworkAttachmentConfig {
+            target: Some(self.engine.ensure_network(&spec.network).await?),
+            aliases: Some(spec.aliases.clone()),
+            ..Default::default()
+        }];
+        for (network, aliases) in &spec.extra_networks {
+            networks.push(NetworkAttachmentConfig {
+                target: Some(self.engine.ensure_network(network).await?),
+                aliases: Some(aliases.clone()),
+                ..Default::default()
+            });
+        }
+        let mut mounts: Vec<Mount> = spec
+            .read_only_files
+            .iter()
+            .map(|(host, inside)| Mount {
+                target: Some(inside.clone()),
+                source: Some(host.display().to_string()),
+                typ: Some(MountTypeEnum::BIND),
+                read_only: Some(true),
+                ..Default::default()
+            })
+            .collect();
+        mounts.extend(spec.volumes.iter().map(|(volume, inside)| Mount {
+            target: Some(inside.clone()),
+            source: Some(self.engine.scoped(volume)),
+            typ: Some(MountTypeEnum::VOLUME),
+            ..Default::default()
+        }));
+        // Host files and named volumes are the manager's; so is every image
+        // when there is no registry to pull from.
+        let mut constraints = Vec::new();
+        if !mounts.is_empty() || self.registry.is_none() {
+            constraints.push(format!("node.id=={}", self.manager));
+        }
+        let memory = i64::from(spec.limits.memory_mb) * 1024 * 1024;
+        let mut labels = spec.labels.clone();
+        labels.insert(LABEL_INSTANCE.to_string(), self.engine.instance().to_string());
+        let ports = spec.publish_port.then(|| {
+            vec![EndpointPortConfig {
+                target_port: Some(i64::from(CONTAINER_PORT)),
+                publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+                ..Default::default()
+            }]
+        });
+        Ok(ServiceSpec {
+            name: Some(self.engine.container_name(&spec.name)),
+            labels: Some(labels),
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(image),
+                    args: spec.command.clone(),
+                    env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                    init: Some(true),
+                    mounts: Some(mounts),
+                    stop_grace_period: Some(self.stop_grace.as_nanos() as i64),
+                    capability_drop: Some(CAP_DROP.iter().map(|c| c.to_string()).collect()),
+                    ..Default::default()
+                }),
+                // The memory a process may use is what it reserves: Swarm
+                // places it where that much is free, and refuses it where
+                // none is. CPU is a limit only, so that a rollout's new set
+                // fits beside the old one.
+                resources: Some(TaskSpecResources {
+                    limits: Some(Limit {
+                        nano_cpus: Some((spec.limits.cpus * 1e9) as i64),
+                        memory_bytes: Some(memory),
+                        pids: Some(spec.limits.pids),
+                    }),
+                    reservations: Some(ResourceObject { memory_bytes: Some(memory), ..Default::default() }),
+                }),
+                restart_policy: Some(TaskSpecRestartPolicy {
+                    condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+                    ..Default::default()
+                }),
+                placement: Some(TaskSpecPlacement { constraints: Some(constraints), ..Default::default() }),
+                networks: Some(networks),
+                ..Default::default()
+            }),
+            mode: Some(ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
+                ..Default::default()
+            }),
+            // No virtual IP: the kernel may lack IPVS, and the routers
+            // address each process themselves.
+            endpoint_spec: Some(EndpointSpec { mode: Some(EndpointSpecModeEnum::DNSRR), ports }),
+            ..Default::default()
+        })
+    }
+
+    /// Our services (with these labels), each with its current task.
+    async fn services(&self, labels: &[(&str, &str)]) -> anyhow::Result<Vec<(Service, Option<Task>)>> {
+        let mut filter: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        filter.push(format!("{LABEL_INSTANCE}={}", self.engine.instance()));
+        let filters = HashMap::from([("label".to_string(), filter)]);
+        let options = ListServicesOptionsBuilder::new().filters(&filters).build();
+        let services = self.engine.docker().list_services(Some(options)).await?;
+        if services.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = services.iter().filter_map(|s| s.id.clone()).collect();
+        let mut current = self.current_tasks(&ids).await?;
+        Ok(services
+            .into_iter()
+            .map(|s| {
+                let task = s.id.as_ref().and_then(|id| current.remove(id));
+                (s, task)
+            })
+            .collect())
+    }
+
+    /// The latest task of each of these services.
+    async fn current_tasks(&self, services: &[String]) -> anyhow::Result<HashMap<String, Task>> {
+        let filters = HashMap::from([("service".to_string(), services.to_vec())]);
+        let options = ListTasksOptionsBuilder::new().filters(&filters).build();
+        let mut current: HashMap<String, Task> = HashMap::new();
+        for task in self.engine.docker().list_tasks(Some(options)).await? {
+            let Some(service) = task.service_id.clone() else { continue };
+            let index = |t: &Task| t.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+            if current.get(&service).is_none_or(|seen| index(seen) < index(&task)) {
+                current.insert(service, task);
+            }
+        }
+        Ok(current)
+    }
+
+    async fn service(&self, id: &str) -> anyhow::Result<Option<(Service, Option<Task>)>> {
+        let inspect = None::<bollard::query_parameters::InspectServiceOptions>;
+        let service = match self.engine.docker().inspect_service(id, inspect).await {
+            Ok(service) => service,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(service_id) = service.id.clone() else { return Ok(None) };
+        let task = self.current_tasks(std::slice::from_ref(&service_id)).await?.remove(&service_id);
+        Ok(Some((service, task)))
+    }
+
+    /// A service as the process it runs.
+    async fn process(&self, service: Service, task: Option<Task>) -> Container {
+        let spec = service.spec.unwrap_or_default();
+        let status = task.as_ref().and_then(|t| t.status.clone()).unwrap_or_default();
+        let state = status.state.unwrap_or(TaskState::NEW);
+        let running = state == TaskState::RUNNING
+            && task.as_ref().and_then(|t| t.desired_state) == Some(TaskState::RUNNING);
+        let node = match task.as_ref().and_then(|t| t.node_id.as_deref()) {
+            Some(id) => self.node(id).await,
+            None => None,
+        };
+        let port = status.port_status.and_then(|p| p.ports).unwrap_or_default().into_iter().find_map(|p| {
+            (p.target_port == Some(i64::from(CONTAINER_PORT))).then_some(p.published_port).flatten()
+        });
+        let addr = match (&node, port) {
+            (Some((_, Some(ip))), Some(port)) if running => u16::try_from(port).ok().map(|p| SocketAddr::new(*ip, p)),
+            _ => None,
+        };
+        let ended = matches!(
+            state,
+            TaskState::COMPLETE | TaskState::FAILED | TaskState::SHUTDOWN | TaskState::REJECTED | TaskState::ORPHANED
+        );
+        Container {
+            id: service.id.unwrap_or_default(),
+            name: spec.name.unwrap_or_default(),
+            labels: spec.labels.unwrap_or_default(),
+            running,
+            addr,
+            exit_code: status.container_status.and_then(|c| c.exit_code).filter(|_| ended),
+            engine_state: state.to_string(),
+            oom_killed: false,
+            started_at: status
+                .timestamp
+                .filter(|_| running)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc)),
+            node: node.map(|(name, _)| name),
+        }
+    }
+
+    /// Wait until the service's task runs (or ended: the health checks tell
+    /// why); a task no node can take is refused with Swarm's reason.
+    async fn wait_placed(&self, id: &str, name: &str) -> anyhow::Result<Container> {
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        loop {
+            let (service, task) = self.service(id).await?.ok_or_else(|| anyhow!("the service of {name} vanished"))?;
+            let status = task.as_ref().and_then(|t| t.status.clone()).unwrap_or_default();
+            let state = status.state.unwrap_or(TaskState::NEW);
+            let err = status.err.filter(|e| !e.is_empty());
+            match (state, err) {
+                (TaskState::PENDING, Some(err)) => {
+                    let _ = self.engine.docker().delete_service(id).await;
+                    bail!("no node can run {name}: {err}");
+                }
+                (TaskState::REJECTED, Some(err)) => {
+                    let _ = self.engine.docker().delete_service(id).await;
+                    bail!("{name} could not start: {err}");
+                }
+                (
+                    TaskState::RUNNING
+                    | TaskState::COMPLETE
+                    | TaskState::FAILED
+                    | TaskState::SHUTDOWN
+                    | TaskState::ORPHANED,
+                    _,
+                ) => return Ok(self.process(service, task).await),
+                _ => {}
+            }
+            if tokio::time::Instant::now() > deadline {
+                let _ = self.engine.docker().delete_service(id).await;
+                bail!("{name} was not running {} s after it was placed (stuck: {state})", START_TIMEOUT.as_secs());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A running task's container on this engine, for `exec`.
+    async fn local_container(&self, id: &str) -> anyhow::Result<Option<String>> {
+        let Some((service, task)) = self.service(id).await? else { return Ok(Some(id.to_string())) };
+        let task = task.ok_or_else(|| anyhow!("the process is not running"))?;
+        if task.node_id.as_deref() != Some(self.manager.as_str()) {
+            let name = self.process(service, Some(task)).await.node.unwrap_or_default();
+            bail!("the process runs on the node {name}: a command can be run only in a process on the control plane's machine");
+        }
+        Ok(task.status.and_then(|s| s.container_status).and_then(|c| c.container_id))
+    }
+}
+
+#[async_trait]
+impl Scheduler for SwarmScheduler {
+    async fn build_image(&self, context: Payload, spec: BuildSpec, output: UnboundedSender<String>) -> anyhow::Result<()> {
+        self.engine.build_image(context, spec, output).await
+    }
+
+    async fn remove_network(&self, name: &str) -> anyhow::Result<()> {
+        self.engine.remove_network(name).await
+    }
+
+    async fn subnets(&self) -> anyhow::Result<Vec<Subnet>> {
+        self.engine.subnets().await
+    }
+
+    fn known_subnets(&self) -> Vec<Subnet> {
+        self.engine.known_subnets()
+    }
+
+    async fn create_task(&self, task: BuildTask) -> anyhow::Result<String> {
+        self.engine.create_task(task).await
+    }
+
+    async fn run_task(&self, id: &str, output: UnboundedSender<String>) -> anyhow::Result<i64> {
+        self.engine.run_task(id, output).await
+    }
+
+    async fn download(&self, id: &str, path: &str, spill_dir: &std::path::Path) -> anyhow::Result<Payload> {
+        self.engine.download(id, path, spill_dir).await
+    }
+
+    async fn commit(&self, id: &str, tag: &str, config: ImageConfig) -> anyhow::Result<()> {
+        self.engine.commit(id, tag, config).await
+    }
+
+    async fn image_info(&self, image: &str) -> anyhow::Result<Option<ImageInfo>> {
+        self.engine.image_info(image).await
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.engine.ping().await
+    }
+
+    async fn nodes(&self) -> anyhow::Result<Vec<Node>> {
+        self.engine.nodes().await
+    }
+
+    async fn join_command(&self) -> anyhow::Result<String> {
+        self.engine.join_command().await
+    }
+
+    async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container> {
+        // Only a deployment's processes spread over the swarm.
+        if !spec.labels.contains_key(LABEL_DEPLOYMENT) {
+            return self.engine.start(spec).await;
+        }
+        let service = self.service_spec(&spec).await?;
+        let name = service.name.clone().unwrap_or_default();
+        let created = match self.engine.docker().create_service(service.clone(), None).await {
+            // A leftover of an interrupted rollout goes, then it is made again.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
+                match self.service(&name).await? {
+                    Some((old, _)) => {
+                        let ours = old.spec.as_ref().and_then(|s| s.labels.as_ref()).and_then(|l| l.get(LABEL_INSTANCE));
+                        if ours.map(String::as_str) != Some(self.engine.instance()) {
+                            bail!("a service named {name} exists and belongs to something else");
+                        }
+                        self.stop_and_remove(old.id.as_deref().unwrap_or(&name), Duration::from_secs(1)).await?;
+                    }
+                    None => {}
+                }
+                self.engine.docker().create_service(service, None).await
+            }
+            created => created,
+        }
+        .with_context(|| format!("creating the service {name}"))?;
+        let id = created.id.ok_or_else(|| anyhow!("the swarm gave the service {name} no id"))?;
+        self.wait_placed(&id, &spec.name).await
+    }
+
+    async fn start_attached(&self, spec: ContainerSpec, tty: bool) -> anyhow::Result<(Container, Session)> {
+        self.engine.start_attached(spec, tty).await
+    }
+
+    async fn exec(&self, id: &str, command: Vec<String>, tty: bool) -> anyhow::Result<Session> {
+        let container = self.local_container(id).await?.ok_or_else(|| anyhow!("the process is not running"))?;
+        self.engine.exec(&container, command, tty).await
+    }
+
+    async fn resize(&self, target: &Target, cols: u16, rows: u16) -> anyhow::Result<()> {
+        self.engine.resize(target, cols, rows).await
+    }
+
+    async fn exit_code(&self, target: &Target) -> anyhow::Result<i64> {
+        self.engine.exit_code(target).await
+    }
+
+    async fn inspect(&self, id: &str) -> anyhow::Result<Option<Container>> {
+        match self.service(id).await? {
+            Some((service, task)) => Ok(Some(self.process(service, task).await)),
+            None => self.engine.inspect(id).await,
+        }
+    }
+
+    async fn wait(&self, id: &str) -> anyhow::Result<i64> {
+        self.engine.wait(id).await
+    }
+
+    async fn stop_and_remove(&self, id: &str, grace: Duration) -> anyhow::Result<()> {
+        match self.engine.docker().delete_service(id).await {
+            Ok(()) => Ok(()),
+            Err(e) if not_found(&e) => self.engine.stop_and_remove(id, grace).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list(&self, labels: &[(&str, &str)]) -> anyhow::Result<Vec<Container>> {
+        let mut all = self.engine.list(labels).await?;
+        for (service, task) in self.services(labels).await? {
+            all.push(self.process(service, task).await);
+        }
+        Ok(all)
+    }
+
+    async fn logs_tail(&self, id: &str, lines: usize) -> anyhow::Result<Vec<String>> {
+        if self.service(id).await?.is_none() {
+            return self.engine.logs_tail(id, lines).await;
+        }
+        let path = format!("{}/services/{id}/logs?stdout=1&stderr=1&tail={lines}", self.engine.api_prefix());
+        let mut output = super::attach::stream(self.engine.endpoint(), &path).await?;
+        let mut text = String::new();
+        while let Some(Ok(Output::Stdout(bytes) | Output::Stderr(bytes))) = output.next().await {
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        Ok(text.lines().map(str::to_string).collect())
+    }
+
+    fn follow_logs(&self, id: &str, since: i64) -> futures_util::stream::BoxStream<'static, String> {
+        let local = self.engine.follow_logs(id, since);
+        let path = format!("{}/services/{id}/logs?stdout=1&stderr=1&follow=1&since={since}", self.engine.api_prefix());
+        let endpoint = self.engine.endpoint().clone();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
+        tokio::spawn(async move {
+            // A service's logs, or else the container's of that id.
+            let mut output = match super::attach::stream(&endpoint, &path).await {
+                Ok(output) => output,
+                Err(_) => {
+                    let mut local = local;
+                    while let Some(line) = local.next().await {
+                        if tx.send(line).await.is_err() {
+                            return;
+                        }
+                    }
+                    return;
+                }
+            };
+            let mut partial = String::new();
+            while let Some(Ok(Output::Stdout(bytes) | Output::Stderr(bytes))) = output.next().await {
+                partial.push_str(&String::from_utf8_lossy(&bytes));
+                while let Some(end) = partial.find('\n') {
+                    let line: String = partial.drain(..=end).collect();
+                    if tx.send(line.trim_end().to_string()).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+    }
+
+    fn events(&self) -> futures_util::stream::BoxStream<'static, ContainerEvent> {
+        let local = self.engine.events();
+        let docker = self.engine.docker().clone();
+        let instance = self.engine.instance().to_string();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            // Each service's last known task: whether it ran, and its id.
+            let mut seen: HashMap<String, (String, bool)> = HashMap::new();
+            loop {
+                if tx.is_closed() {
+                    return;
+                }
+                if let Ok(now) = task_states(&docker, &instance).await {
+                    for (service, (task, running, exit)) in &now {
+                        let before = seen.get(service);
+                        let ended = match before {
+                            Some((was, true)) => was != task || !running,
+                            _ => false,
+                        };
+                        if ended {
+                            let event = ContainerEvent { id: service.clone(), what: Happened::Exited(*exit) };
+                            if tx.send(event).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    for gone in seen.keys().filter(|s| !now.contains_key(*s)) {
+                        let event = ContainerEvent { id: gone.clone(), what: Happened::Removed };
+                        if tx.send(event).await.is_err() {
+                            return;
+                        }
+                    }
+                    seen = now.into_iter().map(|(s, (task, running, _))| (s, (task, running))).collect();
+                }
+                tokio::time::sleep(POLL_EVERY).await;
+            }
+        });
+        let polled = Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        Box::pin(futures_util::stream::select(local, polled))
+    }
+
+    async fn connect(&self, id: &str, network: &str, aliases: Vec<String>) -> anyhow::Result<()> {
+        self.engine.connect(id, network, aliases).await
+    }
+
+    async fn disconnect(&self, id: &str, network: &str) -> anyhow::Result<()> {
+        self.engine.disconnect(id, network).await
+    }
+
+    async fn create_volume(&self, name: &str) -> anyhow::Result<()> {
+        self.engine.create_volume(name).await
+    }
+
+    async fn volumes(&self) -> anyhow::Result<Vec<String>> {
+        self.engine.volumes().await
+    }
+
+    async fn remove_volume(&self, name: &str) -> anyhow::Result<()> {
+        self.engine.remove_volume(name).await
+    }
+
+    async fn tag_image(&self, source: &str, target: &str) -> anyhow::Result<()> {
+        self.engine.tag_image(source, target).await
+    }
+
+    async fn remove_images(&self, app: &str) -> anyhow::Result<()> {
+        self.engine.remove_images(app).await
+    }
+
+    async fn usage(&self, id: &str) -> anyhow::Result<Option<Usage>> {
+        // A service's process may run on another node, whose engine this
+        // one cannot ask: only the manager's own containers are measured.
+        match self.local_container(id).await {
+            Ok(Some(container)) => self.engine.usage(&container).await,
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Each of our services' current task: its id, whether it runs, and its
+/// exit code once it ended.
+async fn task_states(
+    docker: &bollard::Docker,
+    instance: &str,
+) -> anyhow::Result<HashMap<String, (String, bool, Option<i64>)>> {
+    let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_INSTANCE}={instance}")])]);
+    let options = ListServicesOptionsBuilder::new().filters(&filters).build();
+    let ours: HashSet<String> = docker.list_services(Some(options)).await?.into_iter().filter_map(|s| s.id).collect();
+    let mut states: HashMap<String, (u64, String, bool, Option<i64>)> = HashMap::new();
+    for task in docker.list_tasks(None::<bollard::query_parameters::ListTasksOptions>).await? {
+        let Some(service) = task.service_id.clone().filter(|s| ours.contains(s)) else { continue };
+        let index = task.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+        if states.get(&service).is_some_and(|(seen, ..)| *seen > index) {
+            continue;
+        }
+        let status = task.status.unwrap_or_default();
+        let running = status.state == Some(TaskState::RUNNING) && task.desired_state == Some(TaskState::RUNNING);
+        let exit = status.container_status.and_then(|c| c.exit_code);
+        states.insert(service, (index, task.id.unwrap_or_default(), running, exit));
+    }
+    // A service whose task is not listed yet is not running.
+    for service in ours {
+        states.entry(service).or_insert((0, String::new(), false, None));
+    }
+    Ok(states.into_iter().map(|(s, (_, task, running, exit))| (s, (task, running, exit))).collect())
+}

@@ -1,0 +1,91 @@
+//! `--scheduler swarm`: apps' processes run as services across a two-node
+//! Docker Swarm (the lab: two engines in network namespaces, a registry
+//! both pull from), and the same pushes, scaling, config changes and
+//! rollbacks keep every request answered.
+
+use std::time::Duration;
+
+use paas_e2e::apps::{ensure_base_image, AppRepo, BASE_IMAGE};
+use paas_e2e::load::Load;
+use paas_e2e::swarm::SwarmLab;
+use paas_e2e::TestServer;
+use serde_json::json;
+
+/// A server scheduling onto the lab's swarm, its images pushed to the lab's
+/// registry.
+async fn swarm_server(lab: &SwarmLab) -> TestServer {
+    ensure_base_image();
+    lab.load(BASE_IMAGE);
+    TestServer::start_with_env(&[
+        ("DOCKER_HOST", &lab.manager),
+        ("PAAS_SCHEDULER", "swarm"),
+        ("PAAS_REGISTRY", "10.210.0.253:5000"),
+        ("PAAS_STOP_GRACE", "2"),
+    ])
+    .await
+}
+
+/// The nodes `ps` places the app's web processes on.
+fn nodes_of(server: &TestServer, home: &std::path::Path, app: &str) -> Vec<String> {
+    let listed = server.cli_ok(home, &["ps", "-a", app]);
+    let mut nodes: Vec<String> = listed
+        .lines()
+        .filter(|l| l.starts_with("web."))
+        .map(|l| l.rsplit_once(" on ").map(|(_, node)| node.trim().to_string()).unwrap_or_default())
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() {
+    let lab = SwarmLab::start();
+    let server = swarm_server(&lab).await;
+    let token = server.admin_token().await;
+    let home = server.cli_home(&token);
+    server.create_app(&token, "swarm-app").await;
+    let repo = AppRepo::from_fixture("hello");
+    let (ok, output) = repo.push(&server.git_url("swarm-app", &token));
+    assert!(ok, "the first deploy onto the swarm: {output}");
+    assert_eq!(server.app_get("swarm-app", "/").await, (200, "hello from v1\n".to_string()));
+    // The image went to the registry every node pulls from.
+    let catalog = reqwest::get("http://10.210.0.253:5000/v2/_catalog").await.unwrap().text().await.unwrap();
+    assert!(catalog.contains("paas/swarm-app"), "{catalog}");
+
+    let load = Load::start(&server.router_addr, "swarm-app", "/", 2);
+    load.wait_for(10, Duration::from_secs(10)).await;
+    // Four processes of 512 MB spread over both nodes.
+    server.cli_ok(home.path(), &["ps:scale", "web=4", "-a", "swarm-app"]);
+    load.wait_for(10, Duration::from_secs(10)).await;
+    let nodes = nodes_of(&server, home.path(), "swarm-app");
+    assert_eq!(nodes.len(), 4, "{nodes:?}");
+    assert!(
+        nodes.contains(&"paas-lab-n1".to_string()) && nodes.contains(&"paas-lab-n2".to_string()),
+        "both nodes run web processes: {nodes:?}"
+    );
+
+    repo.write("www/index.html", "hello from v2\n");
+    repo.commit("v2");
+    let (ok, output) = repo.push(&server.git_url("swarm-app", &token));
+    assert!(ok, "a second deploy: {output}");
+    load.wait_for(10, Duration::from_secs(10)).await;
+    assert_eq!(server.app_get("swarm-app", "/").await, (200, "hello from v2\n".to_string()));
+
+    let steps: Vec<(&str, &str, serde_json::Value)> = vec![
+        ("PATCH", "/apps/swarm-app/config", json!({ "GREETING": "hi" })),
+        ("PATCH", "/apps/swarm-app/formation", json!({ "updates": [{ "type": "web", "quantity": 2 }] })),
+        ("POST", "/apps/swarm-app/rollback", json!({ "version": 1 })),
+    ];
+    for (method, path, body) in steps {
+        let (status, answer) = server.call(method, path, &token, Some(body)).await;
+        assert!(status < 300, "{method} {path}: {status} {answer}");
+        load.wait_for(10, Duration::from_secs(10)).await;
+    }
+    let (ok, failures) = load.stop().await;
+    assert!(failures.is_empty(), "{} failed requests of {ok}: {failures:?}", failures.len());
+    assert_eq!(server.app_get("swarm-app", "/").await, (200, "hello from v1\n".to_string()), "rolled back");
+    assert_eq!(nodes_of(&server, home.path(), "swarm-app").len(), 2);
+    // Replaced processes are gone from the swarm: two services are left.
+    let services = lab.docker(&["service", "ls", "-q"]);
+    assert_eq!(services.lines().count(), 2, "{services}");
+}
