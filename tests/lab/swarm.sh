@@ -10,6 +10,9 @@
 #
 #   swarm.sh up DIR     start it; prints the manager's socket
 #   swarm.sh down DIR   stop every process it started and remove it all
+#   swarm.sh kill DIR n2  the machine n2 dies: its engine and every process
+#                         in its namespace are killed (its address stays,
+#                         so connections to it are refused)
 set -eu
 cmd=$1
 dir=$2
@@ -104,6 +107,14 @@ YML
     token=$(DOCKER_HOST=$m docker swarm join-token -q worker)
     DOCKER_HOST="unix://$dir/n2/docker.sock" docker swarm join --token "$token" 10.210.0.1:2377 >/dev/null
     echo "$m"
+    ;;
+kill)
+    ns=paas-lab-$3
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    for c in /sys/fs/cgroup/*/"$ns" /sys/fs/cgroup/"$ns"; do
+        [ -d "$c" ] || continue
+        for pid in $(cat "$c"/*/cgroup.procs "$c"/cgroup.procs 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    done
     ;;
 down)
     for n in n1 n2; do

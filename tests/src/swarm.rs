@@ -55,6 +55,12 @@ impl SwarmLab {
         assert!(save.wait().unwrap().success() && load.status.success(), "loading {image} into the lab failed");
     }
 
+    /// The machine `node` (`n2`) dies: its engine and every process on it.
+    pub fn kill(&self, node: &str) {
+        let out = Command::new("sh").arg(script()).arg("kill").arg(self.dir.path()).arg(node).output().unwrap();
+        assert!(out.status.success(), "killing {node}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// `docker ARGS` on the manager's engine; its output.
     pub fn docker(&self, args: &[&str]) -> String {
         let out = Command::new("docker").args(args).env("DOCKER_HOST", &self.manager).output().expect("docker");

@@ -89,3 +89,41 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
     let services = lab.docker(&["service", "ls", "-q"]);
     assert_eq!(services.lines().count(), 2, "{services}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_no_node_can_hold_is_refused_and_a_dead_nodes_processes_come_back_elsewhere() {
+    let lab = SwarmLab::start();
+    let server = swarm_server(&lab).await;
+    let token = server.admin_token().await;
+    let home = server.cli_home(&token);
+    server.create_app(&token, "swarm-heal").await;
+    let repo = AppRepo::from_fixture("hello");
+    assert!(repo.push(&server.git_url("swarm-heal", &token)).0);
+    server.cli_ok(home.path(), &["ps:scale", "web=2", "-a", "swarm-heal"]);
+    let nodes = nodes_of(&server, home.path(), "swarm-heal");
+    assert_eq!(nodes, ["paas-lab-n1", "paas-lab-n2"], "one web process on each node");
+
+    // More memory than any node has: refused with Swarm's reason, at once,
+    // and the running processes stay.
+    let refused = server.cli_err(home.path(), &["ps:resize", "web", "--memory", "100g", "-a", "swarm-heal"]);
+    assert!(refused.contains("no node can run web.") && refused.contains("insufficient resources"), "{refused}");
+    assert_eq!(server.app_get("swarm-heal", "/").await, (200, "hello from v1\n".to_string()));
+    assert_eq!(nodes_of(&server, home.path(), "swarm-heal").len(), 2);
+
+    // The worker dies under load: its process is started on the manager and
+    // routed again; the router's retries on refused connections drop nothing.
+    let load = Load::start(&server.router_addr, "swarm-heal", "/", 2);
+    load.wait_for(10, Duration::from_secs(10)).await;
+    let killed = std::time::Instant::now();
+    lab.kill("n2");
+    paas_e2e::wait_until("both web processes to run on the manager", Duration::from_secs(60), || async {
+        let listed = server.cli_ok(home.path(), &["ps", "-a", "swarm-heal"]);
+        let web: Vec<&str> = listed.lines().filter(|l| l.starts_with("web.")).collect();
+        web.len() == 2 && web.iter().all(|l| l.contains(" up ") && l.ends_with(" on paas-lab-n1"))
+    })
+    .await;
+    println!("the dead node's process ran again on the manager {:.1} s after the kill", killed.elapsed().as_secs_f64());
+    load.wait_for(20, Duration::from_secs(10)).await;
+    let (ok, failures) = load.stop().await;
+    assert!(failures.is_empty(), "{} failed requests of {ok}: {failures:?}", failures.len());
+}

@@ -342,7 +342,9 @@ impl SwarmScheduler {
             match (state, err) {
                 (TaskState::PENDING, Some(err)) => {
                     let _ = self.engine.docker().delete_service(id).await;
-                    bail!("no node can run {name}: {err}");
+                    let memory = service.spec.as_ref().and_then(|s| s.task_template.as_ref()).and_then(|t| t.resources.as_ref());
+                    let memory = memory.and_then(|r| r.reservations.as_ref()).and_then(|r| r.memory_bytes).unwrap_or(0);
+                    bail!("no node can run {name} with {} MB of memory: {err}", memory >> 20);
                 }
                 (TaskState::REJECTED, Some(err)) => {
                     let _ = self.engine.docker().delete_service(id).await;
@@ -454,7 +456,12 @@ impl Scheduler for SwarmScheduler {
         }
         .with_context(|| format!("creating the service {name}"))?;
         let id = created.id.ok_or_else(|| anyhow!("the swarm gave the service {name} no id"))?;
-        self.wait_placed(&id, &spec.name).await
+        // As `ps` names it: web.1.
+        let process = match (spec.labels.get(super::LABEL_PROCESS), spec.labels.get(super::LABEL_INDEX)) {
+            (Some(kind), Some(index)) => format!("{kind}.{index}"),
+            _ => spec.name.clone(),
+        };
+        self.wait_placed(&id, &process).await
     }
 
     async fn start_attached(&self, spec: ContainerSpec, tty: bool) -> anyhow::Result<(Container, Session)> {
