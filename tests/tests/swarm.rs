@@ -88,6 +88,28 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
     // Replaced processes are gone from the swarm: two services are left.
     let services = lab.docker(&["service", "ls", "-q"]);
     assert_eq!(services.lines().count(), 2, "{services}");
+
+    // The worker is drained under load: its processes move to the manager
+    // first, then it takes none.
+    let load = Load::start(&server.router_addr, "swarm-app", "/", 2);
+    load.wait_for(10, Duration::from_secs(10)).await;
+    let drained = server.cli_ok(home.path(), &["nodes:drain", "paas-lab-n2"]);
+    assert!(drained.contains("runs no processes now"), "{drained}");
+    load.wait_for(10, Duration::from_secs(10)).await;
+    let (ok, failures) = load.stop().await;
+    assert!(failures.is_empty(), "{} failed requests of {ok} while draining: {failures:?}", failures.len());
+    assert_eq!(nodes_of(&server, home.path(), "swarm-app"), ["paas-lab-n1", "paas-lab-n1"]);
+    let (status, nodes) = server.call("GET", "/nodes", &token, None).await;
+    assert_eq!(status, 200, "{nodes}");
+    let node = |name: &str| nodes.as_array().unwrap().iter().find(|n| n["name"] == name).cloned().unwrap();
+    assert_eq!(node("paas-lab-n2")["availability"], "drain", "{nodes}");
+    assert_eq!((node("paas-lab-n2")["apps"].as_i64(), node("paas-lab-n1")["apps"].as_i64()), (Some(0), Some(1)));
+    assert_eq!(node("paas-lab-n1")["memory_reserved_bytes"].as_i64(), Some(1024 << 20), "two of 512 MB: {nodes}");
+    server.cli_ok(home.path(), &["nodes:activate", "paas-lab-n2"]);
+    let listed = server.cli_ok(home.path(), &["nodes"]);
+    assert!(listed.lines().any(|l| l.contains("paas-lab-n2") && l.contains(" active ")), "{listed}");
+    // On the one engine there is nothing to drain.
+    drop(lab);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,10 @@
 //! The platform's machines for server admins: the nodes processes run on,
 //! and the routers apart (`paas router`) as they report themselves.
 
+use std::collections::{BTreeSet, HashMap};
+
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
@@ -14,10 +16,16 @@ use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::routers::Router;
 use crate::error::{AppError, AppResult};
+use crate::runtime;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_routers)).routes(routes!(list_nodes)).routes(routes!(join_command))
+    OpenApiRouter::new()
+        .routes(routes!(list_routers))
+        .routes(routes!(list_nodes))
+        .routes(routes!(join_command))
+        .routes(routes!(drain_node))
+        .routes(routes!(activate_node))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,19 +72,47 @@ pub async fn list_nodes(
         return Err(AppError::Forbidden("only server admins can list the nodes".into()));
     }
     let nodes = state.runtime.nodes().await?;
-    let (memory_mb, cpus, apps) =
-        db::formation::reserved(&state.db, state.config.default_memory, state.config.default_cpus).await?;
-    // One engine holds every process. (A cluster backend reports each
-    // node's share from its tasks.)
-    let single = nodes.len() == 1;
+    if nodes.len() == 1 {
+        // One engine holds every process.
+        let (memory_mb, cpus, apps) =
+            db::formation::reserved(&state.db, state.config.default_memory, state.config.default_cpus).await?;
+        let views = nodes.into_iter().map(|node| NodeView {
+            node,
+            memory_reserved_bytes: memory_mb * 1024 * 1024,
+            cpus_reserved: cpus,
+            apps,
+        });
+        return Ok(Json(views.collect()));
+    }
+    // A cluster: what runs on each node, at its formation's size.
+    let mut placed: HashMap<String, (i64, f64, BTreeSet<String>)> = HashMap::new();
+    let mut sizes: HashMap<String, Vec<db::formation::Formation>> = HashMap::new();
+    for process in state.runtime.list(&[]).await?.into_iter().filter(|c| c.running) {
+        let (Some(node), Some(app)) = (process.node.clone(), process.label(runtime::LABEL_APP)) else { continue };
+        if !sizes.contains_key(app) {
+            let formation = match db::apps::find_by_name(&state.db, app).await? {
+                Some(found) => db::formation::list(&state.db, found.id).await?,
+                None => Vec::new(),
+            };
+            sizes.insert(app.to_string(), formation);
+        }
+        let size = sizes[app].iter().find(|f| Some(f.process_type.as_str()) == process.label(runtime::LABEL_PROCESS));
+        let entry = placed.entry(node).or_default();
+        entry.0 += i64::from(size.and_then(|f| f.memory_mb).unwrap_or(state.config.default_memory));
+        entry.1 += size.and_then(|f| f.cpus).unwrap_or(state.config.default_cpus);
+        entry.2.insert(app.to_string());
+    }
     Ok(Json(
         nodes
             .into_iter()
-            .map(|node| NodeView {
-                node,
-                memory_reserved_bytes: if single { memory_mb * 1024 * 1024 } else { 0 },
-                cpus_reserved: if single { cpus } else { 0.0 },
-                apps: if single { apps } else { 0 },
+            .map(|node| {
+                let (memory_mb, cpus, apps) = placed.remove(&node.name).unwrap_or_default();
+                NodeView {
+                    node,
+                    memory_reserved_bytes: memory_mb * 1024 * 1024,
+                    cpus_reserved: cpus,
+                    apps: apps.len() as i64,
+                }
             })
             .collect(),
     ))
@@ -104,6 +140,47 @@ pub async fn join_command(
         Ok(command) => Ok(Json(JoinCommand { command })),
         Err(err) => Err(AppError::Conflict(format!("{err:#}"))),
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Drained {
+    pub node: String,
+    /// The apps whose processes moved to other nodes.
+    pub moved: Vec<String>,
+}
+
+/// Take a swarm node out of service with no downtime (server admins only):
+/// it takes no new processes, the apps running there roll onto other
+/// nodes, then it runs none. 409 on the one engine, or when a move failed
+/// (the node then stays paused).
+#[utoipa::path(post, path = "/nodes/{node}/drain", tag = "platform", params(("node" = String, Path)),
+    responses((status = 200, body = Drained), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn drain_node(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(node): Path<String>,
+) -> AppResult<Json<Drained>> {
+    if !user.is_admin {
+        return Err(AppError::Forbidden("only server admins can drain nodes".into()));
+    }
+    let moved = crate::ops::nodes::drain(&state, &crate::ops::Actor::new(user, "api"), &node).await?;
+    Ok(Json(Drained { node, moved }))
+}
+
+/// Let a drained node take processes again (server admins only).
+#[utoipa::path(post, path = "/nodes/{node}/activate", tag = "platform", params(("node" = String, Path)),
+    responses((status = 204), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn activate_node(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(node): Path<String>,
+) -> AppResult<StatusCode> {
+    if !user.is_admin {
+        return Err(AppError::Forbidden("only server admins can activate nodes".into()));
+    }
+    crate::ops::nodes::activate(&state, &node).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A router apart hands over its access lines and request counts (sealed

@@ -91,6 +91,12 @@ pub enum Command {
     /// Print the command that adds a worker machine to the swarm (server admins)
     #[command(name = "nodes:join-command")]
     NodesJoinCommand,
+    /// Move every process off a swarm node with no downtime; it then takes none (server admins)
+    #[command(name = "nodes:drain")]
+    NodesDrain { node: String },
+    /// Let a drained swarm node take processes again (server admins)
+    #[command(name = "nodes:activate")]
+    NodesActivate { node: String },
     /// Add the app's repository as a git remote (`paas` by default)
     #[command(name = "git:remote")]
     GitRemote(domains::RemoteArgs),
@@ -298,6 +304,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Routers(flag) => platform::routers(flag.json).await,
         Command::Nodes(flag) => platform::nodes(flag.json).await,
         Command::NodesJoinCommand => platform::join_command().await,
+        Command::NodesDrain { node } => platform::drain(&node).await,
+        Command::NodesActivate { node } => platform::activate(&node).await,
         Command::GitRemote(args) => domains::add_remote(args).await,
         Command::GitCredentials { action } => domains::git_credentials(&action),
         Command::Config(args) => config::show(args).await,

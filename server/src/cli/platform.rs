@@ -70,3 +70,25 @@ pub async fn join_command() -> anyhow::Result<()> {
     println!("{}", field(&answer, "command"));
     Ok(())
 }
+
+pub async fn drain(node: &str) -> anyhow::Result<()> {
+    eprint!("Draining {node} (its apps' processes move to other nodes)... ");
+    let client = Client::from_credentials()?;
+    let answer = client.post(&format!("/nodes/{}/drain", super::client::segment(node)), &serde_json::json!({})).await;
+    let answer = answer.inspect_err(|_| eprintln!("failed"))?;
+    eprintln!("done");
+    let moved: Vec<&str> = answer["moved"].as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect();
+    match moved.is_empty() {
+        true => println!("{node} runs no processes now and takes none."),
+        false => println!("Moved {} off {node}; it runs no processes now and takes none.", moved.join(", ")),
+    }
+    Ok(())
+}
+
+pub async fn activate(node: &str) -> anyhow::Result<()> {
+    Client::from_credentials()?
+        .post(&format!("/nodes/{}/activate", super::client::segment(node)), &serde_json::json!({}))
+        .await?;
+    println!("{node} takes processes again (those moved off it stay where they are).");
+    Ok(())
+}

@@ -18,6 +18,7 @@ pub mod certs;
 pub mod config;
 pub mod domains;
 pub mod formation;
+pub mod nodes;
 mod progress;
 pub mod push;
 pub mod releases;

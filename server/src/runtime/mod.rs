@@ -375,6 +375,16 @@ pub trait Scheduler: Send + Sync {
     /// error that says why when there is no cluster.
     async fn join_command(&self) -> anyhow::Result<String>;
 
+    /// Set a node's availability (`active`, `pause`: takes no new
+    /// processes, `drain`: runs none); the node by id or host name. Only a
+    /// cluster's nodes have one.
+    async fn set_availability(&self, node: &str, availability: &str) -> anyhow::Result<()> {
+        let _ = (node, availability);
+        anyhow::bail!(
+            "every process runs on this one machine's engine: there is no node to drain (see --scheduler swarm)"
+        )
+    }
+
     /// Create and start a container (replacing a leftover of the same name).
     /// The engine never restarts it: the reconcile loop decides that. Returns
     /// it as inspected after start.

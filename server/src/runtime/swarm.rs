@@ -32,8 +32,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::attach::{Output, Session, Target};
 use super::docker::{not_found, DockerScheduler, CAP_DROP};
 use super::{
-    BuildSpec, Container, ContainerEvent, ContainerSpec, Happened, ImageConfig, ImageInfo, Node, Payload,
-    Scheduler, Subnet, TaskSpec as BuildTask, Usage, CONTAINER_PORT, LABEL_DEPLOYMENT, LABEL_INSTANCE,
+    BuildSpec, Container, ContainerEvent, ContainerSpec, Happened, ImageConfig, ImageInfo, Node, Payload, Scheduler,
+    Subnet, TaskSpec as BuildTask, Usage, CONTAINER_PORT, LABEL_DEPLOYMENT, LABEL_INSTANCE,
 };
 
 /// How long a process may take to be placed and started (its image pulled
@@ -67,27 +67,21 @@ impl SwarmScheduler {
         let info = docker.info().await.context("asking the engine about itself")?;
         let swarm = info.swarm.unwrap_or_default();
         if swarm.local_node_state != Some(bollard::models::LocalNodeState::ACTIVE) {
-            let request = bollard::models::SwarmInitRequest {
-                listen_addr: Some("0.0.0.0:2377".into()),
-                ..Default::default()
-            };
+            let request =
+                bollard::models::SwarmInitRequest { listen_addr: Some("0.0.0.0:2377".into()), ..Default::default() };
             docker.init_swarm(request).await.context(
                 "the engine is in no swarm and could not start one (with several network addresses, \
                  run `docker swarm init --advertise-addr ADDRESS` on this machine first)",
             )?;
-            tracing::info!("made this engine the manager of a new swarm; `paas nodes:join-command` prints how workers join");
+            tracing::info!(
+                "made this engine the manager of a new swarm; `paas nodes:join-command` prints how workers join"
+            );
         } else if swarm.control_available != Some(true) {
             bail!("the engine is a swarm worker: `paas serve --scheduler swarm` runs on a manager of the swarm");
         }
         let manager = docker.info().await?.swarm.and_then(|s| s.node_id).context("the swarm did not name this node")?;
-        let scheduler = Self {
-            engine,
-            registry,
-            stop_grace,
-            pushed: Mutex::default(),
-            nodes: RwLock::default(),
-            manager,
-        };
+        let scheduler =
+            Self { engine, registry, stop_grace, pushed: Mutex::default(), nodes: RwLock::default(), manager };
         scheduler.refresh_nodes().await?;
         Ok(scheduler)
     }
@@ -136,18 +130,35 @@ impl SwarmScheduler {
         }
         self.engine.tag_image(image, &remote).await?;
         let (name, tag) = remote.rsplit_once(':').unwrap_or((&remote, "latest"));
-        let options = bollard::query_parameters::PushImageOptionsBuilder::new().tag(tag).build();
-        let mut pushing = self.engine.docker().push_image(name, Some(options), None);
-        while let Some(step) = pushing.next().await {
-            let step = step.with_context(|| format!("pushing {image} to the registry {registry}"))?;
-            if let Some(error) = step.error {
-                bail!("pushing {image} to the registry {registry}: {error}");
+        // A registry may fail a push now and then (a 500 while it writes a
+        // layer): tried three times before the deploy fails.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.push(name, tag).await {
+                Ok(()) => break,
+                Err(err) if attempt < 3 => {
+                    tracing::warn!(image = %remote, error = %format!("{err:#}"), "pushing again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(err) => return Err(err.context(format!("pushing {image} to the registry {registry}"))),
             }
         }
         if let Ok(mut pushed) = self.pushed.lock() {
             pushed.insert(remote.clone());
         }
         Ok(remote)
+    }
+
+    async fn push(&self, name: &str, tag: &str) -> anyhow::Result<()> {
+        let options = bollard::query_parameters::PushImageOptionsBuilder::new().tag(tag).build();
+        let mut pushing = self.engine.docker().push_image(name, Some(options), None);
+        while let Some(step) = pushing.next().await {
+            if let Some(error) = step?.error {
+                bail!("{error}");
+            }
+        }
+        Ok(())
     }
 
     async fn service_spec(&self, spec: &ContainerSpec) -> anyhow::Result<ServiceSpec> {
@@ -295,15 +306,18 @@ impl SwarmScheduler {
         let spec = service.spec.unwrap_or_default();
         let status = task.as_ref().and_then(|t| t.status.clone()).unwrap_or_default();
         let state = status.state.unwrap_or(TaskState::NEW);
-        let running = state == TaskState::RUNNING
-            && task.as_ref().and_then(|t| t.desired_state) == Some(TaskState::RUNNING);
+        let running =
+            state == TaskState::RUNNING && task.as_ref().and_then(|t| t.desired_state) == Some(TaskState::RUNNING);
         let node = match task.as_ref().and_then(|t| t.node_id.as_deref()) {
             Some(id) => self.node(id).await,
             None => None,
         };
-        let port = status.port_status.and_then(|p| p.ports).unwrap_or_default().into_iter().find_map(|p| {
-            (p.target_port == Some(i64::from(CONTAINER_PORT))).then_some(p.published_port).flatten()
-        });
+        let port = status
+            .port_status
+            .and_then(|p| p.ports)
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|p| (p.target_port == Some(i64::from(CONTAINER_PORT))).then_some(p.published_port).flatten());
         let addr = match (&node, port) {
             (Some((_, Some(ip))), Some(port)) if running => u16::try_from(port).ok().map(|p| SocketAddr::new(*ip, p)),
             _ => None,
@@ -342,7 +356,8 @@ impl SwarmScheduler {
             match (state, err) {
                 (TaskState::PENDING, Some(err)) => {
                     let _ = self.engine.docker().delete_service(id).await;
-                    let memory = service.spec.as_ref().and_then(|s| s.task_template.as_ref()).and_then(|t| t.resources.as_ref());
+                    let memory =
+                        service.spec.as_ref().and_then(|s| s.task_template.as_ref()).and_then(|t| t.resources.as_ref());
                     let memory = memory.and_then(|r| r.reservations.as_ref()).and_then(|r| r.memory_bytes).unwrap_or(0);
                     bail!("no node can run {name} with {} MB of memory: {err}", memory >> 20);
                 }
@@ -382,7 +397,12 @@ impl SwarmScheduler {
 
 #[async_trait]
 impl Scheduler for SwarmScheduler {
-    async fn build_image(&self, context: Payload, spec: BuildSpec, output: UnboundedSender<String>) -> anyhow::Result<()> {
+    async fn build_image(
+        &self,
+        context: Payload,
+        spec: BuildSpec,
+        output: UnboundedSender<String>,
+    ) -> anyhow::Result<()> {
         self.engine.build_image(context, spec, output).await
     }
 
@@ -430,6 +450,29 @@ impl Scheduler for SwarmScheduler {
         self.engine.join_command().await
     }
 
+    async fn set_availability(&self, node: &str, availability: &str) -> anyhow::Result<()> {
+        let docker = self.engine.docker();
+        let nodes = docker.list_nodes(None::<bollard::query_parameters::ListNodesOptions>).await?;
+        let found = nodes
+            .into_iter()
+            .find(|n| {
+                n.id.as_deref() == Some(node)
+                    || n.description.as_ref().and_then(|d| d.hostname.as_deref()) == Some(node)
+            })
+            .ok_or_else(|| anyhow!("the swarm has no node {node} (`paas nodes` lists them)"))?;
+        let availability = match availability {
+            "active" => bollard::models::NodeSpecAvailabilityEnum::ACTIVE,
+            "pause" => bollard::models::NodeSpecAvailabilityEnum::PAUSE,
+            "drain" => bollard::models::NodeSpecAvailabilityEnum::DRAIN,
+            other => bail!("unknown availability {other}"),
+        };
+        let spec = bollard::models::NodeSpec { availability: Some(availability), ..found.spec.unwrap_or_default() };
+        let version = found.version.and_then(|v| v.index).unwrap_or(0) as i64;
+        let options = bollard::query_parameters::UpdateNodeOptionsBuilder::new().version(version).build();
+        docker.update_node(found.id.as_deref().unwrap_or(node), spec, options).await?;
+        Ok(())
+    }
+
     async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container> {
         // Only a deployment's processes spread over the swarm.
         if !spec.labels.contains_key(LABEL_DEPLOYMENT) {
@@ -442,7 +485,8 @@ impl Scheduler for SwarmScheduler {
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
                 match self.service(&name).await? {
                     Some((old, _)) => {
-                        let ours = old.spec.as_ref().and_then(|s| s.labels.as_ref()).and_then(|l| l.get(LABEL_INSTANCE));
+                        let ours =
+                            old.spec.as_ref().and_then(|s| s.labels.as_ref()).and_then(|l| l.get(LABEL_INSTANCE));
                         if ours.map(String::as_str) != Some(self.engine.instance()) {
                             bail!("a service named {name} exists and belongs to something else");
                         }
