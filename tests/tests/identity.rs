@@ -438,6 +438,8 @@ async fn role_endpoint_matrix() {
         ("GET", "/routers", "/routers".into(), None, [403, 403, 403, 403, 403]),
         ("GET", "/nodes", "/nodes".into(), None, [403, 403, 403, 403, 403]),
         ("GET", "/nodes/join-command", "/nodes/join-command".into(), None, [403, 403, 403, 403, 403]),
+        ("POST", "/nodes/{node}/drain", "/nodes/x/drain".into(), None, [403, 403, 403, 403, 403]),
+        ("POST", "/nodes/{node}/activate", "/nodes/x/activate".into(), None, [403, 403, 403, 403, 403]),
     ];
 
     // Every operation the server documents has a row.

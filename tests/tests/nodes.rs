@@ -37,6 +37,13 @@ async fn a_swarms_nodes_are_listed_and_a_worker_is_told_how_to_join() {
     let (status, body) = server.call("GET", "/nodes/join-command", &token, None).await;
     assert_eq!(status, 409, "{body}");
     assert!(body.to_string().contains("in no swarm"), "{body}");
+    // Nor a node to drain.
+    let (status, body) = server.call("POST", "/nodes/x/drain", &token, None).await;
+    assert_eq!(status, 404, "{body}");
+    let engine = server.call("GET", "/nodes", &token, None).await.1[0]["name"].as_str().unwrap().to_string();
+    let (status, body) = server.call("POST", &format!("/nodes/{engine}/drain"), &token, None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("this one machine"), "{body}");
     drop(server);
 
     // A server whose engine manages a two-node swarm lists both.

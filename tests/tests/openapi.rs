@@ -79,6 +79,8 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/routers",
     "GET /api/v1/nodes",
     "GET /api/v1/nodes/join-command",
+    "POST /api/v1/nodes/{node}/drain",
+    "POST /api/v1/nodes/{node}/activate",
 ];
 
 #[tokio::test]

@@ -142,6 +142,8 @@ fn constrain_parameters(op: &mut Value) {
             Some("hostname") => json!({ "type": "string", "pattern": HOSTNAME_PATTERN }),
             Some("name") => json!({ "type": "string", "pattern": name_pattern(), "maxLength": 30 }),
             Some("addon") => json!({ "type": "string", "pattern": ADDON_PATTERN }),
+            // A node's id or host name.
+            Some("node") => json!({ "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$" }),
             Some("backup") => json!({ "type": "string", "pattern": "^[bB]?[0-9]{1,18}$" }),
             _ => continue,
         };

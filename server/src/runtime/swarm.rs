@@ -483,16 +483,12 @@ impl Scheduler for SwarmScheduler {
         let created = match self.engine.docker().create_service(service.clone(), None).await {
             // A leftover of an interrupted rollout goes, then it is made again.
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
-                match self.service(&name).await? {
-                    Some((old, _)) => {
-                        let ours =
-                            old.spec.as_ref().and_then(|s| s.labels.as_ref()).and_then(|l| l.get(LABEL_INSTANCE));
-                        if ours.map(String::as_str) != Some(self.engine.instance()) {
-                            bail!("a service named {name} exists and belongs to something else");
-                        }
-                        self.stop_and_remove(old.id.as_deref().unwrap_or(&name), Duration::from_secs(1)).await?;
+                if let Some((old, _)) = self.service(&name).await? {
+                    let ours = old.spec.as_ref().and_then(|s| s.labels.as_ref()).and_then(|l| l.get(LABEL_INSTANCE));
+                    if ours.map(String::as_str) != Some(self.engine.instance()) {
+                        bail!("a service named {name} exists and belongs to something else");
                     }
-                    None => {}
+                    self.stop_and_remove(old.id.as_deref().unwrap_or(&name), Duration::from_secs(1)).await?;
                 }
                 self.engine.docker().create_service(service, None).await
             }
