@@ -52,8 +52,23 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
     let catalog = reqwest::get("http://10.210.0.253:5000/v2/_catalog").await.unwrap().text().await.unwrap();
     assert!(catalog.contains("paas/swarm-app"), "{catalog}");
 
-    let load = Load::start(&server.router_addr, "swarm-app", "/", 2);
+    // A second process, on the other node; the output of each reaches the
+    // app's log wherever it runs.
+    server.cli_ok(home.path(), &["ps:scale", "web=2", "-a", "swarm-app"]);
+    assert_eq!(nodes_of(&server, home.path(), "swarm-app"), ["paas-lab-n1", "paas-lab-n2"]);
+    paas_e2e::wait_until("each process's first line in the log", Duration::from_secs(10), || async {
+        let logs = server.cli_ok(home.path(), &["logs", "-a", "swarm-app"]);
+        (1..=2).all(|i| logs.contains(&format!("app[web.{i}]: hello booting on port 5000")))
+    })
+    .await;
+
+    // Requests through the control plane's router and a router apart.
+    let dir = tempfile::tempdir().unwrap();
+    let apart = server.start_router_apart(dir.path(), "127.0.0.1:0").await;
+    let load = Load::start(&server.router_addr, "swarm-app", "/", 1);
+    let load_apart = Load::start(&apart.addr, "swarm-app", "/", 1);
     load.wait_for(10, Duration::from_secs(10)).await;
+    load_apart.wait_for(10, Duration::from_secs(10)).await;
     // Four processes of 512 MB spread over both nodes.
     server.cli_ok(home.path(), &["ps:scale", "web=4", "-a", "swarm-app"]);
     load.wait_for(10, Duration::from_secs(10)).await;
@@ -63,7 +78,6 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
         nodes.contains(&"paas-lab-n1".to_string()) && nodes.contains(&"paas-lab-n2".to_string()),
         "both nodes run web processes: {nodes:?}"
     );
-
     repo.write("www/index.html", "hello from v2\n");
     repo.commit("v2");
     let (ok, output) = repo.push(&server.git_url("swarm-app", &token));
@@ -83,6 +97,8 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
     }
     let (ok, failures) = load.stop().await;
     assert!(failures.is_empty(), "{} failed requests of {ok}: {failures:?}", failures.len());
+    let (ok, failures) = load_apart.stop().await;
+    assert!(failures.is_empty(), "{} failed requests of {ok} through the router apart: {failures:?}", failures.len());
     assert_eq!(server.app_get("swarm-app", "/").await, (200, "hello from v1\n".to_string()), "rolled back");
     assert_eq!(nodes_of(&server, home.path(), "swarm-app").len(), 2);
     // Replaced processes are gone from the swarm: two services are left.
@@ -115,7 +131,7 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_no_node_can_hold_is_refused_and_a_dead_nodes_processes_come_back_elsewhere() {
     let lab = SwarmLab::start();
-    let server = swarm_server(&lab).await;
+    let mut server = swarm_server(&lab).await;
     let token = server.admin_token().await;
     let home = server.cli_home(&token);
     server.create_app(&token, "swarm-heal").await;
@@ -148,4 +164,19 @@ async fn a_process_no_node_can_hold_is_refused_and_a_dead_nodes_processes_come_b
     load.wait_for(20, Duration::from_secs(10)).await;
     let (ok, failures) = load.stop().await;
     assert!(failures.is_empty(), "{} failed requests of {ok}: {failures:?}", failures.len());
+
+    // The control plane restarts while a router apart serves: its processes
+    // are found again on the swarm and kept, and no request is dropped.
+    let dir = tempfile::tempdir().unwrap();
+    let apart = server.start_router_apart(dir.path(), "127.0.0.1:0").await;
+    let services = lab.docker(&["service", "ls", "-q"]);
+    let load = Load::start(&apart.addr, "swarm-heal", "/", 2);
+    load.wait_for(10, Duration::from_secs(10)).await;
+    server.restart().await;
+    load.wait_for(20, Duration::from_secs(10)).await;
+    let (ok, failures) = load.stop().await;
+    assert!(failures.is_empty(), "{} failed requests of {ok} over the restart: {failures:?}", failures.len());
+    assert_eq!(server.app_get("swarm-heal", "/").await, (200, "hello from v1\n".to_string()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(lab.docker(&["service", "ls", "-q"]), services, "the restart kept every process");
 }
