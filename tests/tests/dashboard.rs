@@ -199,6 +199,9 @@ async fn viewers_see_no_controls_and_forged_posts_are_refused() {
         assert!(!html.contains("method=\"post\" action=\"/apps/"), "no mutating form on {page}");
     }
     assert!(!browser.page().await.contains("/console\""), "a viewer has no Console tab");
+    assert!(!browser.page().await.contains("href=\"/nodes\""), "only server admins have the Nodes page");
+    browser.goto(&format!("{}/nodes", server.url)).await;
+    browser.wait_for_text("only server admins", WAIT).await;
     browser.goto(&format!("{}/apps/dash-viewer/console", server.url)).await;
     browser.wait_for_text("needs the developer role", WAIT).await;
 

@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use paas_e2e::apps::{ensure_base_image, AppRepo, BASE_IMAGE};
+use paas_e2e::browser::Browser;
 use paas_e2e::load::Load;
 use paas_e2e::swarm::SwarmLab;
-use paas_e2e::TestServer;
+use paas_e2e::{TestServer, ADMIN_EMAIL, ADMIN_PASSWORD};
 use serde_json::json;
 
 /// A server scheduling onto the lab's swarm, its images pushed to the lab's
@@ -100,10 +101,13 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
     let (ok, failures) = load_apart.stop().await;
     assert!(failures.is_empty(), "{} failed requests of {ok} through the router apart: {failures:?}", failures.len());
     assert_eq!(server.app_get("swarm-app", "/").await, (200, "hello from v1\n".to_string()), "rolled back");
-    assert_eq!(nodes_of(&server, home.path(), "swarm-app").len(), 2);
-    // Replaced processes are gone from the swarm: two services are left.
-    let services = lab.docker(&["service", "ls", "-q"]);
-    assert_eq!(services.lines().count(), 2, "{services}");
+    // The replaced processes are retired in the background: then two
+    // processes, and two services in the swarm, are left.
+    paas_e2e::wait_until("the replaced processes to go", Duration::from_secs(30), || async {
+        nodes_of(&server, home.path(), "swarm-app").len() == 2
+            && lab.docker(&["service", "ls", "-q"]).lines().count() == 2
+    })
+    .await;
 
     // The worker is drained under load: its processes move to the manager
     // first, then it takes none.
@@ -124,8 +128,24 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
     server.cli_ok(home.path(), &["nodes:activate", "paas-lab-n2"]);
     let listed = server.cli_ok(home.path(), &["nodes"]);
     assert!(listed.lines().any(|l| l.contains("paas-lab-n2") && l.contains(" active ")), "{listed}");
-    // On the one engine there is nothing to drain.
-    drop(lab);
+
+    // The dashboard's Nodes page: both nodes with what runs on each, and
+    // draining one from there.
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/", server.url)).await;
+    browser.fill("#email", ADMIN_EMAIL).await;
+    browser.fill("#password", ADMIN_PASSWORD).await;
+    browser.click("#login").await;
+    browser.wait_for_text("Log out", Duration::from_secs(30)).await;
+    browser.click("a[href='/nodes']").await;
+    browser.wait_for_text("paas-lab-n2", Duration::from_secs(30)).await;
+    let page = browser.page().await;
+    assert!(page.contains("1.0 of ") && page.contains("10.210.0.2"), "{page}");
+    browser.screenshot("40-nodes").await;
+    browser.click("form[action='/nodes/drain'] input[value='paas-lab-n2'] + button").await;
+    browser.client.accept_alert().await.expect("a confirmation dialog");
+    browser.wait_for_text("paas-lab-n2 runs no processes now", Duration::from_secs(60)).await;
+    assert!(browser.has("form[action='/nodes/activate']").await, "a drained node can be activated");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

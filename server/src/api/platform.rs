@@ -1,8 +1,6 @@
 //! The platform's machines for server admins: the nodes processes run on,
 //! and the routers apart (`paas router`) as they report themselves.
 
-use std::collections::{BTreeSet, HashMap};
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,8 +14,9 @@ use crate::auth::CurrentUser;
 use crate::db;
 use crate::db::routers::Router;
 use crate::error::{AppError, AppResult};
-use crate::runtime;
 use crate::state::AppState;
+
+pub use crate::ops::nodes::NodeView;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -48,18 +47,6 @@ pub async fn list_routers(State(state): State<AppState>, CurrentUser(user): Curr
     Ok(Json(Routers { generation, routers }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NodeView {
-    #[serde(flatten)]
-    pub node: crate::runtime::Node,
-    /// Memory the processes placed on it ask for (their limits).
-    pub memory_reserved_bytes: i64,
-    /// CPUs they ask for.
-    pub cpus_reserved: f64,
-    /// Apps with processes on it.
-    pub apps: i64,
-}
-
 /// The machines processes run on, with what is placed on each (server
 /// admins only).
 #[utoipa::path(get, path = "/nodes", tag = "platform",
@@ -71,51 +58,7 @@ pub async fn list_nodes(
     if !user.is_admin {
         return Err(AppError::Forbidden("only server admins can list the nodes".into()));
     }
-    let nodes = state.runtime.nodes().await?;
-    if nodes.len() == 1 {
-        // One engine holds every process.
-        let (memory_mb, cpus, apps) =
-            db::formation::reserved(&state.db, state.config.default_memory, state.config.default_cpus).await?;
-        let views = nodes.into_iter().map(|node| NodeView {
-            node,
-            memory_reserved_bytes: memory_mb * 1024 * 1024,
-            cpus_reserved: cpus,
-            apps,
-        });
-        return Ok(Json(views.collect()));
-    }
-    // A cluster: what runs on each node, at its formation's size.
-    let mut placed: HashMap<String, (i64, f64, BTreeSet<String>)> = HashMap::new();
-    let mut sizes: HashMap<String, Vec<db::formation::Formation>> = HashMap::new();
-    for process in state.runtime.list(&[]).await?.into_iter().filter(|c| c.running) {
-        let (Some(node), Some(app)) = (process.node.clone(), process.label(runtime::LABEL_APP)) else { continue };
-        if !sizes.contains_key(app) {
-            let formation = match db::apps::find_by_name(&state.db, app).await? {
-                Some(found) => db::formation::list(&state.db, found.id).await?,
-                None => Vec::new(),
-            };
-            sizes.insert(app.to_string(), formation);
-        }
-        let size = sizes[app].iter().find(|f| Some(f.process_type.as_str()) == process.label(runtime::LABEL_PROCESS));
-        let entry = placed.entry(node).or_default();
-        entry.0 += i64::from(size.and_then(|f| f.memory_mb).unwrap_or(state.config.default_memory));
-        entry.1 += size.and_then(|f| f.cpus).unwrap_or(state.config.default_cpus);
-        entry.2.insert(app.to_string());
-    }
-    Ok(Json(
-        nodes
-            .into_iter()
-            .map(|node| {
-                let (memory_mb, cpus, apps) = placed.remove(&node.name).unwrap_or_default();
-                NodeView {
-                    node,
-                    memory_reserved_bytes: memory_mb * 1024 * 1024,
-                    cpus_reserved: cpus,
-                    apps: apps.len() as i64,
-                }
-            })
-            .collect(),
-    ))
+    Ok(Json(crate::ops::nodes::view(&state).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

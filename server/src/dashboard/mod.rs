@@ -8,6 +8,7 @@ mod apps;
 mod auth;
 mod charts;
 mod console;
+mod nodes;
 mod operations;
 mod ops;
 mod teams;
@@ -83,6 +84,9 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{team}/members", post(teams::add_member))
         .route("/teams/{team}/members/role", post(teams::change_member))
         .route("/teams/{team}/members/remove", post(teams::remove_member))
+        .route("/nodes", get(nodes::list_nodes))
+        .route("/nodes/drain", post(nodes::drain_node))
+        .route("/nodes/activate", post(nodes::activate_node))
         .route("/tokens", get(teams::list_tokens).post(teams::create_token))
         .route("/tokens/revoke", post(teams::revoke_token))
         .route("/static/style.css", get(style_css))
@@ -144,6 +148,8 @@ pub struct Flash {
 pub struct Layout {
     pub title: String,
     pub email: String,
+    /// A server admin: the Nodes page is in the menu.
+    pub admin: bool,
     pub csrf: String,
     pub flash: Option<Flash>,
 }
@@ -187,7 +193,13 @@ impl DashUser {
             true => None,
             false => self.session.remove::<Flash>(FLASH_KEY).await.ok().flatten(),
         };
-        Layout { title: title.into(), email: self.user.email.clone(), csrf: self.csrf.clone(), flash }
+        Layout {
+            title: title.into(),
+            email: self.user.email.clone(),
+            admin: self.user.is_admin,
+            csrf: self.csrf.clone(),
+            flash,
+        }
     }
 
     /// Every form carries the session's CSRF token; a request without it is refused.

@@ -1,11 +1,14 @@
 //! Taking a node out of service with no downtime, and back.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::ops::Actor;
-use crate::runtime::LABEL_APP;
+use crate::runtime::{self, LABEL_APP};
 use crate::state::AppState;
 
 /// Move every process off `node` (its id or host name), then leave it
@@ -46,4 +49,66 @@ pub async fn drain(state: &AppState, actor: &Actor, node: &str) -> AppResult<Vec
 /// stay where they are).
 pub async fn activate(state: &AppState, node: &str) -> AppResult<()> {
     state.runtime.set_availability(node, "active").await.map_err(|e| AppError::Conflict(format!("{e:#}")))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeView {
+    #[serde(flatten)]
+    pub node: crate::runtime::Node,
+    /// Memory the processes placed on it ask for (their limits).
+    pub memory_reserved_bytes: i64,
+    /// CPUs they ask for.
+    pub cpus_reserved: f64,
+    /// Apps with processes on it.
+    pub apps: i64,
+}
+
+/// The machines processes run on, with what is placed on each: on the one
+/// engine, every live formation; on a cluster, the processes running on
+/// each node at their formation's size.
+pub async fn view(state: &AppState) -> AppResult<Vec<NodeView>> {
+    let mut nodes = state.runtime.nodes().await?;
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    if nodes.len() == 1 {
+        // One engine holds every process.
+        let (memory_mb, cpus, apps) =
+            db::formation::reserved(&state.db, state.config.default_memory, state.config.default_cpus).await?;
+        let views = nodes.into_iter().map(|node| NodeView {
+            node,
+            memory_reserved_bytes: memory_mb * 1024 * 1024,
+            cpus_reserved: cpus,
+            apps,
+        });
+        return Ok(views.collect());
+    }
+    // A cluster: what runs on each node, at its formation's size.
+    let mut placed: HashMap<String, (i64, f64, BTreeSet<String>)> = HashMap::new();
+    let mut sizes: HashMap<String, Vec<db::formation::Formation>> = HashMap::new();
+    for process in state.runtime.list(&[]).await?.into_iter().filter(|c| c.running) {
+        let (Some(node), Some(app)) = (process.node.clone(), process.label(runtime::LABEL_APP)) else { continue };
+        if !sizes.contains_key(app) {
+            let formation = match db::apps::find_by_name(&state.db, app).await? {
+                Some(found) => db::formation::list(&state.db, found.id).await?,
+                None => Vec::new(),
+            };
+            sizes.insert(app.to_string(), formation);
+        }
+        let size = sizes[app].iter().find(|f| Some(f.process_type.as_str()) == process.label(runtime::LABEL_PROCESS));
+        let entry = placed.entry(node).or_default();
+        entry.0 += i64::from(size.and_then(|f| f.memory_mb).unwrap_or(state.config.default_memory));
+        entry.1 += size.and_then(|f| f.cpus).unwrap_or(state.config.default_cpus);
+        entry.2.insert(app.to_string());
+    }
+    Ok(nodes
+        .into_iter()
+        .map(|node| {
+            let (memory_mb, cpus, apps) = placed.remove(&node.name).unwrap_or_default();
+            NodeView {
+                node,
+                memory_reserved_bytes: memory_mb * 1024 * 1024,
+                cpus_reserved: cpus,
+                apps: apps.len() as i64,
+            }
+        })
+        .collect())
 }
