@@ -138,3 +138,29 @@ async fn idle_connections_to_processes_are_capped_and_closed_after_the_idle_time
     // And a request after that opens a new one.
     assert_eq!(server.app_get("route-idle", "/").await, (200, "hello from keep-alive\n".to_string()));
 }
+
+#[tokio::test]
+async fn a_request_a_process_drops_unanswered_goes_to_another_unless_it_had_a_body() {
+    let (server, token, _repo) = TestServer::with_deployed_app("route-retry").await;
+    let home = server.cli_home(&token);
+    server.cli_ok(home.path(), &["ps:scale", "web=2", "-a", "route-retry"]);
+    // web.1 drops every such request: each GET is answered by web.2.
+    for _ in 0..10 {
+        let (status, body) = server.app_get("route-retry", "/cgi-bin/vanish").await;
+        assert_eq!((status, body.as_str()), (200, "answered by web.2\n"));
+    }
+    // A request with a body is never sent twice: the one web.1 drops is 502.
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        let response = server
+            .http
+            .post(format!("http://{}/cgi-bin/vanish", server.router_addr))
+            .header("host", "route-retry.paas.test")
+            .body("once only")
+            .send()
+            .await
+            .unwrap();
+        answers.push(response.status().as_u16());
+    }
+    assert!(answers.contains(&502) && answers.contains(&200), "{answers:?}");
+}

@@ -161,6 +161,22 @@ async fn a_process_no_node_can_hold_is_refused_and_a_dead_nodes_processes_come_b
     let nodes = nodes_of(&server, home.path(), "swarm-heal");
     assert_eq!(nodes, ["paas-lab-n1", "paas-lab-n2"], "one web process on each node");
 
+    // A one-off runs on the manager, on the app's network; a command runs
+    // in a process on the manager, and one on the worker is refused with
+    // the node's name.
+    let (code, out, err) = server.cli(home.path(), &["run", "-a", "swarm-heal", "echo one-off as $DYNO"], "");
+    assert_eq!((code, out.trim()), (0, "one-off as run.1"), "{err}");
+    let listed = server.cli_ok(home.path(), &["ps", "-a", "swarm-heal"]);
+    let on = |node: &str| {
+        let line = listed.lines().find(|l| l.starts_with("web.") && l.ends_with(node)).unwrap();
+        line.split_whitespace().next().unwrap().to_string()
+    };
+    let (code, out, err) =
+        server.cli(home.path(), &["ps:exec", "--dyno", &on("paas-lab-n1"), "-a", "swarm-heal", "echo in $DYNO"], "");
+    assert_eq!((code, out.trim().to_string()), (0, format!("in {}", on("paas-lab-n1"))), "{err}");
+    let refused = server.cli_err(home.path(), &["ps:exec", "--dyno", &on("paas-lab-n2"), "-a", "swarm-heal", "true"]);
+    assert!(refused.contains("runs on the node paas-lab-n2"), "{refused}");
+
     // More memory than any node has: refused with Swarm's reason, at once,
     // and the running processes stay.
     let refused = server.cli_err(home.path(), &["ps:resize", "web", "--memory", "100g", "-a", "swarm-heal"]);

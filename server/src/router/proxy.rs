@@ -1,7 +1,8 @@
 //! Forwarding one request: pick a backend, add `X-Forwarded-*` and a request
 //! id, stream the bodies, pass WebSocket upgrades through, and retry on
-//! another backend only when no connection could be made (and the request
-//! had no body to lose). Each request leaves an access line in the app's log.
+//! another backend only when no connection could be made, or an idempotent
+//! request failed before any answer (and the request had no body to lose).
+//! Each request leaves an access line in the app's log.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -288,6 +289,13 @@ async fn pass(
                 tracing::warn!(app = %app, backend = %backend.addr, error = %err, "backend refused the connection; trying another");
                 continue;
             }
+            // The process went away with the request (its machine died, it
+            // was killed) before answering anything: an idempotent request
+            // without a body is sent again elsewhere, as nginx does.
+            Err(SendError::Http(err)) if bodyless && idempotent(&parts.method) && attempt + 1 < tries => {
+                tracing::warn!(app = %app, backend = %backend.addr, error = %err, "backend failed before answering; trying another");
+                continue;
+            }
             Err(err) => {
                 if matches!(err, SendError::Connect(_)) {
                     route.traffic.connect_failed();
@@ -350,6 +358,12 @@ impl Drop for Counted {
             }
         }
     }
+}
+
+/// A method whose request may be sent twice with the effect of once (RFC 9110).
+fn idempotent(method: &axum::http::Method) -> bool {
+    use axum::http::Method;
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
 }
 
 /// The request target as an origin server expects it: the path and query
