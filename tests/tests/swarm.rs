@@ -73,12 +73,10 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
     // Four processes of 512 MB spread over both nodes.
     server.cli_ok(home.path(), &["ps:scale", "web=4", "-a", "swarm-app"]);
     load.wait_for(10, Duration::from_secs(10)).await;
+    // Spread: two on each node (each process is a service of its own; paas
+    // places an app's processes apart).
     let nodes = nodes_of(&server, home.path(), "swarm-app");
-    assert_eq!(nodes.len(), 4, "{nodes:?}");
-    assert!(
-        nodes.contains(&"paas-lab-n1".to_string()) && nodes.contains(&"paas-lab-n2".to_string()),
-        "both nodes run web processes: {nodes:?}"
-    );
+    assert_eq!(nodes, ["paas-lab-n1", "paas-lab-n1", "paas-lab-n2", "paas-lab-n2"]);
     repo.write("www/index.html", "hello from v2\n");
     repo.commit("v2");
     let (ok, output) = repo.push(&server.git_url("swarm-app", &token));
@@ -176,6 +174,21 @@ async fn a_process_no_node_can_hold_is_refused_and_a_dead_nodes_processes_come_b
     assert_eq!((code, out.trim().to_string()), (0, format!("in {}", on("paas-lab-n1"))), "{err}");
     let refused = server.cli_err(home.path(), &["ps:exec", "--dyno", &on("paas-lab-n2"), "-a", "swarm-heal", "true"]);
     assert!(refused.contains("runs on the node paas-lab-n2"), "{refused}");
+
+    // Apps of a team on its private network reach each other by name across
+    // nodes (an overlay network): the processes are replaced to join it.
+    server.create_app(&token, "swarm-peer").await;
+    assert!(AppRepo::from_fixture("hello").push(&server.git_url("swarm-peer", &token)).0);
+    for app in ["swarm-heal", "swarm-peer"] {
+        let out = server.cli_ok(home.path(), &["internal:on", "-a", app]);
+        assert!(out.contains(&format!("http://{app}.internal:5000")), "{out}");
+    }
+    assert_eq!(nodes_of(&server, home.path(), "swarm-heal"), ["paas-lab-n1", "paas-lab-n2"]);
+    let fetch = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 swarm-heal.internal 5000";
+    for _ in 0..4 {
+        let (code, out, err) = server.cli(home.path(), &["run", "--no-tty", "-a", "swarm-peer", fetch], "");
+        assert!(code == 0 && out.ends_with("hello from v1\n"), "{code} {out} {err}");
+    }
 
     // More memory than any node has: refused with Swarm's reason, at once,
     // and the running processes stay.

@@ -149,8 +149,12 @@ pub async fn set_internal(state: &AppState, actor: &Actor, app: &App, on: bool) 
         let _lock = op.lock().await?;
         let app = App { internal: on, ..op.app.clone() };
         let network = crate::runtime::team_network(app.team_id);
-        let containers =
-            state.runtime.list(&[(crate::runtime::LABEL_APP, app.name.as_str())]).await.map_err(AppError::Other)?;
+        let containers = match state.runtime.joins_networks_live() {
+            true => {
+                state.runtime.list(&[(crate::runtime::LABEL_APP, app.name.as_str())]).await.map_err(AppError::Other)?
+            }
+            false => Vec::new(),
+        };
         for c in containers.iter().filter(|c| c.running) {
             let changed = match on {
                 true => {
@@ -174,6 +178,19 @@ pub async fn set_internal(state: &AppState, actor: &Actor, app: &App, on: bool) 
             }
         }
         db::apps::set(&state.db, app.id, db::apps::Setting::Internal(on), &op.audit(""), op.id).await?;
+        if !state.runtime.joins_networks_live() {
+            // Processes on a cluster take networks when they start: replace
+            // them, rolling, as a restart does.
+            if let Some(current) = db::releases::current(&state.db, app.id).await? {
+                op.out.step("Replacing the processes, rolling, so that they start on the new network");
+                let formation = db::formation::list(&state.db, app.id).await?;
+                let change =
+                    crate::deploy::rollout::Change { operation: Some(op.id), config: None, formation, audit: None };
+                crate::deploy::rollout::rollout(state, &app, &current, &change, &op.out)
+                    .await
+                    .map_err(|e| AppError::DeployFailed(format!("{e:#}")))?;
+            }
+        }
         op.out.step(match on {
             true => format!(
                 "{} is on the private network of team {}: http://{}:{} for its other apps that are on it",

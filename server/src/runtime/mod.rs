@@ -432,6 +432,12 @@ pub trait Scheduler: Send + Sync {
     /// when missing), answering to `aliases` there.
     async fn connect(&self, id: &str, network: &str, aliases: Vec<String>) -> anyhow::Result<()>;
 
+    /// Whether a running app process can join or leave a network where it
+    /// runs (`connect`); if not, it takes new networks only when replaced.
+    fn joins_networks_live(&self) -> bool {
+        true
+    }
+
     /// Take a container off a network; not on it is fine.
     async fn disconnect(&self, id: &str, network: &str) -> anyhow::Result<()>;
 

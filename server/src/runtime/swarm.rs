@@ -33,7 +33,7 @@ use super::attach::{Output, Session, Target};
 use super::docker::{not_found, DockerScheduler, CAP_DROP};
 use super::{
     BuildSpec, Container, ContainerEvent, ContainerSpec, Happened, ImageConfig, ImageInfo, Node, Payload, Scheduler,
-    Subnet, TaskSpec as BuildTask, Usage, CONTAINER_PORT, LABEL_DEPLOYMENT, LABEL_INSTANCE,
+    Subnet, TaskSpec as BuildTask, Usage, CONTAINER_PORT, LABEL_APP, LABEL_DEPLOYMENT, LABEL_INSTANCE,
 };
 
 /// How long a process may take to be placed and started (its image pulled
@@ -56,6 +56,11 @@ pub struct SwarmScheduler {
     nodes: RwLock<HashMap<String, (String, Option<IpAddr>)>>,
     /// This engine's node id.
     manager: String,
+    /// Ids of the nodes that take processes (ready and active).
+    usable: RwLock<Vec<String>>,
+    /// Processes being started, by app/type/deployment and node: placed but
+    /// not yet listed.
+    starting: Mutex<HashMap<String, HashMap<String, usize>>>,
 }
 
 impl SwarmScheduler {
@@ -80,14 +85,30 @@ impl SwarmScheduler {
             bail!("the engine is a swarm worker: `paas serve --scheduler swarm` runs on a manager of the swarm");
         }
         let manager = docker.info().await?.swarm.and_then(|s| s.node_id).context("the swarm did not name this node")?;
-        let scheduler =
-            Self { engine, registry, stop_grace, pushed: Mutex::default(), nodes: RwLock::default(), manager };
+        let scheduler = Self {
+            engine,
+            registry,
+            stop_grace,
+            pushed: Mutex::default(),
+            nodes: RwLock::default(),
+            manager,
+            usable: RwLock::default(),
+            starting: Mutex::default(),
+        };
         scheduler.refresh_nodes().await?;
         Ok(scheduler)
     }
 
     async fn refresh_nodes(&self) -> anyhow::Result<()> {
         let listed = self.engine.docker().list_nodes(None::<bollard::query_parameters::ListNodesOptions>).await?;
+        let usable = listed
+            .iter()
+            .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(bollard::models::NodeState::READY))
+            .filter(|n| {
+                n.spec.as_ref().and_then(|s| s.availability) == Some(bollard::models::NodeSpecAvailabilityEnum::ACTIVE)
+            })
+            .filter_map(|n| n.id.clone())
+            .collect();
         let nodes = listed
             .into_iter()
             .filter_map(|node| {
@@ -108,6 +129,9 @@ impl SwarmScheduler {
             .collect();
         if let Ok(mut known) = self.nodes.write() {
             *known = nodes;
+        }
+        if let Ok(mut known) = self.usable.write() {
+            *known = usable;
         }
         Ok(())
     }
@@ -383,6 +407,81 @@ impl SwarmScheduler {
         }
     }
 
+    /// Create the service (replacing a leftover of the same name) and wait
+    /// until its task runs.
+    async fn create_and_wait(&self, service: ServiceSpec, process: &str) -> anyhow::Result<Container> {
+        let name = service.name.clone().unwrap_or_default();
+        let created = match self.engine.docker().create_service(service.clone(), None).await {
+            // A leftover of an interrupted rollout goes, then it is made again.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
+                if let Some((old, _)) = self.service(&name).await? {
+                    let ours = old.spec.as_ref().and_then(|s| s.labels.as_ref()).and_then(|l| l.get(LABEL_INSTANCE));
+                    if ours.map(String::as_str) != Some(self.engine.instance()) {
+                        bail!("a service named {name} exists and belongs to something else");
+                    }
+                    self.stop_and_remove(old.id.as_deref().unwrap_or(&name), Duration::from_secs(1)).await?;
+                }
+                self.engine.docker().create_service(service, None).await
+            }
+            created => created,
+        }
+        .with_context(|| format!("creating the service {name}"))?;
+        let id = created.id.ok_or_else(|| anyhow!("the swarm gave the service {name} no id"))?;
+        self.wait_placed(&id, process).await
+    }
+
+    /// The node a new process of an app's type would best run on: among the
+    /// nodes that take processes, the one with the fewest processes of that
+    /// type and deployment (running, or being started), so that the death of
+    /// one machine leaves the others serving. Each process is a service of
+    /// its own, and Swarm spreads the tasks of one service, not an app's.
+    /// None with fewer than two nodes to choose from. The choice counts as
+    /// in flight until `placed`.
+    async fn spread_node(&self, spec: &ContainerSpec) -> Option<(String, String)> {
+        let key = [LABEL_APP, super::LABEL_PROCESS, LABEL_DEPLOYMENT].map(|l| spec.labels.get(l));
+        let [Some(app), Some(kind), Some(deployment)] = key else { return None };
+        self.refresh_nodes().await.ok()?;
+        let usable = self.usable.read().ok()?.clone();
+        if usable.len() < 2 {
+            return None;
+        }
+        let labels =
+            [(LABEL_APP, app.as_str()), (super::LABEL_PROCESS, kind.as_str()), (LABEL_DEPLOYMENT, deployment.as_str())];
+        let running = self.services(&labels).await.ok()?;
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for task in running.iter().filter_map(|(_, task)| task.as_ref()) {
+            if task.desired_state == Some(TaskState::RUNNING) {
+                if let Some(node) = task.node_id.as_deref() {
+                    *counts.entry(node).or_default() += 1;
+                }
+            }
+        }
+        let key = format!("{app}/{kind}/{deployment}");
+        let mut starting = self.starting.lock().ok()?;
+        let in_flight = starting.entry(key.clone()).or_default();
+        let count =
+            |node: &String| counts.get(node.as_str()).copied().unwrap_or(0) + in_flight.get(node).copied().unwrap_or(0);
+        let node = usable.iter().min_by_key(|n| count(n))?.clone();
+        *in_flight.entry(node.clone()).or_default() += 1;
+        Some((key, node))
+    }
+
+    /// A process chosen a node for runs there (or failed): the listing
+    /// counts it from now on.
+    fn placed(&self, key: &str, node: &str) {
+        if let Ok(mut starting) = self.starting.lock() {
+            if let Some(in_flight) = starting.get_mut(key) {
+                if let Some(count) = in_flight.get_mut(node) {
+                    *count = count.saturating_sub(1);
+                }
+                in_flight.retain(|_, c| *c > 0);
+                if in_flight.is_empty() {
+                    starting.remove(key);
+                }
+            }
+        }
+    }
+
     /// A running task's container on this engine, for `exec`.
     async fn local_container(&self, id: &str) -> anyhow::Result<Option<String>> {
         let Some((service, task)) = self.service(id).await? else { return Ok(Some(id.to_string())) };
@@ -478,30 +577,35 @@ impl Scheduler for SwarmScheduler {
         if !spec.labels.contains_key(LABEL_DEPLOYMENT) {
             return self.engine.start(spec).await;
         }
-        let service = self.service_spec(&spec).await?;
-        let name = service.name.clone().unwrap_or_default();
-        let created = match self.engine.docker().create_service(service.clone(), None).await {
-            // A leftover of an interrupted rollout goes, then it is made again.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
-                if let Some((old, _)) = self.service(&name).await? {
-                    let ours = old.spec.as_ref().and_then(|s| s.labels.as_ref()).and_then(|l| l.get(LABEL_INSTANCE));
-                    if ours.map(String::as_str) != Some(self.engine.instance()) {
-                        bail!("a service named {name} exists and belongs to something else");
-                    }
-                    self.stop_and_remove(old.id.as_deref().unwrap_or(&name), Duration::from_secs(1)).await?;
-                }
-                self.engine.docker().create_service(service, None).await
-            }
-            created => created,
-        }
-        .with_context(|| format!("creating the service {name}"))?;
-        let id = created.id.ok_or_else(|| anyhow!("the swarm gave the service {name} no id"))?;
         // As `ps` names it: web.1.
         let process = match (spec.labels.get(super::LABEL_PROCESS), spec.labels.get(super::LABEL_INDEX)) {
             (Some(kind), Some(index)) => format!("{kind}.{index}"),
             _ => spec.name.clone(),
         };
-        self.wait_placed(&id, &process).await
+        let mut service = self.service_spec(&spec).await?;
+        let pinned = service_constraints(&service).is_some_and(|c| !c.is_empty());
+        let spread = match pinned {
+            true => None,
+            false => self.spread_node(&spec).await,
+        };
+        let Some((key, node)) = spread else {
+            return self.create_and_wait(service, &process).await;
+        };
+        // The preferred node first; where it has no room, wherever Swarm
+        // finds some.
+        let placed = {
+            let mut preferred = service.clone();
+            set_constraints(&mut preferred, vec![format!("node.id=={node}")]);
+            self.create_and_wait(preferred, &process).await
+        };
+        self.placed(&key, &node);
+        match placed {
+            Err(err) if format!("{err:#}").contains("no suitable node") => {
+                set_constraints(&mut service, Vec::new());
+                self.create_and_wait(service, &process).await
+            }
+            placed => placed,
+        }
     }
 
     async fn start_attached(&self, spec: ContainerSpec, tty: bool) -> anyhow::Result<(Container, Session)> {
@@ -639,6 +743,12 @@ impl Scheduler for SwarmScheduler {
         self.engine.connect(id, network, aliases).await
     }
 
+    /// A service's networks are part of its spec: changing them replaces
+    /// its task (and its address) behind the router's back.
+    fn joins_networks_live(&self) -> bool {
+        false
+    }
+
     async fn disconnect(&self, id: &str, network: &str) -> anyhow::Result<()> {
         self.engine.disconnect(id, network).await
     }
@@ -699,4 +809,14 @@ async fn task_states(
         states.entry(service).or_insert((0, String::new(), false, None));
     }
     Ok(states.into_iter().map(|(s, (_, task, running, exit))| (s, (task, running, exit))).collect())
+}
+
+fn service_constraints(service: &ServiceSpec) -> Option<&Vec<String>> {
+    service.task_template.as_ref()?.placement.as_ref()?.constraints.as_ref()
+}
+
+fn set_constraints(service: &mut ServiceSpec, constraints: Vec<String>) {
+    if let Some(placement) = service.task_template.as_mut().and_then(|t| t.placement.as_mut()) {
+        placement.constraints = Some(constraints);
+    }
 }
