@@ -85,7 +85,18 @@ impl DockerScheduler {
         &self.endpoint
     }
 
-    pub(super) fn scoped(&self, name: &str) -> String {
+    /// The engine's name of a network: the installation's, and apart for
+    /// swarm-wide (overlay) networks, so that an installation moved from the
+    /// one engine to a swarm never meets its old bridges under the same name.
+    fn scoped(&self, name: &str) -> String {
+        match self.network_driver {
+            "overlay" => format!("{}-swarm-{name}", self.instance),
+            _ => format!("{}-{name}", self.instance),
+        }
+    }
+
+    /// The engine's name of a named volume.
+    pub(super) fn volume_name(&self, name: &str) -> String {
         format!("{}-{name}", self.instance)
     }
 
@@ -172,7 +183,7 @@ impl DockerScheduler {
                 spec.read_only_files
                     .iter()
                     .map(|(host, inside)| format!("{}:{inside}:ro", host.display()))
-                    .chain(spec.volumes.iter().map(|(volume, inside)| format!("{}-{volume}:{inside}", self.instance)))
+                    .chain(spec.volumes.iter().map(|(volume, inside)| format!("{}:{inside}", self.volume_name(volume))))
                     .collect(),
             ),
             ..Default::default()
@@ -359,7 +370,7 @@ impl Scheduler for DockerScheduler {
         let mut labels = task.labels.clone();
         labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
         let binds: Vec<String> =
-            task.volumes.iter().map(|(volume, path)| format!("{}-{volume}:{path}", self.instance)).collect();
+            task.volumes.iter().map(|(volume, path)| format!("{}:{path}", self.volume_name(volume))).collect();
         let mut host_config = HostConfig {
             binds: Some(binds),
             init: Some(true),
@@ -800,7 +811,7 @@ impl Scheduler for DockerScheduler {
 
     async fn create_volume(&self, name: &str) -> anyhow::Result<()> {
         let request = bollard::models::VolumeCreateOptions {
-            name: Some(format!("{}-{name}", self.instance)),
+            name: Some(self.volume_name(name)),
             labels: Some(HashMap::from([(LABEL_INSTANCE.to_string(), self.instance.clone())])),
             ..Default::default()
         };
@@ -823,7 +834,7 @@ impl Scheduler for DockerScheduler {
     }
 
     async fn remove_volume(&self, name: &str) -> anyhow::Result<()> {
-        let scoped = format!("{}-{name}", self.instance);
+        let scoped = self.volume_name(name);
         match self.docker.remove_volume(&scoped, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
             Ok(()) => Ok(()),
             Err(e) if not_found(&e) => Ok(()),

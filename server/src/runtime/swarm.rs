@@ -212,7 +212,7 @@ impl SwarmScheduler {
             .collect();
         mounts.extend(spec.volumes.iter().map(|(volume, inside)| Mount {
             target: Some(inside.clone()),
-            source: Some(self.engine.scoped(volume)),
+            source: Some(self.engine.volume_name(volume)),
             typ: Some(MountTypeEnum::VOLUME),
             ..Default::default()
         }));
