@@ -403,6 +403,16 @@ impl TestServer {
         (status, value)
     }
 
+    /// Make each call in turn, each answered 2xx, the load loop getting ten
+    /// more answers after each (the change is live before the next).
+    pub async fn call_each_under(&self, load: &load::Load, token: &str, steps: Vec<(&str, &str, Value)>) {
+        for (method, path, body) in steps {
+            let (status, answer) = self.call(method, path, token, Some(body)).await;
+            assert!(status < 300, "{method} {path}: {status} {answer}");
+            load.wait_for(10, Duration::from_secs(10)).await;
+        }
+    }
+
     /// Call the API and give only the status (the body is not read: a
     /// stream's answer never ends).
     pub async fn status_of(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> u16 {

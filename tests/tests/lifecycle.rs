@@ -95,18 +95,14 @@ async fn config_scale_restart_and_rollback_have_zero_downtime() {
     assert!(repo.push(&server.git_url("life-zero", &token)).0);
 
     let load = Load::start(&server.router_addr, "life-zero", "/", 2);
-    let steps: Vec<(&str, &str, serde_json::Value)> = vec![
+    let steps = vec![
         ("PATCH", "/apps/life-zero/config", json!({ "GREETING": "hi" })),
         ("PATCH", "/apps/life-zero/formation", json!({ "updates": [{ "type": "web", "quantity": 2 }] })),
         ("PATCH", "/apps/life-zero/formation", json!({ "updates": [{ "type": "web", "quantity": 1 }] })),
         ("POST", "/apps/life-zero/ps/restart", json!({})),
         ("POST", "/apps/life-zero/rollback", json!({ "version": 1 })),
     ];
-    for (method, path, body) in steps {
-        let (status, answer) = server.call(method, path, &token, Some(body)).await;
-        assert!(status < 300, "{method} {path}: {status} {answer}");
-        load.wait_for(10, Duration::from_secs(10)).await;
-    }
+    server.call_each_under(&load, &token, steps).await;
     let (ok, failures) = load.stop().await;
     assert!(failures.is_empty(), "{} failed requests of {ok}: {failures:?}", failures.len());
     assert_eq!(

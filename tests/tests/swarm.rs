@@ -84,16 +84,12 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
     load.wait_for(10, Duration::from_secs(10)).await;
     assert_eq!(server.app_get("swarm-app", "/").await, (200, "hello from v2\n".to_string()));
 
-    let steps: Vec<(&str, &str, serde_json::Value)> = vec![
+    let steps = vec![
         ("PATCH", "/apps/swarm-app/config", json!({ "GREETING": "hi" })),
         ("PATCH", "/apps/swarm-app/formation", json!({ "updates": [{ "type": "web", "quantity": 2 }] })),
         ("POST", "/apps/swarm-app/rollback", json!({ "version": 1 })),
     ];
-    for (method, path, body) in steps {
-        let (status, answer) = server.call(method, path, &token, Some(body)).await;
-        assert!(status < 300, "{method} {path}: {status} {answer}");
-        load.wait_for(10, Duration::from_secs(10)).await;
-    }
+    server.call_each_under(&load, &token, steps).await;
     let (ok, failures) = load.stop().await;
     assert!(failures.is_empty(), "{} failed requests of {ok}: {failures:?}", failures.len());
     let (ok, failures) = load_apart.stop().await;

@@ -550,26 +550,37 @@ impl Scheduler for SwarmScheduler {
     }
 
     async fn set_availability(&self, node: &str, availability: &str) -> anyhow::Result<()> {
-        let docker = self.engine.docker();
-        let nodes = docker.list_nodes(None::<bollard::query_parameters::ListNodesOptions>).await?;
-        let found = nodes
-            .into_iter()
-            .find(|n| {
-                n.id.as_deref() == Some(node)
-                    || n.description.as_ref().and_then(|d| d.hostname.as_deref()) == Some(node)
-            })
-            .ok_or_else(|| anyhow!("the swarm has no node {node} (`paas nodes` lists them)"))?;
         let availability = match availability {
             "active" => bollard::models::NodeSpecAvailabilityEnum::ACTIVE,
             "pause" => bollard::models::NodeSpecAvailabilityEnum::PAUSE,
             "drain" => bollard::models::NodeSpecAvailabilityEnum::DRAIN,
             other => bail!("unknown availability {other}"),
         };
-        let spec = bollard::models::NodeSpec { availability: Some(availability), ..found.spec.unwrap_or_default() };
-        let version = found.version.and_then(|v| v.index).unwrap_or(0) as i64;
-        let options = bollard::query_parameters::UpdateNodeOptionsBuilder::new().version(version).build();
-        docker.update_node(found.id.as_deref().unwrap_or(node), spec, options).await?;
-        Ok(())
+        let docker = self.engine.docker();
+        // The node's version moves on by itself (status reports): an update
+        // made from a version just read may be refused as out of sequence.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let nodes = docker.list_nodes(None::<bollard::query_parameters::ListNodesOptions>).await?;
+            let found = nodes
+                .into_iter()
+                .find(|n| {
+                    n.id.as_deref() == Some(node)
+                        || n.description.as_ref().and_then(|d| d.hostname.as_deref()) == Some(node)
+                })
+                .ok_or_else(|| anyhow!("the swarm has no node {node} (`paas nodes` lists them)"))?;
+            let spec = bollard::models::NodeSpec { availability: Some(availability), ..found.spec.unwrap_or_default() };
+            let version = found.version.and_then(|v| v.index).unwrap_or(0) as i64;
+            let options = bollard::query_parameters::UpdateNodeOptionsBuilder::new().version(version).build();
+            match docker.update_node(found.id.as_deref().unwrap_or(node), spec, options).await {
+                Ok(()) => return Ok(()),
+                Err(err) if attempt < 5 && err.to_string().contains("out of sequence") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
     }
 
     async fn start(&self, spec: ContainerSpec) -> anyhow::Result<Container> {
