@@ -140,6 +140,18 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
     browser.client.accept_alert().await.expect("a confirmation dialog");
     browser.wait_for_text("paas-lab-n2 runs no processes now", Duration::from_secs(60)).await;
     assert!(browser.has("form[action='/nodes/activate']").await, "a drained node can be activated");
+
+    // Destroying the app leaves nothing of it on the swarm.
+    let (code, _, err) = server.cli(home.path(), &["apps:destroy", "swarm-app", "--confirm", "swarm-app"], "");
+    assert_eq!(
+        code,
+        0,
+        "{err}\n{}",
+        server.all_logs().lines().filter(|l| l.contains("ERROR") || l.contains("error")).collect::<Vec<_>>().join("\n")
+    );
+    assert_eq!(lab.docker(&["service", "ls", "-q"]), "", "no service is left");
+    let networks = lab.docker(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!networks.contains("swarm-app"), "the app's network is gone: {networks}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,11 +24,16 @@ pub fn follow_adopted(state: &AppState, app: &str, process: &str, container_id: 
 const ADOPTED_BACKLOG_SECS: i64 = 600;
 
 fn follow_since(state: &AppState, app: &str, process: &str, container_id: &str, since: i64) {
+    // One reader per container: its lines once.
+    if !state.logs.set_following(container_id, true) {
+        return;
+    }
     let mut stream = state.runtime.follow_logs(container_id, since);
-    let (logs, app, process) = (state.logs.clone(), app.to_string(), process.to_string());
+    let (logs, app, process, id) = (state.logs.clone(), app.to_string(), process.to_string(), container_id.to_string());
     tokio::spawn(async move {
         while let Some(line) = stream.next().await {
             logs.push(&app, process.clone(), &line);
         }
+        logs.set_following(&id, false);
     });
 }

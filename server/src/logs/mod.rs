@@ -71,11 +71,28 @@ fn keep(ring: &mut VecDeque<Arc<LogLine>>, line: Arc<LogLine>) {
 #[derive(Default)]
 pub struct LogHub {
     apps: Mutex<HashMap<String, AppLog>>,
+    /// Containers whose output is being read into the hub.
+    following: Mutex<std::collections::HashSet<String>>,
     /// A router apart's hub keeps nothing: it hands every line on.
     handed: Option<tokio::sync::mpsc::Sender<(String, LogLine)>>,
 }
 
 impl LogHub {
+    /// Whether a container's output is being read in (by this server).
+    pub fn is_following(&self, container: &str) -> bool {
+        self.following.lock().is_ok_and(|f| f.contains(container))
+    }
+
+    /// Note a container as followed (true) or no longer (false); whether it
+    /// was not followed already, when noting it.
+    fn set_following(&self, container: &str, on: bool) -> bool {
+        let Ok(mut following) = self.following.lock() else { return true };
+        match on {
+            true => following.insert(container.to_string()),
+            false => following.remove(container),
+        }
+    }
+
     /// A hub that hands every line to the receiver (at most `capacity`
     /// waiting; more are dropped) instead of keeping it.
     pub fn handing_on(capacity: usize) -> (Self, tokio::sync::mpsc::Receiver<(String, LogLine)>) {

@@ -1,6 +1,7 @@
 //! Taking a node out of service with no downtime, and back.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -39,6 +40,18 @@ pub async fn drain(state: &AppState, actor: &Actor, node: &str) -> AppResult<Vec
                 app.name
             )));
         }
+    }
+    // The replaced processes retire in the background (their requests
+    // drained first): the node is drained once they are gone, so that Swarm
+    // stops nothing that still serves.
+    let retiring = Duration::from_secs(state.config.drain_timeout + state.config.stop_grace + 10);
+    let deadline = tokio::time::Instant::now() + retiring;
+    while tokio::time::Instant::now() < deadline {
+        let left = state.runtime.list(&[]).await?;
+        if !left.iter().any(|c| c.running && c.node.as_deref() == Some(name.as_str()) && c.label(LABEL_APP).is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     state.runtime.set_availability(&found.id, "drain").await?;
     tracing::info!(node = %name, apps = apps.len(), "node drained");

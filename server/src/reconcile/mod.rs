@@ -584,11 +584,10 @@ impl Keeper {
                         slot.crashed = None;
                         let checked = slot.process_type != "web" || route.is_some_and(|r| r.has(&c.id));
                         slot.healthy_since = checked.then_some(now);
-                        // Started before this server (a listing gives whole
-                        // seconds): its output is read back. One started
-                        // since is followed by whoever started it.
-                        let before = |t: chrono::DateTime<chrono::Utc>| t + chrono::Duration::seconds(1) < self.started;
-                        if c.started_at.is_some_and(before) {
+                        // Not followed by this server (a previous one started
+                        // it): its recent output is read back, then on. One
+                        // this server started is followed since its start.
+                        if !self.state.logs.is_following(&c.id) {
                             crate::logs::follow_adopted(&self.state, &key.0, &key.1, &c.id);
                         }
                     }

@@ -58,6 +58,8 @@ pub struct SwarmScheduler {
     manager: String,
     /// Ids of the nodes that take processes (ready and active).
     usable: RwLock<Vec<String>>,
+    /// Ids of the nodes that are up (ready), whatever their availability.
+    ready: RwLock<HashSet<String>>,
     /// Processes being started, by app/type/deployment and node: placed but
     /// not yet listed.
     starting: Mutex<HashMap<String, HashMap<String, usize>>>,
@@ -93,6 +95,7 @@ impl SwarmScheduler {
             nodes: RwLock::default(),
             manager,
             usable: RwLock::default(),
+            ready: RwLock::default(),
             starting: Mutex::default(),
         };
         scheduler.refresh_nodes().await?;
@@ -101,9 +104,14 @@ impl SwarmScheduler {
 
     async fn refresh_nodes(&self) -> anyhow::Result<()> {
         let listed = self.engine.docker().list_nodes(None::<bollard::query_parameters::ListNodesOptions>).await?;
-        let usable = listed
+        let ready: HashSet<String> = listed
             .iter()
             .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(bollard::models::NodeState::READY))
+            .filter_map(|n| n.id.clone())
+            .collect();
+        let usable = listed
+            .iter()
+            .filter(|n| n.id.as_ref().is_some_and(|id| ready.contains(id)))
             .filter(|n| {
                 n.spec.as_ref().and_then(|s| s.availability) == Some(bollard::models::NodeSpecAvailabilityEnum::ACTIVE)
             })
@@ -132,6 +140,9 @@ impl SwarmScheduler {
         }
         if let Ok(mut known) = self.usable.write() {
             *known = usable;
+        }
+        if let Ok(mut known) = self.ready.write() {
+            *known = ready;
         }
         Ok(())
     }
@@ -648,11 +659,37 @@ impl Scheduler for SwarmScheduler {
     }
 
     async fn stop_and_remove(&self, id: &str, grace: Duration) -> anyhow::Result<()> {
-        match self.engine.docker().delete_service(id).await {
-            Ok(()) => Ok(()),
-            Err(e) if not_found(&e) => self.engine.stop_and_remove(id, grace).await,
-            Err(e) => Err(e.into()),
+        // The service's id, for its tasks: a name finds it too.
+        let Some((service, _)) = self.service(id).await? else {
+            return self.engine.stop_and_remove(id, grace).await;
+        };
+        let service = service.id.unwrap_or_else(|| id.to_string());
+        match self.engine.docker().delete_service(&service).await {
+            Ok(()) => {}
+            Err(e) if not_found(&e) => return Ok(()),
+            Err(e) => return Err(e.into()),
         }
+        // Its task is stopped on its node (SIGTERM, the service's grace,
+        // SIGKILL) and then removed: done once none is listed (or only on a
+        // node that is down, which will never say), so that what follows (a
+        // volume or network removed) finds it gone.
+        // (A filter by the service answers 404 once it is deleted.)
+        let deadline = tokio::time::Instant::now() + self.stop_grace + Duration::from_secs(15);
+        while tokio::time::Instant::now() < deadline {
+            let all = self.engine.docker().list_tasks(None::<bollard::query_parameters::ListTasksOptions>).await?;
+            let tasks: Vec<Task> =
+                all.into_iter().filter(|t| t.service_id.as_deref() == Some(service.as_str())).collect();
+            if !tasks.is_empty() {
+                self.refresh_nodes().await?;
+            }
+            let ready = self.ready.read().map(|r| r.clone()).unwrap_or_default();
+            if tasks.iter().all(|t| t.node_id.as_ref().is_none_or(|node| !ready.contains(node))) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tracing::warn!(service = %service, "a removed service's task was still listed after its stop grace");
+        Ok(())
     }
 
     async fn list(&self, labels: &[(&str, &str)]) -> anyhow::Result<Vec<Container>> {
