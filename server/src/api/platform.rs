@@ -40,9 +40,7 @@ pub struct Routers {
 #[utoipa::path(get, path = "/routers", tag = "platform",
     responses((status = 200, body = Routers), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list_routers(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> AppResult<Json<Routers>> {
-    if !user.is_admin {
-        return Err(AppError::Forbidden("only server admins can list the routers".into()));
-    }
+    user.require_admin("list the routers")?;
     let (routers, generation) = db::routers::list(&state.db).await?;
     Ok(Json(Routers { generation, routers }))
 }
@@ -55,9 +53,7 @@ pub async fn list_nodes(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> AppResult<Json<Vec<NodeView>>> {
-    if !user.is_admin {
-        return Err(AppError::Forbidden("only server admins can list the nodes".into()));
-    }
+    user.require_admin("list the nodes")?;
     Ok(Json(crate::ops::nodes::view(&state).await?))
 }
 
@@ -76,9 +72,7 @@ pub async fn join_command(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> AppResult<Json<JoinCommand>> {
-    if !user.is_admin {
-        return Err(AppError::Forbidden("only server admins can add nodes".into()));
-    }
+    user.require_admin("add nodes")?;
     match state.runtime.join_command().await {
         Ok(command) => Ok(Json(JoinCommand { command })),
         Err(err) => Err(AppError::Conflict(format!("{err:#}"))),
@@ -104,9 +98,7 @@ pub async fn drain_node(
     CurrentUser(user): CurrentUser,
     Path(node): Path<String>,
 ) -> AppResult<Json<Drained>> {
-    if !user.is_admin {
-        return Err(AppError::Forbidden("only server admins can drain nodes".into()));
-    }
+    user.require_admin("drain nodes")?;
     let moved = crate::ops::nodes::drain(&state, &crate::ops::Actor::new(user, "api"), &node).await?;
     Ok(Json(Drained { node, moved }))
 }
@@ -119,9 +111,7 @@ pub async fn activate_node(
     CurrentUser(user): CurrentUser,
     Path(node): Path<String>,
 ) -> AppResult<StatusCode> {
-    if !user.is_admin {
-        return Err(AppError::Forbidden("only server admins can activate nodes".into()));
-    }
+    user.require_admin("activate nodes")?;
     crate::ops::nodes::activate(&state, &node).await?;
     Ok(StatusCode::NO_CONTENT)
 }

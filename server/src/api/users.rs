@@ -67,9 +67,7 @@ pub async fn create_user(
     CurrentUser(caller): CurrentUser,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> AppResult<(StatusCode, Json<CreatedUser>)> {
-    if !caller.is_admin {
-        return Err(AppError::Forbidden("only server admins can create users".into()));
-    }
+    caller.require_admin("create users")?;
     let email = crate::names::email(&body.email)?;
     let (password, generated) = match body.password {
         Some(p) if p.chars().count() > 1024 => {

@@ -9,7 +9,6 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::{render, DashError, DashUser, Layout};
-use crate::error::AppError;
 use crate::ops::{self, Actor};
 use crate::state::AppState;
 
@@ -37,10 +36,7 @@ struct NodesPage {
 }
 
 fn admin(dash: &DashUser) -> Result<(), DashError> {
-    if !dash.user.is_admin {
-        return Err(DashError(AppError::Forbidden("only server admins can see the nodes".into())));
-    }
-    Ok(())
+    dash.user.require_admin("see the nodes").map_err(DashError)
 }
 
 pub async fn list_nodes(State(state): State<AppState>, dash: DashUser) -> Result<Response, DashError> {

@@ -12,6 +12,16 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+impl User {
+    /// Refused unless a server admin: "only server admins can {what}".
+    pub fn require_admin(&self, what: &str) -> Result<(), crate::error::AppError> {
+        match self.is_admin {
+            true => Ok(()),
+            false => Err(crate::error::AppError::Forbidden(format!("only server admins can {what}"))),
+        }
+    }
+}
+
 /// Create a user (inside the caller's transaction).
 /// The password hash stays out of logs.
 impl std::fmt::Debug for User {

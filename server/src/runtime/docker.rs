@@ -687,27 +687,7 @@ impl Scheduler for DockerScheduler {
     }
 
     fn follow_logs(&self, id: &str, since: i64) -> futures_util::stream::BoxStream<'static, String> {
-        let docker = self.docker.clone();
-        let id = id.to_string();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
-        tokio::spawn(async move {
-            let options = LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).since(since as i32).build();
-            let mut stream = docker.logs(&id, Some(options));
-            let mut partial = String::new();
-            while let Some(Ok(chunk)) = stream.next().await {
-                partial.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-                while let Some(end) = partial.find('\n') {
-                    let line: String = partial.drain(..=end).collect();
-                    if tx.send(line.trim_end().to_string()).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            if !partial.trim().is_empty() {
-                let _ = tx.send(partial.trim_end().to_string()).await;
-            }
-        });
-        Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+        follow_container_logs(self.docker.clone(), id.to_string(), since)
     }
 
     fn events(&self) -> futures_util::stream::BoxStream<'static, super::ContainerEvent> {
@@ -902,6 +882,33 @@ impl Scheduler for DockerScheduler {
         }
         Ok(text.lines().map(str::to_string).collect())
     }
+}
+
+/// A container's output from `since` on, line by line, until it stops.
+pub(super) fn follow_container_logs(
+    docker: Docker,
+    id: String,
+    since: i64,
+) -> futures_util::stream::BoxStream<'static, String> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
+    tokio::spawn(async move {
+        let options = LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).since(since as i32).build();
+        let mut stream = docker.logs(&id, Some(options));
+        let mut partial = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            partial.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            while let Some(end) = partial.find('\n') {
+                let line: String = partial.drain(..=end).collect();
+                if tx.send(line.trim_end().to_string()).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if !partial.trim().is_empty() {
+            let _ = tx.send(partial.trim_end().to_string()).await;
+        }
+    });
+    Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 
 /// The machine's memory (a limit this large is no limit).

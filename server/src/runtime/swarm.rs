@@ -714,16 +714,16 @@ impl Scheduler for SwarmScheduler {
     }
 
     fn follow_logs(&self, id: &str, since: i64) -> futures_util::stream::BoxStream<'static, String> {
-        let local = self.engine.follow_logs(id, since);
         let path = format!("{}/services/{id}/logs?stdout=1&stderr=1&follow=1&since={since}", self.engine.api_prefix());
         let endpoint = self.engine.endpoint().clone();
+        let (docker, id) = (self.engine.docker().clone(), id.to_string());
         let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(256);
         tokio::spawn(async move {
-            // A service's logs, or else the container's of that id.
+            // A service's logs, or else (no such service) the container's.
             let mut output = match super::attach::stream(&endpoint, &path).await {
                 Ok(output) => output,
                 Err(_) => {
-                    let mut local = local;
+                    let mut local = super::docker::follow_container_logs(docker, id, since);
                     while let Some(line) = local.next().await {
                         if tx.send(line).await.is_err() {
                             return;
