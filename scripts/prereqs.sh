@@ -2,7 +2,7 @@
 # Debian or Ubuntu machine, from the OS packages, only where it is missing.
 # Sourced, not run.
 
-PAAS_PACKAGES="docker.io postgresql git busybox-static build-essential pkg-config ca-certificates"
+PAAS_PACKAGES="docker.io nftables postgresql git busybox-static build-essential pkg-config ca-certificates"
 # Only the tests need these: the dashboard is tested in a real headless Chromium,
 # the buildpack stacks build on a Debian base made with debootstrap, metrics are
 # scraped by a real Prometheus and certificates issued by pebble, an ACME server.

@@ -435,7 +435,12 @@ impl TestServer {
     /// Run the CLI and expect success; its stdout and stderr together.
     pub fn cli_ok(&self, config_dir: &Path, args: &[&str]) -> String {
         let (code, out, err) = self.cli(config_dir, args, "");
-        assert_eq!(code, 0, "paas {args:?} failed:\n{out}{err}");
+        if code != 0 {
+            let logs = self.all_logs();
+            let errors: Vec<&str> = logs.lines().filter(|l| l.contains("\"ERROR\"")).collect();
+            let last = errors[errors.len().saturating_sub(5)..].join("\n");
+            panic!("paas {args:?} failed:\n{out}{err}\nthe server's last errors:\n{last}");
+        }
         format!("{out}{err}")
     }
 

@@ -137,6 +137,35 @@ async fn apps_cannot_reach_each_other_from_their_processes_or_their_builds() {
     let beta_web = web_container("iso-net-beta");
     let reached = http_from(&beta_web, &alpha_ip, "5000", "/secret.html");
     assert!(!reached.contains("HTTP/1."), "beta's process reached alpha: {reached}");
+
+    // Docker's own isolation lapses for a moment each time any network is
+    // made (it moves its rules): beta probes alpha, 40 at a time, while
+    // networks come and go. A probe that is not refused (busybox `nc` exits
+    // 1) connected, whether or not the answer came back before the rules did.
+    let probe = format!("printf 'GET /secret.html HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc -w 1 {alpha_ip} 5000");
+    let loops =
+        format!("for j in $(seq 40); do ( while [ ! -e /probe-stop ]; do {probe}; echo \"rc=$?\"; done ) & done; wait");
+    let probes = Command::new("docker")
+        .args(["exec", &beta_web, "sh", "-c", &loops])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker exec");
+    for i in 0..30 {
+        let name = format!("iso-net-churn-{}-{i}", std::process::id());
+        docker(&["network", "create", &name]);
+        docker(&["network", "rm", &name]);
+    }
+    docker(&["exec", &beta_web, "touch", "/probe-stop"]);
+    let out = probes.wait_with_output().expect("the probes end");
+    let out = String::from_utf8_lossy(&out.stdout);
+    let tried = out.lines().filter(|l| l.starts_with("rc=")).count();
+    let connected = out.lines().filter(|l| l.starts_with("rc=") && *l != "rc=1").count();
+    assert!(tried >= 40, "the probes ran: {out}");
+    assert_eq!(
+        connected, 0,
+        "{connected} of {tried} probes from beta's process reached alpha while networks were made"
+    );
     assert_eq!(
         server.app_get("iso-net-alpha", "/secret.html").await,
         (200, "alpha's secret\n".to_string()),

@@ -20,6 +20,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::attach::{self, Endpoint, Session, Target};
+use super::fence;
 use super::{
     BuildSpec, Container, ContainerSpec, ImageConfig, Limits, Payload, Scheduler, Subnet, TaskSpec, Usage,
     CONTAINER_PORT, LABEL_INSTANCE,
@@ -43,6 +44,8 @@ pub struct DockerScheduler {
     /// Where the engine listens, for attaching to processes.
     endpoint: Endpoint,
     creating_network: tokio::sync::Mutex<()>,
+    /// Whether the fence between app networks stands (see `fence`).
+    fenced: bool,
     /// `bridge` on the one engine; `overlay` (attachable) in a swarm, so
     /// that services on every node and the manager's own containers share it.
     network_driver: &'static str,
@@ -52,6 +55,29 @@ impl DockerScheduler {
     /// Connect to the engine at `DOCKER_HOST` or the local socket and agree on
     /// an API version both sides speak.
     pub async fn connect(instance: String) -> anyhow::Result<Self> {
+        let mut engine = Self::open(instance, "bridge").await?;
+        engine.fenced = match engine.bridges().await {
+            Ok(bridges) => match fence::install(&bridges).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(
+                        "app networks are not fenced apart ({e:#}): Docker's own isolation lapses for a moment \
+                         whenever a network is created; run the server as root with nftables installed"
+                    );
+                    false
+                }
+            },
+            Err(e) => return Err(e).context("listing the app networks"),
+        };
+        Ok(engine)
+    }
+
+    /// The engine of a swarm's manager: its networks span the swarm.
+    pub(super) async fn connect_manager(instance: String) -> anyhow::Result<Self> {
+        Self::open(instance, "overlay").await
+    }
+
+    async fn open(instance: String, network_driver: &'static str) -> anyhow::Result<Self> {
         let docker = Docker::connect_with_defaults().context("connecting to the Docker engine")?;
         let docker = docker
             .negotiate_version()
@@ -64,13 +90,20 @@ impl DockerScheduler {
             subnets: Default::default(),
             endpoint: Endpoint::from_env(),
             creating_network: tokio::sync::Mutex::new(()),
-            network_driver: "bridge",
+            fenced: false,
+            network_driver,
         })
     }
 
-    /// The engine of a swarm's manager: its networks span the swarm.
-    pub(super) async fn connect_manager(instance: String) -> anyhow::Result<Self> {
-        Ok(Self { network_driver: "overlay", ..Self::connect(instance).await? })
+    /// The bridge devices of this installation's networks.
+    async fn bridges(&self) -> anyhow::Result<Vec<String>> {
+        let filters = HashMap::from([
+            ("label".to_string(), vec![format!("{LABEL_INSTANCE}={}", self.instance)]),
+            ("driver".to_string(), vec!["bridge".to_string()]),
+        ]);
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::new().filters(&filters).build();
+        let networks = self.docker.list_networks(Some(options)).await?;
+        Ok(networks.into_iter().filter_map(|n| Some(fence::bridge_name(&n.id?, n.options.as_ref()))).collect())
     }
 
     pub(super) fn docker(&self) -> &Docker {
@@ -120,8 +153,8 @@ impl DockerScheduler {
         // when asked twice at once (processes starting together).
         let _creating = self.creating_network.lock().await;
         let inspect = || bollard::query_parameters::InspectNetworkOptions::default();
-        match self.docker.inspect_network(&scoped, Some(inspect())).await {
-            Ok(_) => {}
+        let network = match self.docker.inspect_network(&scoped, Some(inspect())).await {
+            Ok(network) => network,
             Err(e) if not_found(&e) => {
                 let request = bollard::models::NetworkCreateRequest {
                     name: scoped.clone(),
@@ -140,12 +173,21 @@ impl DockerScheduler {
                     Err(e) => return Err(e).with_context(|| format!("creating the network {scoped}")),
                 }
                 let made = self.docker.inspect_network(&scoped, Some(inspect())).await?;
-                let ranges = made.ipam.and_then(|i| i.config).unwrap_or_default();
+                let ranges = made.ipam.clone().and_then(|i| i.config).unwrap_or_default();
                 if let Ok(mut subnets) = self.subnets.write() {
                     subnets.extend(ranges.into_iter().filter_map(|c| Subnet::parse(&c.subnet?)));
                 }
+                made
             }
             Err(e) => return Err(e.into()),
+        };
+        // Fenced before any process joins it (a network made by an older
+        // version is fenced the first time it is used).
+        if self.fenced && self.network_driver == "bridge" {
+            let id = network.id.as_deref().unwrap_or_default();
+            fence::add(&fence::bridge_name(id, network.options.as_ref()))
+                .await
+                .with_context(|| format!("fencing the network {scoped} apart"))?;
         }
         if let Ok(mut known) = self.networks.lock() {
             known.insert(scoped.clone());
@@ -732,11 +774,23 @@ impl Scheduler for DockerScheduler {
         if let Ok(mut known) = self.networks.lock() {
             known.remove(&scoped);
         }
+        let inspect = bollard::query_parameters::InspectNetworkOptions::default();
+        let bridge = match self.docker.inspect_network(&scoped, Some(inspect)).await {
+            Ok(network) => fence::bridge_name(network.id.as_deref().unwrap_or_default(), network.options.as_ref()),
+            Err(e) if not_found(&e) => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("inspecting the network {scoped}")),
+        };
         match self.docker.remove_network(&scoped).await {
-            Ok(()) => Ok(()),
-            Err(e) if not_found(&e) => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("removing the network {scoped}")),
+            Ok(()) => {}
+            Err(e) if not_found(&e) => {}
+            Err(e) => return Err(e).with_context(|| format!("removing the network {scoped}")),
         }
+        if self.fenced && self.network_driver == "bridge" {
+            if let Err(e) = fence::remove(&bridge).await {
+                tracing::debug!(network = %scoped, "forgetting its bridge in the fence: {e:#}");
+            }
+        }
+        Ok(())
     }
 
     async fn subnets(&self) -> anyhow::Result<Vec<Subnet>> {

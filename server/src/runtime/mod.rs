@@ -4,6 +4,7 @@
 
 mod attach;
 mod docker;
+mod fence;
 mod swarm;
 
 use std::collections::HashMap;

@@ -293,24 +293,37 @@ impl SwarmScheduler {
         let mut filter: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         filter.push(format!("{LABEL_INSTANCE}={}", self.engine.instance()));
         let filters = HashMap::from([("label".to_string(), filter)]);
-        let options = ListServicesOptionsBuilder::new().filters(&filters).build();
-        let services = self.engine.docker().list_services(Some(options)).await?;
-        if services.is_empty() {
-            return Ok(Vec::new());
+        let mut tries = 0;
+        loop {
+            let options = ListServicesOptionsBuilder::new().filters(&filters).build();
+            let services = self.engine.docker().list_services(Some(options)).await?;
+            if services.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ids: Vec<String> = services.iter().filter_map(|s| s.id.clone()).collect();
+            let mut current = match self.current_tasks(&ids).await {
+                Ok(current) => current,
+                // A service removed since it was listed (a rollout retiring
+                // a process) fails the whole question: ask again.
+                Err(e) if not_found(&e) && tries < 3 => {
+                    tries += 1;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            return Ok(services
+                .into_iter()
+                .map(|s| {
+                    let task = s.id.as_ref().and_then(|id| current.remove(id));
+                    (s, task)
+                })
+                .collect());
         }
-        let ids: Vec<String> = services.iter().filter_map(|s| s.id.clone()).collect();
-        let mut current = self.current_tasks(&ids).await?;
-        Ok(services
-            .into_iter()
-            .map(|s| {
-                let task = s.id.as_ref().and_then(|id| current.remove(id));
-                (s, task)
-            })
-            .collect())
     }
 
-    /// The latest task of each of these services.
-    async fn current_tasks(&self, services: &[String]) -> anyhow::Result<HashMap<String, Task>> {
+    /// The latest task of each of these services (the engine answers 404
+    /// when one of them is gone).
+    async fn current_tasks(&self, services: &[String]) -> Result<HashMap<String, Task>, bollard::errors::Error> {
         let filters = HashMap::from([("service".to_string(), services.to_vec())]);
         let options = ListTasksOptionsBuilder::new().filters(&filters).build();
         let mut current: HashMap<String, Task> = HashMap::new();
@@ -332,7 +345,11 @@ impl SwarmScheduler {
             Err(e) => return Err(e.into()),
         };
         let Some(service_id) = service.id.clone() else { return Ok(None) };
-        let task = self.current_tasks(std::slice::from_ref(&service_id)).await?.remove(&service_id);
+        let task = match self.current_tasks(std::slice::from_ref(&service_id)).await {
+            Ok(mut current) => current.remove(&service_id),
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         Ok(Some((service, task)))
     }
 
