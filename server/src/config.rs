@@ -236,6 +236,13 @@ pub struct Config {
     #[arg(long, env = "PAAS_REGISTRY")]
     pub registry: Option<String>,
 
+    /// A swarm node's own engine, `NODE=unix:///PATH` (its socket forwarded
+    /// here, e.g. with `ssh -L`), repeatable or comma-separated: `ps:exec`
+    /// into its processes and their CPU and memory go through it. Without
+    /// one, only the manager's processes can be entered and measured.
+    #[arg(long = "node-engine", env = "PAAS_NODE_ENGINES", value_delimiter = ',', value_parser = parse_node_engine)]
+    pub node_engines: Vec<(String, std::path::PathBuf)>,
+
     /// Seconds between SIGTERM and SIGKILL when stopping a process.
     #[arg(long, env = "PAAS_STOP_GRACE", default_value_t = 10)]
     pub stop_grace: u64,
@@ -491,4 +498,16 @@ mod tests {
         }
         assert!(shown.contains("<redacted>"));
     }
+}
+
+/// `NODE=unix:///PATH`.
+fn parse_node_engine(text: &str) -> Result<(String, std::path::PathBuf), String> {
+    let (node, url) = text.split_once('=').ok_or("give NODE=unix:///PATH")?;
+    let path = url.strip_prefix("unix://").filter(|p| p.starts_with('/')).ok_or_else(|| {
+        format!("{url}: a node's engine is reached on a unix socket, unix:///PATH (forward it with `ssh -L`)")
+    })?;
+    if node.trim().is_empty() {
+        return Err("give the node's name before =".into());
+    }
+    Ok((node.trim().to_string(), path.into()))
 }

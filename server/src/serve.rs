@@ -179,7 +179,15 @@ async fn connect_scheduler(config: &Config, instance: String) -> anyhow::Result<
         crate::config::SchedulerKind::Docker => Arc::new(DockerScheduler::connect(instance).await?),
         crate::config::SchedulerKind::Swarm => {
             let grace = Duration::from_secs(config.stop_grace);
-            Arc::new(crate::runtime::SwarmScheduler::connect(instance, config.registry.clone(), grace).await?)
+            Arc::new(
+                crate::runtime::SwarmScheduler::connect(
+                    instance,
+                    config.registry.clone(),
+                    config.node_engines.clone(),
+                    grace,
+                )
+                .await?,
+            )
         }
     })
 }

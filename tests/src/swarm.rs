@@ -61,6 +61,11 @@ impl SwarmLab {
         assert!(out.status.success(), "killing {node}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// `DOCKER_HOST` of node `node`'s own engine (`n2`).
+    pub fn engine(&self, node: &str) -> String {
+        format!("unix://{}/{node}/docker.sock", self.dir.path().display())
+    }
+
     /// `docker ARGS` on the manager's engine; its output.
     pub fn docker(&self, args: &[&str]) -> String {
         let out = Command::new("docker").args(args).env("DOCKER_HOST", &self.manager).output().expect("docker");

@@ -14,17 +14,20 @@ use serde_json::json;
 
 /// A server scheduling onto the lab's swarm, its images pushed to the lab's
 /// registry.
-async fn swarm_server(lab: &SwarmLab) -> TestServer {
+async fn swarm_server(lab: &SwarmLab, more: &[(&str, &str)]) -> TestServer {
     ensure_base_image();
     lab.load(BASE_IMAGE);
-    TestServer::start_with_env(&[
-        ("DOCKER_HOST", &lab.manager),
+    let mut env = vec![
+        ("DOCKER_HOST", lab.manager.as_str()),
         ("PAAS_SCHEDULER", "swarm"),
         ("PAAS_REGISTRY", "10.210.0.253:5000"),
         ("PAAS_STOP_GRACE", "2"),
-    ])
-    .await
+    ];
+    env.extend_from_slice(more);
+    TestServer::start_with_env(&env).await
 }
+
+const METRICS_TOKEN: &str = "swarm-metrics-token";
 
 /// The nodes `ps` places the app's web processes on.
 fn nodes_of(server: &TestServer, home: &std::path::Path, app: &str) -> Vec<String> {
@@ -41,7 +44,7 @@ fn nodes_of(server: &TestServer, home: &std::path::Path, app: &str) -> Vec<Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() {
     let lab = SwarmLab::start();
-    let server = swarm_server(&lab).await;
+    let server = swarm_server(&lab, &[]).await;
     let token = server.admin_token().await;
     let home = server.cli_home(&token);
     server.create_app(&token, "swarm-app").await;
@@ -57,6 +60,13 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
     // app's log wherever it runs.
     server.cli_ok(home.path(), &["ps:scale", "web=2", "-a", "swarm-app"]);
     assert_eq!(nodes_of(&server, home.path(), "swarm-app"), ["paas-lab-n1", "paas-lab-n2"]);
+    // Without the worker's engine given, a command in its process is
+    // refused, saying how to give it.
+    let listed = server.cli_ok(home.path(), &["ps", "-a", "swarm-app"]);
+    let remote = listed.lines().find(|l| l.starts_with("web.") && l.ends_with("paas-lab-n2")).unwrap();
+    let dyno = remote.split_whitespace().next().unwrap();
+    let refused = server.cli_err(home.path(), &["ps:exec", "--dyno", dyno, "-a", "swarm-app", "true"]);
+    assert!(refused.contains("give it with --node-engine paas-lab-n2=unix:///PATH"), "{refused}");
     paas_e2e::wait_until("each process's first line in the log", Duration::from_secs(10), || async {
         let logs = server.cli_ok(home.path(), &["logs", "-a", "swarm-app"]);
         (1..=2).all(|i| logs.contains(&format!("app[web.{i}]: hello booting on port 5000")))
@@ -157,7 +167,12 @@ async fn deploys_scaling_config_and_rollback_across_two_nodes_drop_no_request() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_no_node_can_hold_is_refused_and_a_dead_nodes_processes_come_back_elsewhere() {
     let lab = SwarmLab::start();
-    let mut server = swarm_server(&lab).await;
+    let n2 = format!("paas-lab-n2={}", lab.engine("n2"));
+    let mut server = swarm_server(
+        &lab,
+        &[("PAAS_NODE_ENGINES", &n2), ("PAAS_METRICS_TOKEN", METRICS_TOKEN), ("PAAS_METRICS_INTERVAL", "1")],
+    )
+    .await;
     let token = server.admin_token().await;
     let home = server.cli_home(&token);
     server.create_app(&token, "swarm-heal").await;
@@ -168,8 +183,8 @@ async fn a_process_no_node_can_hold_is_refused_and_a_dead_nodes_processes_come_b
     assert_eq!(nodes, ["paas-lab-n1", "paas-lab-n2"], "one web process on each node");
 
     // A one-off runs on the manager, on the app's network; a command runs
-    // in a process on the manager, and one on the worker is refused with
-    // the node's name.
+    // in a process on either node (the worker's through its engine given
+    // with --node-engine), and each process is measured where it runs.
     let (code, out, err) = server.cli(home.path(), &["run", "-a", "swarm-heal", "echo one-off as $DYNO"], "");
     assert_eq!((code, out.trim()), (0, "one-off as run.1"), "{err}");
     let listed = server.cli_ok(home.path(), &["ps", "-a", "swarm-heal"]);
@@ -177,11 +192,20 @@ async fn a_process_no_node_can_hold_is_refused_and_a_dead_nodes_processes_come_b
         let line = listed.lines().find(|l| l.starts_with("web.") && l.ends_with(node)).unwrap();
         line.split_whitespace().next().unwrap().to_string()
     };
-    let (code, out, err) =
-        server.cli(home.path(), &["ps:exec", "--dyno", &on("paas-lab-n1"), "-a", "swarm-heal", "echo in $DYNO"], "");
-    assert_eq!((code, out.trim().to_string()), (0, format!("in {}", on("paas-lab-n1"))), "{err}");
-    let refused = server.cli_err(home.path(), &["ps:exec", "--dyno", &on("paas-lab-n2"), "-a", "swarm-heal", "true"]);
-    assert!(refused.contains("runs on the node paas-lab-n2"), "{refused}");
+    for node in ["paas-lab-n1", "paas-lab-n2"] {
+        let command = ["ps:exec", "--dyno", &on(node), "-a", "swarm-heal", "echo in $DYNO; exit 3"];
+        let (code, out, err) = server.cli(home.path(), &command, "");
+        assert_eq!((code, out.trim().to_string()), (3, format!("in {}", on(node))), "{node}: {err}");
+    }
+    let metrics = format!("{}/metrics", server.url);
+    paas_e2e::wait_until("both processes' memory in the metrics", Duration::from_secs(20), || async {
+        let text = server.http.get(&metrics).bearer_auth(METRICS_TOKEN).send().await.unwrap().text().await.unwrap();
+        ["web.1", "web.2"].iter().all(|process| {
+            let prefix = format!("paas_process_memory_bytes{{app=\"swarm-heal\",process=\"{process}\"}} ");
+            text.lines().filter_map(|l| l.strip_prefix(&prefix)?.parse::<f64>().ok()).any(|m| m > 0.0)
+        })
+    })
+    .await;
 
     // Apps of a team on its private network reach each other by name across
     // nodes (an overlay network): the processes are replaced to join it.

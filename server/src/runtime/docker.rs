@@ -72,6 +72,26 @@ impl DockerScheduler {
         Ok(engine)
     }
 
+    /// A swarm node's own engine on its (forwarded) socket, for entering
+    /// and measuring the processes it runs.
+    pub(super) async fn at_socket(instance: String, path: &std::path::Path) -> anyhow::Result<Self> {
+        let socket = path.to_str().context("a socket path in UTF-8")?;
+        let docker = Docker::connect_with_unix(socket, 120, bollard::API_DEFAULT_VERSION)?
+            .negotiate_version()
+            .await
+            .with_context(|| format!("the engine at {} does not answer", path.display()))?;
+        Ok(Self {
+            docker,
+            instance,
+            networks: Default::default(),
+            subnets: Default::default(),
+            endpoint: Endpoint::Unix(path.into()),
+            creating_network: tokio::sync::Mutex::new(()),
+            fenced: false,
+            network_driver: "overlay",
+        })
+    }
+
     /// The engine of a swarm's manager: its networks span the swarm.
     pub(super) async fn connect_manager(instance: String) -> anyhow::Result<Self> {
         Self::open(instance, "overlay").await

@@ -63,12 +63,22 @@ pub struct SwarmScheduler {
     /// Processes being started, by app/type/deployment and node: placed but
     /// not yet listed.
     starting: Mutex<HashMap<String, HashMap<String, usize>>>,
+    /// Other nodes' own engines (`--node-engine`), by host name: their
+    /// socket, and the engine once reached.
+    node_engines: HashMap<String, (std::path::PathBuf, tokio::sync::OnceCell<DockerScheduler>)>,
+    /// Commands running in processes on other nodes: exec id to node name.
+    remote_execs: Mutex<HashMap<String, String>>,
 }
 
 impl SwarmScheduler {
     /// The manager's engine at `DOCKER_HOST` or the local socket; a swarm
     /// of this one node is made when the engine is in none.
-    pub async fn connect(instance: String, registry: Option<String>, stop_grace: Duration) -> anyhow::Result<Self> {
+    pub async fn connect(
+        instance: String,
+        registry: Option<String>,
+        node_engines: Vec<(String, std::path::PathBuf)>,
+        stop_grace: Duration,
+    ) -> anyhow::Result<Self> {
         let engine = DockerScheduler::connect_manager(instance).await?;
         let docker = engine.docker();
         let info = docker.info().await.context("asking the engine about itself")?;
@@ -97,6 +107,11 @@ impl SwarmScheduler {
             usable: RwLock::default(),
             ready: RwLock::default(),
             starting: Mutex::default(),
+            node_engines: node_engines
+                .into_iter()
+                .map(|(node, path)| (node, (path, tokio::sync::OnceCell::new())))
+                .collect(),
+            remote_execs: Mutex::default(),
         };
         scheduler.refresh_nodes().await?;
         Ok(scheduler)
@@ -511,14 +526,42 @@ impl SwarmScheduler {
     }
 
     /// A running task's container on this engine, for `exec`.
-    async fn local_container(&self, id: &str) -> anyhow::Result<Option<String>> {
-        let Some((service, task)) = self.service(id).await? else { return Ok(Some(id.to_string())) };
+    /// The engine a process runs on, its container there, and the node's
+    /// name when it is not the manager.
+    async fn engine_of(&self, id: &str) -> anyhow::Result<(&DockerScheduler, String, Option<String>)> {
+        let Some((service, task)) = self.service(id).await? else { return Ok((&self.engine, id.to_string(), None)) };
         let task = task.ok_or_else(|| anyhow!("the process is not running"))?;
-        if task.node_id.as_deref() != Some(self.manager.as_str()) {
-            let name = self.process(service, Some(task)).await.node.unwrap_or_default();
-            bail!("the process runs on the node {name}: a command can be run only in a process on the control plane's machine");
+        let on_manager = task.node_id.as_deref() == Some(self.manager.as_str());
+        let container = task.status.clone().and_then(|s| s.container_status).and_then(|c| c.container_id);
+        let container = container.ok_or_else(|| anyhow!("the process is not running"))?;
+        if on_manager {
+            return Ok((&self.engine, container, None));
         }
-        Ok(task.status.and_then(|s| s.container_status).and_then(|c| c.container_id))
+        let name = self.process(service, Some(task)).await.node.unwrap_or_default();
+        Ok((self.node_engine(&name).await?, container, Some(name)))
+    }
+
+    /// The engine of node `name`, reached on its socket the first time.
+    async fn node_engine(&self, name: &str) -> anyhow::Result<&DockerScheduler> {
+        let Some((path, engine)) = self.node_engines.get(name) else {
+            bail!(
+                "the process runs on the node {name}, whose engine this server cannot reach: \
+                 give it with --node-engine {name}=unix:///PATH"
+            );
+        };
+        engine.get_or_try_init(|| DockerScheduler::at_socket(self.engine.instance().to_string(), path)).await
+    }
+
+    /// The engine an exec runs on.
+    async fn exec_engine(&self, target: &Target) -> anyhow::Result<&DockerScheduler> {
+        let node = match target {
+            Target::Exec(id) => self.remote_execs.lock().ok().and_then(|execs| execs.get(id).cloned()),
+            Target::Container(_) => None,
+        };
+        match node {
+            Some(node) => self.node_engine(&node).await,
+            None => Ok(&self.engine),
+        }
     }
 }
 
@@ -652,16 +695,26 @@ impl Scheduler for SwarmScheduler {
     }
 
     async fn exec(&self, id: &str, command: Vec<String>, tty: bool) -> anyhow::Result<Session> {
-        let container = self.local_container(id).await?.ok_or_else(|| anyhow!("the process is not running"))?;
-        self.engine.exec(&container, command, tty).await
+        let (engine, container, node) = self.engine_of(id).await?;
+        let session = engine.exec(&container, command, tty).await?;
+        if let (Some(node), Target::Exec(exec)) = (node, &session.target) {
+            if let Ok(mut execs) = self.remote_execs.lock() {
+                execs.insert(exec.clone(), node);
+            }
+        }
+        Ok(session)
     }
 
     async fn resize(&self, target: &Target, cols: u16, rows: u16) -> anyhow::Result<()> {
-        self.engine.resize(target, cols, rows).await
+        self.exec_engine(target).await?.resize(target, cols, rows).await
     }
 
     async fn exit_code(&self, target: &Target) -> anyhow::Result<i64> {
-        self.engine.exit_code(target).await
+        let code = self.exec_engine(target).await?.exit_code(target).await;
+        if let (Target::Exec(exec), Ok(mut execs)) = (target, self.remote_execs.lock()) {
+            execs.remove(exec);
+        }
+        code
     }
 
     async fn inspect(&self, id: &str) -> anyhow::Result<Option<Container>> {
@@ -839,11 +892,10 @@ impl Scheduler for SwarmScheduler {
     }
 
     async fn usage(&self, id: &str) -> anyhow::Result<Option<Usage>> {
-        // A service's process may run on another node, whose engine this
-        // one cannot ask: only the manager's own containers are measured.
-        match self.local_container(id).await {
-            Ok(Some(container)) => self.engine.usage(&container).await,
-            _ => Ok(None),
+        // A process on a node whose engine is not given goes unmeasured.
+        match self.engine_of(id).await {
+            Ok((engine, container, _)) => engine.usage(&container).await,
+            Err(_) => Ok(None),
         }
     }
 }
