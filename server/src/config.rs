@@ -471,6 +471,18 @@ pub fn is_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
+/// `NODE=unix:///PATH`.
+fn parse_node_engine(text: &str) -> Result<(String, std::path::PathBuf), String> {
+    let (node, url) = text.split_once('=').ok_or("give NODE=unix:///PATH")?;
+    let path = url.strip_prefix("unix://").filter(|p| p.starts_with('/')).ok_or_else(|| {
+        format!("{url}: a node's engine is reached on a unix socket, unix:///PATH (forward it with `ssh -L`)")
+    })?;
+    if node.trim().is_empty() {
+        return Err("give the node's name before =".into());
+    }
+    Ok((node.trim().to_string(), path.into()))
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -498,16 +510,14 @@ mod tests {
         }
         assert!(shown.contains("<redacted>"));
     }
-}
 
-/// `NODE=unix:///PATH`.
-fn parse_node_engine(text: &str) -> Result<(String, std::path::PathBuf), String> {
-    let (node, url) = text.split_once('=').ok_or("give NODE=unix:///PATH")?;
-    let path = url.strip_prefix("unix://").filter(|p| p.starts_with('/')).ok_or_else(|| {
-        format!("{url}: a node's engine is reached on a unix socket, unix:///PATH (forward it with `ssh -L`)")
-    })?;
-    if node.trim().is_empty() {
-        return Err("give the node's name before =".into());
+    #[test]
+    fn node_engines_are_named_unix_sockets() {
+        let cli = Cli::parse_from(["paas", "--node-engine", "n2=unix:///run/n2.sock,n3=unix:///run/n3.sock"]);
+        let names: Vec<&str> = cli.config.node_engines.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["n2", "n3"]);
+        assert_eq!(cli.config.node_engines[0].1, std::path::Path::new("/run/n2.sock"));
+        let refused = Cli::try_parse_from(["paas", "--node-engine", "n2=tcp://10.0.0.2:2375"]).err().unwrap();
+        assert!(refused.to_string().contains("reached on a unix socket"), "{refused}");
     }
-    Ok((node.trim().to_string(), path.into()))
 }
