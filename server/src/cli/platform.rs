@@ -78,10 +78,7 @@ pub async fn drain(node: &str) -> anyhow::Result<()> {
     let answer = answer.inspect_err(|_| eprintln!("failed"))?;
     eprintln!("done");
     let moved: Vec<&str> = answer["moved"].as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect();
-    match moved.is_empty() {
-        true => println!("{node} runs no processes now and takes none."),
-        false => println!("Moved {} off {node}; it runs no processes now and takes none.", moved.join(", ")),
-    }
+    println!("{}", crate::ops::nodes::drained_sentence(node, &moved));
     Ok(())
 }
 
@@ -89,6 +86,6 @@ pub async fn activate(node: &str) -> anyhow::Result<()> {
     Client::from_credentials()?
         .post(&format!("/nodes/{}/activate", super::client::segment(node)), &serde_json::json!({}))
         .await?;
-    println!("{node} takes processes again (those moved off it stay where they are).");
+    println!("{}", crate::ops::nodes::activated_sentence(node));
     Ok(())
 }

@@ -78,9 +78,9 @@ pub async fn drain_node(
     dash.check_csrf(&form.csrf)?;
     admin(&dash)?;
     let actor = Actor::new(dash.user.clone(), "dashboard");
-    let result = ops::nodes::drain(&state, &actor, &form.node).await.map(|moved| match moved.is_empty() {
-        true => format!("{} runs no processes now and takes none.", form.node),
-        false => format!("Moved {} off {}; it runs no processes now and takes none.", moved.join(", "), form.node),
+    let result = ops::nodes::drain(&state, &actor, &form.node).await.map(|moved| {
+        let moved: Vec<&str> = moved.iter().map(String::as_str).collect();
+        ops::nodes::drained_sentence(&form.node, &moved)
     });
     dash.finish("/nodes", result).await
 }
@@ -92,7 +92,6 @@ pub async fn activate_node(
 ) -> Result<Response, DashError> {
     dash.check_csrf(&form.csrf)?;
     admin(&dash)?;
-    let result =
-        ops::nodes::activate(&state, &form.node).await.map(|()| format!("{} takes processes again.", form.node));
+    let result = ops::nodes::activate(&state, &form.node).await.map(|()| ops::nodes::activated_sentence(&form.node));
     dash.finish("/nodes", result).await
 }

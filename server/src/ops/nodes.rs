@@ -12,6 +12,19 @@ use crate::ops::Actor;
 use crate::runtime::{self, LABEL_APP};
 use crate::state::AppState;
 
+/// What a finished drain says, in the CLI and the dashboard alike.
+pub fn drained_sentence(node: &str, moved: &[&str]) -> String {
+    match moved.is_empty() {
+        true => format!("{node} runs no processes now and takes none."),
+        false => format!("Moved {} off {node}; it runs no processes now and takes none.", moved.join(", ")),
+    }
+}
+
+/// What a finished activation says.
+pub fn activated_sentence(node: &str) -> String {
+    format!("{node} takes processes again (those moved off it stay where they are).")
+}
+
 /// Move every process off `node` (its id or host name), then leave it
 /// running none: it takes no new processes, each app with a process there
 /// rolls onto fresh ones (health-gated, switched, drained, as a restart is;

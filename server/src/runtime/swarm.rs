@@ -420,18 +420,14 @@ impl SwarmScheduler {
             let status = task.as_ref().and_then(|t| t.status.clone()).unwrap_or_default();
             let state = status.state.unwrap_or(TaskState::NEW);
             let err = status.err.filter(|e| !e.is_empty());
-            match (state, err) {
+            let failed = match (state, err) {
                 (TaskState::PENDING, Some(err)) => {
-                    let _ = self.engine.docker().delete_service(id).await;
                     let memory =
                         service.spec.as_ref().and_then(|s| s.task_template.as_ref()).and_then(|t| t.resources.as_ref());
                     let memory = memory.and_then(|r| r.reservations.as_ref()).and_then(|r| r.memory_bytes).unwrap_or(0);
-                    bail!("no node can run {name} with {} MB of memory: {err}", memory >> 20);
+                    Some(format!("no node can run {name} with {} MB of memory: {err}", memory >> 20))
                 }
-                (TaskState::REJECTED, Some(err)) => {
-                    let _ = self.engine.docker().delete_service(id).await;
-                    bail!("{name} could not start: {err}");
-                }
+                (TaskState::REJECTED, Some(err)) => Some(format!("{name} could not start: {err}")),
                 (
                     TaskState::RUNNING
                     | TaskState::COMPLETE
@@ -440,11 +436,16 @@ impl SwarmScheduler {
                     | TaskState::ORPHANED,
                     _,
                 ) => return Ok(self.process(service, task).await),
-                _ => {}
-            }
-            if tokio::time::Instant::now() > deadline {
+                _ if tokio::time::Instant::now() > deadline => Some(format!(
+                    "{name} was not running {} s after it was placed (stuck: {state})",
+                    START_TIMEOUT.as_secs()
+                )),
+                _ => None,
+            };
+            // What will not run goes, rather than wait in the swarm.
+            if let Some(failed) = failed {
                 let _ = self.engine.docker().delete_service(id).await;
-                bail!("{name} was not running {} s after it was placed (stuck: {state})", START_TIMEOUT.as_secs());
+                bail!(failed);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
