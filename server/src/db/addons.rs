@@ -238,7 +238,7 @@ pub async fn start_backup(pool: &PgPool, addon_id: i64, scheduled: bool) -> sqlx
     .await
 }
 
-pub async fn finish_backup(pool: &PgPool, id: i64, result: Result<i64, String>) -> sqlx::Result<()> {
+pub async fn finish_backup(conn: impl sqlx::PgExecutor<'_>, id: i64, result: Result<i64, String>) -> sqlx::Result<()> {
     let (status, size, error) = match result {
         Ok(size) => ("completed", Some(size), None),
         Err(error) => ("failed", None, Some(error)),
@@ -248,7 +248,7 @@ pub async fn finish_backup(pool: &PgPool, id: i64, result: Result<i64, String>) 
         .bind(status)
         .bind(size)
         .bind(error)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(())
 }

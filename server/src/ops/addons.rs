@@ -381,11 +381,18 @@ async fn capture_as(
         let backup = db::addons::start_backup(&state.db, addon.id, scheduled).await?;
         op.out.step(format!("Backing up {} to {}", addon.name, backup.name()));
         let result = backups::capture(state, &addon, backup.id).await;
-        let recorded = result.as_ref().map(|size| *size as i64).map_err(|e| format!("{e:#}"));
-        db::addons::finish_backup(&state.db, backup.id, recorded.clone()).await?;
-        let size = recorded.map_err(AppError::DeployFailed)?;
+        let size = match result {
+            Ok(size) => size as i64,
+            Err(err) => {
+                let err = format!("{err:#}");
+                db::addons::finish_backup(&state.db, backup.id, Err(err.clone())).await?;
+                return Err(AppError::DeployFailed(err));
+            }
+        };
         op.out.step(format!("{} done: {} bytes, encrypted at rest", backup.name(), size));
+        // Completed and audited together: whoever sees the one sees the other.
         let mut tx = state.db.begin().await?;
+        db::addons::finish_backup(&mut *tx, backup.id, Ok(size)).await?;
         db::audit::record(&mut tx, &op.audit(&format!("to {}", backup.name()))).await?;
         db::operations::commit(&mut tx, op.id).await?;
         tx.commit().await?;
