@@ -44,7 +44,8 @@ pub struct DockerScheduler {
     /// Where the engine listens, for attaching to processes.
     endpoint: Endpoint,
     creating_network: tokio::sync::Mutex<()>,
-    /// Whether the fence between app networks stands (see `fence`).
+    /// Whether the fence between app networks stands (see `fence`): only
+    /// ever for the one engine's bridges.
     fenced: bool,
     /// `bridge` on the one engine; `overlay` (attachable) in a swarm, so
     /// that services on every node and the manager's own containers share it.
@@ -80,16 +81,7 @@ impl DockerScheduler {
             .negotiate_version()
             .await
             .with_context(|| format!("the engine at {} does not answer", path.display()))?;
-        Ok(Self {
-            docker,
-            instance,
-            networks: Default::default(),
-            subnets: Default::default(),
-            endpoint: Endpoint::Unix(path.into()),
-            creating_network: tokio::sync::Mutex::new(()),
-            fenced: false,
-            network_driver: "overlay",
-        })
+        Ok(Self::on(docker, Endpoint::Unix(path.into()), instance, "overlay"))
     }
 
     /// The engine of a swarm's manager: its networks span the swarm.
@@ -103,16 +95,21 @@ impl DockerScheduler {
             .negotiate_version()
             .await
             .context("the Docker engine does not answer (is it installed and running? `scripts/serve` starts it)")?;
-        Ok(Self {
+        Ok(Self::on(docker, Endpoint::from_env(), instance, network_driver))
+    }
+
+    /// A scheduler on a connected engine, knowing no network yet, unfenced.
+    fn on(docker: Docker, endpoint: Endpoint, instance: String, network_driver: &'static str) -> Self {
+        Self {
             docker,
             instance,
             networks: Default::default(),
             subnets: Default::default(),
-            endpoint: Endpoint::from_env(),
+            endpoint,
             creating_network: tokio::sync::Mutex::new(()),
             fenced: false,
             network_driver,
-        })
+        }
     }
 
     /// The bridge devices of this installation's networks.
@@ -203,7 +200,7 @@ impl DockerScheduler {
         };
         // Fenced before any process joins it (a network made by an older
         // version is fenced the first time it is used).
-        if self.fenced && self.network_driver == "bridge" {
+        if self.fenced {
             let id = network.id.as_deref().unwrap_or_default();
             fence::add(&fence::bridge_name(id, network.options.as_ref()))
                 .await
@@ -794,18 +791,24 @@ impl Scheduler for DockerScheduler {
         if let Ok(mut known) = self.networks.lock() {
             known.remove(&scoped);
         }
-        let inspect = bollard::query_parameters::InspectNetworkOptions::default();
-        let bridge = match self.docker.inspect_network(&scoped, Some(inspect)).await {
-            Ok(network) => fence::bridge_name(network.id.as_deref().unwrap_or_default(), network.options.as_ref()),
-            Err(e) if not_found(&e) => return Ok(()),
-            Err(e) => return Err(e).with_context(|| format!("inspecting the network {scoped}")),
+        // Its bridge's name, for the fence, while it still exists.
+        let bridge = match self.fenced {
+            true => {
+                let inspect = bollard::query_parameters::InspectNetworkOptions::default();
+                match self.docker.inspect_network(&scoped, Some(inspect)).await {
+                    Ok(n) => Some(fence::bridge_name(n.id.as_deref().unwrap_or_default(), n.options.as_ref())),
+                    Err(e) if not_found(&e) => return Ok(()),
+                    Err(e) => return Err(e).with_context(|| format!("inspecting the network {scoped}")),
+                }
+            }
+            false => None,
         };
         match self.docker.remove_network(&scoped).await {
             Ok(()) => {}
             Err(e) if not_found(&e) => {}
             Err(e) => return Err(e).with_context(|| format!("removing the network {scoped}")),
         }
-        if self.fenced && self.network_driver == "bridge" {
+        if let Some(bridge) = bridge {
             if let Err(e) = fence::remove(&bridge).await {
                 tracing::debug!(network = %scoped, "forgetting its bridge in the fence: {e:#}");
             }
