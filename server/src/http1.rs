@@ -1,6 +1,7 @@
 //! One HTTP/1 connection served by hyper the way both listeners (the
-//! control plane and the router) want it: TCP_NODELAY (a response written
-//! in two pieces must not wait for the client's delayed ACK), 30 s to send
+//! control plane and the router) want it: over TCP_NODELAY, which the
+//! caller sets (a response written in two pieces must not wait for the
+//! client's delayed ACK), 30 s to send
 //! the headers, upgrades passed through, a client that shuts its sending
 //! half once the request is out (as `nc` does) still answered, and a
 //! graceful end (the request in progress finishes) once `stop` turns true.
@@ -16,14 +17,15 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-pub async fn serve<S>(stream: tokio::net::TcpStream, service: S, mut stop: watch::Receiver<bool>)
+/// Serve `stream`, a TCP connection (with TCP_NODELAY set) or one wrapped.
+pub async fn serve<IO, S>(stream: IO, service: S, mut stop: watch::Receiver<bool>)
 where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: HttpService<Incoming>,
     S::Error: Into<BoxError>,
     S::ResBody: 'static,
     <S::ResBody as Body>::Error: Into<BoxError>,
 {
-    let _ = stream.set_nodelay(true);
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)

@@ -295,6 +295,7 @@ async fn serve_control(listener: TcpListener, app: Router, mut stop: tokio::sync
             request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             tower::Service::call(&mut app.clone(), request)
         });
+        let _ = stream.set_nodelay(true);
         connections.spawn(crate::http1::serve(stream, service, closed.clone()));
     }
     let _ = closing.send(true);

@@ -86,6 +86,148 @@ async fn router_passes_protocol_upgrades_through() {
     assert_eq!(echoed, "echo: ping over the upgraded connection\n");
 }
 
+/// One response read off a raw connection: its status line, headers (names
+/// lowercase) and body, decoded by its framing.
+async fn read_response<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    head_only: bool,
+) -> (String, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut status = String::new();
+    reader.read_line(&mut status).await.unwrap();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        let Some((name, value)) = line.trim_end().split_once(':') else { break };
+        headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
+    }
+    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
+    if head_only || status.starts_with("HTTP/1.1 204") {
+    } else if header("transfer-encoding").as_deref() == Some("chunked") {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).await.unwrap();
+            let size = usize::from_str_radix(size.trim_end().split(';').next().unwrap(), 16).unwrap();
+            if size == 0 {
+                // Trailers, up to the empty line.
+                let mut line = String::new();
+                while reader.read_line(&mut line).await.unwrap() > 2 {
+                    line.clear();
+                }
+                break;
+            }
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).await.unwrap();
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else if let Some(length) = header("content-length") {
+        body.resize(length.parse().unwrap(), 0);
+        reader.read_exact(&mut body).await.unwrap();
+    } else {
+        reader.read_to_end(&mut body).await.unwrap();
+    }
+    (status.trim_end().to_string(), headers, body)
+}
+
+#[tokio::test]
+async fn every_framing_of_a_response_passes_through_on_one_kept_connection() {
+    use tokio::io::{AsyncWriteExt, BufReader};
+    let server = TestServer::start().await;
+    let token = server.admin_token().await;
+    server.create_app(&token, "route-frames").await;
+    let (ok, output) =
+        paas_e2e::apps::AppRepo::keep_alive_backend(std::path::Path::new(env!("CARGO_BIN_EXE_keepalive-backend")))
+            .push(&server.git_url("route-frames", &token));
+    assert!(ok, "{output}");
+
+    let stream = tokio::net::TcpStream::connect(&server.router_addr).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let host = "Host: route-frames.paas.test\r\n";
+    let header = |headers: &[(String, String)], name: &str| {
+        headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    };
+
+    // Proxy headers: a client's X-Forwarded-For is not believed; a request id is made.
+    let request = format!("GET /echo?q=1 HTTP/1.1\r\n{host}X-Forwarded-For: 203.0.113.9\r\n\r\n");
+    write.write_all(request.as_bytes()).await.unwrap();
+    let (status, headers, body) = read_response(&mut reader, false).await;
+    let body = String::from_utf8(body).unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let id = header(&headers, "x-request-id");
+    assert_eq!(id.len(), 36, "{headers:?}");
+    for expected in [
+        "GET /echo?q=1 HTTP/1.1",
+        "x-forwarded-for=127.0.0.1\n",
+        "x-forwarded-proto=http\n",
+        "x-forwarded-host=route-frames.paas.test\n",
+        &format!("x-request-id={id}\n"),
+    ] {
+        assert!(body.contains(expected), "{expected:?} missing from:\n{body}");
+    }
+
+    // Chunks (with an extension and a trailer), a length of 1 MiB, a HEAD,
+    // an interim 103, a 204, and a body up to the app's close: each comes
+    // whole, and the connection serves the next.
+    let exchanges: [(&str, &str, &[u8]); 7] = [
+        ("GET", "/chunked", b"hello from keep-alive\n"),
+        ("GET", "/big", b""),
+        ("HEAD", "/big", b""),
+        ("GET", "/hints", b"hello from keep-alive\n"),
+        ("GET", "/empty", b""),
+        ("GET", "/close", b"until the close\n"),
+        ("GET", "/", b"hello from keep-alive\n"),
+    ];
+    for (method, path, expected) in exchanges {
+        write.write_all(format!("{method} {path} HTTP/1.1\r\n{host}\r\n").as_bytes()).await.unwrap();
+        let (status, headers, body) = read_response(&mut reader, method == "HEAD").await;
+        match path {
+            "/empty" => assert_eq!(status, "HTTP/1.1 204 No Content"),
+            _ => assert_eq!(status, "HTTP/1.1 200 OK", "{method} {path}"),
+        }
+        if path == "/big" {
+            assert_eq!(header(&headers, "content-length"), "1048576", "{method} {path}: {headers:?}");
+            let pattern = b"0123456789".iter().cycle().take(1 << 20).copied().collect::<Vec<u8>>();
+            assert_eq!(body.len(), if method == "HEAD" { 0 } else { 1 << 20 });
+            assert!(method == "HEAD" || body == pattern, "the 1 MiB body came changed");
+        } else {
+            assert_eq!(String::from_utf8_lossy(&body), String::from_utf8_lossy(expected), "{method} {path}");
+        }
+        assert!(headers.iter().all(|(n, _)| n != "connection" && n != "keep-alive"), "{path}: {headers:?}");
+        assert_eq!(header(&headers, "x-request-id").len(), 36, "{path}: {headers:?}");
+    }
+
+    // Two requests in one write: two answers, in order.
+    let twice = format!("GET /echo?n=1 HTTP/1.1\r\n{host}\r\nGET /echo?n=2 HTTP/1.1\r\n{host}\r\n");
+    write.write_all(twice.as_bytes()).await.unwrap();
+    for n in 1..=2 {
+        let (_, _, body) = read_response(&mut reader, false).await;
+        assert!(String::from_utf8_lossy(&body).starts_with(&format!("GET /echo?n={n} ")));
+    }
+
+    // A body larger than the byte-for-byte path holds, on the same
+    // connection: it streams through, and so does what follows.
+    let upload = "u".repeat(100 * 1024);
+    let request = format!("POST /echo HTTP/1.1\r\n{host}Content-Length: {}\r\n\r\n{upload}", upload.len());
+    write.write_all(request.as_bytes()).await.unwrap();
+    let (status, _, body) = read_response(&mut reader, false).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(String::from_utf8_lossy(&body).ends_with(&upload), "the 100 KiB body came back whole");
+    write.write_all(format!("GET /echo HTTP/1.1\r\n{host}Connection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let (status, _, body) = read_response(&mut reader, false).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(String::from_utf8_lossy(&body).contains("x-forwarded-for=127.0.0.1\n"));
+
+    // Each request left its access line.
+    let home = server.cli_home(&token);
+    let logs = server.cli_ok(home.path(), &["logs", "-n", "40", "-p", "router", "-a", "route-frames"]);
+    for line in ["GET /echo 200", "GET /chunked 200", "HEAD /big 200", "GET /empty 204", "POST /echo 200"] {
+        assert!(logs.contains(&format!("paas[router]: {line} ")), "{line:?} missing from:\n{logs}");
+    }
+}
+
 /// Established connections from the server process to 127.0.0.1:`port`.
 fn connections_to(port: &str, pid: u32) -> usize {
     let out = std::process::Command::new("ss")

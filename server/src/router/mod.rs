@@ -11,6 +11,7 @@
 
 pub mod apart;
 pub mod fleet;
+mod passthrough;
 pub mod policy;
 mod pool;
 mod proxy;

@@ -4,6 +4,10 @@
 //! only after its response was read to the end; one that turns out closed
 //! when taken is dropped, and a request it could not send is sent again on
 //! a new connection (it was never written, so nothing is repeated).
+//!
+//! Two kinds are kept side by side, under the one cap: hyper's client
+//! connections (for the requests hyper serves) and bare sockets (for the
+//! plain requests `passthrough` forwards byte for byte).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,6 +19,7 @@ use axum::http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -25,8 +30,29 @@ pub struct Pool {
 }
 
 struct Idle {
-    sender: SendRequest<Body>,
+    conn: Kept,
     since: Instant,
+}
+
+enum Kept {
+    Hyper(SendRequest<Body>),
+    Bare(TcpStream),
+}
+
+impl Kept {
+    fn is_closed(&self) -> bool {
+        match self {
+            Kept::Hyper(sender) => sender.is_closed(),
+            Kept::Bare(stream) => !still_open(stream),
+        }
+    }
+}
+
+/// Whether an idle socket is still open: the app has neither closed it nor
+/// sent anything unasked. Costs no system call unless the event loop saw
+/// the socket turn readable.
+fn still_open(stream: &TcpStream) -> bool {
+    matches!(stream.try_read(&mut [0u8; 1]), Err(err) if err.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 /// A connection in use: hand it back with `Pool::put` once its response has
@@ -42,6 +68,8 @@ pub enum SendError {
     Connect(std::io::Error),
     /// The exchange failed after the request was (or may have been) sent.
     Http(hyper::Error),
+    /// The same, on a socket of the byte-for-byte path.
+    Io(std::io::Error),
 }
 
 impl std::fmt::Display for SendError {
@@ -49,6 +77,7 @@ impl std::fmt::Display for SendError {
         match self {
             SendError::Connect(err) => write!(f, "connecting: {err}"),
             SendError::Http(err) => write!(f, "{err}"),
+            SendError::Io(err) => write!(f, "{err}"),
         }
     }
 }
@@ -67,7 +96,7 @@ impl Pool {
         let mut request = request;
         // A connection just handed back may still be finishing its last
         // exchange; it is ready in a moment, or found closed.
-        while let Some(mut sender) = self.take(addr) {
+        while let Some(Kept::Hyper(mut sender)) = self.take(addr, false) {
             if sender.ready().await.is_err() {
                 continue;
             }
@@ -87,23 +116,45 @@ impl Pool {
 
     /// Keep a connection whose response was read to the end, if there is room.
     pub fn put(&self, conn: Conn) {
-        if self.max_idle == 0 || conn.sender.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let kept = idle.entry(conn.addr).or_default();
-        if kept.len() < self.max_idle {
-            kept.push(Idle { sender: conn.sender, since: Instant::now() });
+        if !conn.sender.is_closed() {
+            self.keep(conn.addr, Kept::Hyper(conn.sender));
         }
     }
 
-    /// The most recently used idle connection that is still open.
-    fn take(&self, addr: SocketAddr) -> Option<SendRequest<Body>> {
+    /// An idle socket to `addr`, or a new one.
+    pub async fn bare(&self, addr: SocketAddr) -> Result<(TcpStream, bool), SendError> {
+        if let Some(Kept::Bare(stream)) = self.take(addr, true) {
+            return Ok((stream, true));
+        }
+        Ok((dial(addr).await?, false))
+    }
+
+    /// Keep a socket whose last response was read to the end, with nothing
+    /// after it.
+    pub fn put_bare(&self, addr: SocketAddr, stream: TcpStream) {
+        self.keep(addr, Kept::Bare(stream));
+    }
+
+    fn keep(&self, addr: SocketAddr, conn: Kept) {
+        if self.max_idle == 0 {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = idle.entry(addr).or_default();
+        if kept.len() < self.max_idle {
+            kept.push(Idle { conn, since: Instant::now() });
+        }
+    }
+
+    /// The most recently used idle connection of the kind asked that is
+    /// still open.
+    fn take(&self, addr: SocketAddr, bare: bool) -> Option<Kept> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let kept = idle.get_mut(&addr)?;
-        while let Some(Idle { sender, since }) = kept.pop() {
-            if !sender.is_closed() && since.elapsed() < self.idle_timeout {
-                return Some(sender);
+        while let Some(at) = kept.iter().rposition(|c| matches!(c.conn, Kept::Bare(_)) == bare) {
+            let Idle { conn, since } = kept.remove(at);
+            if since.elapsed() < self.idle_timeout && !conn.is_closed() {
+                return Some(conn);
             }
         }
         None
@@ -116,7 +167,7 @@ impl Pool {
         let mut closed = 0;
         idle.retain(|_, kept| {
             let before = kept.len();
-            kept.retain(|c| !c.sender.is_closed() && c.since.elapsed() < self.idle_timeout);
+            kept.retain(|c| c.since.elapsed() < self.idle_timeout && !c.conn.is_closed());
             closed += before - kept.len();
             !kept.is_empty()
         });
@@ -136,13 +187,19 @@ impl Pool {
     }
 }
 
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Body>, SendError> {
-    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+/// A new connection to a process.
+async fn dial(addr: SocketAddr) -> Result<TcpStream, SendError> {
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(err)) => return Err(SendError::Connect(err)),
         Err(_) => return Err(SendError::Connect(std::io::ErrorKind::TimedOut.into())),
     };
     let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Body>, SendError> {
+    let stream = dial(addr).await?;
     let (sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(SendError::Http)?;
     tokio::spawn(async move {

@@ -23,7 +23,7 @@ use super::RouterState;
 
 /// Headers for one connection, never forwarded (names made once, so that
 /// removing them needs no parsing).
-const HOP_BY_HOP: [HeaderName; 7] = [
+pub(super) const HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
@@ -55,8 +55,39 @@ impl Peer {
     /// Whether the client reached us over HTTPS (itself, or through a
     /// trusted proxy that says so).
     fn https(&self, headers: &HeaderMap) -> bool {
-        self.tls || (self.trusted && headers.get(&X_FORWARDED_PROTO).is_some_and(|v| v.as_bytes() == b"https"))
+        self.forwarded_proto(headers.get(&X_FORWARDED_PROTO).map(HeaderValue::as_bytes)) == "https"
     }
+
+    /// The X-Forwarded-Proto apps get, given the client's (`prior`): a
+    /// trusted proxy's scheme is kept; from anyone else, what the router saw.
+    pub fn forwarded_proto(&self, prior: Option<&[u8]>) -> &'static str {
+        match prior.filter(|_| self.trusted) {
+            _ if self.tls => "https",
+            Some(b"https") => "https",
+            _ => "http",
+        }
+    }
+
+    /// The X-Forwarded-For apps get, given the client's (`prior`), written to
+    /// `out`: a trusted proxy's client chain with the peer appended; from
+    /// anyone else, the peer alone.
+    pub fn forwarded_for(&self, prior: Option<&[u8]>, out: &mut Vec<u8>) {
+        if let Some(prior) = prior.filter(|_| self.trusted) {
+            out.extend_from_slice(prior);
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(self.ip.as_bytes());
+    }
+}
+
+/// What a client is told when the app's process failed it.
+pub(super) fn did_not_answer(app: &str) -> String {
+    format!("{app} did not answer.\n")
+}
+
+/// What a client is told when the app's process took too long to start answering.
+pub(super) fn did_not_answer_in(app: &str, timeout: std::time::Duration) -> String {
+    format!("{app} did not answer within {} s.\n", timeout.as_secs())
 }
 
 pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Request<Incoming>) -> Response<Body> {
@@ -117,10 +148,10 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
 }
 
 /// The path ACME's HTTP-01 validation asks for its token under.
-const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
+pub(super) const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
 /// A year, for the app's own names only (a subdomain-wide policy is the
 /// domain owner's to set).
-const HSTS: &str = "max-age=31536000";
+pub(super) const HSTS: &str = "max-age=31536000";
 
 /// The app's maintenance page: 503, to be tried again in a while.
 fn maintenance(page: &std::sync::Arc<str>) -> Response<Body> {
@@ -247,10 +278,7 @@ async fn pass(
             Ok(answered) => answered,
             Err(_) => {
                 tracing::warn!(app = %app, backend = %backend.addr, "the app did not answer in time");
-                return plain(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!("{app} did not answer within {} s.\n", timeout.as_secs()),
-                );
+                return plain(StatusCode::GATEWAY_TIMEOUT, did_not_answer_in(app, timeout));
             }
         };
         match answered {
@@ -301,11 +329,11 @@ async fn pass(
                     route.traffic.connect_failed();
                 }
                 tracing::warn!(app = %app, backend = %backend.addr, error = %err, "proxying failed");
-                return plain(StatusCode::BAD_GATEWAY, format!("{app} did not answer.\n"));
+                return plain(StatusCode::BAD_GATEWAY, did_not_answer(app));
             }
         }
     }
-    plain(StatusCode::BAD_GATEWAY, format!("{app} did not answer.\n"))
+    plain(StatusCode::BAD_GATEWAY, did_not_answer(app))
 }
 
 /// A response body on its way to the client. It counts its request in
@@ -362,8 +390,11 @@ impl Drop for Counted {
 
 /// A method whose request may be sent twice with the effect of once (RFC 9110).
 fn idempotent(method: &axum::http::Method) -> bool {
-    use axum::http::Method;
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
+    idempotent_name(method.as_str())
+}
+
+pub(super) fn idempotent_name(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
 }
 
 /// The request target as an origin server expects it: the path and query
@@ -391,21 +422,13 @@ fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 /// they say what the router saw, whatever the client sent.
 fn prepare_headers(headers: &mut HeaderMap, peer: &Peer, host: &HeaderValue, upgrade: bool) {
     remove_hop_by_hop(headers, upgrade);
-    let prior = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()).filter(|_| peer.trusted);
-    let forwarded_for = match prior {
-        Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip.to_str().unwrap_or_default())).ok(),
-        None => Some(peer.ip.clone()),
-    };
-    if let Some(value) = forwarded_for {
+    let mut forwarded_for = Vec::new();
+    peer.forwarded_for(headers.get(&X_FORWARDED_FOR).map(HeaderValue::as_bytes), &mut forwarded_for);
+    if let Ok(value) = HeaderValue::from_bytes(&forwarded_for) {
         headers.insert(X_FORWARDED_FOR, value);
     }
-    let proto = headers.get(&X_FORWARDED_PROTO).filter(|_| peer.trusted).and_then(|v| match v.as_bytes() {
-        b"https" => Some(HeaderValue::from_static("https")),
-        b"http" => Some(HeaderValue::from_static("http")),
-        _ => None,
-    });
-    let proto = if peer.tls { Some(HeaderValue::from_static("https")) } else { proto };
-    headers.insert(X_FORWARDED_PROTO, proto.unwrap_or(HeaderValue::from_static("http")));
+    let proto = peer.forwarded_proto(headers.get(&X_FORWARDED_PROTO).map(HeaderValue::as_bytes));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     headers.insert(X_FORWARDED_HOST, host.clone());
 }
 

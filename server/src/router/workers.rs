@@ -173,23 +173,35 @@ async fn accept_https(
     }
 }
 
+/// A plain HTTP connection: its plain requests forwarded byte for byte, and
+/// from the first that is not (an upgrade, an answer the router makes
+/// itself), served by hyper.
 async fn serve_connection(
     worker: Arc<Worker>,
-    stream: tokio::net::TcpStream,
+    mut stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    stopped: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<bool>,
 ) {
-    crate::http1::serve(stream, service(worker, peer, false), stopped).await;
+    let _ = stream.set_nodelay(true);
+    let peer = peer_of(&worker, peer, false);
+    let read = match super::passthrough::serve(&worker, &mut stream, &peer, &mut stopped).await {
+        super::passthrough::Served::Closed => return,
+        super::passthrough::Served::Handoff(read) => read,
+    };
+    let stream = super::passthrough::Prefixed { read, stream };
+    crate::http1::serve(stream, service(worker, peer), stopped).await;
 }
 
-/// A connection's requests, forwarded as coming from `peer` (over TLS or not).
+fn peer_of(worker: &Worker, peer: SocketAddr, tls: bool) -> Arc<super::proxy::Peer> {
+    let trusted = worker.state.trusted_proxies.iter().any(|range| range.contains(peer.ip()));
+    Arc::new(super::proxy::Peer::new(peer, trusted, tls))
+}
+
+/// A connection's requests, forwarded as coming from `peer`.
 fn service(
     worker: Arc<Worker>,
-    peer: SocketAddr,
-    tls: bool,
+    peer: Arc<super::proxy::Peer>,
 ) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future: Send> + Clone {
-    let trusted = worker.state.trusted_proxies.iter().any(|range| range.contains(peer.ip()));
-    let peer = Arc::new(super::proxy::Peer::new(peer, trusted, tls));
     hyper::service::service_fn(move |request| {
         let (worker, peer) = (worker.clone(), peer.clone());
         async move { Ok::<_, Infallible>(super::proxy::forward(&worker, &peer, request).await) }
@@ -222,7 +234,7 @@ async fn serve_tls_connection(
         }
         Err(_) => return,
     };
-    let service = service(worker, peer, true);
+    let service = service(worker.clone(), peer_of(&worker, peer, true));
     let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HANDSHAKE_TIMEOUT).half_close(true);
     builder.http2().timer(hyper_util::rt::TokioTimer::new());
@@ -250,6 +262,11 @@ impl Worker {
     pub fn request_id(&self) -> HeaderValue {
         self.ids.next()
     }
+
+    /// A fresh request id, as the text it is.
+    pub fn request_id_text(&self) -> [u8; uuid::fmt::Hyphenated::LENGTH] {
+        self.ids.next_text()
+    }
 }
 
 /// Request ids, UUID-shaped as Heroku's are: a random half per worker and a
@@ -265,9 +282,13 @@ impl RequestIds {
     }
 
     fn next(&self) -> HeaderValue {
+        HeaderValue::from_bytes(&self.next_text()).unwrap_or_else(|_| HeaderValue::from_static("-"))
+    }
+
+    fn next_text(&self) -> [u8; uuid::fmt::Hyphenated::LENGTH] {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let id = uuid::Uuid::from_u64_pair(self.prefix, n).hyphenated().encode_lower(&mut text);
-        HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("-"))
+        uuid::Uuid::from_u64_pair(self.prefix, n).hyphenated().encode_lower(&mut text);
+        text
     }
 }

@@ -1,0 +1,888 @@
+//! Plain HTTP/1.1 requests forwarded byte for byte, as nginx does: the
+//! request's head is parsed in place (httparse), rewritten into one buffer
+//! with the proxy headers, written to a pooled socket with its body, and the
+//! app's response is passed back from one buffer: its head with the hop-by-
+//! hop headers dropped and the request id added, its body as it comes
+//! (a length, chunks, or up to the close, chunked for the client). One task
+//! does it all: no channels, no header maps, no per-request tasks.
+//!
+//! Only the common case comes here: an HTTP/1.1 request in origin form for
+//! an app with healthy web processes and nothing in its way (maintenance,
+//! the HTTPS redirect, an ACME challenge), with no upgrade, no `Expect`, and
+//! a body, if any, of a declared length of at most 64 KiB. Anything else,
+//! and every answer the router makes itself (404, 503), goes to hyper: the
+//! connection is handed over, with the bytes read so far, before anything
+//! of that request is written. What the router promises holds on both paths:
+//! X-Forwarded-*, request ids, access lines, metrics, the in-flight count a
+//! drain waits for, retries on another process (connect failures; bodyless
+//! idempotent requests dropped unanswered), the response timeout.
+
+use std::io::Write as _;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::pool::SendError;
+use super::proxy::Peer;
+use super::table::AppRoute;
+use super::workers::Worker;
+
+/// A request head longer than this goes to hyper (which refuses it).
+const MAX_HEAD: usize = 64 * 1024;
+/// A body up to this size is read whole before the request is sent.
+const MAX_BODY: usize = 64 * 1024;
+/// Headers in a head parsed here; more go to hyper.
+const MAX_HEADERS: usize = 64;
+/// For a client to send a request's head (idle keep-alive included).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether a header is of one hop only, never forwarded either way.
+fn hop_by_hop(name: &str) -> bool {
+    super::proxy::HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop.as_str()))
+}
+
+/// How serving a connection here ended.
+pub(super) enum Served {
+    /// The connection is done with: closed, stopped, timed out or failed.
+    Closed,
+    /// A request this path does not take: hyper serves the connection from
+    /// here, reading these bytes first.
+    Handoff(BytesMut),
+}
+
+/// Serve a client connection's plain requests until it closes or one is not
+/// plain.
+pub(super) async fn serve(
+    worker: &Arc<Worker>,
+    client: &mut TcpStream,
+    peer: &Peer,
+    stopped: &mut watch::Receiver<bool>,
+) -> Served {
+    let mut buffers = Buffers {
+        client: BytesMut::with_capacity(8 * 1024),
+        app: BytesMut::with_capacity(16 * 1024),
+        out: Vec::with_capacity(2 * 1024),
+    };
+    let mut deadline = Deadline::new();
+    loop {
+        deadline.start(HEAD_TIMEOUT);
+        let request = loop {
+            match plan(worker, peer, &buffers.client, &mut buffers.out) {
+                Planned::Ready(request) => break request,
+                Planned::Handoff => return Served::Handoff(buffers.client),
+                Planned::Partial if buffers.client.len() >= MAX_HEAD + MAX_BODY => {
+                    return Served::Handoff(buffers.client)
+                }
+                Planned::Partial => {}
+            }
+            let idle = buffers.client.is_empty();
+            buffers.client.reserve(4096);
+            let read = tokio::select! {
+                biased;
+                read = client.read_buf(&mut buffers.client) => read,
+                _ = deadline.passed() => return Served::Closed,
+                _ = stopped.wait_for(|stop| *stop), if idle => return Served::Closed,
+            };
+            match read {
+                Ok(0) if !idle => return Served::Handoff(buffers.client),
+                Ok(0) | Err(_) => return Served::Closed,
+                Ok(_) => {}
+            }
+        };
+        buffers.client.advance(request.length);
+        let close = request.close || *stopped.borrow();
+        if !forward(worker, client, &request, close, &mut buffers, &mut deadline).await || close {
+            let _ = client.shutdown().await;
+            return Served::Closed;
+        }
+    }
+}
+
+/// A connection's one timer, for whichever wait is on: the client's next
+/// head or the app's answer. It is moved only when it fires before the
+/// wait's end, so a request arms no timer of its own.
+struct Deadline {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    since: Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    fn new() -> Self {
+        Self { sleep: Box::pin(tokio::time::sleep(HEAD_TIMEOUT)), since: Instant::now(), limit: HEAD_TIMEOUT }
+    }
+
+    /// A wait of at most `limit` begins now.
+    fn start(&mut self, limit: Duration) {
+        self.since = Instant::now();
+        self.limit = limit;
+        let due = tokio::time::Instant::from_std(self.since + limit);
+        if due < self.sleep.deadline() {
+            self.sleep.as_mut().reset(due);
+        }
+    }
+
+    /// Resolves once the wait begun last has lasted its limit.
+    async fn passed(&mut self) {
+        loop {
+            self.sleep.as_mut().await;
+            let due = self.since + self.limit;
+            if Instant::now() >= due {
+                return;
+            }
+            self.sleep.as_mut().reset(due.into());
+        }
+    }
+}
+
+struct Buffers {
+    /// What the client sent and was not yet forwarded.
+    client: BytesMut,
+    /// What the app sent and was not yet passed on.
+    app: BytesMut,
+    /// The head being written (the request to the app, then the response
+    /// to the client).
+    out: Vec<u8>,
+}
+
+/// A plain request, its rewritten head (and body) in `Buffers::out`.
+struct Request {
+    /// Its bytes from the client, head and body.
+    length: usize,
+    app: String,
+    route: Arc<AppRoute>,
+    /// The request id, the client's or one made here.
+    id: Vec<u8>,
+    /// "METHOD /path", for the access line.
+    line: String,
+    /// Sent again elsewhere if a process drops it unanswered.
+    retriable: bool,
+    head_only: bool,
+    /// The client asked to close after this one.
+    close: bool,
+    hsts: bool,
+}
+
+enum Planned {
+    Ready(Request),
+    /// More bytes are needed.
+    Partial,
+    Handoff,
+}
+
+/// Parse the request at the start of `buf`; if it is plain, write what goes
+/// to the app into `out`.
+fn plan(worker: &Worker, peer: &Peer, buf: &[u8], out: &mut Vec<u8>) -> Planned {
+    if buf.is_empty() {
+        return Planned::Partial;
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let head = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(head)) => head,
+        Ok(httparse::Status::Partial) => return Planned::Partial,
+        Err(_) => return Planned::Handoff,
+    };
+    let (Some(method), Some(target), Some(1)) = (parsed.method, parsed.path, parsed.version) else {
+        return Planned::Handoff;
+    };
+    if !target.starts_with('/') || target.starts_with(super::proxy::ACME_CHALLENGE) || method == "CONNECT" {
+        return Planned::Handoff;
+    }
+    let (mut host, mut body, mut close) = (None, None, false);
+    let (mut id, mut forwarded_for, mut forwarded_proto) = (None, None, None);
+    for header in parsed.headers.iter() {
+        let (name, value) = (header.name, header.value);
+        if name.eq_ignore_ascii_case("host") {
+            if host.replace(value).is_some() {
+                return Planned::Handoff;
+            }
+        } else if name.eq_ignore_ascii_case("content-length") {
+            let length = std::str::from_utf8(value).ok().filter(|v| v.bytes().all(|b| b.is_ascii_digit()));
+            match length.and_then(|v| v.parse::<usize>().ok()) {
+                Some(length) if length <= MAX_BODY && body.replace(length).is_none() => {}
+                _ => return Planned::Handoff,
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding")
+            || name.eq_ignore_ascii_case("upgrade")
+            || name.eq_ignore_ascii_case("expect")
+        {
+            return Planned::Handoff;
+        } else if name.eq_ignore_ascii_case("connection") {
+            close |= has_token(value, "close");
+        } else if name.eq_ignore_ascii_case("x-request-id") {
+            id = id.or(Some(value));
+        } else if name.eq_ignore_ascii_case("x-forwarded-for") {
+            forwarded_for = forwarded_for.or(Some(value));
+        } else if name.eq_ignore_ascii_case("x-forwarded-proto") {
+            forwarded_proto = forwarded_proto.or(Some(value));
+        }
+    }
+    let body = body.unwrap_or(0);
+    if buf.len() < head + body {
+        return Planned::Partial;
+    }
+    let Some(host) = host.and_then(|h| std::str::from_utf8(h).ok()) else { return Planned::Handoff };
+    let state = &worker.state;
+    let app = match super::app_for_host(host, &state.base_domain) {
+        Some(app) => app.into_owned(),
+        None => {
+            match state.routes.app_for_domain(&super::without_port(host).trim_end_matches('.').to_ascii_lowercase()) {
+                Some(app) => app,
+                None => return Planned::Handoff,
+            }
+        }
+    };
+    let policy = state.routes.policies.get(&app).unwrap_or_default();
+    let proto = peer.forwarded_proto(forwarded_proto);
+    let https = proto == "https";
+    if policy.maintenance.is_some() || (policy.redirect && !https) {
+        return Planned::Handoff;
+    }
+    let Some(route) = state.routes.get(&app).filter(|r| r.wanted > 0 && !r.backends.is_empty()) else {
+        return Planned::Handoff;
+    };
+
+    out.clear();
+    for part in [method, " ", target, " HTTP/1.1\r\n"] {
+        out.extend_from_slice(part.as_bytes());
+    }
+    for header in parsed.headers.iter() {
+        let name = header.name;
+        let forwarded = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+        if hop_by_hop(name) || forwarded.iter().any(|f| name.eq_ignore_ascii_case(f)) {
+            continue;
+        }
+        put_header(out, name.as_bytes(), header.value);
+    }
+    out.extend_from_slice(b"x-forwarded-for: ");
+    peer.forwarded_for(forwarded_for, out);
+    out.extend_from_slice(b"\r\n");
+    put_header(out, b"x-forwarded-proto", proto.as_bytes());
+    put_header(out, b"x-forwarded-host", host.as_bytes());
+    let id = match id {
+        Some(id) => id.to_vec(),
+        None => {
+            let id = worker.request_id_text();
+            put_header(out, b"x-request-id", &id);
+            id.to_vec()
+        }
+    };
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&buf[head..head + body]);
+
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    Planned::Ready(Request {
+        length: head + body,
+        app,
+        route,
+        id,
+        line: format!("{method} {path}"),
+        retriable: body == 0 && super::proxy::idempotent_name(method),
+        head_only: method == "HEAD",
+        close,
+        hsts: policy.hsts && https,
+    })
+}
+
+fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Whether a comma-separated header value lists `token`.
+fn has_token(value: &[u8], token: &str) -> bool {
+    value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Forward a planned request and pass its response back (saying the client
+/// connection closes after it when `close`); whether the client connection
+/// can serve another.
+async fn forward(
+    worker: &Arc<Worker>,
+    client: &mut TcpStream,
+    request: &Request,
+    close: bool,
+    buffers: &mut Buffers,
+    deadline: &mut Deadline,
+) -> bool {
+    let started = Instant::now();
+    let traffic = &request.route.traffic;
+    let _in_flight = traffic.enter();
+    let tries = request.route.backends.len();
+    let timeout = worker.state.limits.response;
+    let mut failure = None;
+    for (attempt, backend) in request.route.pick_order().enumerate() {
+        let last = attempt + 1 == tries;
+        let _guard = backend.enter();
+        deadline.start(timeout);
+        let answered = tokio::select! {
+            biased;
+            answered = exchange(worker, backend.addr, request, close, buffers) => Some(answered),
+            _ = deadline.passed() => None,
+        };
+        let (upstream, response) = match answered {
+            Some(Ok(answered)) => answered,
+            None => {
+                tracing::warn!(app = %request.app, backend = %backend.addr, "the app did not answer in time");
+                failure = Some((504, super::proxy::did_not_answer_in(&request.app, timeout)));
+                break;
+            }
+            Some(Err(err)) => {
+                if matches!(err, SendError::Connect(_)) {
+                    traffic.connect_failed();
+                }
+                // Nothing was sent when no connection was made; a process
+                // that went away with a bodyless idempotent request before
+                // answering gets it sent elsewhere, as nginx does.
+                let again = matches!(err, SendError::Connect(_)) || request.retriable;
+                if again && !last {
+                    tracing::warn!(app = %request.app, backend = %backend.addr, error = %err, "backend failed before answering; trying another");
+                    continue;
+                }
+                tracing::warn!(app = %request.app, backend = %backend.addr, error = %err, "proxying failed");
+                failure = Some((502, super::proxy::did_not_answer(&request.app)));
+                break;
+            }
+        };
+        log(worker, request, response.status, started);
+        return pass_back(worker, client, upstream, backend.addr, request, response, buffers).await;
+    }
+    let (status, text) = failure.unwrap_or_else(|| (502, super::proxy::did_not_answer(&request.app)));
+    log(worker, request, status, started);
+    let out = &mut buffers.out;
+    out.clear();
+    let reason = if status == 504 { "Gateway Timeout" } else { "Bad Gateway" };
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n",
+        text.len()
+    );
+    put_header(out, b"x-request-id", &request.id);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(text.as_bytes());
+    client.write_all(out).await.is_ok()
+}
+
+fn log(worker: &Worker, request: &Request, status: u16, started: Instant) {
+    if let Ok(code) = axum::http::StatusCode::from_u16(status) {
+        request.route.traffic.answered(code, started.elapsed());
+    }
+    let line = format!("{} {status} {}ms", request.line, started.elapsed().as_millis());
+    worker.state.logs.push(&request.app, "router", line);
+}
+
+/// A response's head as the app sent it, parsed.
+struct Response {
+    status: u16,
+    /// Its length in `Buffers::app`.
+    head: usize,
+    body: Framing,
+    /// The app keeps the connection open after it.
+    keep_alive: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    /// Up to the app's close (passed on chunked).
+    Close,
+}
+
+/// Send the request (in `out`) to `addr` and read the response's head into
+/// `app`. A pooled socket that turns out closed is replaced by a new one
+/// when the request may be sent again.
+async fn exchange(
+    worker: &Worker,
+    addr: std::net::SocketAddr,
+    request: &Request,
+    close: bool,
+    buffers: &mut Buffers,
+) -> Result<(TcpStream, Response), SendError> {
+    let reply = Reply { id: &request.id, hsts: request.hsts, close, head_only: request.head_only };
+    loop {
+        let (mut upstream, reused) = worker.pool.bare(addr).await?;
+        match send(&mut upstream, &reply, buffers).await {
+            Ok(response) => return Ok((upstream, response)),
+            // The app closed an idle connection as it was taken: nothing of
+            // the request reached it.
+            Err(Exchange::Unanswered(_)) if reused && request.retriable => continue,
+            Err(Exchange::Unanswered(err) | Exchange::Failed(err)) => return Err(SendError::Io(err)),
+        }
+    }
+}
+
+enum Exchange {
+    /// Nothing of a response came.
+    Unanswered(std::io::Error),
+    /// What came is not a response this path passes on.
+    Failed(std::io::Error),
+}
+
+async fn send(upstream: &mut TcpStream, reply: &Reply<'_>, buffers: &mut Buffers) -> Result<Response, Exchange> {
+    upstream.write_all(&buffers.out).await.map_err(Exchange::Unanswered)?;
+    let Buffers { app, out, .. } = buffers;
+    app.clear();
+    loop {
+        app.reserve(4096);
+        match upstream.read_buf(app).await {
+            Ok(0) if app.is_empty() => return Err(Exchange::Unanswered(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(0) => return Err(Exchange::Failed(invalid("the app closed the connection within a response head"))),
+            Ok(_) => {}
+            Err(err) if app.is_empty() => return Err(Exchange::Unanswered(err)),
+            Err(err) => return Err(Exchange::Failed(err)),
+        }
+        match parse_response(app, reply, out) {
+            Ok(Some(response)) => return Ok(response),
+            Ok(None) if app.len() < MAX_HEAD => {}
+            Ok(None) => return Err(Exchange::Failed(invalid("the response head is too long"))),
+            Err(err) => return Err(Exchange::Failed(err)),
+        }
+    }
+}
+
+fn invalid(what: &'static str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what)
+}
+
+/// What the client's copy of a response head says besides the app's.
+struct Reply<'a> {
+    id: &'a [u8],
+    hsts: bool,
+    /// The client connection closes after it.
+    close: bool,
+    head_only: bool,
+}
+
+/// The response at the start of `buf`, once its head is whole; its head for
+/// the client is then in `out`. Interim responses (1xx) are dropped: the
+/// request asked for none of them.
+fn parse_response(buf: &mut BytesMut, reply: &Reply, out: &mut Vec<u8>) -> std::io::Result<Option<Response>> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut headers);
+        let head = match parsed.parse(buf) {
+            Ok(httparse::Status::Complete(head)) => head,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(invalid("the app's response is not HTTP/1")),
+        };
+        let status = parsed.code.unwrap_or(0);
+        if status == 101 {
+            return Err(invalid("the app switched protocols unasked"));
+        }
+        if (100..200).contains(&status) {
+            buf.advance(head);
+            continue;
+        }
+        let (mut length, mut chunked, mut close, mut keep_alive) = (None, false, false, false);
+        for header in parsed.headers.iter() {
+            let (name, value) = (header.name, header.value);
+            if name.eq_ignore_ascii_case("content-length") {
+                let value = std::str::from_utf8(value).ok().and_then(|v| v.trim().parse::<u64>().ok());
+                match (value, length) {
+                    (Some(value), None) => length = Some(value),
+                    (Some(value), Some(seen)) if value == seen => {}
+                    _ => return Err(invalid("the response's length is not one number")),
+                }
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
+                if !last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                    return Err(invalid("the response's transfer coding is not chunked"));
+                }
+                chunked = true;
+            } else if name.eq_ignore_ascii_case("connection") {
+                close |= has_token(value, "close");
+                keep_alive |= has_token(value, "keep-alive");
+            }
+        }
+        let body = if reply.head_only || status == 204 || status == 304 {
+            Framing::None
+        } else if chunked {
+            Framing::Chunked
+        } else {
+            length.map_or(Framing::Close, Framing::Length)
+        };
+        let keep_alive = !matches!(body, Framing::Close) && if parsed.version == Some(1) { !close } else { keep_alive };
+
+        out.clear();
+        let _ = write!(out, "HTTP/1.1 {status} {}\r\n", parsed.reason.unwrap_or_default());
+        for header in parsed.headers.iter() {
+            let name = header.name;
+            // Chunks pass as they are, under the app's own coding (which may
+            // be `gzip, chunked`); a length beside them is the app's mistake.
+            if matches!(body, Framing::Chunked) && name.eq_ignore_ascii_case("transfer-encoding") {
+                put_header(out, name.as_bytes(), header.value);
+                continue;
+            }
+            let length_beside_chunks = chunked && name.eq_ignore_ascii_case("content-length");
+            if hop_by_hop(name)
+                || length_beside_chunks
+                || name.eq_ignore_ascii_case("x-request-id")
+                || (reply.hsts && name.eq_ignore_ascii_case("strict-transport-security"))
+            {
+                continue;
+            }
+            put_header(out, name.as_bytes(), header.value);
+        }
+        if matches!(body, Framing::Close) {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        }
+        put_header(out, b"x-request-id", reply.id);
+        if reply.hsts {
+            put_header(out, b"strict-transport-security", super::proxy::HSTS.as_bytes());
+        }
+        if reply.close {
+            out.extend_from_slice(b"connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        return Ok(Some(Response { status, head, body, keep_alive }));
+    }
+}
+
+/// Pass the response back to the client, its body as it comes; the app's
+/// socket goes back to the pool when the response ended cleanly. Whether
+/// the client connection can serve another request.
+async fn pass_back(
+    worker: &Worker,
+    client: &mut TcpStream,
+    mut upstream: TcpStream,
+    addr: std::net::SocketAddr,
+    request: &Request,
+    response: Response,
+    buffers: &mut Buffers,
+) -> bool {
+    let Buffers { app, out, .. } = buffers;
+    app.advance(response.head);
+    let traffic = &request.route.traffic;
+    let mut body = Body::new(response.body);
+    // The head (in `out`) goes out with the body's first bytes.
+    let Some((taken, mut done)) = body.take(app, out) else { return false };
+    traffic.sent(taken);
+    if client.write_all(out).await.is_err() {
+        return false;
+    }
+    while !done {
+        app.clear();
+        app.reserve(16 * 1024);
+        let read = upstream.read_buf(app).await;
+        match read {
+            Ok(0) if matches!(response.body, Framing::Close) => {
+                done = true;
+                out.clear();
+                out.extend_from_slice(b"0\r\n\r\n");
+            }
+            // Cut short: the client cannot be told but by closing.
+            Ok(0) | Err(_) => return false,
+            Ok(_) => {
+                out.clear();
+                let Some((taken, ended)) = body.take(app, out) else { return false };
+                traffic.sent(taken);
+                done = ended;
+            }
+        }
+        if client.write_all(out).await.is_err() {
+            return false;
+        }
+    }
+    // Anything after the response's end was not asked for: the socket is
+    // not reused.
+    if response.keep_alive && app.is_empty() {
+        worker.pool.put_bare(addr, upstream);
+    }
+    true
+}
+
+/// Where a response's body is: how much of it is left.
+enum Body {
+    None,
+    Length(u64),
+    Chunked(Chunks),
+    Close,
+}
+
+impl Body {
+    fn new(framing: Framing) -> Self {
+        match framing {
+            Framing::None => Body::None,
+            Framing::Length(n) => Body::Length(n),
+            Framing::Chunked => Body::Chunked(Chunks::default()),
+            Framing::Close => Body::Close,
+        }
+    }
+
+    /// Move the body's bytes at the start of `from` to `to` (framed for the
+    /// client); returns the payload bytes moved and whether the body ended,
+    /// or `None` for a body that is not what its framing says.
+    fn take(&mut self, from: &mut BytesMut, to: &mut Vec<u8>) -> Option<(usize, bool)> {
+        Some(match self {
+            Body::None => (0, true),
+            Body::Length(left) => {
+                let n = from.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                to.extend_from_slice(&from[..n]);
+                from.advance(n);
+                *left -= n as u64;
+                (n, *left == 0)
+            }
+            Body::Chunked(chunks) => {
+                let (used, payload) = chunks.feed(from);
+                if chunks.state == ChunkState::Broken {
+                    return None;
+                }
+                to.extend_from_slice(&from[..used]);
+                from.advance(used);
+                (payload, chunks.done())
+            }
+            Body::Close => {
+                let n = from.len();
+                if n > 0 {
+                    let _ = write!(to, "{n:x}\r\n");
+                    to.extend_from_slice(from);
+                    to.extend_from_slice(b"\r\n");
+                    from.clear();
+                }
+                (n, false)
+            }
+        })
+    }
+}
+
+/// A chunked body passed through as it is, followed to find its end.
+#[derive(Default)]
+struct Chunks {
+    state: ChunkState,
+    /// The chunk size being read.
+    size: u64,
+}
+
+#[derive(Default, PartialEq, Eq, Clone, Copy)]
+enum ChunkState {
+    #[default]
+    Size,
+    /// After the size: extensions, up to the line's end.
+    SizeLine,
+    Data(u64),
+    /// The line end after a chunk's data.
+    DataEnd,
+    /// At the start of a trailer line (or the final empty line).
+    Trailer,
+    TrailerLine,
+    /// The final line's LF.
+    End,
+    Done,
+    Broken,
+}
+
+impl Chunks {
+    /// Follow `bytes`; returns how many belong to the body (all of them, or
+    /// up to its end) and how many of those were payload.
+    fn feed(&mut self, bytes: &[u8]) -> (usize, usize) {
+        let (mut at, mut payload) = (0, 0);
+        while at < bytes.len() {
+            let byte = bytes[at];
+            self.state = match self.state {
+                ChunkState::Done | ChunkState::Broken => break,
+                ChunkState::Data(left) => {
+                    let n = (bytes.len() - at).min(usize::try_from(left).unwrap_or(usize::MAX));
+                    at += n;
+                    payload += n;
+                    self.state = if left == n as u64 { ChunkState::DataEnd } else { ChunkState::Data(left - n as u64) };
+                    continue;
+                }
+                ChunkState::Size => match (byte as char).to_digit(16) {
+                    Some(digit) if self.size >> 60 == 0 => {
+                        self.size = self.size * 16 + u64::from(digit);
+                        ChunkState::Size
+                    }
+                    None if matches!(byte, b';' | b' ' | b'\t' | b'\r') => ChunkState::SizeLine,
+                    None if byte == b'\n' => self.size_read(),
+                    _ => ChunkState::Broken,
+                },
+                ChunkState::SizeLine if byte == b'\n' => self.size_read(),
+                ChunkState::SizeLine => ChunkState::SizeLine,
+                ChunkState::DataEnd => match byte {
+                    b'\r' => ChunkState::DataEnd,
+                    b'\n' => ChunkState::Size,
+                    _ => ChunkState::Broken,
+                },
+                ChunkState::Trailer => match byte {
+                    b'\r' => ChunkState::End,
+                    b'\n' => ChunkState::Done,
+                    _ => ChunkState::TrailerLine,
+                },
+                ChunkState::TrailerLine if byte == b'\n' => ChunkState::Trailer,
+                ChunkState::TrailerLine => ChunkState::TrailerLine,
+                ChunkState::End if byte == b'\n' => ChunkState::Done,
+                ChunkState::End => ChunkState::Broken,
+            };
+            at += 1;
+        }
+        (at, payload)
+    }
+
+    fn size_read(&mut self) -> ChunkState {
+        let size = std::mem::take(&mut self.size);
+        if size == 0 {
+            ChunkState::Trailer
+        } else {
+            ChunkState::Data(size)
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+}
+
+/// A client connection handed to hyper: the bytes already read, then the
+/// socket.
+pub(super) struct Prefixed {
+    pub read: BytesMut,
+    pub stream: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.read.is_empty() {
+            return Pin::new(&mut this.stream).poll_read(cx, buf);
+        }
+        let n = this.read.len().min(buf.remaining());
+        buf.put_slice(&this.read[..n]);
+        this.read.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunked(pieces: &[&[u8]]) -> (Vec<usize>, usize, bool) {
+        let mut chunks = Chunks::default();
+        let mut used = Vec::new();
+        let mut payload = 0;
+        for piece in pieces {
+            let (n, p) = chunks.feed(piece);
+            used.push(n);
+            payload += p;
+        }
+        (used, payload, chunks.done())
+    }
+
+    #[test]
+    fn a_chunked_body_is_followed_to_its_end_across_reads() {
+        let body: &[u8] = b"5\r\nhello\r\n10;ext=1\r\n0123456789abcdef\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
+        let (used, payload, done) = chunked(&[body]);
+        assert_eq!((used, payload, done), (vec![body.len() - 4], 21, true));
+        // Split at every byte: the same end.
+        let pieces: Vec<&[u8]> = body.chunks(1).collect();
+        let (used, payload, done) = chunked(&pieces);
+        assert_eq!((used.iter().sum::<usize>(), payload, done), (body.len() - 4, 21, true));
+        let (_, _, done) = chunked(&[b"5\r\nhel"]);
+        assert!(!done);
+        let (_, _, done) = chunked(&[b"0\r\n\r\n"]);
+        assert!(done);
+        let (_, _, done) = chunked(&[b"zz\r\n"]);
+        assert!(!done, "a broken body never ends cleanly");
+    }
+
+    #[test]
+    fn the_clients_head_has_the_apps_headers_but_those_of_one_hop() {
+        let head = |text: &str, hsts: bool, close: bool| {
+            let mut buf = BytesMut::from(text.as_bytes());
+            let (reply, mut out) = (Reply { id: b"id-1", hsts, close, head_only: false }, Vec::new());
+            parse_response(&mut buf, &reply, &mut out).unwrap().unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 5\r\n\
+                       Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Request-Id: app's\r\nX-App: 1\r\n\r\n";
+        assert_eq!(
+            head(chunked, false, false),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nX-App: 1\r\nx-request-id: id-1\r\n\r\n"
+        );
+        // Up to the close: chunked for the client, whose connection stays.
+        assert_eq!(
+            head("HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n\r\n", false, true),
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\ntransfer-encoding: chunked\r\n\
+             x-request-id: id-1\r\nconnection: close\r\n\r\n"
+        );
+        let hsts =
+            head("HTTP/1.1 200 OK\r\nStrict-Transport-Security: max-age=1\r\nContent-Length: 0\r\n\r\n", true, false);
+        assert_eq!(
+            hsts,
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nx-request-id: id-1\r\nstrict-transport-security: max-age=31536000\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn responses_are_framed_as_http_says() {
+        let parse = |text: &str, head_only: bool| {
+            let mut buf = BytesMut::from(text.as_bytes());
+            let reply = Reply { id: b"id-1", hsts: false, close: false, head_only };
+            parse_response(&mut buf, &reply, &mut Vec::new()).map(|r| r.map(|r| (r.status, r.body, r.keep_alive)))
+        };
+        let framed = |r: std::io::Result<Option<(u16, Framing, bool)>>| match r {
+            Ok(Some((status, Framing::Length(n), keep))) => format!("{status} length {n} {keep}"),
+            Ok(Some((status, Framing::Chunked, keep))) => format!("{status} chunked {keep}"),
+            Ok(Some((status, Framing::Close, keep))) => format!("{status} close {keep}"),
+            Ok(Some((status, Framing::None, keep))) => format!("{status} none {keep}"),
+            Ok(None) => "partial".into(),
+            Err(_) => "error".into(),
+        };
+        assert_eq!(framed(parse("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", false)), "200 length 2 true");
+        assert_eq!(framed(parse("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n", true)), "200 none true");
+        assert_eq!(framed(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false)), "200 chunked true");
+        assert_eq!(framed(parse("HTTP/1.0 200 OK\r\n\r\nall of it", false)), "200 close false");
+        assert_eq!(
+            framed(parse("HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 1\r\n\r\n", false)),
+            "200 length 1 true"
+        );
+        assert_eq!(framed(parse("HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n", false)), "204 none false");
+        assert_eq!(
+            framed(parse(
+                "HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+                false
+            )),
+            "200 length 0 true"
+        );
+        assert_eq!(framed(parse("HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n", false)), "error");
+        assert_eq!(framed(parse("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n", false)), "error");
+        assert_eq!(framed(parse("HTTP/1.1 200 OK\r\ncontent-le", false)), "partial");
+    }
+}
