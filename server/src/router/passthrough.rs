@@ -17,6 +17,7 @@
 //! drain waits for, retries on another process (connect failures; bodyless
 //! idempotent requests dropped unanswered), the response timeout.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -62,7 +63,7 @@ pub(super) async fn serve(
     worker: &Arc<Worker>,
     client: &mut TcpStream,
     peer: &Peer,
-    stopped: &mut watch::Receiver<bool>,
+    stopped: &watch::Receiver<bool>,
 ) -> Served {
     let mut buffers = Buffers {
         client: BytesMut::with_capacity(8 * 1024),
@@ -70,9 +71,16 @@ pub(super) async fn serve(
         out: Vec::with_capacity(2 * 1024),
     };
     let mut deadline = Deadline::new();
+    // Made once: a connection waits for the stop between requests without
+    // registering anew each time.
+    let mut on_stop = stopped.clone();
+    let stop = async move {
+        let _ = on_stop.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(stop);
     loop {
-        deadline.start(HEAD_TIMEOUT);
-        let request = loop {
+        deadline.start(Instant::now(), HEAD_TIMEOUT);
+        let mut request = loop {
             match plan(worker, peer, &buffers.client, &mut buffers.out) {
                 Planned::Ready(request) => break request,
                 Planned::Handoff => return Served::Handoff(buffers.client),
@@ -87,7 +95,7 @@ pub(super) async fn serve(
                 biased;
                 read = client.read_buf(&mut buffers.client) => read,
                 _ = deadline.passed() => return Served::Closed,
-                _ = stopped.wait_for(|stop| *stop), if idle => return Served::Closed,
+                _ = &mut stop, if idle => return Served::Closed,
             };
             match read {
                 Ok(0) if !idle => return Served::Handoff(buffers.client),
@@ -97,7 +105,7 @@ pub(super) async fn serve(
         };
         buffers.client.advance(request.length);
         let close = request.close || *stopped.borrow();
-        if !forward(worker, client, &request, close, &mut buffers, &mut deadline).await || close {
+        if !forward(worker, client, &mut request, close, &mut buffers, &mut deadline).await || close {
             let _ = client.shutdown().await;
             return Served::Closed;
         }
@@ -118,9 +126,9 @@ impl Deadline {
         Self { sleep: Box::pin(tokio::time::sleep(HEAD_TIMEOUT)), since: Instant::now(), limit: HEAD_TIMEOUT }
     }
 
-    /// A wait of at most `limit` begins now.
-    fn start(&mut self, limit: Duration) {
-        self.since = Instant::now();
+    /// A wait of at most `limit` begins (`now`).
+    fn start(&mut self, now: Instant, limit: Duration) {
+        self.since = now;
         self.limit = limit;
         let due = tokio::time::Instant::from_std(self.since + limit);
         if due < self.sleep.deadline() {
@@ -309,21 +317,22 @@ fn has_token(value: &[u8], token: &str) -> bool {
 async fn forward(
     worker: &Arc<Worker>,
     client: &mut TcpStream,
-    request: &Request,
+    request: &mut Request,
     close: bool,
     buffers: &mut Buffers,
     deadline: &mut Deadline,
 ) -> bool {
     let started = Instant::now();
-    let traffic = &request.route.traffic;
+    let route = request.route.clone();
+    let traffic = &route.traffic;
     let _in_flight = traffic.enter();
-    let tries = request.route.backends.len();
+    let tries = route.backends.len();
     let timeout = worker.state.limits.response;
     let mut failure = None;
-    for (attempt, backend) in request.route.pick_order().enumerate() {
+    for (attempt, backend) in route.pick_order().enumerate() {
         let last = attempt + 1 == tries;
         let _guard = backend.enter();
-        deadline.start(timeout);
+        deadline.start(started, timeout);
         let answered = tokio::select! {
             biased;
             answered = exchange(worker, backend.addr, request, close, buffers) => Some(answered),
@@ -372,11 +381,14 @@ async fn forward(
     client.write_all(out).await.is_ok()
 }
 
-fn log(worker: &Worker, request: &Request, status: u16, started: Instant) {
+/// Count the answer in the app's metrics and leave its access line.
+fn log(worker: &Worker, request: &mut Request, status: u16, started: Instant) {
+    let took = started.elapsed();
     if let Ok(code) = axum::http::StatusCode::from_u16(status) {
-        request.route.traffic.answered(code, started.elapsed());
+        request.route.traffic.answered(code, took);
     }
-    let line = format!("{} {status} {}ms", request.line, started.elapsed().as_millis());
+    let mut line = std::mem::take(&mut request.line);
+    let _ = write!(line, " {status} {}ms", took.as_millis());
     worker.state.logs.push(&request.app, "router", line);
 }
 

@@ -180,11 +180,11 @@ async fn serve_connection(
     worker: Arc<Worker>,
     mut stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let peer = peer_of(&worker, peer, false);
-    let read = match super::passthrough::serve(&worker, &mut stream, &peer, &mut stopped).await {
+    let read = match super::passthrough::serve(&worker, &mut stream, &peer, &stopped).await {
         super::passthrough::Served::Closed => return,
         super::passthrough::Served::Handoff(read) => read,
     };
