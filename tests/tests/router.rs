@@ -86,6 +86,15 @@ async fn router_passes_protocol_upgrades_through() {
     assert_eq!(echoed, "echo: ping over the upgraded connection\n");
 }
 
+/// Create `app` and push the keep-alive backend (`tests/src/bin/keepalive-backend.rs`) to it.
+async fn deploy_keep_alive_backend(server: &TestServer, token: &str, app: &str) {
+    server.create_app(token, app).await;
+    let (ok, output) =
+        paas_e2e::apps::AppRepo::keep_alive_backend(std::path::Path::new(env!("CARGO_BIN_EXE_keepalive-backend")))
+            .push(&server.git_url(app, token));
+    assert!(ok, "{output}");
+}
+
 /// One response read off a raw connection: its status line, headers (names
 /// lowercase) and body, decoded by its framing.
 async fn read_response<R: tokio::io::AsyncBufRead + Unpin>(
@@ -136,11 +145,7 @@ async fn every_framing_of_a_response_passes_through_on_one_kept_connection() {
     use tokio::io::{AsyncWriteExt, BufReader};
     let server = TestServer::start().await;
     let token = server.admin_token().await;
-    server.create_app(&token, "route-frames").await;
-    let (ok, output) =
-        paas_e2e::apps::AppRepo::keep_alive_backend(std::path::Path::new(env!("CARGO_BIN_EXE_keepalive-backend")))
-            .push(&server.git_url("route-frames", &token));
-    assert!(ok, "{output}");
+    deploy_keep_alive_backend(&server, &token, "route-frames").await;
 
     let stream = tokio::net::TcpStream::connect(&server.router_addr).await.unwrap();
     let (read, mut write) = stream.into_split();
@@ -246,11 +251,7 @@ async fn idle_connections_to_processes_are_capped_and_closed_after_the_idle_time
     ])
     .await;
     let token = server.admin_token().await;
-    server.create_app(&token, "route-idle").await;
-    let (ok, output) =
-        paas_e2e::apps::AppRepo::keep_alive_backend(std::path::Path::new(env!("CARGO_BIN_EXE_keepalive-backend")))
-            .push(&server.git_url("route-idle", &token));
-    assert!(ok, "{output}");
+    deploy_keep_alive_backend(&server, &token, "route-idle").await;
     let web = paas_e2e::apps::containers("route-idle").into_iter().find(|c| c.contains("web")).expect("a web process");
     let name = web.split_whitespace().next().unwrap();
     let port = std::process::Command::new("docker").args(["port", name]).output().unwrap();

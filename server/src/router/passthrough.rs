@@ -376,6 +376,9 @@ async fn forward(
         text.len()
     );
     put_header(out, b"x-request-id", &request.id);
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(text.as_bytes());
     client.write_all(out).await.is_ok()

@@ -258,6 +258,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bare_sockets_are_reused_but_not_once_the_app_closed_them() {
+        let (addr, accepted) = backend().await;
+        let pool = Pool::new(2, Duration::from_secs(5));
+        let (stream, reused) = pool.bare(addr).await.unwrap();
+        assert!(!reused);
+        pool.put_bare(addr, stream);
+        let (_stream, reused) = pool.bare(addr).await.unwrap();
+        assert!(reused, "the idle socket is handed out again");
+        // The app's accept loop counts in its own time.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "one connection made");
+
+        // An app that closes every connection it accepts.
+        let closing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closing_addr = closing.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = closing.accept().await {
+                drop(stream);
+            }
+        });
+        let (stream, _) = pool.bare(closing_addr).await.unwrap();
+        pool.put_bare(closing_addr, stream);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_stream, reused) = pool.bare(closing_addr).await.unwrap();
+        assert!(!reused, "a socket the app closed is dropped and a new one made");
+    }
+
+    #[tokio::test]
     async fn connections_are_reused_capped_and_closed_when_idle() {
         let (addr, accepted) = backend().await;
         let pool = Pool::new(2, Duration::from_millis(300));
