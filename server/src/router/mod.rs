@@ -10,6 +10,7 @@
 //! processes are: a request is read, proxied and answered on one thread.
 
 pub mod apart;
+mod body;
 pub mod fleet;
 mod passthrough;
 pub mod policy;

@@ -267,7 +267,12 @@ mod tests {
         let (_stream, reused) = pool.bare(addr).await.unwrap();
         assert!(reused, "the idle socket is handed out again");
         // The app's accept loop counts in its own time.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let counted = async {
+            while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), counted).await.unwrap();
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "one connection made");
 
         // An app that closes every connection it accepts.
@@ -279,8 +284,9 @@ mod tests {
             }
         });
         let (stream, _) = pool.bare(closing_addr).await.unwrap();
+        // Once the app's close has reached this end:
+        tokio::time::timeout(Duration::from_secs(5), stream.readable()).await.unwrap().unwrap();
         pool.put_bare(closing_addr, stream);
-        tokio::time::sleep(Duration::from_millis(100)).await;
         let (_stream, reused) = pool.bare(closing_addr).await.unwrap();
         assert!(!reused, "a socket the app closed is dropped and a new one made");
     }
