@@ -212,6 +212,14 @@ async fn every_framing_of_a_response_passes_through_on_one_kept_connection() {
         assert!(String::from_utf8_lossy(&body).starts_with(&format!("GET /echo?n={n} ")));
     }
 
+    // A body written apart from its head (as some clients do) is waited for.
+    write.write_all(format!("POST /echo HTTP/1.1\r\n{host}Content-Length: 11\r\n\r\n").as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    write.write_all(b"sent apart\n").await.unwrap();
+    let (status, _, body) = read_response(&mut reader, false).await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(String::from_utf8_lossy(&body).ends_with("\nsent apart\n"), "{}", String::from_utf8_lossy(&body));
+
     // A body larger than the byte-for-byte path holds, on the same
     // connection: it streams through, and so does what follows.
     let upload = "u".repeat(100 * 1024);

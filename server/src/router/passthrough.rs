@@ -41,7 +41,8 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 64 * 1024;
 /// Headers in a head parsed here; more go to hyper.
 const MAX_HEADERS: usize = 64;
-/// For a client to send a request's head (idle keep-alive included).
+/// For a client to send a request's head (idle keep-alive included), and
+/// between two reads of its body.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Whether a header is of one hop only, never forwarded either way.
@@ -89,6 +90,9 @@ pub(super) async fn serve(
                     return Served::Handoff(buffers.client)
                 }
                 Planned::Partial => {}
+                // A body may take its time as long as it keeps coming (as
+                // nginx's client_body_timeout): 30 s between reads.
+                Planned::Body => deadline.start(Instant::now(), HEAD_TIMEOUT),
             }
             let idle = buffers.client.is_empty();
             buffers.client.reserve(4096);
@@ -180,8 +184,10 @@ struct Request {
 
 enum Planned {
     Ready(Request),
-    /// More bytes are needed.
+    /// More bytes of the head are needed.
     Partial,
+    /// The head is whole; more bytes of the body are needed.
+    Body,
     Handoff,
 }
 
@@ -235,7 +241,7 @@ fn plan(worker: &Worker, peer: &Peer, buf: &[u8], out: &mut Vec<u8>) -> Planned 
     }
     let body = body.unwrap_or(0);
     if buf.len() < head + body {
-        return Planned::Partial;
+        return Planned::Body;
     }
     let Some(host) = host.and_then(|h| std::str::from_utf8(h).ok()) else { return Planned::Handoff };
     let state = &worker.state;
