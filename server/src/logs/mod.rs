@@ -49,14 +49,23 @@ struct AppLog {
     lines: VecDeque<Arc<LogLine>>,
     /// The same without the router's access lines, which under traffic
     /// would push a crash or a deploy event out of `lines` in seconds: what
-    /// a reader filtering by process (`-p web`, `-p paas`) is given.
+    /// a reader filtering by process type (`-p web`) is given.
     quiet: VecDeque<Arc<LogLine>>,
+    /// The platform's own lines (deploys, crashes, restarts), which an app
+    /// that logs every request would push out of `quiet` as fast: what
+    /// `-p paas` is given.
+    platform: VecDeque<Arc<LogLine>>,
     live: broadcast::Sender<Arc<LogLine>>,
 }
 
 impl AppLog {
     fn new() -> Self {
-        Self { lines: VecDeque::new(), quiet: VecDeque::new(), live: broadcast::channel(1024).0 }
+        Self {
+            lines: VecDeque::new(),
+            quiet: VecDeque::new(),
+            platform: VecDeque::new(),
+            live: broadcast::channel(1024).0,
+        }
     }
 }
 
@@ -124,6 +133,9 @@ impl LogHub {
         if line.source != "router" {
             keep(&mut log.quiet, line.clone());
         }
+        if line.source == "paas" {
+            keep(&mut log.platform, line.clone());
+        }
         keep(&mut log.lines, line.clone());
         if log.live.receiver_count() > 0 {
             let _ = log.live.send(line);
@@ -136,6 +148,7 @@ impl LogHub {
         let Ok(apps) = self.apps.lock() else { return Vec::new() };
         let Some(log) = apps.get(app) else { return Vec::new() };
         let ring = match process {
+            Some("paas") => &log.platform,
             Some(p) if p != "router" => &log.quiet,
             _ => &log.lines,
         };
@@ -226,6 +239,7 @@ mod tests {
         for i in 0..KEEP_LINES * 2 {
             hub.push("a", "router", format!("GET /{i} 200 1ms"));
         }
+
         assert!(
             hub.recent("a", usize::MAX, None).iter().all(|l| l.source == "router"),
             "the ring has only the last lines"
@@ -233,5 +247,13 @@ mod tests {
         assert_eq!(hub.recent("a", 10, Some("paas"))[0].text, "web.1 crashed: exit 3; restarting now");
         assert_eq!(hub.recent("a", 10, Some("web"))[0].text, "Traceback: boom");
         assert_eq!(hub.recent("a", 3, Some("router")).len(), 3);
+
+        // An app that logs each request as well (busybox httpd -v) pushes
+        // older process lines out; the platform's stay.
+        for i in 0..KEEP_LINES * 2 {
+            hub.push("a", "web.2", format!("GET /{i}"));
+        }
+        assert!(hub.recent("a", usize::MAX, Some("web")).iter().all(|l| l.source == "web.2"));
+        assert_eq!(hub.recent("a", 10, Some("paas"))[0].text, "web.1 crashed: exit 3; restarting now");
     }
 }
