@@ -22,8 +22,26 @@ pub struct AcmeLab {
 }
 
 /// A port free on 127.0.0.1 at the moment.
+/// A port of 127.0.0.1 free now (TCP and UDP) for a listener started
+/// later, taken below the range the kernel hands out to `bind(0)` and to
+/// outgoing connections (32768 and up by default): under the suite's
+/// traffic a port from that range can be taken by another test's connection
+/// before its listener binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+    use std::hash::BuildHasher;
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (from, span) = (10_000u16, low.saturating_sub(10_000).max(1));
+    // A random start (RandomState's keys are), then the ports after it.
+    let start = (std::collections::hash_map::RandomState::new().hash_one(std::process::id()) % u64::from(span)) as u16;
+    (0..span)
+        .map(|i| from + (start + i) % span)
+        .find(|&port| {
+            TcpListener::bind(("127.0.0.1", port)).is_ok() && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        })
+        .expect("a free port below the ephemeral range")
 }
 
 impl AcmeLab {

@@ -17,7 +17,7 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Self {
-        let port = free_port();
+        let port = crate::acme::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -126,8 +126,4 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
