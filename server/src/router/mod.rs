@@ -72,6 +72,14 @@ impl RouterState {
         Self(Arc::new(Inner { routes, logs, db, base_domain, limits, trusted_proxies, tls, main }))
     }
 
+    /// The app a `Host` header names: `APP.BASE_DOMAIN` or a custom domain.
+    fn app_named_by<'a>(&self, host: &'a str) -> Option<Cow<'a, str>> {
+        app_for_host(host, &self.base_domain).or_else(|| {
+            let bare = without_port(host).trim_end_matches('.').to_ascii_lowercase();
+            self.routes.app_for_domain(&bare).map(Cow::Owned)
+        })
+    }
+
     /// Whether an app exists, asked on the main runtime (the pool's
     /// connections belong to it); `None` when the database cannot say.
     async fn app_exists(&self, app: &str) -> Option<bool> {

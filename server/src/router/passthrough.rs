@@ -245,15 +245,7 @@ fn plan(worker: &Worker, peer: &Peer, buf: &[u8], out: &mut Vec<u8>) -> Planned 
     }
     let Some(host) = host.and_then(|h| std::str::from_utf8(h).ok()) else { return Planned::Handoff };
     let state = &worker.state;
-    let app = match super::app_for_host(host, &state.base_domain) {
-        Some(app) => app.into_owned(),
-        None => {
-            match state.routes.app_for_domain(&super::without_port(host).trim_end_matches('.').to_ascii_lowercase()) {
-                Some(app) => app,
-                None => return Planned::Handoff,
-            }
-        }
-    };
+    let Some(app) = state.app_named_by(host).map(std::borrow::Cow::into_owned) else { return Planned::Handoff };
     let policy = state.routes.policies.get(&app).unwrap_or_default();
     let proto = peer.forwarded_proto(forwarded_proto);
     let https = proto == "https";

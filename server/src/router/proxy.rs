@@ -111,10 +111,7 @@ pub(super) async fn forward(worker: &Arc<Worker>, peer: &Peer, mut request: Requ
             .unwrap_or_else(|| HeaderValue::from_static("")),
     };
     let host = host_value.to_str().unwrap_or_default();
-    let app = super::app_for_host(host, &state.base_domain).or_else(|| {
-        let bare = super::without_port(host).trim_end_matches('.').to_ascii_lowercase();
-        state.routes.app_for_domain(&bare).map(std::borrow::Cow::Owned)
-    });
+    let app = state.app_named_by(host);
     if let Some(token) = request.uri().path().strip_prefix(ACME_CHALLENGE) {
         if let Some(answer) = state.tls.challenge(token) {
             return plain(StatusCode::OK, answer);
