@@ -301,6 +301,26 @@ async fn scaling_up_starts_only_the_new_processes_and_down_drains_only_the_surpl
     let down = processes("life-scale");
     assert_eq!(down.keys().collect::<Vec<_>>(), ["web.1"]);
     assert_eq!(down["web.1"], before["web.1"], "web.1 was never restarted");
+
+    // A restart with a slow request in flight: the replaced web.1 shows as
+    // stopping beside the new one until it has answered.
+    let client = server.http.clone();
+    let url = format!("http://{}/cgi-bin/slow?3", server.router_addr);
+    let slow = tokio::spawn(async move {
+        let response = client.get(url).header("host", "life-scale.paas.test").send().await.unwrap();
+        response.status().as_u16()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.cli_ok(cfg, &["ps:restart", "-a", "life-scale"]);
+    let out = server.cli_ok(cfg, &["ps", "-a", "life-scale"]);
+    let web = |state: &str| out.lines().filter(|l| l.starts_with("web.1") && l.contains(state)).count();
+    assert_eq!((web(" up "), web(" stopping ")), (1, 1), "the new web.1 up, the old one stopping:\n{out}");
+    assert_eq!(slow.await.unwrap(), 200, "the replaced process finished its request");
+    wait_until("the replaced web.1 to stop", Duration::from_secs(20), || async {
+        let out = server.cli_ok(cfg, &["ps", "-a", "life-scale"]);
+        out.lines().filter(|l| l.starts_with("web.")).count() == 1
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -49,8 +49,16 @@ async fn apps_of_a_team_reach_each_other_by_name_and_no_one_else_does() {
     let (code, out) = fetch(&server, cfg, "pn-lonely", "pn-api.internal");
     assert_ne!(code, 0, "an app off the network reached pn-api: {out}");
 
-    // Processes started later (a restart) are on it too.
+    // Processes started later (a restart) are on it too: once the replaced
+    // process has stopped (`ps` says "stopping" meanwhile), the name leads
+    // to the new one alone.
     server.cli_ok(cfg, &["ps:restart", "-a", "pn-api"]);
+    wait_until("the replaced pn-api process to stop", Duration::from_secs(30), || async {
+        let (_, list) = server.call("GET", "/apps/pn-api/ps", &token, None).await;
+        let states: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["state"].as_str().unwrap()).collect();
+        states == ["up"]
+    })
+    .await;
     let (code, out) = fetch(&server, cfg, "pn-front", "pn-api.internal");
     assert_eq!((code, out.as_str()), (0, "hello from v1\n"), "after a restart");
 

@@ -146,7 +146,8 @@ pub struct ProcessInfo {
     #[serde(rename = "type")]
     pub process_type: String,
     /// up, starting, crashed (OOM|exit N|...), restarting [in N s],
-    /// unhealthy (why), restarting.
+    /// unhealthy (why), stopping (replaced by a rollout: draining, then
+    /// stopped).
     pub state: String,
     pub release: String,
     pub started_at: Option<DateTime<Utc>>,

@@ -99,6 +99,8 @@ pub async fn view(state: &AppState, app: &App) -> anyhow::Result<Vec<Process>> {
                 known.remove(&name);
             }
             let state = match (&status, c.running) {
+                // Replaced by a rollout, draining then stopping.
+                _ if state.retiring.contains(&c.id) => "stopping".to_string(),
                 (Some(s), _) => s.state.clone(),
                 (None, true) => "up".to_string(),
                 (None, false) => format!("crashed (exit {})", c.exit_code.unwrap_or(-1)),
