@@ -276,6 +276,13 @@ enum Report {
     Addon(addons::AddonReport),
 }
 
+/// Whether a time the engine's listing gives (whole seconds) is the second
+/// `instant` falls in: whether what it dates came before or after that
+/// instant, only the engine's exact time says.
+fn same_second(listed: chrono::DateTime<chrono::Utc>, instant: chrono::DateTime<chrono::Utc>) -> bool {
+    listed <= instant && instant < listed + chrono::TimeDelta::seconds(1)
+}
+
 struct Keeper {
     state: AppState,
     /// When this server started: one-off containers older than that, of an
@@ -388,9 +395,10 @@ impl Keeper {
         let mut releases = db::releases::current_of(&state.db, &ids).await?;
         let mut formations = db::formation::all(&state.db).await?;
         // The routing lock is held: an engine that hangs must not hold it long.
-        let containers = tokio::time::timeout(Duration::from_secs(10), state.runtime.list(&[]))
+        let mut containers = tokio::time::timeout(Duration::from_secs(10), state.runtime.list(&[]))
             .await
             .map_err(|_| anyhow::anyhow!("the engine did not list containers within 10 s"))??;
+        self.exact_starts(&mut containers).await;
         let now = Instant::now();
 
         let wanted_addons = db::addons::all(&state.db).await?;
@@ -486,6 +494,20 @@ impl Keeper {
         }
         self.keep_addons(wanted_addons, addon_containers, now);
         Ok(())
+    }
+
+    /// The one-offs listed as started in this server's first second, with
+    /// the engine's exact start (none when it cannot say: not left behind,
+    /// this pass). Only those can be one a previous server left as well as
+    /// one this server has just started.
+    async fn exact_starts(&self, containers: &mut [Container]) {
+        for c in containers.iter_mut() {
+            let one_off = c.label(runtime::LABEL_DEPLOYMENT).is_none();
+            if one_off && c.started_at.is_some_and(|t| same_second(t, self.started)) {
+                c.started_at =
+                    self.state.runtime.inspect(&c.id).await.ok().flatten().and_then(|exact| exact.started_at);
+            }
+        }
     }
 
     /// Whether a container that is not of a live deployment was left behind:
@@ -916,4 +938,19 @@ fn record_crash(state: &AppState, app: &str, slot: &mut Slot, marker: &str, cras
     let name = slot.name();
     tracing::warn!(app = %app, process = %name, reason = %crash.long, "a process crashed");
     state.logs.push(app, "paas", format!("{name} crashed: {}; {when}", crash.long));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_time_listed_in_the_servers_first_second_is_in_doubt() {
+        let at = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+        let start = at("2026-12-06T09:48:49.600Z");
+        // Listed as 09:48:49, it may have been 09:48:49.900, after the start.
+        assert!(same_second(at("2026-12-06T09:48:49Z"), start));
+        assert!(!same_second(at("2026-12-06T09:48:48Z"), start), "before it, surely");
+        assert!(!same_second(at("2026-12-06T09:48:50Z"), start), "after it, surely");
+    }
 }
