@@ -20,10 +20,10 @@ fn web_ids(app: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
-/// `paas run -a APP COMMAND` in the background, its output dropped.
-fn run_in_background(cfg: &std::path::Path, app: &str, command: &str) -> std::process::Child {
+/// The CLI in the background (`run -a APP COMMAND`, say), its output dropped.
+fn in_background(cfg: &std::path::Path, args: &[&str]) -> std::process::Child {
     Command::new(paas_bin())
-        .args(["run", "-a", app, command])
+        .args(args)
         .env("XDG_CONFIG_HOME", cfg)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -115,7 +115,7 @@ async fn a_detached_run_logs_as_run_n_and_one_offs_end_with_their_client_or_serv
         .await;
 
     // An attached run whose client is killed (no goodbye) is ended.
-    let mut client = run_in_background(cfg, "batch", "sleep 300");
+    let mut client = in_background(cfg, &["run", "-a", "batch", "sleep 300"]);
     wait_until("the attached run in ps", Duration::from_secs(30), || async {
         let (_, ps) = server.call("GET", "/apps/batch/ps", &token, None).await;
         ps.as_array().unwrap().iter().any(|p| p["command"] == "sleep 300")
@@ -129,7 +129,7 @@ async fn a_detached_run_logs_as_run_n_and_one_offs_end_with_their_client_or_serv
     assert_eq!(ps.as_array().unwrap().len(), 1, "only web.1 is left: {ps}");
 
     // Ctrl-C (SIGINT) in a client without a terminal ends the run: 130, gone.
-    let mut client = run_in_background(cfg, "batch", "sleep 300");
+    let mut client = in_background(cfg, &["run", "-a", "batch", "sleep 300"]);
     wait_until("the run to start", Duration::from_secs(30), || async { one_offs("batch").len() == 1 }).await;
     let interrupted = Command::new("kill").args(["-INT", &client.id().to_string()]).status().unwrap();
     assert!(interrupted.success());
@@ -159,6 +159,20 @@ async fn ps_exec_runs_in_a_web_process_and_viewers_can_run_nothing() {
     assert_eq!(code, 4, "{err}");
     assert_eq!(out, "web.1\n/www/index.html\n", "{err}");
     assert_eq!(apps::containers("inside"), web, "exec starts no container and stops none");
+    // A command whose client left goes with it (the engine would keep it
+    // running in the process).
+    let container = web[0].split_whitespace().next().unwrap().to_string();
+    let runs_sleep = || {
+        let top = Command::new("docker").args(["top", &container, "-o", "pid,args"]).output().unwrap();
+        String::from_utf8_lossy(&top.stdout).lines().any(|l| l.ends_with("sleep 300"))
+    };
+    let mut client = in_background(cfg, &["ps:exec", "-a", "inside", "sleep 300"]);
+    wait_until("the command to run in web.1", Duration::from_secs(30), || async { runs_sleep() }).await;
+    client.kill().unwrap();
+    client.wait().unwrap();
+    wait_until("the command to end with its client", Duration::from_secs(30), || async { !runs_sleep() }).await;
+    assert_eq!(apps::containers("inside"), web, "web.1 itself runs on");
+
     let err = server.cli_err(cfg, &["ps:exec", "--dyno", "web.9", "-a", "inside", "true"]);
     assert!(err.contains("inside has no running process web.9"), "{err}");
     let (_, events) = server.call("GET", "/audit?app=inside", &token, None).await;

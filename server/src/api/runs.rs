@@ -252,10 +252,20 @@ async fn attach(mut socket: WebSocket, state: AppState, actor: Actor, app: App, 
         let _ = state.runtime.resize(&session.target, cols, rows).await;
     }
     let hello = serde_json::json!({ "process": name }).to_string();
+    let target = session.target.clone();
     let exit = match socket.send(Message::Text(hello.into())).await {
         Ok(()) => pump(&mut socket, &state, session).await,
         Err(_) => None,
     };
+    if exit.is_none() && one_off.is_none() {
+        // The client left a command running in a process: it goes too.
+        let (state, app) = (state.clone(), app.name.clone());
+        tokio::spawn(async move {
+            if let Err(err) = state.runtime.hang_up(&target).await {
+                tracing::warn!(app = %app, process = %name, error = %format!("{err:#}"), "could not end a command its client left");
+            }
+        });
+    }
     // A one-off is gone before its client hears how it ended.
     if let Some(container) = one_off {
         run::end(&state, &container).await;

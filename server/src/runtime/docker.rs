@@ -33,6 +33,9 @@ pub(super) const CAP_DROP: &[&str] = &["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFC
 /// Labels a network with the logical name it was asked for.
 const LABEL_NETWORK: &str = "paas.network";
 
+/// Time an executed command has, once hung up, before it is killed.
+const HANG_UP_GRACE: Duration = Duration::from_secs(2);
+
 pub struct DockerScheduler {
     docker: Docker,
     /// Stamped on every container and image this installation makes.
@@ -599,6 +602,15 @@ impl Scheduler for DockerScheduler {
                 }
                 Err(anyhow!("the command still runs after its output ended"))
             }
+        }
+    }
+
+    async fn hang_up(&self, target: &Target) -> anyhow::Result<()> {
+        let Target::Exec(exec) = target else { return Ok(()) };
+        let info = self.docker.inspect_exec(exec).await?;
+        match (info.running, info.pid, info.container_id) {
+            (Some(true), Some(pid), Some(container)) => attach::hang_up(pid, &container, HANG_UP_GRACE).await,
+            _ => Ok(()),
         }
     }
 

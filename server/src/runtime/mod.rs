@@ -405,6 +405,11 @@ pub trait Scheduler: Send + Sync {
     /// How a session's process ended, once it has (a container: waited for).
     async fn exit_code(&self, target: &Target) -> anyhow::Result<i64>;
 
+    /// End what a session runs once its client has gone, as a closed
+    /// terminal would: an executed command (and what it started) is hung up,
+    /// then killed. A one-off container is left to its own end.
+    async fn hang_up(&self, target: &Target) -> anyhow::Result<()>;
+
     async fn inspect(&self, id: &str) -> anyhow::Result<Option<Container>>;
 
     /// Wait for a container to exit; its exit code.

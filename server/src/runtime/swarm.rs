@@ -554,6 +554,13 @@ impl SwarmScheduler {
     }
 
     /// The engine an exec runs on.
+    /// A session over: where its exec ran is no longer needed.
+    fn forget_exec(&self, target: &Target) {
+        if let (Target::Exec(exec), Ok(mut execs)) = (target, self.remote_execs.lock()) {
+            execs.remove(exec);
+        }
+    }
+
     async fn exec_engine(&self, target: &Target) -> anyhow::Result<&DockerScheduler> {
         let node = match target {
             Target::Exec(id) => self.remote_execs.lock().ok().and_then(|execs| execs.get(id).cloned()),
@@ -712,10 +719,14 @@ impl Scheduler for SwarmScheduler {
 
     async fn exit_code(&self, target: &Target) -> anyhow::Result<i64> {
         let code = self.exec_engine(target).await?.exit_code(target).await;
-        if let (Target::Exec(exec), Ok(mut execs)) = (target, self.remote_execs.lock()) {
-            execs.remove(exec);
-        }
+        self.forget_exec(target);
         code
+    }
+
+    async fn hang_up(&self, target: &Target) -> anyhow::Result<()> {
+        let done = self.exec_engine(target).await?.hang_up(target).await;
+        self.forget_exec(target);
+        done
     }
 
     async fn inspect(&self, id: &str) -> anyhow::Result<Option<Container>> {
