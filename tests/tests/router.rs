@@ -173,11 +173,12 @@ async fn every_framing_of_a_response_passes_through_on_one_kept_connection() {
         assert!(body.contains(expected), "{expected:?} missing from:\n{body}");
     }
 
-    // Chunks (with an extension and a trailer), a length of 1 MiB, a HEAD,
+    // Chunks (with an extension and a trailer), a length of 1 MiB, HEADs,
     // an interim 103, a 204, and a body up to the app's close: each comes
     // whole, and the connection serves the next.
-    let exchanges: [(&str, &str, &[u8]); 7] = [
+    let exchanges: [(&str, &str, &[u8]); 8] = [
         ("GET", "/chunked", b"hello from keep-alive\n"),
+        ("HEAD", "/chunked", b""),
         ("GET", "/big", b""),
         ("HEAD", "/big", b""),
         ("GET", "/hints", b"hello from keep-alive\n"),
@@ -191,6 +192,9 @@ async fn every_framing_of_a_response_passes_through_on_one_kept_connection() {
         match path {
             "/empty" => assert_eq!(status, "HTTP/1.1 204 No Content"),
             _ => assert_eq!(status, "HTTP/1.1 200 OK", "{method} {path}"),
+        }
+        if path == "/chunked" {
+            assert_eq!(header(&headers, "transfer-encoding"), "chunked", "{method} {path}: {headers:?}");
         }
         if path == "/big" {
             assert_eq!(header(&headers, "content-length"), "1048576", "{method} {path}: {headers:?}");

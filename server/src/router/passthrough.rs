@@ -331,7 +331,8 @@ async fn forward(
     for (attempt, backend) in route.pick_order().enumerate() {
         let last = attempt + 1 == tries;
         let _guard = backend.enter();
-        deadline.start(started, timeout);
+        // Each try has the whole response timeout, as on hyper's path.
+        deadline.start(if attempt == 0 { started } else { Instant::now() }, timeout);
         let answered = tokio::select! {
             biased;
             answered = exchange(worker, backend.addr, request, close, buffers) => Some(answered),
@@ -519,13 +520,15 @@ fn parse_response(buf: &mut BytesMut, reply: &Reply, out: &mut Vec<u8>) -> std::
         };
         let keep_alive = !matches!(body, Framing::Close) && if parsed.version == Some(1) { !close } else { keep_alive };
 
+        // Chunks pass as they are, under the app's own coding (which may be
+        // `gzip, chunked`); a length beside them is the app's mistake. A
+        // HEAD's answer says the coding a GET would have.
+        let coding_kept = matches!(body, Framing::Chunked) || (chunked && reply.head_only && status != 204);
         out.clear();
         let _ = write!(out, "HTTP/1.1 {status} {}\r\n", parsed.reason.unwrap_or_default());
         for header in parsed.headers.iter() {
             let name = header.name;
-            // Chunks pass as they are, under the app's own coding (which may
-            // be `gzip, chunked`); a length beside them is the app's mistake.
-            if matches!(body, Framing::Chunked) && name.eq_ignore_ascii_case("transfer-encoding") {
+            if coding_kept && name.eq_ignore_ascii_case("transfer-encoding") {
                 put_header(out, name.as_bytes(), header.value);
                 continue;
             }
@@ -659,17 +662,23 @@ mod tests {
 
     #[test]
     fn the_clients_head_has_the_apps_headers_but_those_of_one_hop() {
-        let head = |text: &str, hsts: bool, close: bool| {
+        let answer = |text: &str, hsts: bool, close: bool, head_only: bool| {
             let mut buf = BytesMut::from(text.as_bytes());
-            let (reply, mut out) = (Reply { id: b"id-1", hsts, close, head_only: false }, Vec::new());
+            let (reply, mut out) = (Reply { id: b"id-1", hsts, close, head_only }, Vec::new());
             parse_response(&mut buf, &reply, &mut out).unwrap().unwrap();
             String::from_utf8(out).unwrap()
         };
+        let head = |text: &str, hsts: bool, close: bool| answer(text, hsts, close, false);
         let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 5\r\n\
                        Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Request-Id: app's\r\nX-App: 1\r\n\r\n";
         assert_eq!(
             head(chunked, false, false),
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nX-App: 1\r\nx-request-id: id-1\r\n\r\n"
+        );
+        // A HEAD's answer keeps the coding, and has no body.
+        assert_eq!(
+            answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, false, true),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nx-request-id: id-1\r\n\r\n"
         );
         // Up to the close: chunked for the client, whose connection stays.
         assert_eq!(
