@@ -21,7 +21,6 @@ pub struct AcmeLab {
     pub root: PathBuf,
 }
 
-/// A port free on 127.0.0.1 at the moment.
 /// A port of 127.0.0.1 free now (TCP and UDP) for a listener started
 /// later, taken below the range the kernel hands out to `bind(0)` and to
 /// outgoing connections (32768 and up by default): under the suite's

@@ -20,7 +20,7 @@ struct Prometheus {
 impl Prometheus {
     fn start(target: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = paas_e2e::acme::free_port();
         let config = format!(
             "global: {{scrape_interval: 1s}}\n\
              scrape_configs:\n\

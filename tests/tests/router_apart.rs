@@ -37,7 +37,9 @@ async fn a_router_apart_serves_through_deploys_and_control_plane_restarts() {
     let (ok, out) = repo.push(&server.git_url("apart", &token));
     assert!(ok, "{out}");
     let dir = server.data_path().join("router");
-    let router = server.start_router_apart(&dir, "127.0.0.1:0").await;
+    // A port below the ephemeral range: the router apart restarts on it
+    // later, and no outgoing connection may take it in between.
+    let router = server.start_router_apart(&dir, &format!("127.0.0.1:{}", free_port())).await;
     wait_serving(&router.addr, "apart", "hello from v1\n").await;
     assert_eq!(get(&router.addr, "nothing-here").await.0, 404, "an unknown app is a 404, as at the embedded router");
 
