@@ -160,13 +160,13 @@ async fn ps_exec_runs_in_a_web_process_and_viewers_can_run_nothing() {
     assert_eq!(out, "web.1\n/www/index.html\n", "{err}");
     assert_eq!(apps::containers("inside"), web, "exec starts no container and stops none");
     // A command whose client left goes with it (the engine would keep it
-    // running in the process).
+    // running in the process), even one deaf to the hang-up.
     let container = web[0].split_whitespace().next().unwrap().to_string();
     let runs_sleep = || {
         let top = Command::new("docker").args(["top", &container, "-o", "pid,args"]).output().unwrap();
         String::from_utf8_lossy(&top.stdout).lines().any(|l| l.ends_with("sleep 300"))
     };
-    let mut client = in_background(cfg, &["ps:exec", "-a", "inside", "sleep 300"]);
+    let mut client = in_background(cfg, &["ps:exec", "-a", "inside", "trap '' HUP; sleep 300"]);
     wait_until("the command to run in web.1", Duration::from_secs(30), || async { runs_sleep() }).await;
     client.kill().unwrap();
     client.wait().unwrap();

@@ -184,33 +184,31 @@ impl tokio_util::codec::Decoder for Frames {
 
 /// Hang up an executed command whose client left: SIGHUP to its process
 /// group (the engine makes each command the leader of its own session),
-/// then SIGKILL to what is left after `grace`. The engine has no call for
-/// this. Only a process of this machine in the container's control group is
-/// signalled, checked before each signal: the pid of another machine's
-/// engine, or one the system gave to another process since, is left alone.
+/// then SIGKILL to what is left of it after `grace`. The engine has no call
+/// for this. Only a process of this machine in the container's control
+/// group is signalled: the pid of another machine's engine is left alone.
+/// A group's number is not given to another while any of it lives; a lone
+/// process is checked again before it is killed.
 pub(super) async fn hang_up(pid: i64, container: &str, grace: std::time::Duration) -> anyhow::Result<()> {
     let pid = libc::pid_t::try_from(pid).map_err(|_| anyhow::anyhow!("no such process {pid}"))?;
-    let signal = |signal: libc::c_int| {
-        let ours =
-            std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|groups| groups.contains(container));
-        if !ours {
-            return false;
-        }
-        // SAFETY: getpgid and kill take no pointers.
-        let leads_group = unsafe { libc::getpgid(pid) } == pid;
-        unsafe { libc::kill(if leads_group { -pid } else { pid }, signal) == 0 }
-    };
-    if !signal(libc::SIGHUP) {
+    let ours = || std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|groups| groups.contains(container));
+    if !ours() {
         anyhow::bail!("process {pid} of container {container} is not one of this machine's");
     }
+    // SAFETY (here and below): getpgid and kill take no pointers.
+    let target = if unsafe { libc::getpgid(pid) } == pid { -pid } else { pid };
+    let signal = |signal: libc::c_int| unsafe { libc::kill(target, signal) } == 0;
+    signal(libc::SIGHUP);
     let deadline = tokio::time::Instant::now() + grace;
     while tokio::time::Instant::now() < deadline {
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if !signal(0) {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    signal(libc::SIGKILL);
+    if target < 0 || ours() {
+        signal(libc::SIGKILL);
+    }
     Ok(())
 }
 
