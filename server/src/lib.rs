@@ -5,6 +5,7 @@ pub mod addons;
 pub mod api;
 pub mod auth;
 pub mod build;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod crypto;

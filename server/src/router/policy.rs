@@ -27,7 +27,7 @@ pub struct Policies {
     /// Whether any app has one.
     any: AtomicBool,
     /// Counts changes, for whoever publishes them.
-    changes: tokio::sync::watch::Sender<u64>,
+    changes: crate::changes::Changes,
 }
 
 /// A policy as published for routers apart.
@@ -59,7 +59,7 @@ impl Policies {
         }
         self.any.store(!by_app.is_empty(), Ordering::Relaxed);
         drop(by_app);
-        self.changes.send_modify(|n| *n += 1);
+        self.changes.bump();
     }
 
     pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {

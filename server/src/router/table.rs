@@ -97,7 +97,7 @@ pub struct RouteTable {
     /// Where the table is written after each change, with the installation id.
     snapshot: Option<(PathBuf, RwLock<String>)>,
     /// Counts the table's changes, for whoever publishes it.
-    version: tokio::sync::watch::Sender<u64>,
+    version: crate::changes::Changes,
     /// The last change published for routers apart, and its generation.
     pub published: tokio::sync::watch::Sender<(u64, i64)>,
 }
@@ -251,7 +251,7 @@ impl RouteTable {
     }
 
     pub fn version(&self) -> u64 {
-        *self.version.borrow()
+        self.version.current()
     }
 
     /// The whole table, as published for routers apart: with the apps'
@@ -332,7 +332,7 @@ impl RouteTable {
     /// Write the snapshot (a small file, replaced atomically), and tell the
     /// publisher.
     fn persist(&self) {
-        self.version.send_modify(|n| *n += 1);
+        self.version.bump();
         let Some((path, _)) = &self.snapshot else { return };
         let snapshot = self.saved();
         if snapshot.instance.is_empty() {

@@ -39,7 +39,7 @@ pub struct Tls {
     /// ACME HTTP-01 challenges, while an order is open.
     pub challenges: Challenges,
     /// Counts changes of the certificates served, for whoever publishes them.
-    changes: watch::Sender<u64>,
+    changes: crate::changes::Changes,
     /// Issuances under way; each receiver turns true when it ends.
     issuing: Mutex<HashMap<String, watch::Receiver<bool>>>,
     acme: Option<acme::Acme>,
@@ -56,7 +56,7 @@ pub struct Tls {
 pub struct Challenges {
     open: RwLock<HashMap<String, String>>,
     /// Counts changes, for whoever publishes them.
-    changes: watch::Sender<u64>,
+    changes: crate::changes::Changes,
     /// The last change every live router apart has applied.
     propagated: watch::Sender<u64>,
 }
@@ -69,7 +69,7 @@ impl Challenges {
     /// Answer `token` from now on; returns the change to wait for.
     pub fn open(&self, token: &str, answer: String) -> u64 {
         self.open.write().unwrap_or_else(|p| p.into_inner()).insert(token.to_string(), answer);
-        self.bump()
+        self.changes.bump()
     }
 
     pub fn close(&self, tokens: &[String]) {
@@ -78,12 +78,7 @@ impl Challenges {
             open.remove(token);
         }
         drop(open);
-        self.bump();
-    }
-
-    fn bump(&self) -> u64 {
-        self.changes.send_modify(|n| *n += 1);
-        *self.changes.borrow()
+        self.changes.bump();
     }
 
     pub fn all(&self) -> HashMap<String, String> {
@@ -150,7 +145,7 @@ impl Tls {
             base_domain,
             certs: RwLock::default(),
             challenges: Challenges::default(),
-            changes: watch::Sender::default(),
+            changes: Default::default(),
             issuing: Mutex::default(),
             acme,
             https_port,
@@ -209,21 +204,21 @@ impl Tls {
         let mut certs = self.certs.write().unwrap_or_else(|p| p.into_inner());
         certs.insert(hostname.to_string(), Served { key: Arc::new(key), app });
         drop(certs);
-        self.changes.send_modify(|n| *n += 1);
+        self.changes.bump();
     }
 
     /// Stop serving a name's certificate and delete it.
     pub async fn forget(&self, hostname: &str) -> sqlx::Result<()> {
         self.certs.write().unwrap_or_else(|p| p.into_inner()).remove(hostname);
         let removed = db::certificates::remove(&self.db, hostname).await.map(drop);
-        self.changes.send_modify(|n| *n += 1);
+        self.changes.bump();
         removed
     }
 
     /// An app is gone: its certificates (the rows went with it).
     pub fn forget_app(&self, app: &str) {
         self.certs.write().unwrap_or_else(|p| p.into_inner()).retain(|_, s| s.app.as_deref() != Some(app));
-        self.changes.send_modify(|n| *n += 1);
+        self.changes.bump();
     }
 
     /// Seal, store and serve a certificate for `hostname`.
