@@ -9,8 +9,10 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-/// An app's settings, as the router applies them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// An app's settings, as the router applies them and as they are published
+/// for routers apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Policy {
     /// Answer plain HTTP with a permanent redirect to HTTPS.
     pub redirect: bool,
@@ -28,17 +30,6 @@ pub struct Policies {
     any: AtomicBool,
     /// Counts changes, for whoever publishes them.
     changes: crate::changes::Changes,
-}
-
-/// A policy as published for routers apart.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SavedPolicy {
-    #[serde(default)]
-    redirect: bool,
-    #[serde(default)]
-    hsts: bool,
-    #[serde(default)]
-    maintenance: Option<String>,
 }
 
 impl Policies {
@@ -67,30 +58,14 @@ impl Policies {
     }
 
     /// Every app's policy, to publish.
-    pub fn export(&self) -> HashMap<String, SavedPolicy> {
-        let by_app = self.by_app.read().unwrap_or_else(|p| p.into_inner());
-        by_app
-            .iter()
-            .map(|(app, p)| {
-                let saved = SavedPolicy {
-                    redirect: p.redirect,
-                    hsts: p.hsts,
-                    maintenance: p.maintenance.as_deref().map(str::to_string),
-                };
-                (app.clone(), saved)
-            })
-            .collect()
+    pub fn export(&self) -> HashMap<String, Policy> {
+        self.by_app.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Apply exactly these (a router apart, fed what was published).
-    pub fn replace(&self, all: HashMap<String, SavedPolicy>) {
+    pub fn replace(&self, all: HashMap<String, Policy>) {
         let mut by_app = self.by_app.write().unwrap_or_else(|p| p.into_inner());
-        *by_app = all
-            .into_iter()
-            .map(|(app, p)| {
-                (app, Policy { redirect: p.redirect, hsts: p.hsts, maintenance: p.maintenance.map(Into::into) })
-            })
-            .collect();
+        *by_app = all;
         self.any.store(!by_app.is_empty(), Ordering::Relaxed);
     }
 
@@ -130,5 +105,18 @@ mod tests {
         policies.forget("shop");
         assert_eq!(policies.get("shop"), None);
         assert!(!policies.any.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn published_settings_reach_a_router_apart_as_they_were() {
+        let here = Policies::default();
+        here.update("shop", |p| (p.hsts, p.maintenance) = (true, Some("<p>back soon</p>".into())));
+        let published = serde_json::to_string(&here.export()).unwrap();
+        let apart = Policies::default();
+        apart.replace(serde_json::from_str(&published).unwrap());
+        assert_eq!(apart.get("shop"), here.get("shop"));
+        // A setting left out of what was published is off.
+        let sparse: HashMap<String, Policy> = serde_json::from_str(r#"{"blog": {"redirect": true}}"#).unwrap();
+        assert_eq!(sparse["blog"], Policy { redirect: true, ..Policy::default() });
     }
 }

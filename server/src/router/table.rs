@@ -391,7 +391,7 @@ pub struct Snapshot {
     domains: HashMap<String, String>,
     /// Only in what is published (a maintenance page is an app's config).
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
-    policies: HashMap<String, super::policy::SavedPolicy>,
+    policies: HashMap<String, super::policy::Policy>,
 }
 
 #[derive(Serialize, Deserialize)]
