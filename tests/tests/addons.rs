@@ -237,6 +237,12 @@ async fn a_database_add_on_keeps_data_backs_up_and_stays_private() {
     server.cli_ok(cfg, &["addons:destroy", &addon, "--confirm", &addon, "-a", "shop"]);
     assert!(addon_containers(&server).is_empty(), "its process is gone");
     assert!(!engine_volumes(&server).iter().any(|v| v.contains("-addon-")), "its data is gone");
+    wait_until("its networks to go once the apps' replaced processes stopped", Duration::from_secs(60), || async {
+        let out = Command::new("docker").args(["network", "ls", "--format", "{{.Name}}"]).output().unwrap();
+        let prefix = format!("{}-addon-", server.instance);
+        !String::from_utf8_lossy(&out.stdout).lines().any(|n| n.starts_with(&prefix))
+    })
+    .await;
     assert_eq!(std::fs::read_dir(server.data_path().join("data/backups")).unwrap().count(), 0, "its backups are gone");
     assert!(!server.cli_ok(cfg, &["config", "-a", "shop"]).contains("DATABASE_URL"), "its config var is gone");
     assert!(server.cli_ok(cfg, &["addons", "-a", "shop"]).contains("no add-ons"));

@@ -152,9 +152,10 @@ pub async fn attached_to(pool: &PgPool, app_id: i64) -> sqlx::Result<Vec<(Addon,
     Ok(rows.into_iter().map(|r| (r.addon, r.attachment)).collect())
 }
 
-/// The ids of the add-ons attached to an app (the networks its processes join).
-pub async fn ids_attached_to(pool: &PgPool, app_id: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar("SELECT addon_id FROM addon_attachments WHERE app_id = $1 ORDER BY addon_id")
+/// The add-ons attached to an app, by id, with each attachment's name (the
+/// networks its processes join).
+pub async fn ids_attached_to(pool: &PgPool, app_id: i64) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as("SELECT addon_id, name FROM addon_attachments WHERE app_id = $1 ORDER BY addon_id")
         .bind(app_id)
         .fetch_all(pool)
         .await

@@ -477,31 +477,40 @@ pub fn container_spec(
         volumes: mounts(app, process, deployment.is_none(), &extras.volumes),
         extra_networks: internal_networks(app, process)
             .into_iter()
-            .chain(extras.addon_networks.iter().map(|network| (network.clone(), Vec::new())))
+            .chain(extras.addon_networks_for(release).map(|network| (network, Vec::new())))
             .collect(),
     })
 }
 
 /// What an app's processes get besides their release: the app's volumes and
-/// the networks of the add-ons attached to it, as they are when a process
-/// starts.
+/// its attachments to add-ons, as they are when a process starts.
 #[derive(Debug, Default)]
 pub struct Extras {
     pub volumes: Vec<Volume>,
-    /// The networks of its attachments to add-ons.
-    pub addon_networks: Vec<String>,
+    /// Its attachments to add-ons: the add-on's id and the attachment's name.
+    pub attachments: Vec<(i64, String)>,
+    pub app_id: i64,
 }
 
 impl Extras {
     pub async fn of(db: &sqlx::PgPool, app_id: i64) -> sqlx::Result<Self> {
         Ok(Self {
             volumes: crate::db::volumes::list(db, app_id).await?,
-            addon_networks: crate::db::addons::ids_attached_to(db, app_id)
-                .await?
-                .into_iter()
-                .map(|addon| runtime::attachment_network(addon, app_id))
-                .collect(),
+            attachments: crate::db::addons::ids_attached_to(db, app_id).await?,
+            app_id,
         })
+    }
+
+    /// The networks of the attachments whose config var the release has: a
+    /// release made to end an attachment (its var unset) starts its
+    /// processes off that network, which can then go once the replaced
+    /// processes have stopped, though the attachment ends only when the
+    /// release is live.
+    fn addon_networks_for<'a>(&'a self, release: &'a Release) -> impl Iterator<Item = String> + 'a {
+        self.attachments
+            .iter()
+            .filter(|(_, name)| release.config.0.contains_key(&crate::db::addons::var_of(name)))
+            .map(|(addon, _)| runtime::attachment_network(*addon, self.app_id))
     }
 }
 

@@ -224,15 +224,11 @@ async fn unset(op: &Op, addon: &Addon) -> AppResult<()> {
 }
 
 /// Remove a network once nothing is on it (the apps' replaced processes
-/// leave as they stop), trying for as long as they may take.
+/// leave as they stop).
 fn remove_network_when_free(state: &AppState, network: String) {
-    let state = state.clone();
-    tokio::spawn(async move {
-        let patience = Duration::from_secs(state.config.drain_timeout + state.config.stop_grace + 30);
-        let deadline = tokio::time::Instant::now() + patience;
-        while state.runtime.remove_network(&network).await.is_err() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+    super::remove_once_retired(state, format!("the network {network}"), move |state| {
+        let network = network.clone();
+        async move { state.runtime.remove_network(&network).await }
     });
 }
 

@@ -253,3 +253,30 @@ where
     });
     Ok(Job { id, outcome: rx })
 }
+
+/// In the background: remove what the replaced processes of a rollout may
+/// still use (a network they are on, a volume they mount), which the engine
+/// refuses until they have stopped: tried again until it goes, for as long
+/// as they may take to drain and stop. `what` names it in the warning if it
+/// never does.
+pub(crate) fn remove_once_retired<F, Fut>(state: &AppState, what: String, remove: F)
+where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let state = state.clone();
+    tokio::spawn(async move {
+        let patience = std::time::Duration::from_secs(state.config.drain_timeout + state.config.stop_grace + 30);
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            match remove(state.clone()).await {
+                Ok(()) => return,
+                Err(err) if tokio::time::Instant::now() >= deadline => {
+                    tracing::warn!(error = %format!("{err:#}"), "could not remove {what}");
+                    return;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            }
+        }
+    });
+}

@@ -96,30 +96,15 @@ pub async fn destroy(state: &AppState, actor: &Actor, app: &App, name: &str) -> 
         }
         // The replaced processes still mount it while they drain and stop
         // in the background; it goes once they have.
-        let (state, engine_name) = (state.clone(), volume_name(&op.app, &name));
-        tokio::spawn(async move { delete_when_unused(&state, &engine_name).await });
+        let engine_name = volume_name(&op.app, &name);
+        super::remove_once_retired(state, format!("the destroyed volume {engine_name}"), move |state| {
+            let engine_name = engine_name.clone();
+            async move { state.runtime.remove_volume(&engine_name).await }
+        });
         op.out.step(format!("{name} and its data are deleted once the replaced processes have stopped"));
         Ok(volume)
     })
     .await
-}
-
-/// Delete an engine volume as soon as no container mounts it (the engine
-/// refuses while one does), trying for as long as a retiring process may
-/// take to drain and stop.
-async fn delete_when_unused(state: &AppState, engine_name: &str) {
-    let patience = std::time::Duration::from_secs(state.config.drain_timeout + state.config.stop_grace + 30);
-    let deadline = tokio::time::Instant::now() + patience;
-    loop {
-        match state.runtime.remove_volume(engine_name).await {
-            Ok(()) => return,
-            Err(err) if tokio::time::Instant::now() >= deadline => {
-                tracing::warn!(volume = engine_name, error = %format!("{err:#}"), "could not delete a destroyed volume");
-                return;
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
-        }
-    }
 }
 
 /// The current release again, with the app's volumes as they are now.
