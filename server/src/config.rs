@@ -221,6 +221,12 @@ pub struct Config {
     #[arg(long, env = "PAAS_RELEASE_TIMEOUT", default_value_t = 300)]
     pub release_timeout: u64,
 
+    /// How many of an app's newest releases keep their image for a
+    /// rollback; older releases' images are removed after each deploy (0:
+    /// keep them all).
+    #[arg(long, env = "PAAS_KEEP_RELEASE_IMAGES", default_value_t = 10)]
+    pub keep_release_images: usize,
+
     /// Seconds to wait for in-flight requests on replaced processes.
     #[arg(long, env = "PAAS_DRAIN_TIMEOUT", default_value_t = 30)]
     pub drain_timeout: u64,

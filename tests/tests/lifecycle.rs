@@ -141,14 +141,23 @@ async fn rollback_after_a_failed_deploy_and_refusals() {
 }
 
 #[tokio::test]
-async fn rollback_to_a_release_whose_image_is_gone_is_refused() {
-    let (server, token, repo) = TestServer::with_deployed_app("life-noimage").await;
+async fn old_releases_images_are_removed_and_rolling_back_to_one_is_refused() {
+    let server = TestServer::start_with_env(&[("PAAS_KEEP_RELEASE_IMAGES", "1")]).await;
+    let token = server.admin_token().await;
+    server.create_app(&token, "life-noimage").await;
+    let repo = paas_e2e::apps::AppRepo::from_fixture("hello");
+    assert!(repo.push(&server.git_url("life-noimage", &token)).0);
     let v1_image = format!("paas/life-noimage:{}", repo.head());
     repo.write("www/index.html", "hello from v2\n");
     repo.commit("v2");
     assert!(repo.push(&server.git_url("life-noimage", &token)).0);
-    let out = std::process::Command::new("docker").args(["rmi", "-f", &v1_image]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v2_image = format!("paas/life-noimage:{}", repo.head());
+    let exists = |image: &str| {
+        std::process::Command::new("docker").args(["image", "inspect", image]).output().unwrap().status.success()
+    };
+    // Kept: the newest release's only; v1's goes once its process stopped.
+    wait_until("v1's image to be removed", Duration::from_secs(30), || async { !exists(&v1_image) }).await;
+    assert!(exists(&v2_image), "the current release keeps its image");
     let (status, body) = server.call("POST", "/apps/life-noimage/rollback", &token, Some(json!({}))).await;
     assert_eq!(status, 422, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("is gone"), "{body}");

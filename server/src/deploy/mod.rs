@@ -9,6 +9,7 @@ pub mod config;
 pub mod destroy;
 pub mod formation;
 pub mod health;
+pub mod images;
 pub mod lock;
 pub mod procfile;
 pub mod push;

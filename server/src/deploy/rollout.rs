@@ -400,6 +400,7 @@ async fn retire(state: &AppState, app: &App, deployment: i64, old: Option<Arc<Ap
     if let Err(err) = db::deployments::set_phase(&state.db, deployment, Phase::Succeeded).await {
         tracing::warn!(error = %err, "could not record the end of a rollout; the next start settles it");
     }
+    super::images::prune(state, app).await;
 }
 
 /// Remove every container of a deployment that did not go live.

@@ -958,6 +958,15 @@ impl Scheduler for DockerScheduler {
         Ok(())
     }
 
+    async fn remove_image(&self, image: &str) -> anyhow::Result<()> {
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::new().build();
+        match self.docker.remove_image(image, Some(options), None).await {
+            Ok(_) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing the image {image}")),
+        }
+    }
+
     async fn logs_tail(&self, id: &str, lines: usize) -> anyhow::Result<Vec<String>> {
         let options = LogsOptionsBuilder::new().stdout(true).stderr(true).tail(&lines.to_string()).build();
         let mut stream = self.docker.logs(id, Some(options));

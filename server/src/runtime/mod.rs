@@ -462,6 +462,10 @@ pub trait Scheduler: Send + Sync {
     /// Remove the images of an app that no container uses.
     async fn remove_images(&self, app: &str) -> anyhow::Result<()>;
 
+    /// Remove one image by name, unless a container uses it (then it stays,
+    /// and the error says so). One that is missing is fine.
+    async fn remove_image(&self, image: &str) -> anyhow::Result<()>;
+
     /// What a running container uses: CPU time so far and memory now. None
     /// when it is gone.
     async fn usage(&self, id: &str) -> anyhow::Result<Option<Usage>>;

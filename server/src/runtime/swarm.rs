@@ -903,6 +903,10 @@ impl Scheduler for SwarmScheduler {
         self.engine.remove_images(app).await
     }
 
+    async fn remove_image(&self, image: &str) -> anyhow::Result<()> {
+        self.engine.remove_image(image).await
+    }
+
     async fn usage(&self, id: &str) -> anyhow::Result<Option<Usage>> {
         // A process on a node whose engine is not given goes unmeasured.
         match self.engine_of(id).await {
