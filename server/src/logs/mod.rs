@@ -239,7 +239,6 @@ mod tests {
         for i in 0..KEEP_LINES * 2 {
             hub.push("a", "router", format!("GET /{i} 200 1ms"));
         }
-
         assert!(
             hub.recent("a", usize::MAX, None).iter().all(|l| l.source == "router"),
             "the ring has only the last lines"

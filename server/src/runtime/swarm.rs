@@ -553,7 +553,6 @@ impl SwarmScheduler {
         engine.get_or_try_init(|| DockerScheduler::at_socket(self.engine.instance().to_string(), path)).await
     }
 
-    /// The engine an exec runs on.
     /// A session over: where its exec ran is no longer needed.
     fn forget_exec(&self, target: &Target) {
         if let (Target::Exec(exec), Ok(mut execs)) = (target, self.remote_execs.lock()) {
@@ -561,6 +560,7 @@ impl SwarmScheduler {
         }
     }
 
+    /// The engine an exec runs on.
     async fn exec_engine(&self, target: &Target) -> anyhow::Result<&DockerScheduler> {
         let node = match target {
             Target::Exec(id) => self.remote_execs.lock().ok().and_then(|execs| execs.get(id).cloned()),
