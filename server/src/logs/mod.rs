@@ -112,9 +112,15 @@ impl LogHub {
     /// Add a line (trailing whitespace dropped); a `&'static str` source
     /// (`router`, `paas`) and an owned text are taken without a copy.
     pub fn push(&self, app: &str, source: impl Into<Cow<'static, str>>, text: impl Into<String>) {
+        self.push_at(app, source, text, Utc::now());
+    }
+
+    /// The same, of a line written `at` (the router, which has read the
+    /// clock already).
+    pub fn push_at(&self, app: &str, source: impl Into<Cow<'static, str>>, text: impl Into<String>, at: DateTime<Utc>) {
         let mut text = text.into();
         text.truncate(text.trim_end().len());
-        let line = LogLine { at: Utc::now(), source: source.into(), text };
+        let line = LogLine { at, source: source.into(), text };
         if let Some(handed) = &self.handed {
             let _ = handed.try_send((app.to_string(), line));
             return;

@@ -80,8 +80,11 @@ pub(super) async fn serve(
         let _ = on_stop.wait_for(|stop| *stop).await;
     };
     tokio::pin!(stop);
+    // When the connection last went idle: the clock is read twice a request
+    // (as it comes and as it is answered), and not again here.
+    let mut since = Instant::now();
     loop {
-        deadline.start(Instant::now(), HEAD_TIMEOUT);
+        deadline.start(since, HEAD_TIMEOUT);
         let mut request = loop {
             match plan(worker, peer, &buffers.client, &mut buffers.out) {
                 Planned::Ready(request) => break request,
@@ -110,9 +113,12 @@ pub(super) async fn serve(
         };
         buffers.client.advance(request.length);
         let close = request.close || *stopped.borrow();
-        if !forward(worker, client, &mut request, close, &mut buffers, &mut deadline).await || close {
-            let _ = client.shutdown().await;
-            return Served::Closed;
+        match forward(worker, client, &mut request, close, &mut buffers, &mut deadline).await {
+            Some(ended) if !close => since = ended,
+            _ => {
+                let _ = client.shutdown().await;
+                return Served::Closed;
+            }
         }
     }
 }
@@ -290,12 +296,21 @@ fn plan(worker: &Worker, peer: &Peer, buf: &[u8], out: &mut Vec<u8>) -> Planned 
         app,
         route,
         id,
-        line: format!("{method} {path}"),
+        line: access_line_start(method, path),
         retriable: body == 0 && super::proxy::idempotent_name(method),
         head_only: method == "HEAD",
         close,
         hsts: policy.hsts && https,
     })
+}
+
+/// "METHOD /path", with room for the status and time `log` adds.
+fn access_line_start(method: &str, path: &str) -> String {
+    let mut line = String::with_capacity(method.len() + path.len() + 16);
+    for part in [method, " ", path] {
+        line.push_str(part);
+    }
+    line
 }
 
 fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -311,8 +326,8 @@ fn has_token(value: &[u8], token: &str) -> bool {
 }
 
 /// Forward a planned request and pass its response back (saying the client
-/// connection closes after it when `close`); whether the client connection
-/// can serve another.
+/// connection closes after it when `close`); when the response ended, if
+/// the client connection can serve another.
 async fn forward(
     worker: &Arc<Worker>,
     client: &mut TcpStream,
@@ -320,7 +335,7 @@ async fn forward(
     close: bool,
     buffers: &mut Buffers,
     deadline: &mut Deadline,
-) -> bool {
+) -> Option<Instant> {
     let started = Instant::now();
     let route = request.route.clone();
     let traffic = &route.traffic;
@@ -332,10 +347,11 @@ async fn forward(
         let last = attempt + 1 == tries;
         let _guard = backend.enter();
         // Each try has the whole response timeout, as on hyper's path.
-        deadline.start(if attempt == 0 { started } else { Instant::now() }, timeout);
+        let began = if attempt == 0 { started } else { Instant::now() };
+        deadline.start(began, timeout);
         let answered = tokio::select! {
             biased;
-            answered = exchange(worker, backend.addr, request, close, buffers) => Some(answered),
+            answered = exchange(worker, backend.addr, request, close, buffers, began) => Some(answered),
             _ = deadline.passed() => None,
         };
         let (upstream, response) = match answered {
@@ -362,11 +378,11 @@ async fn forward(
                 break;
             }
         };
-        log(worker, request, response.status, started);
-        return pass_back(worker, client, upstream, backend.addr, request, response, buffers).await;
+        let answered = log(worker, request, response.status, started);
+        return pass_back(worker, client, upstream, (backend.addr, answered), request, response, buffers).await;
     }
     let (status, text) = failure.unwrap_or_else(|| (502, super::proxy::did_not_answer(&request.app)));
-    log(worker, request, status, started);
+    let answered = log(worker, request, status, started);
     let out = &mut buffers.out;
     out.clear();
     let reason = if status == 504 { "Gateway Timeout" } else { "Bad Gateway" };
@@ -381,18 +397,21 @@ async fn forward(
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(text.as_bytes());
-    client.write_all(out).await.is_ok()
+    client.write_all(out).await.ok().map(|()| answered)
 }
 
-/// Count the answer in the app's metrics and leave its access line.
-fn log(worker: &Worker, request: &mut Request, status: u16, started: Instant) {
-    let took = started.elapsed();
+/// Count the answer in the app's metrics and leave its access line; when
+/// it was answered.
+fn log(worker: &Worker, request: &mut Request, status: u16, started: Instant) -> Instant {
+    let answered = Instant::now();
+    let took = answered.saturating_duration_since(started);
     if let Ok(code) = axum::http::StatusCode::from_u16(status) {
         request.route.traffic.answered(code, took);
     }
     let mut line = std::mem::take(&mut request.line);
     let _ = write!(line, " {status} {}ms", took.as_millis());
-    worker.state.logs.push(&request.app, "router", line);
+    worker.state.logs.push_at(&request.app, "router", line, worker.wall_time(answered));
+    answered
 }
 
 /// A response's head as the app sent it, parsed.
@@ -406,18 +425,19 @@ struct Response {
 }
 
 /// Send the request (in `out`) to `addr` and read the response's head into
-/// `app`. A pooled socket that turns out closed is replaced by a new one
-/// when the request may be sent again.
+/// `app` (`now`: when this try began). A pooled socket that turns out
+/// closed is replaced by a new one when the request may be sent again.
 async fn exchange(
     worker: &Worker,
     addr: std::net::SocketAddr,
     request: &Request,
     close: bool,
     buffers: &mut Buffers,
+    now: Instant,
 ) -> Result<(TcpStream, Response), SendError> {
     let reply = Reply { id: &request.id, hsts: request.hsts, close, head_only: request.head_only };
     loop {
-        let (mut upstream, reused) = worker.pool.bare(addr).await?;
+        let (mut upstream, reused) = worker.pool.bare(addr, now).await?;
         match send(&mut upstream, &reply, buffers).await {
             Ok(response) => return Ok((upstream, response)),
             // The app closed an idle connection as it was taken: nothing of
@@ -558,27 +578,27 @@ fn parse_response(buf: &mut BytesMut, reply: &Reply, out: &mut Vec<u8>) -> std::
 }
 
 /// Pass the response back to the client, its body as it comes; the app's
-/// socket goes back to the pool when the response ended cleanly. Whether
-/// the client connection can serve another request.
+/// socket (to `addr`, whose answer came at `answered`) goes back to the
+/// pool when the response ended cleanly. When it ended, if the client
+/// connection can serve another request.
 async fn pass_back(
     worker: &Worker,
     client: &mut TcpStream,
     mut upstream: TcpStream,
-    addr: std::net::SocketAddr,
+    (addr, answered): (std::net::SocketAddr, Instant),
     request: &Request,
     response: Response,
     buffers: &mut Buffers,
-) -> bool {
+) -> Option<Instant> {
     let Buffers { app, out, .. } = buffers;
     app.advance(response.head);
     let traffic = &request.route.traffic;
     let mut body = Body::new(response.body);
     // The head (in `out`) goes out with the body's first bytes.
-    let Some((taken, mut done)) = body.take(app, out) else { return false };
+    let (taken, mut done) = body.take(app, out)?;
     traffic.sent(taken);
-    if client.write_all(out).await.is_err() {
-        return false;
-    }
+    client.write_all(out).await.ok()?;
+    let streamed = !done;
     while !done {
         app.clear();
         app.reserve(16 * 1024);
@@ -590,24 +610,24 @@ async fn pass_back(
                 out.extend_from_slice(b"0\r\n\r\n");
             }
             // Cut short: the client cannot be told but by closing.
-            Ok(0) | Err(_) => return false,
+            Ok(0) | Err(_) => return None,
             Ok(_) => {
                 out.clear();
-                let Some((taken, ended)) = body.take(app, out) else { return false };
+                let (taken, ended) = body.take(app, out)?;
                 traffic.sent(taken);
                 done = ended;
             }
         }
-        if client.write_all(out).await.is_err() {
-            return false;
-        }
+        client.write_all(out).await.ok()?;
     }
+    // A body that came with its head ended when it was answered.
+    let ended = if streamed { Instant::now() } else { answered };
     // Anything after the response's end was not asked for: the socket is
     // not reused.
     if response.keep_alive && app.is_empty() {
-        worker.pool.put_bare(addr, upstream);
+        worker.pool.put_bare(addr, upstream, ended);
     }
-    true
+    Some(ended)
 }
 
 /// A client connection handed to hyper: the bytes already read, then the

@@ -96,7 +96,7 @@ impl Pool {
         let mut request = request;
         // A connection just handed back may still be finishing its last
         // exchange; it is ready in a moment, or found closed.
-        while let Some(Kept::Hyper(mut sender)) = self.take(addr, false) {
+        while let Some(Kept::Hyper(mut sender)) = self.take(addr, false, Instant::now()) {
             if sender.ready().await.is_err() {
                 continue;
             }
@@ -117,43 +117,44 @@ impl Pool {
     /// Keep a connection whose response was read to the end, if there is room.
     pub fn put(&self, conn: Conn) {
         if !conn.sender.is_closed() {
-            self.keep(conn.addr, Kept::Hyper(conn.sender));
+            self.keep(conn.addr, Kept::Hyper(conn.sender), Instant::now());
         }
     }
 
-    /// An idle socket to `addr`, or a new one.
-    pub async fn bare(&self, addr: SocketAddr) -> Result<(TcpStream, bool), SendError> {
-        if let Some(Kept::Bare(stream)) = self.take(addr, true) {
+    /// An idle socket to `addr`, or a new one (`now`: the caller's clock,
+    /// read a moment ago: the byte-for-byte path reads it once a request).
+    pub async fn bare(&self, addr: SocketAddr, now: Instant) -> Result<(TcpStream, bool), SendError> {
+        if let Some(Kept::Bare(stream)) = self.take(addr, true, now) {
             return Ok((stream, true));
         }
         Ok((dial(addr).await?, false))
     }
 
-    /// Keep a socket whose last response was read to the end, with nothing
-    /// after it.
-    pub fn put_bare(&self, addr: SocketAddr, stream: TcpStream) {
-        self.keep(addr, Kept::Bare(stream));
+    /// Keep a socket whose last response was read to the end (at `since`),
+    /// with nothing after it.
+    pub fn put_bare(&self, addr: SocketAddr, stream: TcpStream, since: Instant) {
+        self.keep(addr, Kept::Bare(stream), since);
     }
 
-    fn keep(&self, addr: SocketAddr, conn: Kept) {
+    fn keep(&self, addr: SocketAddr, conn: Kept, since: Instant) {
         if self.max_idle == 0 {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let kept = idle.entry(addr).or_default();
         if kept.len() < self.max_idle {
-            kept.push(Idle { conn, since: Instant::now() });
+            kept.push(Idle { conn, since });
         }
     }
 
     /// The most recently used idle connection of the kind asked that is
     /// still open.
-    fn take(&self, addr: SocketAddr, bare: bool) -> Option<Kept> {
+    fn take(&self, addr: SocketAddr, bare: bool, now: Instant) -> Option<Kept> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let kept = idle.get_mut(&addr)?;
         while let Some(at) = kept.iter().rposition(|c| matches!(c.conn, Kept::Bare(_)) == bare) {
             let Idle { conn, since } = kept.remove(at);
-            if since.elapsed() < self.idle_timeout && !conn.is_closed() {
+            if now.saturating_duration_since(since) < self.idle_timeout && !conn.is_closed() {
                 return Some(conn);
             }
         }
@@ -164,10 +165,10 @@ impl Pool {
     /// processes with none left; returns how many went.
     pub fn sweep(&self) -> usize {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let mut closed = 0;
+        let (mut closed, now) = (0, Instant::now());
         idle.retain(|_, kept| {
             let before = kept.len();
-            kept.retain(|c| c.since.elapsed() < self.idle_timeout && !c.conn.is_closed());
+            kept.retain(|c| now.saturating_duration_since(c.since) < self.idle_timeout && !c.conn.is_closed());
             closed += before - kept.len();
             !kept.is_empty()
         });
@@ -261,10 +262,10 @@ mod tests {
     async fn bare_sockets_are_reused_but_not_once_the_app_closed_them() {
         let (addr, accepted) = backend().await;
         let pool = Pool::new(2, Duration::from_secs(5));
-        let (stream, reused) = pool.bare(addr).await.unwrap();
+        let (stream, reused) = pool.bare(addr, Instant::now()).await.unwrap();
         assert!(!reused);
-        pool.put_bare(addr, stream);
-        let (_stream, reused) = pool.bare(addr).await.unwrap();
+        pool.put_bare(addr, stream, Instant::now());
+        let (_stream, reused) = pool.bare(addr, Instant::now()).await.unwrap();
         assert!(reused, "the idle socket is handed out again");
         // The app's accept loop counts in its own time.
         let counted = async {
@@ -283,11 +284,11 @@ mod tests {
                 drop(stream);
             }
         });
-        let (stream, _) = pool.bare(closing_addr).await.unwrap();
+        let (stream, _) = pool.bare(closing_addr, Instant::now()).await.unwrap();
         // Once the app's close has reached this end:
         tokio::time::timeout(Duration::from_secs(5), stream.readable()).await.unwrap().unwrap();
-        pool.put_bare(closing_addr, stream);
-        let (_stream, reused) = pool.bare(closing_addr).await.unwrap();
+        pool.put_bare(closing_addr, stream, Instant::now());
+        let (_stream, reused) = pool.bare(closing_addr, Instant::now()).await.unwrap();
         assert!(!reused, "a socket the app closed is dropped and a new one made");
     }
 

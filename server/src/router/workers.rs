@@ -7,9 +7,9 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, Response};
@@ -31,6 +31,7 @@ pub(super) struct Worker {
     pub state: RouterState,
     pub pool: super::pool::Pool,
     ids: RequestIds,
+    clock: WallClock,
 }
 
 impl Workers {
@@ -117,6 +118,7 @@ fn run(listeners: Listeners, state: RouterState, max_idle: usize, mut stopped: w
             let mut served = 0;
             loop {
                 every.tick().await;
+                sweeper.clock.set();
                 let closed = sweeper.pool.sweep();
                 // Connections went since the last tick (a burst is over):
                 // give the memory they used back to the system.
@@ -255,7 +257,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 impl Worker {
     fn new(state: RouterState, max_idle: usize) -> Self {
         let pool = super::pool::Pool::new(max_idle, state.limits.idle);
-        Self { state, pool, ids: RequestIds::new() }
+        Self { state, pool, ids: RequestIds::new(), clock: WallClock::new() }
+    }
+
+    /// The wall-clock time of an instant of this worker's.
+    pub fn wall_time(&self, instant: Instant) -> chrono::DateTime<chrono::Utc> {
+        self.clock.at(instant)
     }
 
     /// A fresh request id.
@@ -290,5 +297,58 @@ impl RequestIds {
         let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
         uuid::Uuid::from_u64_pair(self.prefix, n).hyphenated().encode_lower(&mut text);
         text
+    }
+}
+
+/// Wall-clock times of instants, without reading the system's clock a
+/// second time per request (each read is about 0.3% of a request's CPU):
+/// the offset between the two clocks, set anew every sweep of the pool, so
+/// a step or a slew of the wall clock is followed within seconds.
+struct WallClock {
+    origin: Instant,
+    /// Wall-clock microseconds at `origin`.
+    offset: AtomicI64,
+}
+
+impl WallClock {
+    fn new() -> Self {
+        let clock = Self { origin: Instant::now(), offset: AtomicI64::new(0) };
+        clock.set();
+        clock
+    }
+
+    fn set(&self) {
+        let (now, wall) = (Instant::now(), chrono::Utc::now());
+        let offset = wall.timestamp_micros() - micros(now.saturating_duration_since(self.origin));
+        self.offset.store(offset, Ordering::Relaxed);
+    }
+
+    fn at(&self, instant: Instant) -> chrono::DateTime<chrono::Utc> {
+        let micros =
+            self.offset.load(Ordering::Relaxed).saturating_add(micros(instant.saturating_duration_since(self.origin)));
+        chrono::DateTime::from_timestamp_micros(micros).unwrap_or_else(chrono::Utc::now)
+    }
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wall_clock_of_an_instant_is_the_systems_time_then() {
+        let clock = WallClock::new();
+        let (now, wall) = (Instant::now(), chrono::Utc::now());
+        let off = (clock.at(now) - wall).num_milliseconds().abs();
+        assert!(off <= 5, "{off} ms away from the system's clock");
+        let later = now + Duration::from_millis(1500);
+        assert_eq!((clock.at(later) - clock.at(now)).num_milliseconds(), 1500);
+        // Set anew after the wall clock moved, it follows.
+        clock.offset.fetch_sub(60_000_000, Ordering::Relaxed);
+        clock.set();
+        assert!((clock.at(Instant::now()) - chrono::Utc::now()).num_milliseconds().abs() <= 5);
     }
 }
