@@ -44,6 +44,7 @@ impl Workers {
         count: usize,
     ) -> std::io::Result<Self> {
         make_room_for_connections(&listener);
+        without_huge_pages();
         listener.set_nonblocking(true)?;
         if let Some((https, _)) = &https {
             https.set_nonblocking(true)?;
@@ -197,6 +198,21 @@ fn make_room_for_connections(listener: &std::net::TcpListener) {
     let copy = unsafe { libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, last) };
     if copy >= 0 {
         unsafe { libc::close(copy) };
+    }
+}
+
+/// No transparent huge pages for this process. mimalloc asks for them on
+/// its arenas (`MADV_HUGEPAGE`), and where the kernel defragments on such a
+/// request (Debian's default, `defrag=madvise`) the first touch of each 2 MiB
+/// may compact memory in the faulting thread, for milliseconds on a
+/// fragmented machine: a router thread stalled with every connection on it.
+/// This is what mimalloc itself does when told `MIMALLOC_ALLOW_THP=0`. It
+/// also keeps a burst's memory in 4 KiB pages the allocator can give back.
+fn without_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes integers and touches no memory of ours.
+    if unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } != 0 {
+        let err = std::io::Error::last_os_error();
+        tracing::warn!(error = %err, "could not turn off transparent huge pages");
     }
 }
 
@@ -379,6 +395,14 @@ fn micros(duration: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_router_turns_off_transparent_huge_pages() {
+        without_huge_pages();
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let enabled = status.lines().find_map(|line| line.strip_prefix("THP_enabled:")).map(str::trim);
+        assert_eq!(enabled, Some("0"));
+    }
 
     #[test]
     fn the_router_raises_its_open_files_limit_and_grows_its_file_table_first() {
