@@ -34,6 +34,17 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    // The server's logging and its process-wide settings come before the
+    // runtime's threads do.
+    let log_format = match &cli.command {
+        Command::Serve(config) => Some(config.log_format),
+        Command::Router(config) => Some(config.log_format),
+        _ => None,
+    };
+    if let Some(format) = log_format {
+        paas::telemetry::init(format);
+        paas::router::prepare_process();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
@@ -42,28 +53,22 @@ fn main() {
         }
     };
     let code = match cli.command {
-        Command::Serve(config) => {
-            paas::telemetry::init(config.log_format);
-            match runtime.block_on(paas::serve::run(config)) {
-                Ok(()) => 0,
-                Err(err) => {
-                    tracing::error!(error = %format!("{err:#}"), "paas serve failed");
-                    eprintln!("paas serve: {err:#}");
-                    1
-                }
+        Command::Serve(config) => match runtime.block_on(paas::serve::run(config)) {
+            Ok(()) => 0,
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "paas serve failed");
+                eprintln!("paas serve: {err:#}");
+                1
             }
-        }
-        Command::Router(config) => {
-            paas::telemetry::init(config.log_format);
-            match runtime.block_on(paas::router::apart::run(config)) {
-                Ok(()) => 0,
-                Err(err) => {
-                    tracing::error!(error = %format!("{err:#}"), "paas router failed");
-                    eprintln!("paas router: {err:#}");
-                    1
-                }
+        },
+        Command::Router(config) => match runtime.block_on(paas::router::apart::run(config)) {
+            Ok(()) => 0,
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "paas router failed");
+                eprintln!("paas router: {err:#}");
+                1
             }
-        }
+        },
         Command::Client(command) => {
             // `paas logs | head`: a closed pipe ends the CLI quietly, as it
             // does any Unix tool, instead of a panic on the next write.

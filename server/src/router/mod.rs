@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use table::{AppRoute, Backend, RouteTable};
-pub use workers::Workers;
+pub use workers::{prepare_process, Workers};
 
 use crate::logs::LogHub;
 

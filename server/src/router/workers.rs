@@ -43,8 +43,6 @@ impl Workers {
         state: RouterState,
         count: usize,
     ) -> std::io::Result<Self> {
-        make_room_for_connections(&listener);
-        without_huge_pages();
         listener.set_nonblocking(true)?;
         if let Some((https, _)) = &https {
             https.set_nonblocking(true)?;
@@ -160,6 +158,14 @@ fn run(listeners: Listeners, state: RouterState, max_idle: usize, mut stopped: w
     });
 }
 
+/// Ready the process for the router, at its start before any thread exists
+/// (`paas serve`, `paas router`): both settings are the whole process's, and
+/// made then they cost no thread a wait and no memory already taken.
+pub fn prepare_process() {
+    make_room_for_connections();
+    without_huge_pages();
+}
+
 /// How many open files the process's file table is grown to hold before the
 /// first connection comes.
 const FILE_TABLE: u64 = 16_384;
@@ -173,7 +179,7 @@ const FILE_TABLE: u64 = 16_384;
 /// opens a file meanwhile (both router threads stalled 6-28 ms at each
 /// doubling in a first burst of 1,000 connections). Neither failing stops
 /// the router; it only means less room.
-fn make_room_for_connections(listener: &std::net::TcpListener) {
+fn make_room_for_connections() {
     use std::os::fd::AsRawFd;
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit and setrlimit read and write the struct given.
@@ -192,10 +198,11 @@ fn make_room_for_connections(listener: &std::net::TcpListener) {
     }
     // The lowest free descriptor at or above the table's last slot: it
     // never replaces one in use (as dup2 would), and is closed at once.
+    let Ok(null) = std::fs::File::open("/dev/null") else { return };
     let last = limit.rlim_cur.min(FILE_TABLE).saturating_sub(1) as libc::c_int;
-    // SAFETY: F_DUPFD on a descriptor this function borrows; the copy is
+    // SAFETY: F_DUPFD on a descriptor this function owns; the copy is
     // closed before it returns and used for nothing else.
-    let copy = unsafe { libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, last) };
+    let copy = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD_CLOEXEC, last) };
     if copy >= 0 {
         unsafe { libc::close(copy) };
     }
@@ -415,8 +422,7 @@ mod tests {
         let low = libc::rlimit { rlim_cur: 256, rlim_max: hard };
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
 
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        make_room_for_connections(&listener);
+        make_room_for_connections();
 
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
         assert_eq!(limit.rlim_cur, hard, "the soft limit is raised to the hard one");
