@@ -12,7 +12,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use bollard::Docker;
 use bytes::Bytes;
@@ -294,6 +294,20 @@ impl DockerScheduler {
         .with_context(|| format!("creating container {name}"))?;
         Ok(created.id)
     }
+
+    /// Wait, for at most `REMOVAL_WAIT`, until the engine has removed a
+    /// container whose removal someone else began.
+    async fn removed(&self, id: &str) -> anyhow::Result<()> {
+        let options = WaitContainerOptionsBuilder::new().condition("removed").build();
+        let mut stream = self.docker.wait_container(id, Some(options));
+        match tokio::time::timeout(REMOVAL_WAIT, stream.next()).await {
+            Err(_) => Err(anyhow!("container {id} was still being removed after {} s", REMOVAL_WAIT.as_secs())),
+            // Gone already, or gone now (a non-zero exit comes as an error).
+            Ok(None | Some(Ok(_)) | Some(Err(bollard::errors::Error::DockerContainerWaitError { .. }))) => Ok(()),
+            Ok(Some(Err(e))) if not_found(&e) => Ok(()),
+            Ok(Some(Err(e))) => Err(e.into()),
+        }
+    }
 }
 
 /// A request body for the engine: bytes at once, or a file streamed.
@@ -369,6 +383,9 @@ fn from_summary(summary: ContainerSummary) -> Option<Container> {
         started_at: summary.created.and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
     })
 }
+
+/// How long a removal someone else began may take before it counts as stuck.
+const REMOVAL_WAIT: Duration = Duration::from_secs(30);
 
 pub(super) fn not_found(err: &bollard::errors::Error) -> bool {
     matches!(err, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
@@ -671,7 +688,9 @@ impl Scheduler for DockerScheduler {
         match self.docker.remove_container(id, Some(remove)).await {
             Ok(()) => Ok(()),
             Err(e) if not_found(&e) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()), // removal in progress
+            // Another caller's removal is under way (a one-off's own watcher
+            // ends it as it exits): gone only once that removal is done.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => self.removed(id).await,
             Err(e) => Err(e.into()),
         }
     }
