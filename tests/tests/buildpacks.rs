@@ -127,6 +127,14 @@ async fn apps_without_a_dockerfile_deploy_with_buildpacks() {
     assert!(output.contains("Installing requirements: using cached dependencies"), "{output}");
     assert_eq!(server.app_get("bp-python", "/").await.1, "hello again from python\n");
 
+    // The cache is the app's, whatever its name: renamed, it builds from it.
+    let home = server.cli_home(&token);
+    server.cli_ok(home.path(), &["apps:rename", "bp-snake", "-a", "bp-python"]);
+    python.commit("renamed");
+    let (ok, output) = python.push(&server.git_url("bp-snake", &token));
+    assert!(ok && output.contains("Installing requirements: using cached dependencies"), "{output}");
+    server.cli_ok(home.path(), &["apps:rename", "bp-python", "-a", "bp-snake"]);
+
     // Node.js: npm ci, `npm start`; the second build reuses node_modules.
     let node = AppRepo::from_fixture("nodejs");
     let (ok, output) = node.push(&server.git_url("bp-nodejs", &token));

@@ -79,12 +79,17 @@ async fn volume_data_survives_deploys_rollbacks_restarts_and_scaling() {
     server.cli_ok(cfg, &["apps:destroy", "keeper", "--confirm", "keeper"]);
     assert!(engine_volumes(&server, "-more").is_empty(), "destroying the app deletes its volumes");
 
-    // A volume the engine has and no app's record names (a destroy cut
-    // short) is removed at the next start.
-    let ghost = format!("{}-vol-999999-ghost", server.instance);
+    // Volumes the engine has and no app's record names (a destroy cut
+    // short; a build cache under an earlier version's name-and-id naming)
+    // are removed at the next start.
     let label = format!("paas.instance={}", server.instance);
-    let made = Command::new("docker").args(["volume", "create", "--label", &label, &ghost]).output().unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    for ghost in ["vol-999999-ghost", "cache-999999", "cache-keeper-1"] {
+        let name = format!("{}-{ghost}", server.instance);
+        let made = Command::new("docker").args(["volume", "create", "--label", &label, &name]).output().unwrap();
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    }
     server.restart().await;
-    assert!(engine_volumes(&server, "-ghost").is_empty(), "the unknown volume was removed at start");
+    for ghost in ["-vol-999999-ghost", "-cache-999999", "-cache-keeper-1"] {
+        assert!(engine_volumes(&server, ghost).is_empty(), "the unknown volume {ghost} was removed at start");
+    }
 }

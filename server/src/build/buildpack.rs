@@ -181,9 +181,14 @@ fn remove_later(state: &AppState, id: String) {
     });
 }
 
-/// The per-app build cache (CACHE_DIR), kept between builds.
+/// The per-app build cache (CACHE_DIR), kept between builds: named by the
+/// app's id, which a rename keeps.
 pub fn cache_volume(app: &App) -> String {
-    format!("cache-{}-{}", app.name, app.id)
+    cache_volume_of(app.id)
+}
+
+pub fn cache_volume_of(app_id: i64) -> String {
+    format!("cache-{app_id}")
 }
 
 /// Run the driver, streaming its output; the release YAML after the marker

@@ -115,9 +115,10 @@ pub async fn recover(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Engine volumes of apps' volumes and of add-ons that have no row any more
-/// (a destroy cut short after its rollout) go; one still mounted stays for
-/// the next start.
+/// Engine volumes of apps' volumes, build caches and add-ons that have no
+/// row any more (a destroy cut short after its rollout; a build cache under
+/// the name-and-id of earlier versions) go; one still mounted stays for the
+/// next start.
 async fn remove_unknown_volumes(state: &AppState) -> anyhow::Result<()> {
     let mut known: std::collections::HashSet<String> = db::volumes::all(&state.db)
         .await?
@@ -125,8 +126,9 @@ async fn remove_unknown_volumes(state: &AppState) -> anyhow::Result<()> {
         .map(|(app_id, name)| crate::deploy::rollout::volume_name_of(app_id, &name))
         .collect();
     known.extend(db::addons::all(&state.db).await?.iter().map(|a| crate::addons::volume_name(a.id)));
+    known.extend(db::apps::ids(&state.db).await?.into_values().map(crate::build::buildpack::cache_volume_of));
     for volume in state.runtime.volumes().await? {
-        let ours = volume.starts_with("vol-") || volume.starts_with("addon-");
+        let ours = ["vol-", "addon-", "cache-"].iter().any(|prefix| volume.starts_with(prefix));
         if ours && !known.contains(&volume) {
             match state.runtime.remove_volume(&volume).await {
                 Ok(()) => tracing::warn!(volume = %volume, "removed a volume whose app or record is gone"),
