@@ -229,6 +229,26 @@ async fn scaling_resizing_and_restarting_processes() {
     let after = containers("life-ps");
     assert!(after.iter().all(|c| !before.contains(c)), "every process was replaced: {before:?} -> {after:?}");
 
+    // A type of its own, as on Heroku: the worker alone starts anew (not a
+    // crash); the web processes run on. A one-off or a type nothing runs
+    // is refused.
+    let before = processes("life-ps");
+    let (code, out, err) = server.cli(cfg, &["ps:restart", "worker", "-a", "life-ps"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("Restarting worker.1 ... up"), "{err}");
+    let after = processes("life-ps");
+    assert_ne!(after["worker.1"].0, before["worker.1"].0, "worker.1 was restarted");
+    for web in ["web.1", "web.2"] {
+        assert_eq!(after[web], before[web], "{web} ran on");
+    }
+    let (_, ps) = server.call("GET", "/apps/life-ps/ps", &token, None).await;
+    let worker = ps.as_array().unwrap().iter().find(|p| p["name"] == "worker.1").cloned().unwrap();
+    assert!(worker["state"] == "up" && worker["last_crash"].is_null(), "{worker}");
+    let err = server.cli_err(cfg, &["ps:restart", "clock", "-a", "life-ps"]);
+    assert!(err.contains("life-ps runs no process clock"), "{err}");
+    let err = server.cli_err(cfg, &["ps:restart", "run.1", "-a", "life-ps"]);
+    assert!(err.contains("one-off processes are not restarted"), "{err}");
+
     server.cli_ok(cfg, &["ps:scale", "web=0", "-a", "life-ps"]);
     assert_eq!(server.app_get("life-ps", "/").await.0, 503, "no web processes: 503");
 }

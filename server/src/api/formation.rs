@@ -196,16 +196,19 @@ pub async fn list_processes(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Restart {
-    /// Accepted for Heroku compatibility; every process type restarts, rolling.
+    /// A process type or one process (`worker`, `worker.2`): those alone
+    /// restart, one at a time. Left out, or web: every process, rolling.
     #[serde(rename = "type")]
     pub process_type: Option<String>,
 }
 
-/// Restart the app's processes with the rolling, health-gated path. With
-/// `Prefer: respond-async`: 202 and the operation.
+/// Restart the app's processes: all of them (or for `web`) with the
+/// rolling, health-gated path; another type's, or one such process, alone,
+/// each stopped and started anew in turn. With `Prefer: respond-async`: 202
+/// and the operation.
 #[utoipa::path(post, path = "/apps/{app}/ps/restart", tag = "processes", params(("app" = String, Path)), request_body = Restart,
     responses((status = 200, body = Vec<ProcessInfo>), (status = 202, body = super::operations::OperationInfo),
-        (status = 422, body = crate::error::ErrorBody)))]
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn restart_processes(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

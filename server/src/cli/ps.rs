@@ -33,7 +33,8 @@ pub struct ResizeArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct RestartArgs {
-    /// Accepted for Heroku compatibility; all processes restart, rolling
+    /// A process type or one process (worker, worker.2): those alone restart, one at a time;
+    /// without one (or web), every process, rolling and health-gated
     pub process_type: Option<String>,
     #[command(flatten)]
     pub app: AppArg,
@@ -152,7 +153,8 @@ pub async fn resize(args: ResizeArgs) -> anyhow::Result<()> {
 
 pub async fn restart(args: RestartArgs) -> anyhow::Result<()> {
     let app = args.app.resolve()?;
-    eprint!("Restarting \u{2b22} {app}... ");
+    let what = args.process_type.as_deref().map(|t| format!("{t} on ")).unwrap_or_default();
+    eprint!("Restarting {what}\u{2b22} {app}... ");
     let client = Client::from_credentials()?;
     let path = format!("/apps/{}/ps/restart", segment(&app));
     match super::operations::run(&client, Method::POST, &path, &json!({ "type": args.process_type }), &app).await {

@@ -5,6 +5,7 @@
 //! app's only when the change goes live.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::{launch, Actor, Job, Plan};
 use crate::db;
@@ -13,6 +14,10 @@ use crate::db::formation::Formation;
 use crate::deploy::formation::{check_change, plan, FormationChange};
 use crate::deploy::{rollout, Change};
 use crate::error::{AppError, AppResult};
+use crate::progress::Output;
+use crate::reconcile::processes::{self, Process};
+use crate::reconcile::Stop;
+use crate::runtime::RUN;
 use crate::state::AppState;
 
 /// Scale or resize process types; the job's outcome is the app's formation after.
@@ -87,15 +92,38 @@ fn describe(process: &str, c: &FormationChange) -> String {
     parts.concat()
 }
 
-/// Replace every process of the current release with fresh ones, rolling.
-pub async fn restart(state: &AppState, actor: &Actor, app: &App, process_type: Option<&str>) -> AppResult<Job<()>> {
+/// Restart processes. Every process, or those of web (a type or one
+/// process): a rollout of the current release, rolling and health-gated, so
+/// no web process stops before its replacement serves. Those of another
+/// type (`worker`) or one of them (`worker.2`): those alone, one at a time,
+/// by the reconcile loop (as `ps:stop` does), done once each is up again.
+pub async fn restart(state: &AppState, actor: &Actor, app: &App, target: Option<&str>) -> AppResult<Job<()>> {
     if db::releases::current(&state.db, app.id).await?.is_none() {
         return Err(AppError::validation("release", format!("{} has no release to restart", app.name)));
     }
-    let plan_op = Plan { action: "ps.restart", summary: process_type.unwrap_or("all").to_string(), push: None };
+    let target = target.map(str::to_string);
+    let web = target.as_deref().is_some_and(|t| t == "web" || t.starts_with("web."));
+    let alone = match target.as_deref().filter(|_| !web) {
+        Some(target) => Some(restartable(state, app, target).await?.into_iter().map(|p| p.name).collect::<Vec<_>>()),
+        None => None,
+    };
+    let plan_op = Plan { action: "ps.restart", summary: target.clone().unwrap_or_else(|| "all".into()), push: None };
     launch(state, app, actor, plan_op, move |op| async move {
         let state = &op.state;
         let _lock = op.lock().await?;
+        if let Some(names) = alone {
+            restart_alone(state, &op.app, &names, &op.out).await?;
+            let mut tx = state.db.begin().await?;
+            db::audit::record(&mut tx, &op.audit("")).await?;
+            db::operations::commit(&mut tx, op.id).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        if let Some(web) = target {
+            op.out.step(format!(
+                "Restarting {web} by replacing the formation, rolling: no web process stops before its replacement serves"
+            ));
+        }
         let current = db::releases::current(&state.db, op.app.id)
             .await?
             .ok_or_else(|| AppError::validation("release", "the app has no release any more"))?;
@@ -107,3 +135,67 @@ pub async fn restart(state: &AppState, actor: &Actor, app: &App, process_type: O
     })
     .await
 }
+
+/// The running processes a restart of `target` (a type or a process) means.
+async fn restartable(state: &AppState, app: &App, target: &str) -> AppResult<Vec<Process>> {
+    if target == RUN || target.starts_with("run.") {
+        return Err(AppError::validation("type", "one-off processes are not restarted: `paas ps:stop run.N` ends one"));
+    }
+    let all = processes::view(state, app).await.map_err(AppError::Other)?;
+    let chosen: Vec<Process> = all.into_iter().filter(|p| p.process_type == target || p.name == target).collect();
+    if chosen.is_empty() {
+        return Err(AppError::NotFound(format!("{} runs no process {target}", app.name)));
+    }
+    Ok(chosen)
+}
+
+/// Restart the named processes through the reconcile loop, which stops and
+/// starts them anew one at a time; done once each runs again with a
+/// restart more than before, failed if one crashes or takes too long.
+async fn restart_alone(state: &AppState, app: &App, names: &[String], out: &Output) -> AppResult<()> {
+    let before = processes::view(state, app).await.map_err(AppError::Other)?;
+    let before: Vec<Process> = before.into_iter().filter(|p| names.contains(&p.name)).collect();
+    out.step(format!("Restarting {}, one at a time", names.join(", ")));
+    for process in &before {
+        state.reconcile.stop(Stop { app: app.name.clone(), process: process.name.clone(), kill: false });
+    }
+    // Each in turn: its grace to stop, then a start and a few seconds' check.
+    let each = Duration::from_secs(state.config.stop_grace) + RESTART_ALLOWANCE;
+    let deadline = tokio::time::Instant::now() + each * before.len() as u32;
+    let mut waiting = before;
+    while !waiting.is_empty() {
+        let now = processes::view(state, app).await.map_err(AppError::Other)?;
+        let mut still = Vec::new();
+        for old in waiting {
+            match now.iter().find(|p| p.name == old.name) {
+                Some(p) if p.restarts > old.restarts && p.state == "up" => {
+                    out.step(format!("Restarting {} ... up", p.name))
+                }
+                Some(p) if p.last_crash.is_some() && p.last_crash != old.last_crash => {
+                    return Err(AppError::DeployFailed(format!(
+                        "{} crashed after its restart ({}); the platform keeps restarting it: `paas logs -p {}` tells why",
+                        p.name,
+                        p.last_crash.as_deref().unwrap_or_default(),
+                        p.name
+                    )));
+                }
+                _ => still.push(old),
+            }
+        }
+        waiting = still;
+        if waiting.is_empty() {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let names: Vec<&str> = waiting.iter().map(|p| p.name.as_str()).collect();
+            return Err(AppError::DeployFailed(format!("{} did not come back up in time", names.join(", "))));
+        }
+        tokio::time::sleep(RESTART_POLL).await;
+    }
+    Ok(())
+}
+
+/// What a restarted non-web process takes besides its stop grace: a start
+/// and the check that it still runs after a moment, with room to spare.
+const RESTART_ALLOWANCE: Duration = Duration::from_secs(30);
+const RESTART_POLL: Duration = Duration::from_millis(200);
