@@ -104,7 +104,7 @@ pub async fn restart(state: &AppState, actor: &Actor, app: &App, target: Option<
     let target = target.map(str::to_string);
     let web = target.as_deref().is_some_and(|t| t == "web" || t.starts_with("web."));
     let alone = match target.as_deref().filter(|_| !web) {
-        Some(target) => Some(restartable(state, app, target).await?.into_iter().map(|p| p.name).collect::<Vec<_>>()),
+        Some(target) => Some(restartable(state, app, target).await?),
         None => None,
     };
     let plan_op = Plan { action: "ps.restart", summary: target.clone().unwrap_or_else(|| "all".into()), push: None };
@@ -136,13 +136,14 @@ pub async fn restart(state: &AppState, actor: &Actor, app: &App, target: Option<
     .await
 }
 
-/// The running processes a restart of `target` (a type or a process) means.
-async fn restartable(state: &AppState, app: &App, target: &str) -> AppResult<Vec<Process>> {
+/// The names of the processes a restart of `target` (a type or a process) means.
+async fn restartable(state: &AppState, app: &App, target: &str) -> AppResult<Vec<String>> {
     if target == RUN || target.starts_with("run.") {
         return Err(AppError::validation("type", "one-off processes are not restarted: `paas ps:stop run.N` ends one"));
     }
     let all = processes::view(state, app).await.map_err(AppError::Other)?;
-    let chosen: Vec<Process> = all.into_iter().filter(|p| p.process_type == target || p.name == target).collect();
+    let chosen: Vec<String> =
+        all.into_iter().filter(|p| p.process_type == target || p.name == target).map(|p| p.name).collect();
     if chosen.is_empty() {
         return Err(AppError::NotFound(format!("{} runs no process {target}", app.name)));
     }
@@ -163,7 +164,7 @@ async fn restart_alone(state: &AppState, app: &App, names: &[String], out: &Outp
     let each = Duration::from_secs(state.config.stop_grace) + RESTART_ALLOWANCE;
     let deadline = tokio::time::Instant::now() + each * before.len() as u32;
     let mut waiting = before;
-    while !waiting.is_empty() {
+    loop {
         let now = processes::view(state, app).await.map_err(AppError::Other)?;
         let mut still = Vec::new();
         for old in waiting {
@@ -184,7 +185,7 @@ async fn restart_alone(state: &AppState, app: &App, names: &[String], out: &Outp
         }
         waiting = still;
         if waiting.is_empty() {
-            break;
+            return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
             let names: Vec<&str> = waiting.iter().map(|p| p.name.as_str()).collect();
@@ -192,7 +193,6 @@ async fn restart_alone(state: &AppState, app: &App, names: &[String], out: &Outp
         }
         tokio::time::sleep(RESTART_POLL).await;
     }
-    Ok(())
 }
 
 /// What a restarted non-web process takes besides its stop grace: a start
