@@ -102,8 +102,12 @@ pub async fn restart(state: &AppState, actor: &Actor, app: &App, target: Option<
         return Err(AppError::validation("release", format!("{} has no release to restart", app.name)));
     }
     let target = target.map(str::to_string);
-    let web = target.as_deref().is_some_and(|t| t == "web" || t.starts_with("web."));
-    let alone = match target.as_deref().filter(|_| !web) {
+    // `worker.2` is of type worker.
+    let target_type = target.as_deref().map(|t| t.split_once('.').map_or(t, |(process_type, _)| process_type));
+    if target_type == Some(RUN) {
+        return Err(AppError::validation("type", "one-off processes are not restarted: `paas ps:stop run.N` ends one"));
+    }
+    let alone = match target.as_deref().filter(|_| target_type != Some("web")) {
         Some(target) => Some(restartable(state, app, target).await?),
         None => None,
     };
@@ -138,12 +142,7 @@ pub async fn restart(state: &AppState, actor: &Actor, app: &App, target: Option<
 
 /// The names of the processes a restart of `target` (a type or a process) means.
 async fn restartable(state: &AppState, app: &App, target: &str) -> AppResult<Vec<String>> {
-    if target == RUN || target.starts_with("run.") {
-        return Err(AppError::validation("type", "one-off processes are not restarted: `paas ps:stop run.N` ends one"));
-    }
-    let all = processes::view(state, app).await.map_err(AppError::Other)?;
-    let chosen: Vec<String> =
-        all.into_iter().filter(|p| p.process_type == target || p.name == target).map(|p| p.name).collect();
+    let chosen: Vec<String> = super::run::named(state, app, target).await?.into_iter().map(|p| p.name).collect();
     if chosen.is_empty() {
         return Err(AppError::NotFound(format!("{} runs no process {target}", app.name)));
     }

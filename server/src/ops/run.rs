@@ -14,6 +14,7 @@ use crate::db::formation::Formation;
 use crate::deploy::rollout::container_spec;
 use crate::error::{AppError, AppResult};
 use crate::ops::Actor;
+use crate::reconcile::processes::Process;
 use crate::runtime::{self, Container, Session, LABEL_COMMAND, RUN};
 use crate::state::AppState;
 
@@ -108,8 +109,7 @@ pub async fn exec(
 /// restart of that one process, not a crash), a one-off ends. `kill`: at
 /// once, without draining or a grace period. Returns the names stopped.
 pub async fn stop(state: &AppState, actor: &Actor, app: &App, target: &str, kill: bool) -> AppResult<Vec<String>> {
-    let processes = crate::reconcile::processes::view(state, app).await.map_err(AppError::Other)?;
-    let chosen: Vec<_> = processes.into_iter().filter(|p| p.name == target || p.process_type == target).collect();
+    let chosen = named(state, app, target).await?;
     if chosen.is_empty() {
         return Err(AppError::NotFound(format!("{} has no process {target}", app.name)));
     }
@@ -132,6 +132,13 @@ pub async fn stop(state: &AppState, actor: &Actor, app: &App, target: &str, kill
     }
     tracing::info!(app = %app.name, processes = %names.join(", "), kill, user = %actor.user.email, "processes stopped on request");
     Ok(names)
+}
+
+/// The app's processes a name means: one process (`web.2`) or every one
+/// of a type (`web`).
+pub(super) async fn named(state: &AppState, app: &App, target: &str) -> AppResult<Vec<Process>> {
+    let processes = crate::reconcile::processes::view(state, app).await.map_err(AppError::Other)?;
+    Ok(processes.into_iter().filter(|p| p.name == target || p.process_type == target).collect())
 }
 
 /// Remove a one-off's container once it is done with (or its client left).
